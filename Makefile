@@ -1,0 +1,61 @@
+# One-command set-up: `make demo` and `make test` each create .venv, install, build the Cython
+# extension and then do their job. Every target is safe to run again.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+# pip prints one warning per package for this machine's unused local indexes; keep logs readable
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+STAMP_USER := $(VENV)/.installed-user
+STAMP_DEV  := $(VENV)/.installed-dev
+EXT_SRC    := cs231n/fast_layers.pyx setup.py pyproject.toml
+JOBS   ?= auto
+
+.PHONY: install install-dev build demo test test-fast lab bench data clean help
+
+help:
+	@echo "make demo     set up and run the main job on embedded defaults"
+	@echo "make test     set up and run the whole test suite"
+	@echo "make install  create .venv, install requirements.txt, build cs231n + its Cython extension"
+	@echo "make lab      JupyterLab on assignments/a2"
+	@echo "make bench    benchmarks (bench/), printing ratios measured in one run"
+	@echo "make data     download CIFAR-10 into datasets/"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(STAMP_USER): requirements.txt | $(PY)
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(STAMP_DEV): requirements-dev.txt requirements.txt | $(PY)
+	$(PIP) install -r requirements-dev.txt
+	touch $(STAMP_USER) $@
+
+# The editable install compiles cs231n/fast_layers.pyx in place; redone when the .pyx changes.
+$(VENV)/.built: $(EXT_SRC) $(STAMP_USER)
+	$(PIP) install --no-build-isolation -e .
+	touch $@
+
+install: $(STAMP_USER) $(VENV)/.built
+install-dev: $(STAMP_DEV) $(VENV)/.built
+build: $(VENV)/.built
+
+demo: install
+	$(PY) -m cs231n.demo
+
+test: install-dev
+	$(PY) -m pytest -n $(JOBS) -q
+
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=assignments/a2 $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+bench: install-dev
+	$(PY) -m bench
+
+data: install
+	$(PY) datasets/get_datasets.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info cs231n/*.so cs231n/fast_layers.c .hypothesis .pytest_cache

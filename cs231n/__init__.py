@@ -1,0 +1,8 @@
+"""cs231n: ConvNets from scratch in numpy.
+
+Students implement the parts of this package that sit between `### BEGIN SOLUTION` and
+`### END SOLUTION`; `python -m pytest -m TASK` runs the checks of one task (see
+`cs231n.tasks.find_tasks` for the list).
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,61 @@
+"""The student tasks of the package, found from the solution regions themselves.
+
+A task is the function (or, for a method, the class) that encloses a `### BEGIN SOLUTION`
+region. Its name is the pytest mark of its checks (`pytest -m conv_forward_naive`), the unit the
+release stubs out and the unit the grader gives points for, so the list never drifts from the code.
+"""
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Task:
+    """One student task: `name` (the pytest mark), the file and the line of its first region."""
+
+    name: str
+    path: Path
+    lineno: int
+
+
+def _region_lines(source):
+    """1-based line numbers of every BEGIN SOLUTION marker in `source`."""
+    return [i for i, line in enumerate(source.splitlines(), 1) if line.strip() == BEGIN_SOLUTION]
+
+
+def tasks_in_file(path):
+    """Tasks in one Python file, in order of appearance.
+
+    Raises ValueError if a solution region sits outside any function, since such a region could
+    not be stubbed without breaking the import.
+    """
+    path = Path(path)
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source, filename=str(path))
+    enclosing = []  # (first line, last line, task name) of top-level functions and methods
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            enclosing += [(item.lineno, item.end_lineno, node.name) for item in node.body
+                          if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            enclosing.append((node.lineno, node.end_lineno, node.name))
+    found = {}
+    for line in _region_lines(source):
+        owners = [name for first, last, name in enclosing if first <= line <= last]
+        if not owners:
+            raise ValueError(f"{path}:{line}: a solution region must sit inside a function or method")
+        name = owners[0]
+        found.setdefault(name, Task(name, path, line))
+    return list(found.values())
+
+
+def find_tasks(package_dir=PACKAGE_DIR):
+    """Every task in the package's .py files, sorted by file then line."""
+    tasks = []
+    for path in sorted(Path(package_dir).rglob("*.py")):
+        tasks.extend(tasks_in_file(path))
+    return tasks

@@ -1,0 +1,31 @@
+"""Shared test set-up: one pytest mark per student task, registered from the solution regions.
+
+`pytest -m conv_forward_naive` runs exactly the checks of that task; `--strict-markers` (in
+pyproject.toml) makes a misspelt mark an error rather than a silently empty selection.
+"""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+from cs231n.tasks import find_tasks
+
+STUDENT_TASKS = [task.name for task in find_tasks()]
+
+settings.register_profile(
+    "cs231n", deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("cs231n")
+
+
+def pytest_configure(config):
+    for name in STUDENT_TASKS:
+        config.addinivalue_line("markers", f"{name}: checks of the student task {name}")
+    for name, text in [("slow", "takes more than a few seconds"),
+                       ("fast_layers", "needs the compiled Cython extension")]:
+        config.addinivalue_line("markers", f"{name}: {text}")
+
+
+@pytest.fixture
+def rng():
+    """A seeded generator, so a failure can be replayed."""
+    return np.random.default_rng(231)
