@@ -8,7 +8,7 @@ PY     := $(BIN)/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP_USER := $(VENV)/.installed-user
 STAMP_DEV  := $(VENV)/.installed-dev
-EXT_SRC    := cs231n/fast_layers.pyx setup.py pyproject.toml
+EXT_SRC    := $(wildcard cs231n/*.pyx) setup.py pyproject.toml
 JOBS   ?= auto
 
 .PHONY: install install-dev build demo test test-fast lab bench data clean help
