@@ -1,7 +1,7 @@
 """cs231n: ConvNets from scratch in numpy.
 
-Students implement the parts of this package that sit between `### BEGIN SOLUTION` and
-`### END SOLUTION`; `python -m pytest -m TASK` runs the checks of one task (see
+Students implement the parts of this package marked as solution regions (in the release,
+the functions that raise NotImplementedError); `python -m pytest -m TASK` runs the checks of one task (see
 `cs231n.tasks.find_tasks` for the list).
 """
 

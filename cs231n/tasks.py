@@ -1,6 +1,6 @@
 """The student tasks of the package, found from the solution regions themselves.
 
-A task is the function (or, for a method, the class) that encloses a `### BEGIN SOLUTION`
+A task is the function (or, for a method, the class) that encloses a solution
 region. Its name is the pytest mark of its checks (`pytest -m conv_forward_naive`), the unit the
 release stubs out and the unit the grader gives points for, so the list never drifts from the code.
 """
@@ -8,8 +8,9 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-BEGIN_SOLUTION = "### BEGIN SOLUTION"
-END_SOLUTION = "### END SOLUTION"
+# Spelt in two pieces so that this file itself holds no marker line for the release to strip.
+BEGIN_SOLUTION = "### BEGIN " + "SOLUTION"
+END_SOLUTION = "### END " + "SOLUTION"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
