@@ -25,7 +25,7 @@ def conv_output_size(size, field, stride, pad, what="conv", axis="H"):
         raise ValueError(
             f"{what}: the {axis} windows do not fit: ({size} + 2*{pad} - {field}) / {stride} + 1 "
             f"= {span / stride + 1:.2f}, not an integer; change the stride or the padding so that "
-            f"{span} is divisible by {stride}")
+            f"size + 2*pad - window (here {span}) is divisible by the stride")
     return 1 + span // stride
 
 
