@@ -187,9 +187,10 @@ class Solver:
                 iteration = len(self.loss_history) + 1
                 if not np.isfinite(loss):
                     lr = next(iter(self.optim_configs.values()), {}).get("learning_rate")
+                    now = "" if lr is None else f" (now {lr:g})"
                     raise FloatingPointError(
                         f"loss became {loss} at iteration {iteration} (epoch {self.epoch + 1}): "
-                        f"lower the learning rate (now {lr}) or check the weight scale")
+                        f"lower the learning rate{now} or check the weight scale")
                 self.loss_history.append(loss)
                 progress.set_postfix(loss=f"{loss:.4g}", refresh=False)
                 progress.update()

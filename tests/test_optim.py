@@ -72,25 +72,18 @@ def test_sgd_formula(history):
     check_steps("sgd", ws, [w0 - 0.1 * sum(grads[:t]) for t in range(STEPS + 1)])
 
 
-@pytest.mark.sgd_momentum
-def test_sgd_momentum_formula(history):
+@pytest.mark.parametrize("name, lookahead", [
+    pytest.param("sgd_momentum", 0, marks=pytest.mark.sgd_momentum),
+    pytest.param("nesterov", 1, marks=pytest.mark.nesterov)])
+def test_momentum_formulas(name, lookahead, history):
     w0, grads = history
     lr, mu = 0.05, 0.8
-    ws, config = run(optim.sgd_momentum, w0, grads, {"learning_rate": lr, "momentum": mu})
-    # v_t = -lr * sum_i mu^(t-i) g_i and w_t = w_0 + v_1 + ... + v_t
+    ws, config = run(getattr(optim, name), w0, grads, {"learning_rate": lr, "momentum": mu})
+    # v_t = -lr * sum_i mu^(t-i) g_i; momentum: w_t = w_0 + v_1 + ... + v_t; for Nesterov the
+    # steps telescope to the same plus the look-ahead mu * v_t.
     v = [np.zeros_like(w0)] + [-lr * decayed_sum(grads, mu, t) for t in range(1, STEPS + 1)]
-    check_steps("sgd_momentum", ws, [w0 + sum(v[1:t + 1]) for t in range(STEPS + 1)])
-    assert rel_error(config["velocity"], v[STEPS]) < 1e-9
-
-
-@pytest.mark.nesterov
-def test_nesterov_formula(history):
-    w0, grads = history
-    lr, mu = 0.05, 0.8
-    ws, config = run(optim.nesterov, w0, grads, {"learning_rate": lr, "momentum": mu})
-    # The steps telescope: w_t = w_0 + v_1 + ... + v_t + mu * v_t.
-    v = [np.zeros_like(w0)] + [-lr * decayed_sum(grads, mu, t) for t in range(1, STEPS + 1)]
-    check_steps("nesterov", ws, [w0 + sum(v[1:t + 1]) + mu * v[t] for t in range(STEPS + 1)])
+    expected = [w0 + sum(v[1:t + 1]) + lookahead * mu * v[t] for t in range(STEPS + 1)]
+    check_steps(name, ws, expected)
     assert rel_error(config["velocity"], v[STEPS]) < 1e-9
 
 
