@@ -86,6 +86,9 @@ class Solver:
                             f"next_w, config = rule(w, dw, config), got {type(rule).__name__}")
         self.update_rule_name = rule if isinstance(rule, str) else getattr(rule, "__name__",
                                                                            repr(rule))
+        if not isinstance(options["optim_config"], (dict, type(None))):
+            raise TypeError("Solver: optim_config must be a dict such as {'learning_rate': 1e-3}, "
+                            f"got {type(options['optim_config']).__name__}")
         self.optim_config = dict(options["optim_config"] or {})
 
         self.lr_decay = options["lr_decay"]

@@ -298,6 +298,8 @@ def test_bad_options_are_value_errors_that_name_them(small_data, kwargs, message
 def test_bad_rule_type_and_bad_model_are_type_errors(small_data):
     with pytest.raises(TypeError, match="update_rule must be a name"):
         Solver(TwoLayerNet(10), small_data, update_rule=3)
+    with pytest.raises(TypeError, match="optim_config must be a dict"):
+        Solver(TwoLayerNet(10), small_data, optim_config=1e-3)
     with pytest.raises(TypeError, match="needs a dict `params`"):
         Solver(object(), small_data)
 
