@@ -29,7 +29,7 @@ from pathlib import Path
 import pooch
 import requests
 
-from resumable_download import ResumableHTTPDownloader
+from resumable_download import IncompleteDownload, ResumableHTTPDownloader
 from safe_extract import ArchiveError, extract_folder
 
 HERE = Path(__file__).resolve().parent
@@ -141,6 +141,8 @@ def _reason(error):
     """A short reason for a requests error: offline, refused, timed out, or an HTTP status."""
     if isinstance(error, requests.exceptions.HTTPError) and error.response is not None:
         return f"the server answered {error.response.status_code} {error.response.reason}"
+    if isinstance(error, (requests.exceptions.ChunkedEncodingError, IncompleteDownload)):
+        return "the connection broke during the transfer"
     if isinstance(error, requests.exceptions.Timeout):
         return "no answer from the server in time (slow or no network?)"
     text = str(error)

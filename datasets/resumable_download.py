@@ -21,6 +21,11 @@ class IncompleteDownload(requests.exceptions.ConnectionError):
     """The server closed the connection before sending the whole file."""
 
 
+# what a connection that breaks mid-transfer raises (ChunkedEncodingError: "IncompleteRead")
+BROKEN = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+          requests.exceptions.ChunkedEncodingError)
+
+
 class ResumableHTTPDownloader:
     """pooch downloader: `ResumableHTTPDownloader(part)(url, output_file, pooch)`.
 
@@ -30,7 +35,7 @@ class ResumableHTTPDownloader:
     retried, so an offline machine fails at once); progressbar, bool.
     """
 
-    def __init__(self, part, timeout=(10, 60), retries=3, progressbar=True, chunk_size=1 << 16):
+    def __init__(self, part, timeout=(10, 60), retries=3, progressbar=True, chunk_size=1 << 13):
         self.part = Path(part)
         self.timeout = timeout
         self.retries = retries
@@ -48,7 +53,7 @@ class ResumableHTTPDownloader:
             try:
                 self._fetch_rest(url)
                 break
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):
+            except BROKEN:
                 if self.size() <= before or resumes >= self.retries:
                     raise
                 resumes += 1
