@@ -135,11 +135,11 @@ def load_digits32(verbose=True):
     return X.copy(), y.copy()
 
 
-def _check_size(name, value):
+def _check_size(name, value, low=0):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int or None, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
     return int(value)
 
 
@@ -168,12 +168,12 @@ def split_sizes(dataset, num_training=None, num_validation=None, num_test=None):
     if taken >= pool:
         raise ValueError(f"{what}: {' + '.join(names)} = {' + '.join(map(str, others))} = "
                          f"{taken} leaves none for training; ask for fewer")
-    train = pool - taken if num_training is None else _check_size("num_training", num_training)
-    if train < 1 or train + taken > pool:
+    train = pool - taken if num_training is None else _check_size("num_training", num_training, 1)
+    if train + taken > pool:
         terms = " + ".join(["num_training"] + names)
         values = " + ".join(str(v) for v in [train] + others)
         raise ValueError(f"{what}: {terms} = {values} = {train + taken}, but it must be at most "
-                         f"{pool}, with num_training >= 1; ask for fewer, or leave "
+                         f"{pool}; ask for fewer, or leave "
                          f"num_training=None to take all that is left ({pool - taken})")
     return train, val, test
 

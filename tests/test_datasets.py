@@ -67,8 +67,8 @@ def test_full_size_archive_downloads_verifies_extracts_and_loads(tmp_path, capfd
     assert X_test.shape == (10000, 3, 32, 32) and y_test.dtype == np.int64
     np.testing.assert_array_equal(y_train, sum((batch_labels(i, 10000) for i in range(5)), []))
     np.testing.assert_array_equal(y_test, batch_labels(5, 10000))
-    np.testing.assert_array_equal(X_train, pattern(y_train))
-    np.testing.assert_array_equal(X_test, pattern(y_test))
+    assert np.array_equal(X_train, pattern(y_train)), "pixels moved: expected (c, h, w) order"
+    assert np.array_equal(X_test, pattern(y_test)), "pixels moved: expected (c, h, w) order"
 
     data = get_CIFAR10_data(cifar10_dir=tmp_path / FOLDER)
     shapes = {key: value.shape for key, value in data.items()}
