@@ -64,8 +64,8 @@ def parse_args(argv):
                         help=f"folder that receives {FOLDER}/ (default: {HERE})")
     parser.add_argument("--keep-archive", action="store_true",
                         help=f"keep {ARCHIVE} after extracting it")
-    parser.add_argument("--timeout", type=float, default=20.0,
-                        help="seconds to wait for the server to connect or send (default 20)")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds to wait for the server to connect or send (default 10)")
     parser.add_argument("--retries", type=int, default=3,
                         help="resumes within one run after a broken connection (default 3)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -111,6 +111,11 @@ def check_writable(dest):
 def download(args):
     """Fetch the archive into args.dest with pooch (skipped if it is there with the right md5)."""
     part = args.dest / (ARCHIVE + ".part")
+    archive = args.dest / ARCHIVE
+    if archive.exists() and pooch.file_hash(str(archive), alg="md5") != args.md5:
+        archive.unlink()  # pooch would replace it only once a download succeeds
+        print(f"{archive} is not the expected file (its md5 is not {args.md5}: incomplete or "
+              f"a different file); deleted it, downloading again.", file=sys.stderr)
     downloader = ResumableHTTPDownloader(part, timeout=args.timeout, retries=args.retries,
                                          progressbar=not args.no_progress)
     try:

@@ -47,6 +47,8 @@ class ResumableHTTPDownloader:
         return self.part.stat().st_size if self.part.exists() else 0
 
     def __call__(self, url, output_file, pooch=None):
+        if self.size():
+            print(f"resuming {self.part.name} after {self.size()} bytes", flush=True)
         resumes = 0
         while True:
             before = self.size()

@@ -153,6 +153,20 @@ def test_wrong_checksum_is_an_error_and_leaves_no_file(server, tmp_path, capsys)
     assert listing(tmp_path) == []
 
 
+def test_archive_put_in_place_by_hand_is_extracted_without_network(small_archive, tmp_path):
+    (tmp_path / ARCHIVE).write_bytes(small_archive)
+    code = gd.main(["--url", f"http://127.0.0.1:{closed_port()}/{ARCHIVE}", "--md5",
+                    md5(small_archive), "--dest", str(tmp_path), "--no-progress"])
+    assert code == 0 and listing(tmp_path) == complete_listing()
+
+
+def test_wrong_archive_put_in_place_is_deleted_and_fetched_again(server, tmp_path, capsys):
+    (tmp_path / ARCHIVE).write_bytes(server.files[ARCHIVE][:1000])  # e.g. a cut-off download
+    assert fetch(server, tmp_path) == 0
+    assert "deleted it, downloading again" in capsys.readouterr().err
+    assert listing(tmp_path) == complete_listing()
+
+
 def test_mirror_url_from_environment(server, tmp_path, monkeypatch):
     monkeypatch.setenv(gd.URL_ENV, server.url(ARCHIVE))
     code = gd.main(["--md5", md5(server.files[ARCHIVE]), "--dest", str(tmp_path), "--no-progress"])
