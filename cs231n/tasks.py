@@ -11,6 +11,10 @@ from pathlib import Path
 # Spelt in two pieces so that this file itself holds no marker line for the release to strip.
 BEGIN_SOLUTION = "### BEGIN " + "SOLUTION"
 END_SOLUTION = "### END " + "SOLUTION"
+# What the release puts in place of each region (nbgrader's own stub); its first line still
+# marks the task, so `pytest -m NAME` works on the student's copy too.
+STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+STUB_FIRST_LINE = STUB.splitlines()[0]
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -24,8 +28,9 @@ class Task:
 
 
 def _region_lines(source):
-    """1-based line numbers of every BEGIN SOLUTION marker in `source`."""
-    return [i for i, line in enumerate(source.splitlines(), 1) if line.strip() == BEGIN_SOLUTION]
+    """1-based line numbers where a solution region (or the stub that replaced it) begins."""
+    return [i for i, line in enumerate(source.splitlines(), 1)
+            if line.strip() in (BEGIN_SOLUTION, STUB_FIRST_LINE)]
 
 
 def tasks_in_file(path):

@@ -279,6 +279,7 @@ def test_bad_inputs_say_what_is_wrong(rng):
         optim.adam(w, w, {"beta1": float("nan")})
 
 
+@pytest.mark.sgd_momentum
 def test_one_config_shared_by_two_parameters_is_caught(rng):
     config = {}
     optim.sgd_momentum(rng.standard_normal((2, 3)), rng.standard_normal((2, 3)), config)

@@ -3,7 +3,6 @@
 The models are written here (a small two-layer net and a scripted model whose accuracy and loss
 follow a table), so these tests do not depend on cs231n.layers or cs231n.classifiers.
 """
-import importlib.util
 import pickle
 
 import numpy as np
@@ -101,7 +100,8 @@ def quiet(model, data, **kwargs):
     return Solver(model, data, verbose=False, **kwargs)
 
 
-@pytest.mark.parametrize("rule, lr", [("sgd_momentum", 5e-2), ("adam", 1e-2)])
+@pytest.mark.parametrize("rule, lr", [pytest.param("sgd_momentum", 5e-2, marks=pytest.mark.sgd_momentum),
+                                      pytest.param("adam", 1e-2, marks=pytest.mark.adam)])
 def test_overfits_fifty_examples(small_data, rule, lr):
     model = TwoLayerNet(10)
     solver = quiet(model, small_data, update_rule=rule, optim_config={"learning_rate": lr},
@@ -114,6 +114,7 @@ def test_overfits_fifty_examples(small_data, rule, lr):
     assert solver.check_accuracy(small_data["X_train"], small_data["y_train"]) == 1.0
 
 
+@pytest.mark.adam  # trains with this student rule
 def test_float32_model_trains_and_stays_float32(small_data):
     model = TwoLayerNet(10, dtype=np.float32)
     data = {k: v.astype(np.float32) if k.startswith("X") else v for k, v in small_data.items()}
@@ -155,6 +156,7 @@ def test_lr_decay_is_applied_after_each_epoch():
     assert user_config == {"learning_rate": 0.1}, "the caller's optim_config must not change"
 
 
+@pytest.mark.adam  # trains with this student rule
 def test_each_parameter_gets_its_own_config_and_state(small_data):
     model = TwoLayerNet(10)
     solver = quiet(model, small_data, update_rule="adam", batch_size=25, num_epochs=1,
@@ -180,6 +182,7 @@ def test_best_validation_params_are_restored():
     assert solver.best_params["w"][0] == 2, "best_params must be a copy"
 
 
+@pytest.mark.sgd_momentum  # trains with this student rule
 def test_checkpoints_are_written_atomically_and_load(tmp_path):
     data = labelled_data(20, n_val=8)
     model = TwoLayerNet(10, hidden_dim=8)
@@ -250,6 +253,7 @@ def test_diverging_sgd_raises_rather_than_continuing(small_data):
         solver.train()
 
 
+@pytest.mark.adam  # trains with this student rule
 def test_seed_makes_runs_reproducible(small_data):
     def losses(seed):
         solver = quiet(TwoLayerNet(10), small_data, update_rule="adam", batch_size=10,
@@ -324,28 +328,3 @@ def test_gradients_must_match_params(small_data):
     with pytest.raises(ValueError, match="one gradient per parameter"):
         quiet(Forgetful(10), small_data, num_epochs=1).train()
 
-
-def test_release_stubs_leave_sgd_and_the_solver_working(tmp_path, monkeypatch, small_data):
-    """With every solution region replaced as in the release, optim imports, sgd and the
-    Solver work, and each student rule raises NotImplementedError."""
-    nbformat = pytest.importorskip("nbformat")
-    clear = pytest.importorskip("nbgrader.preprocessors").ClearSolutions()
-    cell = nbformat.v4.new_code_cell(open(optim.__file__, encoding="utf-8").read())
-    assert clear._replace_solution_region(cell, "python")
-    stubbed_path = tmp_path / "optim_release.py"
-    stubbed_path.write_text(cell.source, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("optim_release", stubbed_path)
-    stubbed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stubbed)
-
-    w = np.ones(3)
-    for name in stubbed.UPDATE_RULES:
-        if name == "sgd":
-            assert np.allclose(stubbed.sgd(w, w)[0], 0.99)
-        else:
-            with pytest.raises(NotImplementedError):
-                stubbed.get_update_rule(name)(w, w)
-    monkeypatch.setattr(solver_module, "optim", stubbed)
-    solver = quiet(TwoLayerNet(10), small_data, batch_size=25, num_epochs=2)
-    solver.train()
-    assert len(solver.loss_history) == 4

@@ -1,0 +1,1 @@
+"""The course pipeline: release, collect, grade, feedback, export (python -m autograder)."""
