@@ -45,8 +45,9 @@ build: $(VENV)/.built
 demo: install
 	$(PY) -m cs231n.demo
 
+# Tests and notebooks run on the offline digits data unless told otherwise (no network in CI).
 test: install-dev
-	$(PY) -m pytest -n $(JOBS) -q
+	CS231N_DATASET=$${CS231N_DATASET:-digits} $(PY) -m pytest -n $(JOBS) -q
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=assignments/a2 $(if $(filter 0,$(shell id -u)),--allow-root,)
