@@ -189,12 +189,13 @@ def get_CIFAR10_data(num_training=None, num_validation=None, num_test=None,
     - subtract_mean: subtract the mean training image from every split.
     - dtype: float dtype of the images.
     - dataset: "cifar10" or "digits"; None reads $CS231N_DATASET, default "cifar10".
-    - cifar10_dir: the cifar-10-batches-py folder (default: datasets/ of this checkout).
+    - cifar10_dir: the cifar-10-batches-py folder (default: datasets/ of this checkout); giving
+      it (with dataset None) asks for CIFAR-10 whatever $CS231N_DATASET says.
     - seed: digits only, the shuffle before splitting (CIFAR-10 keeps its official order).
     Returns: dict with X_train, X_val, X_test, dtype arrays (n, 3, 32, 32), and
     y_train, y_val, y_test, int64 arrays (n,) in 0..9.
     """
-    name = choose_dataset(dataset)
+    name = choose_dataset("cifar10" if dataset is None and cifar10_dir is not None else dataset)
     n_train, n_val, n_test = split_sizes(name, num_training, num_validation, num_test)
     if name == "cifar10":
         X_pool, y_pool, X_test, y_test = load_CIFAR10(cifar10_dir, verbose=False)
