@@ -77,3 +77,15 @@ def strip_package(src_dir, dst_dir, keep_binaries=False):
         tasks += [t.name for t in tasks_in_file(path)]
         path.write_text(strip_solutions(source, str(path.relative_to(dst_dir.parent))), encoding="utf-8")
     return tasks
+
+
+def release_notebook(nb):
+    """The student version of a source notebook (an nbformat NotebookNode, changed in place
+    and returned): solution regions and cells replaced by stubs and hidden tests removed, by
+    nbgrader's own ClearSolutions and ClearHiddenTests, and outputs cleared."""
+    from nbgrader.preprocessors import ClearHiddenTests, ClearOutput
+
+    resources = {}
+    for step in (_clearer(), ClearHiddenTests(), ClearOutput()):
+        nb, resources = step.preprocess(nb, resources)
+    return nb

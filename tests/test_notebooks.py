@@ -1,0 +1,122 @@
+"""The assignment notebooks: each source notebook runs top to bottom in fast mode on the offline
+data with every public and hidden check passing; its release version (solutions and hidden tests
+cleared, the package stubbed) runs up to its first NotImplementedError, which comes from a stub;
+and its nbgrader metadata is sound."""
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.stubs import release_notebook, strip_package
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENT = ROOT / "assignments" / "a2"
+NOTEBOOKS = sorted(ASSIGNMENT.glob("*.ipynb"))
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+STUB_LINE = "raise NotImplementedError()"
+CELL_TIMEOUT = 900
+
+
+def _ids(paths):
+    return [p.stem for p in paths]
+
+
+def execute(nb, env):
+    """Run a notebook in a fresh kernel with `env` added to the environment, cwd the assignment."""
+    from nbclient import NotebookClient
+
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+                       resources={"metadata": {"path": str(ASSIGNMENT)}}).execute()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return nb
+
+
+FAST_ENV = {"CS231N_FAST": "1", "CS231N_DATASET": "digits", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+
+
+def grade_cells(nb):
+    return [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_source_notebook_runs_with_every_check_passing(path):
+    nb = nbformat.read(path, as_version=4)
+    execute(nb, FAST_ENV)  # raises CellExecutionError, with the cell and traceback, on any failure
+    ran = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
+    assert len(ran) == sum(c.cell_type == "code" for c in nb.cells)
+
+
+@pytest.fixture(scope="module")
+def stubbed_package(tmp_path_factory):
+    """A stubbed copy of the package, as the release ships it (compiled fast layers kept)."""
+    tmp = tmp_path_factory.mktemp("release")
+    strip_package(ROOT / "cs231n", tmp / "cs231n", keep_binaries=True)
+    return tmp
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_release_notebook_runs_to_its_first_stub(path, stubbed_package):
+    from nbclient.exceptions import CellExecutionError
+
+    nb = release_notebook(nbformat.read(path, as_version=4))
+    text = nbformat.writes(nb)
+    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    env = {**FAST_ENV, "PYTHONPATH": str(stubbed_package)}
+    with pytest.raises(CellExecutionError) as info:
+        execute(nb, env)
+    error = info.value
+    assert error.ename == "NotImplementedError", f"first error is not a stub:\n{ANSI.sub('', str(error))}"
+    assert STUB_LINE in ANSI.sub("", error.traceback), "the NotImplementedError did not come from a stub"
+    assert str(stubbed_package) in ANSI.sub("", error.traceback) or "YOUR CODE HERE" in ANSI.sub("", str(error))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_nbgrader_metadata_is_sound(path):
+    from nbgrader.preprocessors import CheckCellMetadata
+
+    nb = nbformat.read(path, as_version=4)
+    CheckCellMetadata().preprocess(nb, {})  # nbgrader's own schema check; raises if malformed
+    cells = [c for c in nb.cells if "nbgrader" in c.get("metadata", {})]
+    ids = [c.metadata.nbgrader["grade_id"] for c in cells]
+    assert len(ids) == len(set(ids)), f"duplicate grade ids: {sorted(i for i in ids if ids.count(i) > 1)}"
+    for c in cells:
+        meta = c.metadata.nbgrader
+        assert meta["schema_version"] == 3
+        if meta.get("grade"):
+            assert meta.get("points", 0) > 0, f"{meta['grade_id']}: a graded cell needs points"
+        if meta.get("grade") and not meta.get("solution"):
+            assert meta.get("locked"), f"{meta['grade_id']}: a test cell must be locked"
+    stated = nb.metadata.get("cs231n", {})
+    regular = sum(c.metadata.nbgrader["points"] for c in grade_cells(nb)
+                  if not c.metadata.nbgrader["grade_id"].startswith("extra_"))
+    extra = sum(c.metadata.nbgrader["points"] for c in grade_cells(nb)
+                if c.metadata.nbgrader["grade_id"].startswith("extra_"))
+    assert (regular, extra) == (stated.get("points"), stated.get("extra_credit", 0)), (
+        f"{path.name}: cells carry {regular} points + {extra} extra credit, the notebook's metadata "
+        f"cs231n states {stated}")
+
+
+def test_assignment_points_add_up_to_100():
+    if not NOTEBOOKS:
+        pytest.skip("no notebooks yet")
+    total = sum(nbformat.read(p, as_version=4).metadata.get("cs231n", {}).get("points", 0) for p in NOTEBOOKS)
+    assert total == 100, f"the notebooks' regular points add up to {total}, not 100"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_source_notebook_is_stored_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing"
