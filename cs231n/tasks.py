@@ -18,6 +18,23 @@ STUB_FIRST_LINE = STUB.splitlines()[0]
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+# The tasks by file, as the reference package has them. Tools that must work on a student's
+# copy (whose stubs may be gone or whose files may not even parse) read this list;
+# tests/test_tasks.py checks that it equals what find_tasks() discovers in the reference.
+TASKS_BY_FILE = {
+    "classifiers/cnn.py": ("ThreeLayerConvNet",),
+    "classifiers/fc_net.py": ("TwoLayerNet", "FullyConnectedNet"),
+    "layers.py": ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "svm_loss",
+                  "softmax_loss", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
+                  "layernorm_forward", "layernorm_backward", "dropout_forward", "dropout_backward",
+                  "conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
+                  "max_pool_backward_naive", "spatial_batchnorm_forward", "spatial_batchnorm_backward",
+                  "spatial_groupnorm_forward", "spatial_groupnorm_backward"),
+    "optim.py": ("sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adadelta"),
+}
+TASKS = tuple(name for names in TASKS_BY_FILE.values() for name in names)
+
+
 @dataclass(frozen=True)
 class Task:
     """One student task: `name` (the pytest mark), the file and the line of its first region."""

@@ -1,4 +1,4 @@
-"""Shared test set-up: one pytest mark per student task, registered from the solution regions.
+"""Shared test set-up: one pytest mark per student task (cs231n.tasks.TASKS).
 
 `pytest -m conv_forward_naive` runs exactly the checks of that task; `--strict-markers` (in
 pyproject.toml) makes a misspelt mark an error rather than a silently empty selection.
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from cs231n.tasks import find_tasks
+from cs231n.tasks import TASKS
 
-STUDENT_TASKS = [task.name for task in find_tasks()]
+STUDENT_TASKS = list(TASKS)
 
 settings.register_profile(
     "cs231n", deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow]

@@ -1,0 +1,177 @@
+"""Collect submissions into nbgrader's submitted/<student>/<assignment>/ folders, safely.
+
+A submissions folder (as an LMS download gives it) holds, per student, a folder or a zip whose
+name starts with the student id: `alice/`, `alice.zip`, `alice_a2_attempt_2026-11-20.zip`
+(the id is the name up to the first `_`, as in nbgrader's zip_collect naming).
+
+Only what is graded is taken: the notebooks at the top of the submission and the .py files
+under cs231n/; a single enclosing folder (a zip of `a2/`) is looked through. Everything else is
+skipped and reported. Refused outright, with nothing written for that student: links, members
+with absolute paths or `..`, more than MAX_FILES files, a file over MAX_FILE_BYTES, or a total
+over MAX_TOTAL_BYTES (a zip bomb is stopped while it inflates, not after). Each student's folder
+is written into a temporary folder and renamed into place when complete.
+"""
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+
+MAX_FILE_BYTES = 20 * 2**20
+MAX_TOTAL_BYTES = 100 * 2**20
+MAX_FILES = 500
+STUDENT_ID = re.compile(r"^(?P<student_id>[A-Za-z0-9][A-Za-z0-9.@-]{0,63}?)(?:_.*)?(?:\.zip)?$")
+
+
+class SubmissionRefused(ValueError):
+    """A submission that cannot be taken as it is; the message says why."""
+
+
+@dataclass
+class Collected:
+    student_id: str
+    source: Path
+    files: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    error: str = ""
+
+
+def student_id_of(path):
+    """The student id a submission's file or folder name gives, or None."""
+    match = STUDENT_ID.match(Path(path).name)
+    return match.group("student_id") if match else None
+
+
+def _wanted(parts):
+    """True for the files that are graded: top-level notebooks and cs231n/**/*.py."""
+    if len(parts) == 1:
+        return parts[0].endswith(".ipynb")
+    return parts[0] == "cs231n" and parts[-1].endswith(".py") and "__pycache__" not in parts
+
+
+def _strip_enclosing_folder(names):
+    """If every name sits in one folder and no notebook is at the top, drop that folder."""
+    tops = {n.parts[0] for n in names}
+    if len(tops) == 1 and tops != {"cs231n"} and names and all(len(n.parts) > 1 for n in names):
+        return [PurePosixPath(*n.parts[1:]) for n in names]
+    return names
+
+
+def _check_member(name):
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or "\\" in name:
+        raise SubmissionRefused(f"unsafe path in the submission: {name!r}")
+    return path
+
+
+def _read_zip(zip_path):
+    """[(relative path, bytes)] of a zip's files, checked as they inflate."""
+    entries, total = [], 0
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+            if len(infos) > MAX_FILES:
+                raise SubmissionRefused(f"{len(infos)} files in the zip, more than {MAX_FILES}")
+            for info in infos:
+                path = _check_member(info.filename)
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    raise SubmissionRefused(f"link in the submission: {info.filename!r}")
+                with zf.open(info) as member:
+                    data = member.read(MAX_FILE_BYTES + 1)
+                if len(data) > MAX_FILE_BYTES:
+                    raise SubmissionRefused(f"{info.filename!r} is larger than {MAX_FILE_BYTES >> 20} MB")
+                total += len(data)
+                if total > MAX_TOTAL_BYTES:
+                    raise SubmissionRefused(f"the submission inflates to more than {MAX_TOTAL_BYTES >> 20} MB")
+                entries.append((path, data))
+    except zipfile.BadZipFile as error:
+        raise SubmissionRefused(f"not a readable zip file ({error})") from error
+    return entries
+
+
+def _read_folder(folder):
+    """[(relative path, bytes)] of a folder's files; links refused, never followed."""
+    entries, total = [], 0
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_symlink():
+            raise SubmissionRefused(f"link in the submission: {rel.as_posix()!r}")
+        if not path.is_file():
+            continue
+        if len(entries) >= MAX_FILES:
+            raise SubmissionRefused(f"more than {MAX_FILES} files in the submission")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SubmissionRefused(f"{rel.as_posix()!r} is larger than {MAX_FILE_BYTES >> 20} MB")
+        total += size
+        if total > MAX_TOTAL_BYTES:
+            raise SubmissionRefused(f"the submission is larger than {MAX_TOTAL_BYTES >> 20} MB")
+        entries.append((PurePosixPath(rel.as_posix()), path.read_bytes()))
+    return entries
+
+
+def collect_one(source, dest, timestamp=None):
+    """Copy one student's submission (folder or zip) into dest, all or nothing.
+
+    Returns a Collected with the files taken and those skipped; raises SubmissionRefused.
+    """
+    source, dest = Path(source), Path(dest)
+    entries = _read_zip(source) if source.is_file() else _read_folder(source)
+    names = _strip_enclosing_folder([p for p, _ in entries])
+    result = Collected(student_id_of(source) or "", source)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        for name, (_, data) in zip(names, entries):
+            if not _wanted(name.parts):
+                result.skipped.append(name.as_posix())
+                continue
+            target = tmp.joinpath(*name.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            result.files.append(name.as_posix())
+        if not any(f.endswith(".ipynb") for f in result.files):
+            raise SubmissionRefused("no notebook at the top of the submission")
+        stamp = timestamp or datetime.fromtimestamp(source.stat().st_mtime, timezone.utc)
+        (tmp / "timestamp.txt").write_text(stamp.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result
+
+
+def collect(submissions_dir, course):
+    """Collect every submission in submissions_dir into course's submitted/ tree.
+
+    Returns a list of Collected, one per student (error set for refused ones, whose previous
+    submission, if any, is left as it was). Two entries for one student id are an error for both.
+    """
+    submissions_dir = Path(submissions_dir)
+    if not submissions_dir.is_dir():
+        raise FileNotFoundError(f"{submissions_dir} is not a folder of submissions")
+    by_student = {}
+    for entry in sorted(submissions_dir.iterdir()):
+        if entry.name.startswith(".") or not (entry.is_dir() or entry.suffix == ".zip"):
+            continue
+        by_student.setdefault(student_id_of(entry), []).append(entry)
+    results = []
+    for student_id, entries in sorted(by_student.items(), key=lambda kv: str(kv[0])):
+        if student_id is None:
+            results += [Collected("", e, error="no student id in the name") for e in entries]
+            continue
+        if len(entries) > 1:
+            names = ", ".join(e.name for e in entries)
+            results.append(Collected(student_id, entries[0], error=f"several submissions ({names})"))
+            continue
+        try:
+            results.append(collect_one(entries[0], course.step_dir("submitted", student_id)))
+            results[-1].student_id = student_id
+        except SubmissionRefused as error:
+            results.append(Collected(student_id, entries[0], error=str(error)))
+    return results

@@ -1,0 +1,36 @@
+"""nbgrader's configuration for this course: the one place its settings live.
+
+nbgrader reads this file when run from this folder (`nbgrader ...`, `make lab`); the autograder
+(python -m autograder) loads it too. The course working tree (release/, submitted/,
+autograded/, feedback/, the gradebook) lives in course/ (git-ignored) or in $CS231N_COURSE_DIR;
+the sources are assignments/<assignment>/. The gradebook is SQLite unless $CS231N_DB_URL names
+another SQLAlchemy URL (e.g. postgresql://user@host/db).
+"""
+import os
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+COURSE = Path(os.environ.get("CS231N_COURSE_DIR") or HERE / "course").resolve()
+
+c = get_config()  # noqa: F821 (nbgrader defines get_config when it loads this file)
+
+c.CourseDirectory.course_id = "cs231n"
+c.CourseDirectory.root = str(COURSE)
+c.CourseDirectory.source_directory = str(HERE / "assignments")
+c.CourseDirectory.db_url = os.environ.get("CS231N_DB_URL") or f"sqlite:///{COURSE / 'gradebook.db'}"
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.so", "*.c"]
+
+# One marker syntax for notebooks and the package (cs231n/tasks.py holds the same strings).
+c.ClearSolutions.begin_solution_delimeter = "### BEGIN SOLUTION"
+c.ClearSolutions.end_solution_delimeter = "### END SOLUTION"
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
+c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
+
+# Grading: restore deleted test cells, bound every cell, keep outputs small.
+c.OverwriteCells.add_missing_cells = True
+c.Execute.timeout = 300
+c.Execute.interrupt_on_timeout = True
+c.Execute.error_on_timeout = {"ename": "CellTimeoutError", "evalue": "the cell ran longer than 300 s", "traceback": []}
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 40

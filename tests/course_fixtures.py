@@ -1,0 +1,42 @@
+"""A small assignment in the course's format, for tests of the pipeline that must not wait for
+(or depend on) the real notebooks: one solution cell, one test cell with hidden tests calling the
+package, one written answer."""
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HIDDEN_LINE = "check_close('hidden double of a matrix', double(np.eye(2)), 2 * np.eye(2))"
+SOLUTION_LINE = "return 2 * x  # the reference doubling"
+
+
+def _meta(**kw):
+    return {"nbgrader": {"schema_version": 3, "locked": False, "solution": False, "grade": False,
+                         "task": False, **kw}}
+
+
+def toy_notebook():
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                               "language": "python"},
+                                "cs231n": {"points": 6, "extra_credit": 0}})
+    nb.cells = [
+        new_markdown_cell("# Toy assignment"),
+        new_code_cell("import numpy as np\nfrom cs231n.layers import relu_forward\nfrom cs231n.checks import check_close"),
+        new_code_cell(f"def double(x):\n    ### BEGIN SOLUTION\n    {SOLUTION_LINE}\n    ### END SOLUTION",
+                      metadata=_meta(solution=True, grade_id="double")),
+        new_code_cell("check_close('double', double(3.0), 6.0)\n### BEGIN HIDDEN TESTS\n"
+                      f"{HIDDEN_LINE}\n### END HIDDEN TESTS",
+                      metadata=_meta(grade=True, locked=True, grade_id="test_double", points=2)),
+        new_code_cell("out, _ = relu_forward(np.array([-1.0, 2.0]))\ncheck_close('relu', out, [0.0, 2.0])",
+                      metadata=_meta(grade=True, locked=True, grade_id="test_relu", points=3)),
+        new_markdown_cell("Why does ReLU pass gradients only where its input is positive?"),
+        new_markdown_cell("Because its slope is 1 there and 0 elsewhere.",
+                          metadata=_meta(solution=True, grade=True, grade_id="why_relu", points=1)),
+    ]
+    return nb
+
+
+def make_toy_source(source_root, assignment_id="a2"):
+    """Write the toy notebook as source_root/<assignment_id>/Toy.ipynb; return source_root."""
+    folder = source_root / assignment_id
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(toy_notebook(), folder / "Toy.ipynb")
+    return source_root
