@@ -1,0 +1,366 @@
+"""cs231n.arch against the lecture's numbers: output sizes, padding, parameter counts and the
+case studies (AlexNet, ZFNet, VGG-16, AlphaGo, LeNet-5), plus the given table and totals.
+
+Tests of the four student functions carry their marks (`pytest -m conv_output_shape`); a test of
+a whole network carries the mark of every function it needs. Unmarked tests check given code.
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.lib.stride_tricks import sliding_window_view
+
+from cs231n import arch
+from cs231n.arch import (ALEXNET, ALPHAGO_POLICY, CASE_STUDIES, FC, LENET5, VGG16, ZFNET, Conv, Network,
+                         Norm, Pool, Row, Summary, conv_output_shape, conv_param_count, fc_param_count,
+                         format_bytes, format_table, pool_output_shape, summarize)
+
+m = pytest.mark
+
+
+def _windows(size, field, stride, pad):
+    """Independent count of the window positions along one axis, by numpy's sliding windows."""
+    return sliding_window_view(np.zeros(size + 2 * pad), field)[::stride].shape[0]
+
+
+# --------------------------------------------------------------------------------------------
+# conv_output_shape
+# --------------------------------------------------------------------------------------------
+@m.conv_output_shape
+@pytest.mark.parametrize("stride, expected", [(1, 5), (2, 3)])
+def test_lecture_7x7_input_3x3_filter(stride, expected):
+    assert conv_output_shape((7, 7, 1), 1, 3, stride) == (expected, expected, 1)
+
+
+@m.conv_output_shape
+def test_lecture_stride_3_does_not_fit_and_says_2_33():
+    with pytest.raises(ValueError, match=r"\(7 \+ 2\*0 - 3\) / 3 \+ 1 = 2\.33"):
+        conv_output_shape((7, 7, 1), 1, 3, stride=3)
+
+
+@m.conv_output_shape
+def test_lecture_pad_1_keeps_7x7():
+    assert conv_output_shape((7, 7, 3), 4, 3, stride=1, pad=1) == (7, 7, 4)
+
+
+@m.conv_output_shape
+def test_lecture_ten_5x5_filters_pad_2_on_32x32x3():
+    assert conv_output_shape((32, 32, 3), 10, 5, stride=1, pad=2) == (32, 32, 10)
+
+
+@m.conv_output_shape
+def test_lecture_32_28_24_without_padding():
+    first = conv_output_shape((32, 32, 3), 6, 5)
+    assert first == (28, 28, 6)
+    assert conv_output_shape(first, 10, 5) == (24, 24, 10)
+
+
+@m.conv_output_shape
+@pytest.mark.parametrize("field, pad", [(3, 1), (5, 2), (7, 3)])
+@given(size=st.integers(7, 64), depth=st.integers(1, 8), filters=st.integers(1, 8))
+def test_pad_f_minus_1_over_2_preserves_the_size(field, pad, size, depth, filters):
+    assert pad == (field - 1) // 2
+    assert conv_output_shape((size, size + 1, depth), filters, field, 1, pad) == (size, size + 1, filters)
+
+
+@m.conv_output_shape
+def test_lecture_1x1_conv_with_32_filters_on_56x56x64():
+    assert conv_output_shape((56, 56, 64), 32, 1) == (56, 56, 32)
+
+
+@m.conv_output_shape
+@given(h=st.integers(1, 40), w=st.integers(1, 40), c=st.integers(1, 5), k=st.integers(1, 5),
+       field=st.integers(1, 7), stride=st.integers(1, 4), pad=st.integers(0, 3))
+def test_conv_output_shape_counts_the_window_positions(h, w, c, k, field, stride, pad):
+    fits = all(n + 2 * pad >= field and (n + 2 * pad - field) % stride == 0 for n in (h, w))
+    if not fits:
+        with pytest.raises(ValueError, match="fit|larger"):
+            conv_output_shape((h, w, c), k, field, stride, pad)
+        return
+    out = conv_output_shape((h, w, c), k, field, stride, pad)
+    assert out == (_windows(h, field, stride, pad), _windows(w, field, stride, pad), k)
+    assert all(isinstance(d, int) for d in out)
+
+
+def test_conv_output_shape_refuses_a_flat_input():
+    with pytest.raises(ValueError, match="H x W x C"):
+        conv_output_shape((4096,), 8, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# pool_output_shape
+# --------------------------------------------------------------------------------------------
+@m.pool_output_shape
+def test_lecture_alexnet_pool1_55_to_27():
+    assert pool_output_shape((55, 55, 96), 3, 2) == (27, 27, 96)
+
+
+@m.pool_output_shape
+def test_lecture_2x2_stride_2_on_4x4_and_the_max_pool_example():
+    assert pool_output_shape((4, 4, 1), 2, 2) == (2, 2, 1)
+    x = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]])
+    assert sliding_window_view(x, (2, 2))[::2, ::2].max(axis=(2, 3)).tolist() == [[6, 8], [3, 4]]
+
+
+@m.pool_output_shape
+def test_pool_that_does_not_fit_shows_the_arithmetic():
+    with pytest.raises(ValueError, match=r"\(6 \+ 2\*0 - 3\) / 2 \+ 1 = 2\.50"):
+        pool_output_shape((6, 6, 4), 3, 2)
+
+
+@m.pool_output_shape
+@given(h=st.integers(2, 40), c=st.integers(1, 600), field=st.integers(1, 4), stride=st.integers(1, 4))
+def test_pool_keeps_the_depth_and_counts_the_windows(h, c, field, stride):
+    if h < field or (h - field) % stride:
+        return
+    assert pool_output_shape((h, h, c), field, stride) == (_windows(h, field, stride, 0),) * 2 + (c,)
+
+
+# --------------------------------------------------------------------------------------------
+# conv_param_count and fc_param_count
+# --------------------------------------------------------------------------------------------
+@m.conv_param_count
+def test_lecture_ten_5x5x3_filters_have_760_parameters():
+    weights, biases = conv_param_count((32, 32, 3), 10, 5)
+    assert (weights, biases) == (750, 10)
+    assert (weights + biases) // 10 == 76 and weights + biases == 760
+
+
+@m.conv_param_count
+@pytest.mark.parametrize("in_shape, filters, size, weights", [
+    ((227, 227, 3), 96, 11, 34_848),   # AlexNet CONV1, "about 35K"
+    ((224, 224, 3), 64, 3, 1_728),     # VGG-16 first conv
+    ((224, 224, 64), 64, 3, 36_864),   # VGG-16 second conv
+    ((56, 56, 64), 32, 1, 2_048),      # the 1x1 conv: a 64-d dot product per filter
+])
+def test_lecture_conv_weights(in_shape, filters, size, weights):
+    assert conv_param_count(in_shape, filters, size) == (weights, filters)
+
+
+@m.conv_param_count
+@given(h=st.integers(1, 30), c=st.integers(1, 64), k=st.integers(1, 64), field=st.integers(1, 7))
+def test_conv_parameters_do_not_depend_on_the_spatial_size(h, c, k, field):
+    assert conv_param_count((h, h + 3, c), k, field) == (field * field * c * k, k)
+
+
+@m.fc_param_count
+@pytest.mark.parametrize("in_shape, units, weights", [
+    ((7, 7, 512), 4096, 102_760_448),  # VGG-16's first FC layer
+    ((6, 6, 256), 4096, 37_748_736),   # AlexNet FC6
+    ((4096,), 1000, 4_096_000),
+])
+def test_lecture_fc_weights(in_shape, units, weights):
+    assert fc_param_count(in_shape, units) == (weights, units)
+
+
+# --------------------------------------------------------------------------------------------
+# The case studies (they need every counting function)
+# --------------------------------------------------------------------------------------------
+NETWORK_MARKS = [m.conv_output_shape, m.pool_output_shape, m.conv_param_count, m.fc_param_count]
+
+
+def _all_marks(test):
+    for mark in NETWORK_MARKS:
+        test = mark(test)
+    return test
+
+
+def _shapes(summary):
+    return {r.name: r.shape for r in summary.rows}
+
+
+@_all_marks
+def test_alexnet_rows_from_the_lecture():
+    s = summarize(ALEXNET)
+    assert _shapes(s) == {
+        "INPUT": (227, 227, 3), "CONV1": (55, 55, 96), "POOL1": (27, 27, 96), "NORM1": (27, 27, 96),
+        "CONV2": (27, 27, 256), "POOL2": (13, 13, 256), "NORM2": (13, 13, 256),
+        "CONV3": (13, 13, 384), "CONV4": (13, 13, 384), "CONV5": (13, 13, 256),
+        "POOL3": (6, 6, 256), "FC6": (4096,), "FC7": (4096,), "FC8": (1000,)}
+    assert (s.row("CONV1").weights, s.row("CONV1").biases) == (34_848, 96)
+    assert round(s.row("CONV1").weights, -3) == 35_000
+    assert s.row("POOL1").params == 0 and s.row("NORM1").params == 0 and s.row("NORM2").params == 0
+    # GoogLeNet's ~5M is "12x fewer than AlexNet": AlexNet has about 60M
+    assert 11 < s.params / 5e6 < 13.5
+
+
+@_all_marks
+def test_alexnet_on_224_does_not_fit_and_names_the_layer():
+    import dataclasses
+
+    with pytest.raises(ValueError, match=r"CONV1 .*input 224x224x3.*\(224 \+ 2\*0 - 11\) / 4 \+ 1 = 54\.25"):
+        summarize(dataclasses.replace(ALEXNET, input_shape=(224, 224, 3)))
+
+
+@_all_marks
+def test_zfnet_conv1_is_7x7_stride_2_and_conv3_to_5_are_wider():
+    s = summarize(ZFNET)
+    conv1 = ZFNET.layers[0]
+    assert (conv1.size, conv1.stride) == (7, 2)
+    assert s.row("CONV1").shape == (111, 111, 96)
+    assert [s.row(f"CONV{i}").shape[2] for i in (3, 4, 5)] == [512, 1024, 512]
+    assert s.row("POOL3").shape == (6, 6, 512) and s.row("FC8").shape == (1000,)
+
+
+@_all_marks
+def test_vgg16_about_138m_parameters_and_the_lecture_rows():
+    s = summarize(VGG16)
+    assert s.params == 138_357_544 and s.weights == 138_344_128
+    assert round(s.params / 1e6) == 138
+    convs = [r for r in s.rows if r.kind == "CONV"]
+    fcs = [r for r in s.rows if r.kind == "FC"]
+    assert len(convs) + len(fcs) == 16
+    assert [convs[0].weights, convs[1].weights, fcs[0].weights] == [1_728, 36_864, 102_760_448]
+    assert s.row("POOL5").shape == (7, 7, 512)
+    assert all(r.shape[:2] in [(224, 224), (112, 112), (56, 56), (28, 28), (14, 14)] for r in convs)
+
+
+@_all_marks
+def test_vgg16_memory_is_the_sum_of_its_rows_not_the_slides_24m():
+    s = summarize(VGG16)
+    assert s.activations == 15_237_608                       # about 15.2M values
+    assert s.activation_bytes == 60_950_432                  # about 61 MB in float32
+    assert round(s.activation_bytes / 1e6) == 61
+    assert summarize(VGG16, bytes_per_value=2).activation_bytes == 30_475_216
+    assert s.activations < 0.65 * 24e6, "the slide's 24M total is not the sum of its own rows"
+
+
+@_all_marks
+def test_vgg16_memory_is_early_and_parameters_are_late():
+    s = summarize(VGG16)
+    most_memory = max(s.rows, key=lambda r: r.activations)
+    most_params = max(s.rows, key=lambda r: r.params)
+    assert most_memory.name in ("CONV1", "CONV2") and most_memory.activations == 224 * 224 * 64
+    assert most_params is next(r for r in s.rows if r.kind == "FC")
+    first_block = sum(r.activations for r in s.rows[1:4])
+    assert first_block > 0.4 * s.activations
+    assert sum(r.params for r in s.rows if r.kind == "FC") > 0.85 * s.params
+
+
+@m.conv_output_shape
+@m.conv_param_count
+def test_alphago_policy_net_maps_19x19x48_to_19x19():
+    s = summarize(ALPHAGO_POLICY)
+    assert s.rows[0].shape == (19, 19, 48) and s.rows[-1].shape == (19, 19, 1)
+    assert [r.shape for r in s.rows[1:-1]] == [(19, 19, 192)] * 12
+    assert s.row("CONV1").weights == 5 * 5 * 48 * 192
+    assert s.row("CONV2").weights == 3 * 3 * 192 * 192
+    assert ALPHAGO_POLICY.layers[-1] == Conv(1, 1, stride=1, pad=0)
+
+
+@_all_marks
+def test_lenet5_is_conv_pool_conv_pool_conv_fc():
+    s = summarize(LENET5)
+    assert [r.kind for r in s.rows[1:6]] == ["CONV", "POOL", "CONV", "POOL", "CONV"]
+    assert [r.shape for r in s.rows[1:6]] == [(28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (1, 1, 120)]
+    assert s.rows[-1].kind == "FC" and s.rows[-1].shape == (10,)
+
+
+@_all_marks
+@pytest.mark.parametrize("net", CASE_STUDIES, ids=[n.name for n in CASE_STUDIES])
+def test_every_case_study_summarizes_and_prints(net):
+    s = summarize(net)
+    text = format_table(s)
+    assert f"{s.params:,}" in text and f"{s.activations:,}" in text
+    assert s.activations == sum(math.prod(r.shape) for r in s.rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Given code: specs, naming, rows, totals, the table and the plot
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make, fragment", [
+    (lambda: Conv(0, 3), "filters must be an integer >= 1, got 0"),
+    (lambda: Conv(8, 3, stride=0), "stride must be an integer >= 1"),
+    (lambda: Conv(8, 3, pad=-1), "pad must be an integer >= 0"),
+    (lambda: Pool(2, 1.5), "stride must be an integer >= 1, got 1.5"),
+    (lambda: FC(True), "units must be an integer"),
+    (lambda: Network("flat", (10,), ()), "H x W x C"),
+    (lambda: summarize(ALEXNET, bytes_per_value=0), "bytes_per_value"),
+])
+def test_bad_specs_are_value_errors_that_say_what(make, fragment):
+    with pytest.raises(ValueError, match=fragment.replace(".", r"\.")):
+        make()
+
+
+def test_layers_are_numbered_as_in_the_lecture():
+    assert [name for name, _ in ALEXNET.named_layers()] == [
+        "CONV1", "POOL1", "NORM1", "CONV2", "POOL2", "NORM2", "CONV3", "CONV4", "CONV5", "POOL3",
+        "FC6", "FC7", "FC8"]
+    assert Network("n", (8, 8, 3), (Conv(4, 3, name="stem"), Pool())).named_layers()[0][0] == "stem"
+    assert ALEXNET.layers[0] == Conv(96, 11, stride=4, pad=0)
+
+
+def test_norm_keeps_the_shape_and_has_no_parameters():
+    assert Norm().output_shape((27, 27, 96)) == (27, 27, 96)
+    assert Norm().param_count((27, 27, 96)) == (0, 0) == Pool(3, 2).param_count((55, 55, 96))
+    with pytest.raises(ValueError, match="cannot follow an FC layer"):
+        Norm().output_shape((4096,))
+
+
+class _Flatten:
+    """A stand-in layer spec with a flat output, so that the test needs no student function."""
+
+    kind, name = "FLAT", None
+
+    def describe(self):
+        return "flatten"
+
+    def output_shape(self, in_shape):
+        return (math.prod(in_shape),)
+
+    def param_count(self, in_shape):
+        return 0, 0
+
+
+def test_a_layer_that_cannot_follow_is_named_in_the_error():
+    with pytest.raises(ValueError, match=r"tiny NORM1 \(normalisation.*\), input 192: NORM needs an H x W x C"):
+        summarize(Network("tiny", (8, 8, 3), (_Flatten(), Norm())))
+
+
+def _hand_summary(bytes_per_value=4):
+    rows = (Row("INPUT", "INPUT", "", (4, 4, 3)),
+            Row("CONV1", "CONV", "2 3x3 filters, stride 1, pad 1", (4, 4, 2), 54, 2),
+            Row("FC2", "FC", "1000 units", (1000,), 32_000, 1000))
+    return Summary("hand", rows, bytes_per_value)
+
+
+def test_totals_add_the_rows_input_included():
+    s = _hand_summary(bytes_per_value=8)
+    assert s.rows[1].activations == 32 and s.rows[2].params == 33_000
+    assert (s.activations, s.weights, s.biases, s.params) == (48 + 32 + 1000, 32_054, 1002, 33_056)
+    assert (s.activation_bytes, s.param_bytes) == (1080 * 8, 33_056 * 8)
+    with pytest.raises(KeyError, match="INPUT"):
+        s.row("POOL9")
+
+
+@pytest.mark.parametrize("n, text", [(0, "0 B"), (999, "999 B"), (1_234, "1.2 KB"),
+                                     (60_950_432, "61.0 MB"), (553_430_176, "553.4 MB"),
+                                     (2_000_000_000, "2.0 GB")])
+def test_format_bytes(n, text):
+    assert format_bytes(n) == text
+
+
+def test_table_is_aligned_with_thousands_separators():
+    text = format_table(_hand_summary())
+    lines = text.splitlines()
+    table = lines[1:-1]
+    assert len({len(line) for line in table}) == 1, "every row of the table has the same width"
+    assert "32,000" in text and "33,056" in text and "1,080" in text
+    assert lines[1].split()[:3] == ["layer", "spec", "output"]
+    assert "4x4x3" in text and "4.3 KB" in text
+    assert lines[-1].startswith("memory: 1,080 values = 4,320 bytes")
+
+
+def test_plot_summary_draws_two_bar_charts():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    axes = arch.plot_summary(_hand_summary())
+    assert len(axes[0].patches) == len(axes[1].patches) == 3
+    assert axes[0].get_yscale() == "log"
+    assert [t.get_text() for t in axes[1].get_xticklabels()] == ["INPUT", "CONV1", "FC2"]
+    plt.close("all")
