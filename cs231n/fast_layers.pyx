@@ -39,8 +39,10 @@ ctypedef fused real:
     float
     double
 
+ctypedef unsigned char uint8
+
 ctypedef fused index_t:
-    unsigned char
+    uint8
     int
 
 cdef extern from *:
@@ -53,6 +55,77 @@ cdef extern from *:
     #endif
     """
     int cs231n_omp_threads() nogil
+
+# The 2x2 stride-2 pooling kernels, the common case, in C: written so that gcc and clang
+# vectorise them (the same loops in Cython come out with branches and run 5-10x slower).
+# Forward: the pairs of the top row and of the bottom row into small arrays, then top against
+# bottom; ties keep the earlier element (row-major first maximum, as np.argmax). The pairs
+# ignore NaN, so a plane holding one returns 1 and is redone by the general loop.
+cdef extern from *:
+    """
+    #define CS231N_POOL2X2(SUFFIX, T)                                                        \
+    static int cs231n_pool2x2_forward_##SUFFIX(const T* x, T* out, unsigned char* arg,       \
+                                               Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo) { \
+        T top[256], bottom[256];                                                             \
+        unsigned char ktop[256], kbottom[256];                                               \
+        int nan = 0;                                                                         \
+        for (Py_ssize_t ho = 0; ho < Ho; ho++) {                                             \
+            for (Py_ssize_t w0 = 0; w0 < Wo; w0 += 256) {                                    \
+                const T* r0 = x + 2 * ho * W + 2 * w0;                                       \
+                const T* r1 = r0 + W;                                                        \
+                T* o = out + ho * Wo + w0;                                                   \
+                unsigned char* a = arg + ho * Wo + w0;                                       \
+                Py_ssize_t n = Wo - w0 < 256 ? Wo - w0 : 256;                                \
+                for (Py_ssize_t i = 0; i < n; i++) {                                         \
+                    T l = r0[2 * i], r = r0[2 * i + 1];                                      \
+                    int c = r > l;                                                           \
+                    top[i] = c ? r : l; ktop[i] = (unsigned char)c;                          \
+                    nan |= (l != l) | (r != r);                                              \
+                }                                                                            \
+                for (Py_ssize_t i = 0; i < n; i++) {                                         \
+                    T l = r1[2 * i], r = r1[2 * i + 1];                                      \
+                    int c = r > l;                                                           \
+                    bottom[i] = c ? r : l; kbottom[i] = (unsigned char)c;                    \
+                    nan |= (l != l) | (r != r);                                              \
+                }                                                                            \
+                for (Py_ssize_t i = 0; i < n; i++) {                                         \
+                    T t = top[i], b = bottom[i];                                             \
+                    int c = (b > t) | ((b != b) & (t == t));                                 \
+                    o[i] = c ? b : t; a[i] = c ? kbottom[i] + 2 : ktop[i];                   \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+        return nan;                                                                          \
+    }                                                                                        \
+    static void cs231n_pool2x2_backward_##SUFFIX(const T* dout, const unsigned char* arg,    \
+                                                 T* dx, Py_ssize_t W, Py_ssize_t Ho,         \
+                                                 Py_ssize_t Wo) {                            \
+        for (Py_ssize_t ho = 0; ho < Ho; ho++) {                                             \
+            T* r0 = dx + 2 * ho * W;                                                         \
+            T* r1 = r0 + W;                                                                  \
+            const T* g = dout + ho * Wo;                                                     \
+            const unsigned char* a = arg + ho * Wo;                                          \
+            for (Py_ssize_t i = 0; i < Wo; i++) {                                            \
+                T v = g[i]; int k = a[i];                                                    \
+                r0[2 * i] = k == 0 ? v : 0; r0[2 * i + 1] = k == 1 ? v : 0;                  \
+            }                                                                                \
+            for (Py_ssize_t i = 0; i < Wo; i++) {                                            \
+                T v = g[i]; int k = a[i];                                                    \
+                r1[2 * i] = k == 2 ? v : 0; r1[2 * i + 1] = k == 3 ? v : 0;                  \
+            }                                                                                \
+        }                                                                                    \
+    }
+    CS231N_POOL2X2(f, float)
+    CS231N_POOL2X2(d, double)
+    """
+    int cs231n_pool2x2_forward_f(const float*, float*, unsigned char*, Py_ssize_t, Py_ssize_t,
+                                 Py_ssize_t) noexcept nogil
+    int cs231n_pool2x2_forward_d(const double*, double*, unsigned char*, Py_ssize_t,
+                                 Py_ssize_t, Py_ssize_t) noexcept nogil
+    void cs231n_pool2x2_backward_f(const float*, const unsigned char*, float*, Py_ssize_t,
+                                   Py_ssize_t, Py_ssize_t) noexcept nogil
+    void cs231n_pool2x2_backward_d(const double*, const unsigned char*, double*, Py_ssize_t,
+                                   Py_ssize_t, Py_ssize_t) noexcept nogil
 
 __all__ = ["conv_forward_fast", "conv_backward_fast", "max_pool_forward_fast",
            "max_pool_backward_fast", "im2col", "col2im", "openmp_threads"]
@@ -374,3 +447,171 @@ def conv_backward_fast(dout, cache):
     dw = dw_part.sum(axis=0) if threads > 1 else dw_part[0]
     return (dx, dw.reshape(w.shape).astype(w.dtype, copy=False),
             db_part.sum(axis=0).astype(b.dtype, copy=False))
+
+
+# ----------------------------------------------------------------------------------------------
+# Max pooling. x is seen as (N*C, H, W) planes; arg holds the index, within its window, of each
+# window's first maximum (row-major, as np.argmax; a NaN counts as the maximum, as in np.max).
+# ----------------------------------------------------------------------------------------------
+
+cdef inline bint _beats(real v, real best) noexcept nogil:
+    """True if v replaces best as a window's maximum: larger, or the first NaN."""
+    return (v > best) | ((v != v) & (best == best))  # no short-circuit: vectorises
+
+
+cdef inline bint _pool2x2(const real* x, real* out, index_t* arg, Py_ssize_t W, Py_ssize_t Ho,
+                          Py_ssize_t Wo) noexcept nogil:
+    """The C 2x2 forward kernel for one plane; True if it found a NaN (or cannot run)."""
+    if index_t is not uint8:
+        return True
+    elif real is float:
+        return cs231n_pool2x2_forward_f(x, out, arg, W, Ho, Wo)
+    else:
+        return cs231n_pool2x2_forward_d(x, out, arg, W, Ho, Wo)
+
+
+cdef inline void _unpool2x2(const real* dout, const index_t* arg, real* dx, Py_ssize_t W,
+                            Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
+    """The C 2x2 backward kernel for one plane (uint8 argmax only)."""
+    if index_t is uint8:
+        if real is float:
+            cs231n_pool2x2_backward_f(dout, arg, dx, W, Ho, Wo)
+        else:
+            cs231n_pool2x2_backward_d(dout, arg, dx, W, Ho, Wo)
+
+
+def _pool_tiled_forward(const real[:, :, ::1] x, real[:, :, ::1] out, index_t[:, :, ::1] arg,
+                        Py_ssize_t PH, Py_ssize_t PW):
+    """Windows that tile x: x read as (planes, H_out, PH, W_out, PW), each window in place."""
+    cdef Py_ssize_t planes = x.shape[0], H = x.shape[1], W = x.shape[2]
+    cdef Py_ssize_t Ho = out.shape[1], Wo = out.shape[2], q, ho, wo, i, j, k
+    cdef const real* win
+    cdef real best, v
+    cdef bint general = not (PH == 2 and PW == 2)
+    for q in prange(planes, nogil=True, schedule="static"):
+        if not general and not _pool2x2(&x[q, 0, 0], &out[q, 0, 0], &arg[q, 0, 0], W, Ho, Wo):
+            continue
+        for ho in range(Ho):
+            for wo in range(Wo):
+                win = &x[q, ho * PH, wo * PW]
+                best = win[0]
+                k = 0
+                for i in range(PH):
+                    for j in range(PW):
+                        v = win[i * W + j]
+                        if _beats(v, best):
+                            best = v
+                            k = i * PW + j
+                out[q, ho, wo] = best
+                arg[q, ho, wo] = <index_t>k
+
+
+def _pool_tiled_backward(const real[:, :, ::1] dout, const index_t[:, :, ::1] arg,
+                         real[:, :, ::1] dx, Py_ssize_t PH, Py_ssize_t PW):
+    """Every dx element is written once: the window's dout at its argmax, 0 elsewhere."""
+    cdef Py_ssize_t planes = dx.shape[0], W = dx.shape[2]
+    cdef Py_ssize_t Ho = dout.shape[1], Wo = dout.shape[2], q, ho, wo, i, j, k
+    cdef real* win
+    cdef real g
+    if PH == 2 and PW == 2 and index_t is uint8:
+        for q in prange(planes, nogil=True, schedule="static"):
+            _unpool2x2(&dout[q, 0, 0], &arg[q, 0, 0], &dx[q, 0, 0], W, Ho, Wo)
+        return
+    for q in prange(planes, nogil=True, schedule="static"):
+        for ho in range(Ho):
+            for wo in range(Wo):
+                win = &dx[q, ho * PH, wo * PW]
+                g = dout[q, ho, wo]
+                k = arg[q, ho, wo]
+                for i in range(PH):
+                    for j in range(PW):
+                        win[i * W + j] = g if i * PW + j == k else 0
+
+
+def _pool_im2col_forward(const real[:, :, ::1] x, real[:, :, ::1] out, index_t[:, :, ::1] arg,
+                         real[:, ::1] cols, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride):
+    """Any windows: im2col of each plane (PH*PW, H_out*W_out), then the maximum of each column."""
+    cdef Py_ssize_t planes = x.shape[0], H = x.shape[1], W = x.shape[2]
+    cdef Py_ssize_t Ho = out.shape[1], Wo = out.shape[2], P = Ho * Wo, q, r, p
+    cdef real* col
+    cdef real* o
+    cdef index_t* a
+    cdef real v
+    for q in prange(planes, nogil=True, schedule="static"):
+        col = &cols[threadid(), 0]
+        o = &out[q, 0, 0]
+        a = &arg[q, 0, 0]
+        _im2col_image(&x[q, 0, 0], col, P, 1, H, W, PH, PW, stride, 0, Ho, Wo)
+        for p in range(P):
+            o[p] = col[p]
+            a[p] = 0
+        for r in range(1, PH * PW):
+            for p in range(P):
+                v = col[r * P + p]
+                if _beats(v, o[p]):
+                    o[p] = v
+                    a[p] = <index_t>r
+
+
+def _pool_scatter_backward(const real[:, :, ::1] dout, const index_t[:, :, ::1] arg,
+                           real[:, :, ::1] dx, Py_ssize_t PW, Py_ssize_t stride):
+    """Any windows: dx = 0, then each window's dout is added at its argmax (overlaps add up)."""
+    cdef Py_ssize_t planes = dx.shape[0], H = dx.shape[1], W = dx.shape[2]
+    cdef Py_ssize_t Ho = dout.shape[1], Wo = dout.shape[2], q, ho, wo, k
+    cdef real* plane
+    for q in prange(planes, nogil=True, schedule="static"):
+        plane = &dx[q, 0, 0]
+        memset(plane, 0, H * W * sizeof(real))
+        for ho in range(Ho):
+            for wo in range(Wo):
+                k = arg[q, ho, wo]
+                plane[(ho * stride + k // PW) * W + wo * stride + k % PW] += dout[q, ho, wo]
+
+
+def max_pool_forward_fast(x, pool_param):
+    """Fast max pooling forward pass: the same result as max_pool_forward_naive.
+
+    Inputs: x: (N, C, H, W) float32 or float64; pool_param: {'pool_height': int,
+    'pool_width': int, 'stride': int}.
+    Returns: out: (N, C, H_out, W_out) in x's dtype; cache: (x, pool_param, argmax), argmax
+    (N, C, H_out, W_out) uint8 (int32 for windows over 256 values): the position, row-major
+    within its window, of each window's first maximum.
+    """
+    N, C, H, W, PH, PW, stride, Ho, Wo = pool_shapes(x, pool_param, "max_pool_forward_fast")
+    dtype = _float_dtype(x, "max_pool_forward_fast")
+    out = np.empty((N, C, Ho, Wo), dtype=dtype)
+    argmax = np.empty((N, C, Ho, Wo), dtype=np.uint8 if PH * PW <= 256 else np.int32)
+    if out.size:
+        xs = np.ascontiguousarray(x).reshape(N * C, H, W)
+        o, a = out.reshape(N * C, Ho, Wo), argmax.reshape(N * C, Ho, Wo)
+        if PH == PW == stride:
+            _pool_tiled_forward(xs, o, a, PH, PW)
+        else:
+            cols = np.empty((max(1, cs231n_omp_threads()), PH * PW * Ho * Wo), dtype=dtype)
+            _pool_im2col_forward(xs, o, a, cols, PH, PW, stride)
+    return out, (x, pool_param, argmax)
+
+
+def max_pool_backward_fast(dout, cache):
+    """Fast max pooling backward pass: the same result as max_pool_backward_naive.
+
+    Inputs: dout: (N, C, H_out, W_out) upstream gradient; cache: (x, pool_param, argmax) from
+    max_pool_forward_fast.
+    Returns: dx: (N, C, H, W) in x's dtype; each window's gradient goes to its first maximum.
+    """
+    x, pool_param, argmax = cache
+    N, C, H, W, PH, PW, stride, Ho, Wo = pool_shapes(x, pool_param, "max_pool_backward_fast")
+    dtype = _float_dtype(x, "max_pool_backward_fast")
+    if getattr(dout, "shape", None) != (N, C, Ho, Wo):
+        raise ValueError(f"max_pool_backward_fast: dout must be shaped like the forward output "
+                         f"{(N, C, Ho, Wo)}, got {getattr(dout, 'shape', type(dout).__name__)}")
+    dx = np.empty((N, C, H, W), dtype=dtype)
+    if dx.size == 0:
+        return dx
+    d = np.ascontiguousarray(dout, dtype).reshape(N * C, Ho, Wo)
+    a, dxs = argmax.reshape(N * C, Ho, Wo), dx.reshape(N * C, H, W)
+    if PH == PW == stride:
+        _pool_tiled_backward(d, a, dxs, PH, PW)
+    else:
+        _pool_scatter_backward(d, a, dxs, PW, stride)
+    return dx
