@@ -6,6 +6,9 @@ magnitude to expect, and on failure raises AssertionError with a hint about the 
 
 Relative error is max |a - b| / max(1e-8, |a| + |b|): about 1e-7 or less means equal in float64,
 1e-2 or more means a bug.
+
+The checks return None on purpose: nbgrader reads a number left as a test cell's last value as
+that cell's (partial) score, so a check that returned its error would score 0.
 """
 import numpy as np
 
@@ -35,7 +38,7 @@ def check_shape(name, actual, shape, hint=None):
 def check_close(name, actual, expected, tol=1e-7, hint=None):
     """Compare two arrays (or floats) by relative error; print it, raise CheckFailed if >= tol.
 
-    Returns: the relative error, a float.
+    Returns: None (see the module docstring); the error is printed.
     """
     if actual is None:
         _fail(name, "got None: the function did not compute this value yet", hint)
@@ -49,7 +52,6 @@ def check_close(name, actual, expected, tol=1e-7, hint=None):
     print(f"{name}: relative error {err:.1e} (expect < {tol:.0e}) {verdict}")
     if err >= tol:
         _fail(name, f"relative error {err:.1e}, expected below {tol:.0e}", hint)
-    return err
 
 
 def check_gradient(name, f, x, analytic, dout=None, tol=1e-7, hint=None):
@@ -60,7 +62,7 @@ def check_gradient(name, f, x, analytic, dout=None, tol=1e-7, hint=None):
     - x: float64 array, the point; restored on return.
     - analytic: the gradient to check, shaped like x.
     - dout: upstream gradient for an array function, or None for a scalar function.
-    Returns: the relative error.
+    Returns: None; the relative error is printed.
     """
     if analytic is None:
         _fail(name, "got None: the backward pass did not compute this gradient yet", hint)
@@ -68,7 +70,7 @@ def check_gradient(name, f, x, analytic, dout=None, tol=1e-7, hint=None):
         numerical = eval_numerical_gradient(f, x)
     else:
         numerical = eval_numerical_gradient_array(f, x, dout)
-    return check_close(name, analytic, numerical, tol, hint)
+    check_close(name, analytic, numerical, tol, hint)
 
 
 def check_value(name, actual, expected, tol, hint=None):
@@ -80,4 +82,3 @@ def check_value(name, actual, expected, tol, hint=None):
     print(f"{name}: {float(actual):.6g} (expect {float(expected):.6g} +- {tol:g}) {verdict}")
     if diff > tol:
         _fail(name, f"{float(actual):.6g} is {diff:.3g} away from {float(expected):.6g}", hint)
-    return diff

@@ -1,0 +1,364 @@
+"""Grade submissions: the student's own package, the notebooks by nbgrader, the functions by the
+judge, one writer to the gradebook, resumable, on a process pool or a Dask cluster.
+
+The pipeline for one student (`grade_submission`, which runs in a worker and touches only its
+own scratch folder):
+1. assemble the package to grade: the instructor's given code (and compiled fast layers) with the
+   student's own files that hold tasks (cs231n.tasks.TASKS_BY_FILE) laid over it, so a student
+   can change their functions but not the Solver, the checks or the extension;
+2. judge the functions (autograder.judge) on a pristine copy of that package, outside the
+   student's process;
+3. run `nbgrader autograde` for this one student in a private course folder whose gradebook is a
+   copy of a template holding only the assignment, with deleted test cells restored and every
+   cell under a timeout;
+4. return plain data: every grade cell's score, a short error line per failed cell (never its
+   source), the judge's results, timings.
+
+The coordinator (`grade_all`) is the only process that writes the course's gradebook: it merges
+each result in one transaction (nbgrader's grades plus a row of our own table holding the whole
+result), moves the autograded notebooks into course/autograded/, and writes grades.csv. A run
+killed at any point and started again grades what was not merged yet; merged students are skipped
+unless the submission changed or --force is given.
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .config import PACKAGE, ROOT, Course
+from .stubs import strip_package
+from cs231n.tasks import TASKS_BY_FILE
+
+NOTEBOOK_TIMEOUT = 1800  # seconds for the whole nbgrader run of one student
+RESULTS_TABLE = "cs231n_results"
+
+
+@dataclass(frozen=True)
+class GradeJob:
+    """Everything a worker needs to grade one student; paths as strings, so it pickles anywhere."""
+
+    student_id: str
+    assignment_id: str
+    submitted_dir: str
+    base_package: str
+    template_db: str
+    source_root: str
+    scratch_root: str
+    dataset: str = "digits"
+    cell_timeout: int = 300
+    judge_timeout: int = 20
+
+
+# --------------------------------------------------------------------------------------------
+# One student (runs in a worker)
+# --------------------------------------------------------------------------------------------
+def submission_digest(submitted_dir):
+    """sha256 over the names and bytes of a submission's files, to notice a resubmission."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(submitted_dir).rglob("*")):
+        if path.is_file() and path.name != "timestamp.txt":
+            digest.update(path.relative_to(submitted_dir).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def assemble_package(base_package, submitted_dir, dest):
+    """dest/cs231n: the given code of base_package with the student's task files over it.
+
+    Returns the list of task files the student did not submit (their tasks stay stubbed).
+    """
+    dest_pkg = Path(dest) / "cs231n"
+    shutil.copytree(base_package, dest_pkg)
+    missing = []
+    for name in TASKS_BY_FILE:
+        student_file = Path(submitted_dir) / "cs231n" / name
+        if student_file.is_file() and not student_file.is_symlink():
+            shutil.copyfile(student_file, dest_pkg / name)
+        else:
+            missing.append(f"cs231n/{name}")
+    return missing
+
+
+def _first_error_line(cell):
+    """'Ename: evalue' of a cell's error output (no traceback: it would show test source)."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            value = str(out.get("evalue", "")).strip()
+            return f"{out.get('ename', 'Error')}: {value[:400]}" if value else out.get("ename", "Error")
+    return ""
+
+
+def read_notebook_grades(course_root, db_url, assignment_id, student_id):
+    """[{notebook, grades: [{name, auto_score, max_score, needs_manual_grade, message}]}]."""
+    import nbformat
+    from nbgrader.api import Gradebook, MissingEntry
+
+    notebooks = []
+    with Gradebook(db_url) as gb:
+        try:
+            submission = gb.find_submission(assignment_id, student_id)
+        except MissingEntry:
+            return notebooks
+        for nb in submission.notebooks:
+            path = Path(course_root) / "autograded" / student_id / assignment_id / f"{nb.name}.ipynb"
+            cells = {}
+            if path.exists():
+                for cell in nbformat.read(path, as_version=4).cells:
+                    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                    if grade_id:
+                        cells[grade_id] = cell
+            grades = [{"name": g.name, "auto_score": g.auto_score, "max_score": g.max_score,
+                       "needs_manual_grade": bool(g.needs_manual_grade),
+                       "message": _first_error_line(cells.get(g.name, {}))} for g in nb.grades]
+            notebooks.append({"notebook": nb.name, "grades": sorted(grades, key=lambda g: g["name"])})
+    return notebooks
+
+
+def run_nbgrader_autograde(job, private_root):
+    """nbgrader autograde of one student in a private course; returns (ok, log tail)."""
+    db_url = f"sqlite:///{private_root / 'gradebook.db'}"
+    argv = [sys.executable, "-m", "nbgrader", "autograde", job.assignment_id, "--student", job.student_id,
+            "--force", f"--CourseDirectory.root={private_root}", f"--CourseDirectory.db_url={db_url}",
+            f"--CourseDirectory.source_directory={job.source_root}", f"--Execute.timeout={job.cell_timeout}"]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CS231N_DB_URL", "CS231N_COURSE_DIR")}
+    env.update(CS231N_DATASET=job.dataset, CS231N_FAST="1", MPLBACKEND="Agg")
+    try:
+        proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=NOTEBOOK_TIMEOUT, start_new_session=True)
+    except subprocess.TimeoutExpired as error:
+        return False, f"nbgrader autograde ran longer than {NOTEBOOK_TIMEOUT} s: {str(error.stderr)[-500:]}"
+    return proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+
+
+def grade_submission(job):
+    """Grade one student; returns a JSON-able dict (see the module docstring)."""
+    started = time.time()
+    scratch = Path(tempfile.mkdtemp(prefix=f"grade-{job.student_id}-", dir=job.scratch_root))
+    private = scratch / "course"
+    student_dir = private / "submitted" / job.student_id / job.assignment_id
+    student_dir.mkdir(parents=True)
+    for nb in Path(job.submitted_dir).glob("*.ipynb"):
+        shutil.copyfile(nb, student_dir / nb.name)
+    for extra in ("timestamp.txt",):
+        if (Path(job.submitted_dir) / extra).exists():
+            shutil.copyfile(Path(job.submitted_dir) / extra, student_dir / extra)
+    missing = assemble_package(job.base_package, job.submitted_dir, student_dir)
+    judge_copy = scratch / "judge"
+    shutil.copytree(student_dir / "cs231n", judge_copy / "cs231n")
+    shutil.copyfile(job.template_db, private / "gradebook.db")
+
+    functions, judge_error = [], ""
+    try:
+        from .judge import judge_package
+
+        functions = [asdict(r) for r in judge_package(judge_copy, timeout_per_case=job.judge_timeout)]
+    except ImportError as error:  # the judge is optional only while it is being built
+        judge_error = f"function tests unavailable: {error}"
+    judged = time.time()
+
+    ok, log = run_nbgrader_autograde(job, private)
+    notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
+                                     job.assignment_id, job.student_id)
+    return {
+        "student_id": job.student_id,
+        "digest": submission_digest(job.submitted_dir),
+        "notebooks": notebooks,
+        "functions": functions,
+        "missing_files": missing,
+        "nbgrader_ok": ok,
+        "nbgrader_log": "" if ok else log,
+        "judge_error": judge_error,
+        "seconds": {"judge": round(judged - started, 2), "notebooks": round(time.time() - judged, 2)},
+        "autograded_dir": str(private / "autograded" / job.student_id / job.assignment_id),
+        "scratch": str(scratch),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Scores
+# --------------------------------------------------------------------------------------------
+def scores(result):
+    """(score, max_score, parts) of a result: notebooks (extra_ cells add to the score only)
+    plus function tests."""
+    nb_score = nb_max = 0.0
+    manual_pending = 0
+    for nb in result["notebooks"]:
+        for g in nb["grades"]:
+            if g["needs_manual_grade"]:
+                manual_pending += 1
+            nb_score += g["auto_score"] or 0.0
+            if not g["name"].startswith("extra_"):
+                nb_max += g["max_score"]
+    fn_score = sum(f["points"] for f in result["functions"])
+    fn_max = sum(f["max_points"] for f in result["functions"])
+    parts = {"notebook_score": nb_score, "notebook_max": nb_max, "function_score": fn_score,
+             "function_max": fn_max, "manual_pending": manual_pending}
+    return nb_score + fn_score, nb_max + fn_max, parts
+
+
+# --------------------------------------------------------------------------------------------
+# The coordinator: the one writer to the gradebook
+# --------------------------------------------------------------------------------------------
+def _results_table():
+    from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
+
+    meta = MetaData()
+    return Table(RESULTS_TABLE, meta,
+                 Column("assignment_id", String(128), primary_key=True),
+                 Column("student_id", String(128), primary_key=True),
+                 Column("digest", String(64), nullable=False),
+                 Column("result", Text, nullable=False),
+                 Column("graded_at", DateTime, nullable=False))
+
+
+def merged_digests(course):
+    """{student_id: digest} of every result already merged into the gradebook."""
+    from nbgrader.api import Gradebook
+
+    table = _results_table()
+    with Gradebook(course.db_url) as gb:
+        table.create(gb.db.get_bind(), checkfirst=True)
+        rows = gb.db.execute(table.select().where(table.c.assignment_id == course.assignment_id)).fetchall()
+    return {row.student_id: row.digest for row in rows}
+
+
+def stored_results(course):
+    """{student_id: result dict} of every merged result."""
+    from nbgrader.api import Gradebook
+
+    table = _results_table()
+    with Gradebook(course.db_url) as gb:
+        table.create(gb.db.get_bind(), checkfirst=True)
+        rows = gb.db.execute(table.select().where(table.c.assignment_id == course.assignment_id)).fetchall()
+    return {row.student_id: json.loads(row.result) for row in rows}
+
+
+def merge_result(course, result):
+    """Write one student's result into the gradebook in a single transaction."""
+    import datetime
+
+    from nbgrader.api import Gradebook
+
+    table = _results_table()
+    sid, aid = result["student_id"], course.assignment_id
+    stored = {k: v for k, v in result.items() if k not in ("scratch", "autograded_dir")}
+    with Gradebook(course.db_url) as gb:
+        table.create(gb.db.get_bind(), checkfirst=True)
+        gb.update_or_create_student(sid)
+        gb.update_or_create_submission(aid, sid)
+        for nb in result["notebooks"]:
+            for g in nb["grades"]:
+                grade = gb.find_grade(g["name"], nb["notebook"], aid, sid)
+                grade.auto_score = g["auto_score"]
+                grade.needs_manual_grade = g["needs_manual_grade"]
+        gb.db.execute(table.delete().where((table.c.assignment_id == aid) & (table.c.student_id == sid)))
+        gb.db.execute(table.insert().values(assignment_id=aid, student_id=sid, digest=result["digest"],
+                                            result=json.dumps(stored),
+                                            graded_at=datetime.datetime.now(datetime.timezone.utc)))
+        gb.db.commit()
+
+
+def _replace_dir(src, dest):
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.incoming")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    old = dest.with_name(f".{dest.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    tmp.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def prepare(course):
+    """The shared inputs of every job: the base package and the template gradebook."""
+    from nbgrader.apps import NbGraderAPI
+
+    work = course.root / ".grading"
+    work.mkdir(parents=True, exist_ok=True)
+    base = work / "base" / "cs231n"
+    shutil.rmtree(base.parent, ignore_errors=True)
+    strip_package(PACKAGE, base, keep_binaries=True)
+    template_root = work / "template"
+    shutil.rmtree(template_root, ignore_errors=True)
+    template_root.mkdir()
+    template_db = template_root / "gradebook.db"
+    api = NbGraderAPI(config=Course(template_root, f"sqlite:///{template_db}", course.source_root,
+                                    course.assignment_id).nbgrader_config())
+    result = api.generate_assignment(course.assignment_id, force=True, create=True)
+    if not result["success"]:
+        raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('error')}")
+    # the course's own gradebook must know the assignment too
+    api = NbGraderAPI(config=course.nbgrader_config())
+    if not api.generate_assignment(course.assignment_id, force=True, create=True)["success"]:
+        raise RuntimeError("nbgrader generate_assignment failed for the course gradebook")
+    (work / "scratch").mkdir(exist_ok=True)
+    return base, template_db, work / "scratch"
+
+
+def submitted_students(course):
+    folder = course.root / "submitted"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if (p / course.assignment_id).is_dir())
+
+
+def grade_all(course, students=None, workers=None, scheduler=None, force=False, dataset="digits",
+              progress=True, on_result=None):
+    """Grade every submitted student (or `students`); returns {student_id: result}.
+
+    workers: processes on this machine (default: the number of cores); scheduler: the address of
+    a Dask scheduler to send the jobs to instead. Results are merged as they arrive.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    base, template_db, scratch = prepare(course)
+    students = students or submitted_students(course)
+    done = {} if force else merged_digests(course)
+    jobs = []
+    for sid in students:
+        submitted = course.step_dir("submitted", sid)
+        if done.get(sid) == submission_digest(submitted):
+            continue
+        jobs.append(GradeJob(sid, course.assignment_id, str(submitted), str(base), str(template_db),
+                             str(course.source_root), str(scratch), dataset))
+    results = {}
+    bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress)
+
+    def handle(result):
+        if Path(result["autograded_dir"]).is_dir():
+            _replace_dir(result["autograded_dir"], course.step_dir("autograded", result["student_id"]))
+        merge_result(course, result)
+        shutil.rmtree(result["scratch"], ignore_errors=True)
+        results[result["student_id"]] = result
+        bar.update(1)
+        if on_result:
+            on_result(result)
+
+    if scheduler:
+        from distributed import Client
+
+        with Client(scheduler) as client:
+            futures = [client.submit(grade_submission, job, key=f"grade-{job.student_id}-{time.time()}", pure=False)
+                       for job in jobs]
+            from distributed import as_completed as dask_completed
+
+            for future in dask_completed(futures):
+                handle(future.result())
+    elif jobs:
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+            futures = [pool.submit(grade_submission, job) for job in jobs]
+            for future in as_completed(futures):
+                handle(future.result())
+    bar.close()
+    return results
