@@ -364,19 +364,24 @@ def print_table(net, bytes_per_value=FLOAT32_BYTES):
     return summary
 
 
-def plot_summary(summary, axes=None, log=True):
-    """Two bar charts per layer: activations (memory) and parameters. Returns the two axes."""
+def plot_summary(summary, axes=None, log_memory=False, log_params=True):
+    """Two bar charts, one bar per row: activations (memory per image) and parameters.
+
+    Inputs: summary, a Summary; axes, two matplotlib axes or None for a new figure; log_memory,
+    log_params: bool, a log scale for that chart (parameters span 1e3 to 1e8 in VGG-16).
+    Returns: the two axes.
+    """
     import matplotlib.pyplot as plt
 
     rows = summary.rows
     if axes is None:
         _, axes = plt.subplots(2, 1, figsize=(12, 6), sharex=True)
     x = range(len(rows))
-    for ax, values, label, color in (
-            (axes[0], [r.activations for r in rows], "activations per image", "tab:blue"),
-            (axes[1], [r.params for r in rows], "parameters", "tab:orange")):
-        ax.bar(x, [max(v, 0) for v in values], color=color)
-        ax.set_ylabel(label + (" (log)" if log else ""))
+    for ax, values, label, color, log in (
+            (axes[0], [r.activations for r in rows], "activations per image", "tab:blue", log_memory),
+            (axes[1], [r.params for r in rows], "parameters", "tab:orange", log_params)):
+        ax.bar(x, values, color=color)
+        ax.set_ylabel(label + (" (log scale)" if log else ""))
         if log:
             ax.set_yscale("log")
     axes[1].set_xticks(list(x))
