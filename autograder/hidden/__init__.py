@@ -1,0 +1,1 @@
+"""Hidden test material of the autograder: never released, never readable by a judged worker."""

@@ -1,0 +1,329 @@
+"""The hidden cases of the function-level judge: shapes, settings and points, per student task.
+
+Never shipped to students (the release leaves autograder/ out, and the judge's worker cannot
+read this folder). Inputs are drawn from a generator seeded by SALT and each case's name, so a
+case is the same every time it runs. Points: a case passes or fails whole; the layers with
+real index work (convolution, pooling, batchnorm backward) weigh most, ReLU least.
+Each case's `make` gets that generator and returns the probe's inputs.
+"""
+import numpy as np
+
+from autograder.judge.case import Case
+
+SALT = 20231
+
+rel = 1e-7      # the notebooks' bar for an exact layer in float64
+rel_net = 1e-6  # classifiers: more operations between input and output
+
+
+def normal(rng, *shape, scale=1.0):
+    return scale * rng.standard_normal(shape)
+
+
+# --------------------------------------------------------------------------------------------
+# Layers
+# --------------------------------------------------------------------------------------------
+def affine(N, dims, M, backward=False):
+    def make(rng):
+        D = int(np.prod(dims))
+        inp = dict(x=normal(rng, N, *dims), w=normal(rng, D, M), b=normal(rng, M))
+        if backward:
+            inp["dout"] = normal(rng, N, M)
+        return inp
+    return make
+
+
+def elementwise(*shape, backward=False):
+    def make(rng):
+        inp = dict(x=normal(rng, *shape))
+        if backward:
+            inp["dout"] = normal(rng, *shape)
+        return inp
+    return make
+
+
+def scores(N, C, scale=1.0):
+    def make(rng):
+        return dict(x=normal(rng, N, C, scale=scale), y=rng.integers(0, C, N))
+    return make
+
+
+def norm_inputs(N, D, mode="train", dout=False, running=False, **settings):
+    def make(rng):
+        inp = dict(x=normal(rng, N, D, scale=3.0) + 5.0, gamma=1 + normal(rng, D, scale=0.3),
+                   beta=normal(rng, D), mode=mode, **settings)
+        if running:
+            inp["running_mean"] = normal(rng, D) + 5.0
+            inp["running_var"] = rng.uniform(0.5, 9.0, D)
+        if dout:
+            inp["dout"] = normal(rng, N, D)
+        return inp
+    return make
+
+
+def spatial_inputs(N, C, H, W, dout=False, mode="train", running=False, **settings):
+    def make(rng):
+        inp = dict(x=normal(rng, N, C, H, W, scale=2.0) + 1.0,
+                   gamma=1 + normal(rng, C, scale=0.3), beta=normal(rng, C), **settings)
+        if mode is not None:
+            inp["mode"] = mode
+        if running:
+            inp["running_mean"] = normal(rng, C) + 1.0
+            inp["running_var"] = rng.uniform(0.5, 5.0, C)
+        if dout:
+            inp["dout"] = normal(rng, N, C, H, W)
+        return inp
+    return make
+
+
+def dropout(shape, p):
+    def make(rng):
+        x = normal(rng, *shape)
+        x[x == 0] = 1.0
+        return dict(x=x, p=p, seed=int(rng.integers(1 << 30)))
+    return make
+
+
+def dropout_back(shape, p):
+    def make(rng):
+        mask = (rng.random(shape) < p) / p
+        return dict(dout=normal(rng, *shape), mask=mask, p=p)
+    return make
+
+
+def conv(N, C, H, W, F, HH, WW, stride, pad, backward=False):
+    def make(rng):
+        inp = dict(x=normal(rng, N, C, H, W), w=normal(rng, F, C, HH, WW), b=normal(rng, F),
+                   stride=stride, pad=pad)
+        if backward:
+            H_out = 1 + (H + 2 * pad - HH) // stride
+            W_out = 1 + (W + 2 * pad - WW) // stride
+            inp["dout"] = normal(rng, N, F, H_out, W_out)
+        return inp
+    return make
+
+
+def pool(N, C, H, W, ph, pw, stride, backward=False):
+    def make(rng):
+        inp = dict(x=normal(rng, N, C, H, W), pool_height=ph, pool_width=pw, stride=stride)
+        if backward:
+            inp["dout"] = normal(rng, N, C, 1 + (H - ph) // stride, 1 + (W - pw) // stride)
+        return inp
+    return make
+
+
+CONV_SHOW = ("x", "w", "stride", "pad")
+POOL_SHOW = ("x", "pool_height", "pool_width", "stride")
+BN_SHOW = ("x", "mode")
+
+LAYER_CASES = [
+    Case("affine_forward", "images_to_3", 0.5, "affine_forward", affine(2, (4, 5, 6), 3)),
+    Case("affine_forward", "batch1_rows", 0.5, "affine_forward", affine(1, (7,), 5)),
+    Case("affine_backward", "images_to_3", 1, "affine_backward", affine(3, (2, 3, 4), 3, True)),
+    Case("affine_backward", "batch1_rows", 1, "affine_backward", affine(1, (6,), 4, True)),
+    Case("relu_forward", "matrix", 0.5, "relu_forward", elementwise(5, 7)),
+    Case("relu_forward", "volume", 0.5, "relu_forward", elementwise(2, 3, 4, 5)),
+    Case("relu_backward", "matrix", 0.5, "relu_backward", elementwise(6, 5, backward=True)),
+    Case("relu_backward", "volume", 0.5, "relu_backward", elementwise(2, 3, 3, 4, backward=True)),
+    Case("svm_loss", "batch40_classes7", 1, "svm_loss", scores(40, 7)),
+    Case("svm_loss", "batch1_classes3", 1, "svm_loss", scores(1, 3)),
+    Case("softmax_loss", "batch40_classes7", 1, "softmax_loss", scores(40, 7)),
+    Case("softmax_loss", "large_scores", 1, "softmax_loss", scores(10, 5, scale=1000.0)),
+    Case("batchnorm_forward", "train", 1, "batchnorm_forward", norm_inputs(30, 6), show=BN_SHOW),
+    Case("batchnorm_forward", "train_momentum_eps", 1, "batchnorm_forward",
+         norm_inputs(12, 5, running=True, momentum=0.7, eps=1e-3),
+         show=("x", "mode", "momentum", "eps")),
+    Case("batchnorm_forward", "test", 1, "batchnorm_forward",
+         norm_inputs(8, 4, mode="test", running=True), show=BN_SHOW),
+    Case("batchnorm_backward", "batch20", 1.5, "batchnorm_backward", norm_inputs(20, 6, dout=True)),
+    Case("batchnorm_backward", "batch3_eps", 1.5, "batchnorm_backward",
+         norm_inputs(3, 4, dout=True, eps=1e-2), show=("x", "eps")),
+    Case("batchnorm_backward_alt", "batch20", 1, "batchnorm_backward_alt",
+         norm_inputs(20, 6, dout=True)),
+    Case("batchnorm_backward_alt", "batch3_eps", 1, "batchnorm_backward_alt",
+         norm_inputs(3, 4, dout=True, eps=1e-2), show=("x", "eps")),
+    Case("layernorm_forward", "rows", 1, "layernorm_forward", norm_inputs(4, 9)),
+    Case("layernorm_forward", "batch1_eps", 1, "layernorm_forward", norm_inputs(1, 6, eps=1e-3),
+         show=("x", "eps")),
+    Case("layernorm_backward", "rows", 1, "layernorm_backward", norm_inputs(5, 8, dout=True)),
+    Case("layernorm_backward", "batch1", 1, "layernorm_backward", norm_inputs(1, 7, dout=True)),
+    Case("dropout_forward", "keep_0.3", 0.5, "dropout_forward", dropout((100, 200), 0.3),
+         tol={"kept_fraction": 0.05, "*": 1e-12}, show=("x", "p")),
+    Case("dropout_forward", "keep_0.8", 0.5, "dropout_forward", dropout((20, 10, 50), 0.8),
+         tol={"kept_fraction": 0.05, "*": 1e-12}, show=("x", "p")),
+    Case("dropout_backward", "keep_0.3", 0.5, "dropout_backward", dropout_back((30, 20), 0.3),
+         show=("dout", "p")),
+    Case("dropout_backward", "keep_0.6", 0.5, "dropout_backward", dropout_back((4, 5, 6), 0.6),
+         show=("dout", "p")),
+    Case("conv_forward_naive", "stride1_pad0", 1, "conv_forward_naive",
+         conv(2, 3, 5, 5, 4, 3, 3, 1, 0), show=CONV_SHOW),
+    Case("conv_forward_naive", "stride2_pad1_nonsquare", 1, "conv_forward_naive",
+         conv(2, 3, 7, 6, 4, 3, 2, 2, 1), show=CONV_SHOW),
+    Case("conv_forward_naive", "stride3_pad3_batch1", 1, "conv_forward_naive",
+         conv(1, 2, 5, 7, 3, 2, 4, 3, 3), show=CONV_SHOW),
+    Case("conv_backward_naive", "stride1_pad0", 1, "conv_backward_naive",
+         conv(2, 3, 5, 5, 4, 3, 3, 1, 0, True), show=CONV_SHOW),
+    Case("conv_backward_naive", "stride2_pad1_nonsquare", 1.5, "conv_backward_naive",
+         conv(2, 3, 7, 6, 4, 3, 2, 2, 1, True), show=CONV_SHOW),
+    Case("conv_backward_naive", "stride3_pad3_batch1", 1.5, "conv_backward_naive",
+         conv(1, 2, 5, 7, 3, 2, 4, 3, 3, True), show=CONV_SHOW),
+    Case("max_pool_forward_naive", "2x2_stride2", 1, "max_pool_forward_naive",
+         pool(2, 3, 8, 6, 2, 2, 2), show=POOL_SHOW),
+    Case("max_pool_forward_naive", "3x2_stride1_batch1", 1, "max_pool_forward_naive",
+         pool(1, 2, 5, 4, 3, 2, 1), show=POOL_SHOW),
+    Case("max_pool_backward_naive", "2x2_stride2", 1, "max_pool_backward_naive",
+         pool(2, 3, 8, 6, 2, 2, 2, True), show=POOL_SHOW),
+    Case("max_pool_backward_naive", "3x2_stride1_overlapping", 1, "max_pool_backward_naive",
+         pool(1, 2, 5, 4, 3, 2, 1, True), show=POOL_SHOW),
+    Case("spatial_batchnorm_forward", "train", 1, "spatial_batchnorm_forward",
+         spatial_inputs(3, 4, 5, 2), show=BN_SHOW),
+    Case("spatial_batchnorm_forward", "test", 1, "spatial_batchnorm_forward",
+         spatial_inputs(2, 3, 4, 4, mode="test", running=True), show=BN_SHOW),
+    Case("spatial_batchnorm_backward", "train", 2, "spatial_batchnorm_backward",
+         spatial_inputs(3, 4, 5, 2, dout=True)),
+    Case("spatial_groupnorm_forward", "groups2", 1, "spatial_groupnorm_forward",
+         spatial_inputs(2, 6, 4, 3, mode=None, G=2), show=("x", "G")),
+    Case("spatial_groupnorm_forward", "groups3_eps", 1, "spatial_groupnorm_forward",
+         spatial_inputs(3, 6, 2, 5, mode=None, G=3, eps=1e-3), show=("x", "G", "eps")),
+    Case("spatial_groupnorm_backward", "groups2", 1, "spatial_groupnorm_backward",
+         spatial_inputs(2, 6, 4, 3, mode=None, G=2, dout=True), show=("x", "G")),
+    Case("spatial_groupnorm_backward", "groups1_batch1", 1, "spatial_groupnorm_backward",
+         spatial_inputs(1, 4, 3, 3, mode=None, G=1, dout=True), show=("x", "G")),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Update rules: three or four steps, carrying the config
+# --------------------------------------------------------------------------------------------
+def steps(rule, shape, n, **hyper):
+    def make(rng):
+        return dict(rule=rule, w=normal(rng, *shape), dws=normal(rng, n, *shape), **hyper)
+    return make
+
+
+OPTIM_CASES = []
+for _rule, _hyper in [("sgd_momentum", dict(learning_rate=0.1, momentum=0.5)),
+                      ("nesterov", dict(learning_rate=0.05, momentum=0.8)),
+                      ("adagrad", dict(learning_rate=0.3, epsilon=1e-6)),
+                      ("rmsprop", dict(learning_rate=0.02, decay_rate=0.9, epsilon=1e-6)),
+                      ("adam", dict(learning_rate=0.01, beta1=0.8, beta2=0.95, epsilon=1e-6)),
+                      ("adadelta", dict(learning_rate=0.5, rho=0.9, epsilon=1e-5))]:
+    OPTIM_CASES += [
+        Case(_rule, "defaults_3_steps", 1, "update_rule", steps(_rule, (4, 5), 3), show=("w",)),
+        Case(_rule, "settings_4_steps", 1, "update_rule", steps(_rule, (3, 2, 6), 4, **_hyper),
+             show=("w", *_hyper)),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Classifiers: the initialisation by its laws, the loss and gradients on parameters we set
+# --------------------------------------------------------------------------------------------
+INIT_TOL = {"*": 1e-12, **{f"std_over_scale.W{i}": 0.05 for i in range(1, 5)}}
+
+
+def two_layer_init(rng):
+    return dict(input_dim=300, hidden_dim=50, num_classes=7, weight_scale=0.01,
+                dtype="float32", seed=int(rng.integers(1 << 30)))
+
+
+def two_layer_loss(N, D, H, C, reg):
+    def make(rng):
+        return {"X": normal(rng, N, D), "y": rng.integers(0, C, N), "reg": reg,
+                "param.W1": normal(rng, D, H, scale=0.3), "param.b1": normal(rng, H, scale=0.1),
+                "param.W2": normal(rng, H, C, scale=0.3), "param.b2": normal(rng, C, scale=0.1)}
+    return make
+
+
+def fc_init(hidden_dims, normalization):
+    def make(rng):
+        return dict(hidden_dims=np.array(hidden_dims), input_dim=200, num_classes=6,
+                    normalization=normalization, weight_scale=0.02,
+                    seed=int(rng.integers(1 << 30)))
+    return make
+
+
+def fc_loss(N, D, hidden_dims, C, normalization, reg):
+    def make(rng):
+        inp = {"X": normal(rng, N, D), "y": rng.integers(0, C, N), "reg": reg,
+               "hidden_dims": np.array(hidden_dims), "input_dim": D, "num_classes": C,
+               "normalization": normalization, "seed": 0}
+        dims = [D, *hidden_dims, C]
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:]), start=1):
+            inp[f"param.W{i}"] = normal(rng, a, b, scale=0.4)
+            inp[f"param.b{i}"] = normal(rng, b, scale=0.1)
+            if normalization and i < len(dims) - 1:
+                inp[f"param.gamma{i}"] = 1 + normal(rng, b, scale=0.2)
+                inp[f"param.beta{i}"] = normal(rng, b, scale=0.2)
+        return inp
+    return make
+
+
+def three_layer_init(rng):
+    return dict(input_dim=np.array([3, 8, 6]), num_filters=5, filter_size=3, hidden_dim=40,
+                num_classes=4, weight_scale=0.05, seed=int(rng.integers(1 << 30)))
+
+
+def three_layer_loss(N, C, H, W, F, size, hidden, classes, reg):
+    def make(rng):
+        return {"X": normal(rng, N, C, H, W), "y": rng.integers(0, classes, N), "reg": reg,
+                "input_dim": np.array([C, H, W]), "num_filters": F, "filter_size": size,
+                "hidden_dim": hidden, "num_classes": classes, "seed": 0,
+                "param.W1": normal(rng, F, C, size, size, scale=0.3),
+                "param.b1": normal(rng, F, scale=0.1),
+                "param.W2": normal(rng, F * (H // 2) * (W // 2), hidden, scale=0.2),
+                "param.b2": normal(rng, hidden, scale=0.1),
+                "param.W3": normal(rng, hidden, classes, scale=0.3),
+                "param.b3": normal(rng, classes, scale=0.1)}
+    return make
+
+
+NET_SHOW = ("X", "reg")
+FC_SHOW = ("X", "hidden_dims", "normalization", "reg")
+CLASSIFIER_CASES = [
+    Case("TwoLayerNet", "init", 1, "two_layer_net_init", two_layer_init, tol=INIT_TOL,
+         show=("input_dim", "hidden_dim", "num_classes", "dtype")),
+    Case("TwoLayerNet", "loss_and_grads", 2, "two_layer_net_loss",
+         two_layer_loss(5, 12, 8, 4, 0.3), tol=rel_net, show=NET_SHOW),
+    Case("FullyConnectedNet", "init_layernorm", 1, "fc_net_init", fc_init([30, 20, 10], "layernorm"),
+         tol=INIT_TOL, show=("hidden_dims", "normalization")),
+    Case("FullyConnectedNet", "three_layers_no_norm", 1, "fc_net_loss",
+         fc_loss(6, 10, [8, 7], 5, "", 0.2), tol=rel_net, show=FC_SHOW),
+    Case("FullyConnectedNet", "batchnorm", 1, "fc_net_loss",
+         fc_loss(7, 9, [6, 5], 4, "batchnorm", 0.1), tol=rel_net, show=FC_SHOW),
+    Case("FullyConnectedNet", "layernorm_one_hidden", 1, "fc_net_loss",
+         fc_loss(4, 6, [10], 3, "layernorm", 0.0), tol=rel_net, show=FC_SHOW),
+    Case("ThreeLayerConvNet", "init", 1, "three_layer_conv_net_init", three_layer_init,
+         tol=INIT_TOL, show=("input_dim", "num_filters", "filter_size", "hidden_dim")),
+    Case("ThreeLayerConvNet", "loss_and_grads", 2, "three_layer_conv_net_loss",
+         three_layer_loss(2, 3, 6, 4, 3, 3, 10, 5, 0.05), tol=rel_net,
+         show=("X", "filter_size", "reg")),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Architectures on paper (cs231n.arch)
+# --------------------------------------------------------------------------------------------
+def fixed(**values):
+    return lambda rng: {k: (np.array(v) if isinstance(v, tuple) else v) for k, v in values.items()}
+
+
+ARCH_CASES = [
+    Case("conv_output_shape", "stride2_pad1", 0.5, "conv_output_shape",
+         fixed(in_shape=(35, 27, 3), filters=16, size=3, stride=2, pad=1), tol=0),
+    Case("conv_output_shape", "does_not_fit", 0.5, "arch_shape_error",
+         fixed(layer="conv", in_shape=(7, 7, 3), filters=4, size=3, stride=3, pad=0), tol=0),
+    Case("pool_output_shape", "3x3_stride2", 0.5, "pool_output_shape",
+         fixed(in_shape=(13, 15, 20), size=3, stride=2), tol=0),
+    Case("pool_output_shape", "does_not_fit", 0.5, "arch_shape_error",
+         fixed(layer="pool", in_shape=(8, 8, 4), size=3, stride=2), tol=0),
+    Case("conv_param_count", "5x5x3_filters", 0.5, "conv_param_count",
+         fixed(in_shape=(32, 32, 3), filters=10, size=5), tol=0),
+    Case("conv_param_count", "1x1_filters", 0.5, "conv_param_count",
+         fixed(in_shape=(14, 14, 64), filters=17, size=1), tol=0),
+    Case("fc_param_count", "from_volume", 0.5, "fc_param_count",
+         fixed(in_shape=(6, 6, 256), units=4096), tol=0),
+    Case("fc_param_count", "from_vector", 0.5, "fc_param_count",
+         fixed(in_shape=(4096,), units=10), tol=0),
+]
+
+CASES = LAYER_CASES + OPTIM_CASES + CLASSIFIER_CASES + ARCH_CASES

@@ -1,0 +1,59 @@
+"""One hidden case: which task it judges, with which probe, on which inputs, for how many points."""
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Tuple, Union
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Case:
+    """A named probe call with deterministic inputs.
+
+    task: the student task (a name from cs231n.tasks.find_tasks) the points belong to.
+    name: short and unique within the task, e.g. "stride2_pad1_nonsquare".
+    points: what passing is worth; a case passes or fails whole.
+    probe: a name in autograder.judge.probes.PROBES.
+    make: rng -> {input name: array or scalar or str}; rng is seeded from the case's name.
+    tol: largest relative error allowed, one number or {output name: tol, "*": default}.
+    show: inputs named in feedback (arrays by shape, other values as they are); by default
+    every float array of at least one dimension, by shape. Never name labels or values here.
+    """
+
+    task: str
+    name: str
+    points: float
+    probe: str
+    make: Callable[[np.random.Generator], Mapping]
+    tol: Union[float, Mapping[str, float]] = 1e-7
+    show: Tuple[str, ...] = field(default=None)
+
+    @property
+    def key(self):
+        return f"{self.task}/{self.name}"
+
+    def inputs(self, salt=0):
+        """The case's inputs as arrays (deterministic: seeded by salt and the case's key)."""
+        rng = np.random.default_rng([salt, zlib.crc32(self.key.encode())])
+        return {k: np.asarray(v) for k, v in self.make(rng).items()}
+
+    def tolerance(self, output):
+        if isinstance(self.tol, Mapping):
+            return self.tol.get(output, self.tol.get("*", 1e-7))
+        return self.tol
+
+    def describe(self, inputs):
+        """'x (2, 3, 7, 6), w (4, 3, 3, 2), stride 2, pad 1': shapes and settings, no values."""
+        names = self.show if self.show is not None else [
+            k for k, v in inputs.items() if v.ndim >= 1 and v.dtype.kind == "f"]
+        parts = []
+        for k in names:
+            v = inputs[k]
+            label = k.split(".", 1)[-1]
+            if v.dtype.kind == "f" and v.ndim >= 1:
+                parts.append(f"{label} {tuple(v.shape)}")
+            elif v.ndim >= 1:
+                parts.append(f"{label} {tuple(v.tolist())}")
+            else:
+                parts.append(f"{label} {v.item()!s}" if str(v.item()) else f"{label} none")
+        return ", ".join(parts)

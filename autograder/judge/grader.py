@@ -1,0 +1,491 @@
+"""The grader's side: prepare a worker, send each case's inputs, compare the replies with the
+reference's outputs, and turn each case into a CaseResult."""
+import hashlib
+import logging
+import math
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import sandbox as _sandbox
+from . import wire
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent  # the instructor's tree: reference package, hidden cases, course
+WORKER_FILES = ("worker.py", "wire.py", "probes.py")
+MODULES = ("layers", "optim", "classifiers", "arch")
+BOOT_TIMEOUT = 60.0  # our own start-up, before any submitted code runs
+MAX_FILE_BYTES = 2 << 20  # per file copied from a submission
+MAX_PACKAGE_BYTES = 32 << 20
+ENV_PASSED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # needed on some CPUs, see the env notes
+
+
+class JudgeError(RuntimeError):
+    """The judge itself is broken or misconfigured (never the student's fault): a task without
+    cases, a reference that fails its own case, a worker that cannot start."""
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The verdict on one hidden case; message is short, for the student's feedback."""
+
+    task: str
+    case: str
+    points: float
+    max_points: float
+    passed: bool
+    message: str
+
+
+# --------------------------------------------------------------------------------------------
+# Cases
+# --------------------------------------------------------------------------------------------
+def _all_cases():
+    from autograder.hidden.cases import CASES
+
+    return CASES
+
+
+def _salt():
+    from autograder.hidden.cases import SALT
+
+    return SALT
+
+
+def _tasks(reference_pkg_dir):
+    from cs231n.tasks import find_tasks
+
+    return [t.name for t in find_tasks(Path(reference_pkg_dir) / "cs231n")]
+
+
+def cases_for(reference_pkg_dir=None):
+    """The cases of every task of the reference package, in the order of find_tasks.
+
+    Raises JudgeError if a task has no case: points cannot be left undefined. Cases of tasks
+    that the reference package does not have are left out (with a log message).
+    """
+    tasks = _tasks(reference_pkg_dir or ROOT)
+    by_task = {}
+    for case in _all_cases():
+        by_task.setdefault(case.task, []).append(case)
+    missing = [t for t in tasks if t not in by_task]
+    if missing:
+        raise JudgeError(f"tasks without hidden cases: {', '.join(missing)}; add cases for them "
+                         "in autograder/hidden/cases.py")
+    unknown = sorted(set(by_task) - set(tasks))
+    if unknown:
+        log.info("judge: cases for tasks the reference package does not have: %s", unknown)
+    keys = [c.key for c in _all_cases()]
+    if len(set(keys)) != len(keys):
+        raise JudgeError("two hidden cases share a task and name")
+    return [case for task in tasks for case in by_task[task]]
+
+
+# --------------------------------------------------------------------------------------------
+# Folders
+# --------------------------------------------------------------------------------------------
+def _copy_package(src_parent, dst_parent):
+    """Copy the .py files of src_parent/cs231n to dst_parent/cs231n; returns False if there is
+    no such package. Symlinks, special files, compiled files and oversized files are left out:
+    the copy is made by the grader (perhaps root) from untrusted input."""
+    src = Path(src_parent) / "cs231n"
+    if src.is_symlink() or not src.is_dir():
+        return False
+    total = 0
+    for folder, dirs, files in os.walk(src, followlinks=False):
+        rel = Path(folder).relative_to(src)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__"
+                         and not os.path.islink(os.path.join(folder, d)))
+        target = Path(dst_parent) / "cs231n" / rel
+        target.mkdir(mode=0o755, parents=True, exist_ok=True)
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            try:
+                fd = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue
+            with os.fdopen(fd, "rb") as f:
+                info = os.fstat(f.fileno())
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+                    continue
+                total += info.st_size
+                if total > MAX_PACKAGE_BYTES:
+                    return True
+                data = f.read(MAX_FILE_BYTES)
+            (target / name).write_bytes(data)
+            os.chmod(target / name, 0o644)
+    return True
+
+
+def _prepare(tmp, pkg_parent):
+    """tmp/w/{pkg/cs231n, judge/<worker files>, run/}; returns (w, whether a package was found)."""
+    w = Path(tmp) / "w"
+    for sub in ("pkg", "judge", "run"):
+        (w / sub).mkdir(parents=True)
+        os.chmod(w / sub, 0o755)
+    os.chmod(w, 0o755)
+    found = _copy_package(pkg_parent, w / "pkg")
+    for name in WORKER_FILES:
+        shutil.copyfile(HERE / name, w / "judge" / name)
+        os.chmod(w / "judge" / name, 0o644)
+    return w, found
+
+
+def _site_packages():
+    return str(Path(np.__file__).resolve().parent.parent)
+
+
+def _env(home):
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
+           "TMPDIR": "/tmp", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    env.update({k: os.environ[k] for k in ENV_PASSED if k in os.environ})
+    return env
+
+
+# --------------------------------------------------------------------------------------------
+# One worker process
+# --------------------------------------------------------------------------------------------
+class CaseTimeout(Exception):
+    pass
+
+
+class WorkerGone(Exception):
+    """The worker died or broke the protocol; the message says how."""
+
+
+class ImportBroken(Exception):
+    """The worker died or hung while importing the package."""
+
+
+class Worker:
+    """One worker process on one prepared folder; start() then ask() once per case."""
+
+    def __init__(self, w, limits, isolate, hide, stderr_path):
+        self.w, self.limits, self.isolate, self.hide = w, limits, isolate, hide
+        self.stderr_path = stderr_path
+        self.proc = None
+
+    def start(self, import_timeout):
+        argv = [sys.executable, "-I", "-S", str(self.w / "judge" / "worker.py"),
+                str(self.w / "pkg"), _site_packages(), *MODULES]
+        with open(self.stderr_path, "wb") as stderr:
+            self.proc = _sandbox.sandboxed_popen(
+                argv, self.w, self.limits, env=_env(self.w / "run"), hide=self.hide,
+                expose=[self.w, _site_packages()], writable=[self.w / "run"],
+                isolate=self.isolate, stdin=_sandbox.subprocess.PIPE,
+                stdout=_sandbox.subprocess.PIPE, stderr=stderr)
+        self.out, self.inp = self.proc.stdout.fileno(), self.proc.stdin.fileno()
+        os.set_blocking(self.inp, False)
+        try:
+            self._expect("booted", time.monotonic() + BOOT_TIMEOUT)
+        except (WorkerGone, CaseTimeout) as exc:
+            self.stop()
+            raise JudgeError(f"the judge's worker did not start ({exc}): "
+                             f"{self._stderr_tail()}") from None
+        try:
+            self._expect("ready", time.monotonic() + import_timeout)
+        except CaseTimeout:
+            self.stop()
+            raise ImportBroken(f"importing it took longer than {import_timeout:g} s") from None
+        except WorkerGone as exc:
+            raise ImportBroken(f"the process importing it {exc}") from None
+
+    def _expect(self, status, deadline):
+        reply = self._read(deadline, 1 << 16)
+        if _text(reply, "__status__", 20) != status:
+            raise WorkerGone(f"sent {reply.get('__status__')!r} instead of {status!r}")
+
+    def _read(self, deadline, max_bytes):
+        try:
+            body = wire.read_message(self.out, deadline, max_bytes)
+            return wire.decode_untrusted(body, max_bytes)
+        except wire.Timeout:
+            raise CaseTimeout() from None
+        except wire.Closed:
+            raise WorkerGone(self._exit()) from None
+        except wire.ChannelError as exc:
+            self.stop()
+            raise WorkerGone(f"sent a reply the grader cannot read: {exc}") from None
+
+    def _exit(self):
+        try:
+            self.proc.wait(2)
+        except _sandbox.subprocess.TimeoutExpired:
+            self.stop()
+            return "closed its output"
+        code = self.proc.returncode
+        self.stop()
+        if code == 137 or code == -9:
+            return ("was killed (SIGKILL: out of memory or a limit)")
+        return _sandbox.describe_exit(code)
+
+    def ask(self, request, timeout, max_bytes):
+        """The worker's reply (name -> array) to one request; raises CaseTimeout or WorkerGone."""
+        deadline = time.monotonic() + timeout
+        try:
+            wire.write_message(self.inp, request, deadline)
+        except wire.Timeout:
+            raise CaseTimeout() from None
+        except wire.Closed:
+            raise WorkerGone(self._exit()) from None
+        return self._read(deadline, max_bytes)
+
+    def stop(self):
+        if self.proc is not None:
+            _sandbox.kill_tree(self.proc)
+            for stream in (self.proc.stdin, self.proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+    def _stderr_tail(self):
+        try:
+            return Path(self.stderr_path).read_bytes()[-1500:].decode(errors="replace").strip()
+        except OSError:
+            return ""
+
+
+# --------------------------------------------------------------------------------------------
+# Comparison
+# --------------------------------------------------------------------------------------------
+def relative_error(got, expected):
+    """max |a - b| / max(|a| + |b|, 1e-8), the notebooks' measure (0 for empty arrays)."""
+    if got.size == 0:
+        return 0.0
+    a, b = got.astype(np.float64), expected.astype(np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)))
+
+
+def _dtype_problem(got, expected):
+    if expected.kind == "f":
+        if got.kind != "f":
+            return f"returned {got}, expected {expected}"
+        if got.itemsize < expected.itemsize:
+            return f"returned {got}, expected {expected}"
+    elif expected.kind in "iu":
+        if got.kind not in "iu":
+            return f"returned {got}, expected integers"
+    elif got.kind != expected.kind:
+        return f"returned {got}, expected {expected}"
+    return None
+
+
+def compare(case, reply, expected, where):
+    """(passed, message) for one reply (untrusted name -> ndarray) against the expected outputs."""
+    status = _text(reply, "__status__", 20)
+    if status == "error":
+        kind = _text(reply, "__error__", 60) or "an error"
+        message = _text(reply, "__message__", 300)
+        fn = _text(reply, "__where__", 80)
+        if kind == "BadOutput":
+            return False, f"{message} {where}"
+        if kind == "ImportError" and message.startswith("importing"):
+            return False, message
+        text = f"raised {kind}" + (f" in {fn}" if fn else "") + (f": {message}" if message else "")
+        return False, f"{text} {where}"
+    if status != "ok":
+        return False, f"the worker sent an unexpected reply {where}"
+    got = {k[4:]: v for k, v in reply.items() if k.startswith("out.")}
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    if missing or extra:
+        return False, (f"outputs {sorted(got)[:8]} do not match the expected {sorted(expected)} "
+                       f"{where}")
+    worst, worst_key = 0.0, None
+    for key, want in expected.items():
+        have = got[key]
+        if have.dtype.kind == "U":
+            return False, f"{key} is text, expected numbers {where}"
+        problem = _dtype_problem(have.dtype, want.dtype)
+        if problem:
+            return False, f"{key}: {problem} {where}"
+        if have.shape != want.shape:
+            return False, f"{key} has shape {have.shape}, expected {want.shape} {where}"
+        if have.dtype.kind == "f" and not np.all(np.isfinite(have)):
+            return False, f"{key} contains nan or inf {where}"
+        tol = case.tolerance(key)
+        if tol == 0 or want.dtype.kind in "biu":
+            if not np.array_equal(have, want):
+                return False, f"{key} is wrong {where}"
+            continue
+        err = relative_error(have, want)
+        if not err <= tol:
+            return False, f"relative error {err:.1e} > {tol:g} in {key} {where}"
+        if err >= worst:
+            worst, worst_key = err, key
+    return True, "passed" + (f" (largest relative error {worst:.0e}, in {worst_key})"
+                             if worst_key is not None and worst > 0 else "")
+
+
+def _text(reply, key, limit):
+    value = reply.get(key)
+    if value is None or value.dtype.kind != "U" or value.size != 1:
+        return ""
+    return "".join(ch for ch in str(value.item()) if ch.isprintable())[:limit]
+
+
+# --------------------------------------------------------------------------------------------
+# The reference's outputs, computed once per reference version
+# --------------------------------------------------------------------------------------------
+_EXPECTED = {}
+
+
+def _digest(reference_pkg_dir, cases):
+    h = hashlib.sha256()
+    for path in sorted((Path(reference_pkg_dir) / "cs231n").rglob("*.py")):
+        h.update(str(path).encode() + b"\0" + path.read_bytes())
+    for name in ("probes.py", "case.py"):
+        h.update((HERE / name).read_bytes())
+    h.update((ROOT / "autograder" / "hidden" / "cases.py").read_bytes())
+    h.update(repr([c.key for c in cases]).encode())
+    return h.hexdigest()
+
+
+def expected_outputs(reference_pkg_dir, cases, salt):
+    """{case key: (inputs, outputs)} from the reference package, run in a trusted worker.
+
+    Raises JudgeError if the reference fails a case: a case the reference cannot pass is a
+    bug in the case or the probe, not something to grade students on.
+    """
+    key = (str(Path(reference_pkg_dir).resolve()), _digest(reference_pkg_dir, cases), salt)
+    if key in _EXPECTED:
+        return _EXPECTED[key]
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="cs231n-reference-") as tmp:
+        w, found = _prepare(tmp, reference_pkg_dir)
+        if not found:
+            raise JudgeError(f"no cs231n package in the reference folder {reference_pkg_dir}")
+        worker = Worker(w, _sandbox.Limits(cpu_seconds=600, memory_mb=4096), False, (),
+                        Path(tmp) / "stderr")
+        try:
+            worker.start(BOOT_TIMEOUT)
+        except ImportBroken as exc:
+            raise JudgeError(f"the reference package cannot be imported: {exc}") from None
+        try:
+            for case in cases:
+                inputs = case.inputs(salt)
+                try:
+                    reply = worker.ask(_request(case, inputs), 120, 1 << 30)
+                except (CaseTimeout, WorkerGone) as exc:
+                    raise JudgeError(f"the reference failed hidden case {case.key}: "
+                                     f"{type(exc).__name__} {exc}") from None
+                if _text(reply, "__status__", 20) != "ok":
+                    raise JudgeError(f"the reference failed hidden case {case.key}: "
+                                     f"{_text(reply, '__error__', 80)}: "
+                                     f"{_text(reply, '__message__', 300)}")
+                outputs = {k[4:]: v for k, v in reply.items() if k.startswith("out.")}
+                bad = [k for k, v in outputs.items() if v.dtype.kind == "f" and not np.all(np.isfinite(v))]
+                if bad:
+                    raise JudgeError(f"the reference's output {bad} of case {case.key} is not finite")
+                results[case.key] = (inputs, outputs)
+        finally:
+            worker.stop()
+    _EXPECTED[key] = results
+    return results
+
+
+def _request(case, inputs):
+    return wire.encode({"__probe__": case.probe, **inputs})
+
+
+def _reply_limit(outputs):
+    return 4 * sum(v.nbytes for v in outputs.values()) + (1 << 20)
+
+
+# --------------------------------------------------------------------------------------------
+# The judge
+# --------------------------------------------------------------------------------------------
+def judge_package(student_pkg_dir, *, reference_pkg_dir=None, timeout_per_case=20,
+                  total_timeout=300, memory_mb=2048, sandbox=None, hide=(), tasks=None):
+    """Judge the student's cs231n package (student_pkg_dir/cs231n) case by case.
+
+    reference_pkg_dir: folder holding the reference cs231n (default: the instructor's tree).
+    timeout_per_case: wall-clock seconds per case (and for importing the package).
+    total_timeout: wall-clock seconds for the whole submission; cases left over fail.
+    memory_mb: address-space limit of the worker. sandbox: None (isolate where root, warn
+    otherwise), True (demand isolation), False (limits only; for debugging).
+    hide: further folders the worker must not see (the course folder, other submissions);
+    the instructor's tree, the reference and the submission's own folder are always hidden.
+    tasks: judge only these tasks (default all).
+    Returns one CaseResult per hidden case, in the order of hidden_cases().
+    """
+    start = time.monotonic()
+    reference_pkg_dir = Path(reference_pkg_dir or ROOT).resolve()
+    student_pkg_dir = Path(student_pkg_dir).resolve()
+    cases = cases_for(reference_pkg_dir)
+    if tasks is not None:
+        unknown = set(tasks) - {c.task for c in cases}
+        if unknown:
+            raise JudgeError(f"no such tasks: {sorted(unknown)}")
+        cases = [c for c in cases if c.task in set(tasks)]
+    expected = expected_outputs(reference_pkg_dir, cases, _salt())
+    deadline = start + total_timeout
+    limits = _limits(timeout_per_case, total_timeout, memory_mb)
+    hidden = [ROOT, reference_pkg_dir, student_pkg_dir, *map(Path, hide)]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="cs231n-judge-") as tmp:
+        w, found = _prepare(tmp, student_pkg_dir)
+        broken = None if found else "no cs231n package found in the submission"
+        worker = None
+        try:
+            for case in cases:
+                inputs, outputs = expected[case.key]
+                where = f"for {case.describe(inputs)}" if case.describe(inputs) else ""
+
+                def fail(message):
+                    results.append(CaseResult(case.task, case.name, 0.0, case.points, False,
+                                              message))
+                if broken:
+                    fail(broken)
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    fail(f"not judged: the submission used up its {total_timeout:g} s")
+                    continue
+                if worker is None:
+                    worker = Worker(w, limits, sandbox, hidden, Path(tmp) / "stderr")
+                    try:
+                        worker.start(min(timeout_per_case, left))
+                    except ImportBroken as exc:
+                        broken = f"could not import the package: {exc}"
+                        worker = None
+                        fail(broken)
+                        continue
+                    left = deadline - time.monotonic()
+                timeout = min(timeout_per_case, max(left, 0.1))
+                try:
+                    reply = worker.ask(_request(case, inputs), timeout, _reply_limit(outputs))
+                except CaseTimeout:
+                    worker.stop()
+                    worker = None
+                    fail(f"timed out after {timeout:g} s {where}".strip())
+                    continue
+                except WorkerGone as exc:
+                    worker.stop()
+                    worker = None
+                    fail(f"the process running your code {exc} {where}".strip())
+                    continue
+                passed, message = compare(case, reply, outputs, where)
+                results.append(CaseResult(case.task, case.name, case.points if passed else 0.0,
+                                          case.points, passed, message.strip()))
+        finally:
+            if worker is not None:
+                worker.stop()
+    return results
+
+
+def _limits(timeout_per_case, total_timeout, memory_mb):
+    return _sandbox.Limits(cpu_seconds=int(math.ceil(total_timeout + timeout_per_case)) + 5,
+                          memory_mb=int(memory_mb))

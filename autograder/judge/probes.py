@@ -1,0 +1,469 @@
+"""Probes: how the judge calls each student task.
+
+A probe is `probe(load, inp) -> {name: ndarray}`. `load("layers")` returns the imported module
+cs231n.layers of whichever package is being judged (student or reference); `inp` holds the
+case's inputs as arrays (scalars as 0-d arrays, strings as 0-d unicode arrays). A probe calls
+the task the way the notebooks do, passes the results through `array`, `number` or `ints`,
+which refuse anything but a plain numpy array, a plain number or a tuple of ints, and returns
+them by name. The same probe runs on both packages; the grader compares the two results.
+
+Where a layer's cache is given code (affine, relu, dropout, conv, pool) the probe builds it
+itself, so that a backward pass is judged apart from its forward pass.
+
+This file is copied next to the worker and imported there as a top-level module: it depends on
+numpy and the standard library only, and holds no hidden inputs.
+"""
+import numbers
+
+import numpy as np
+
+PROBES = {}
+
+
+class BadOutput(Exception):
+    """The task returned something of the wrong kind; the message is for the student."""
+
+
+def probe(function):
+    PROBES[function.__name__] = function
+    return function
+
+
+def _kind(value):
+    if value is None:
+        return "None"
+    if isinstance(value, np.ndarray):
+        return f"a {type(value).__name__} (a subclass of numpy.ndarray)"
+    return f"a {type(value).__name__}"
+
+
+def array(value, what):
+    """value itself if it is a plain numpy ndarray of numbers or booleans; else BadOutput."""
+    if type(value) is not np.ndarray:
+        raise BadOutput(f"{what} is {_kind(value)}, expected a numpy ndarray")
+    if value.dtype.kind not in "biuf" or value.dtype.fields is not None:
+        raise BadOutput(f"{what} has dtype {value.dtype}, expected a numeric dtype")
+    return value
+
+
+def number(value, what):
+    """value as a 0-d float64 array if it is a real number (Python, numpy or a 0-d array)."""
+    if type(value) is np.ndarray and value.shape == () and value.dtype.kind in "iuf":
+        return np.asarray(value, dtype=np.float64)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                     np.floating)):
+        raise BadOutput(f"{what} is {_kind(value)}, expected a number")
+    return np.asarray(float(value), dtype=np.float64)
+
+
+def ints(value, what, length=None):
+    """A tuple (or list) of integers as an int64 array; else BadOutput."""
+    if not isinstance(value, (tuple, list)):
+        raise BadOutput(f"{what} is {_kind(value)}, expected a tuple of ints")
+    if length is not None and len(value) != length:
+        raise BadOutput(f"{what} has {len(value)} entries, expected {length}")
+    for v in value:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+            raise BadOutput(f"{what} holds {_kind(v)}, expected ints")
+    return np.array([int(v) for v in value], dtype=np.int64)
+
+
+def pair(result, what, n=2):
+    """Unpack a returned tuple of n values, saying what came back when it is not one."""
+    if not isinstance(result, tuple) or len(result) != n:
+        got = f"a tuple of {len(result)}" if isinstance(result, tuple) else _kind(result)
+        raise BadOutput(f"{what} returned {got}, expected a tuple of {n}")
+    return result
+
+
+def _f(inp, key, default=None):
+    return float(inp[key]) if key in inp else default
+
+
+def _i(inp, key):
+    return int(inp[key])
+
+
+def _s(inp, key):
+    return str(inp[key])
+
+
+def _params(inp, keys):
+    """{key: inp[key]} for the optional hyperparameters present in the case."""
+    return {k: (_s(inp, k) if inp[k].dtype.kind == "U" else float(inp[k])) for k in keys if k in inp}
+
+
+# --------------------------------------------------------------------------------------------
+# Layers
+# --------------------------------------------------------------------------------------------
+@probe
+def affine_forward(load, inp):
+    out, _ = pair(load("layers").affine_forward(inp["x"], inp["w"], inp["b"]), "affine_forward")
+    return {"out": array(out, "out")}
+
+
+@probe
+def affine_backward(load, inp):
+    grads = pair(load("layers").affine_backward(inp["dout"], (inp["x"], inp["w"], inp["b"])),
+                 "affine_backward", 3)
+    return {k: array(g, k) for k, g in zip(("dx", "dw", "db"), grads)}
+
+
+@probe
+def relu_forward(load, inp):
+    out, _ = pair(load("layers").relu_forward(inp["x"]), "relu_forward")
+    return {"out": array(out, "out")}
+
+
+@probe
+def relu_backward(load, inp):
+    return {"dx": array(load("layers").relu_backward(inp["dout"], inp["x"]), "dx")}
+
+
+def _loss(load, inp, name):
+    loss, dx = pair(getattr(load("layers"), name)(inp["x"], inp["y"]), name)
+    return {"loss": number(loss, "loss"), "dx": array(dx, "dx")}
+
+
+@probe
+def svm_loss(load, inp):
+    return _loss(load, inp, "svm_loss")
+
+
+@probe
+def softmax_loss(load, inp):
+    return _loss(load, inp, "softmax_loss")
+
+
+def _bn_param(inp):
+    bn_param = {"mode": _s(inp, "mode"), **_params(inp, ("eps", "momentum"))}
+    for key in ("running_mean", "running_var"):
+        if key in inp:
+            bn_param[key] = inp[key].copy()
+    return bn_param
+
+
+def _forward_with_running_stats(load, inp, name):
+    bn_param = _bn_param(inp)
+    out, _ = pair(getattr(load("layers"), name)(inp["x"], inp["gamma"], inp["beta"], bn_param), name)
+    result = {"out": array(out, "out")}
+    if bn_param["mode"] == "train":
+        for key in ("running_mean", "running_var"):
+            result[key] = array(bn_param.get(key), f"bn_param['{key}']")
+    return result
+
+
+def _forward_backward(load, inp, forward, backward, *args):
+    layers = load("layers")
+    out, cache = pair(getattr(layers, forward)(inp["x"], inp["gamma"], inp["beta"], *args), forward)
+    grads = pair(getattr(layers, backward)(inp["dout"], cache), backward, 3)
+    return {k: array(g, k) for k, g in zip(("dx", "dgamma", "dbeta"), grads)}
+
+
+@probe
+def batchnorm_forward(load, inp):
+    return _forward_with_running_stats(load, inp, "batchnorm_forward")
+
+
+@probe
+def batchnorm_backward(load, inp):
+    return _forward_backward(load, inp, "batchnorm_forward", "batchnorm_backward",
+                             {"mode": "train", **_params(inp, ("eps",))})
+
+
+@probe
+def batchnorm_backward_alt(load, inp):
+    return _forward_backward(load, inp, "batchnorm_forward", "batchnorm_backward_alt",
+                             {"mode": "train", **_params(inp, ("eps",))})
+
+
+@probe
+def layernorm_forward(load, inp):
+    out, _ = pair(load("layers").layernorm_forward(inp["x"], inp["gamma"], inp["beta"],
+                                                   _params(inp, ("eps",))), "layernorm_forward")
+    return {"out": array(out, "out")}
+
+
+@probe
+def layernorm_backward(load, inp):
+    return _forward_backward(load, inp, "layernorm_forward", "layernorm_backward",
+                             _params(inp, ("eps",)))
+
+
+@probe
+def dropout_forward(load, inp):
+    """Judged by its laws, since any correct mask will do: each unit is 0 or x / p, about a
+    fraction p is kept, and the same seed gives the same mask."""
+    layers = load("layers")
+    x, p = inp["x"], _f(inp, "p")
+    param = {"mode": "train", "p": p, "seed": _i(inp, "seed")}
+    out, _ = pair(layers.dropout_forward(x, dict(param)), "dropout_forward")
+    out = array(out, "out")
+    again = array(pair(layers.dropout_forward(x, dict(param)), "dropout_forward")[0], "out")
+    if out.shape != x.shape:
+        raise BadOutput(f"out has shape {out.shape}, expected the shape of x {x.shape}")
+    kept = out != 0
+    valid = np.where(kept, np.abs(out - x / p) <= 1e-9 * np.abs(x / p), True)
+    return {"units_zero_or_x_over_p": np.asarray(valid.mean()),
+            "kept_fraction": np.asarray(kept.mean()),
+            "same_seed_same_mask": np.asarray(float(np.array_equal(out, again)))}
+
+
+@probe
+def dropout_backward(load, inp):
+    cache = ({"mode": "train", "p": _f(inp, "p")}, inp["mask"])
+    return {"dx": array(load("layers").dropout_backward(inp["dout"], cache), "dx")}
+
+
+def _conv_param(inp):
+    return {"stride": _i(inp, "stride"), "pad": _i(inp, "pad")}
+
+
+def _pool_param(inp):
+    return {"pool_height": _i(inp, "pool_height"), "pool_width": _i(inp, "pool_width"),
+            "stride": _i(inp, "stride")}
+
+
+@probe
+def conv_forward_naive(load, inp):
+    out, _ = pair(load("layers").conv_forward_naive(inp["x"], inp["w"], inp["b"], _conv_param(inp)),
+                  "conv_forward_naive")
+    return {"out": array(out, "out")}
+
+
+@probe
+def conv_backward_naive(load, inp):
+    cache = (inp["x"], inp["w"], inp["b"], _conv_param(inp))
+    grads = pair(load("layers").conv_backward_naive(inp["dout"], cache), "conv_backward_naive", 3)
+    return {k: array(g, k) for k, g in zip(("dx", "dw", "db"), grads)}
+
+
+@probe
+def max_pool_forward_naive(load, inp):
+    out, _ = pair(load("layers").max_pool_forward_naive(inp["x"], _pool_param(inp)),
+                  "max_pool_forward_naive")
+    return {"out": array(out, "out")}
+
+
+@probe
+def max_pool_backward_naive(load, inp):
+    dx = load("layers").max_pool_backward_naive(inp["dout"], (inp["x"], _pool_param(inp)))
+    return {"dx": array(dx, "dx")}
+
+
+@probe
+def spatial_batchnorm_forward(load, inp):
+    return _forward_with_running_stats(load, inp, "spatial_batchnorm_forward")
+
+
+@probe
+def spatial_batchnorm_backward(load, inp):
+    return _forward_backward(load, inp, "spatial_batchnorm_forward", "spatial_batchnorm_backward",
+                             {"mode": "train", **_params(inp, ("eps",))})
+
+
+@probe
+def spatial_groupnorm_forward(load, inp):
+    out, _ = pair(load("layers").spatial_groupnorm_forward(
+        inp["x"], inp["gamma"], inp["beta"], _i(inp, "G"), _params(inp, ("eps",))),
+        "spatial_groupnorm_forward")
+    return {"out": array(out, "out")}
+
+
+@probe
+def spatial_groupnorm_backward(load, inp):
+    return _forward_backward(load, inp, "spatial_groupnorm_forward", "spatial_groupnorm_backward",
+                             _i(inp, "G"), _params(inp, ("eps",)))
+
+
+# --------------------------------------------------------------------------------------------
+# Update rules: several steps, carrying the config from one call to the next
+# --------------------------------------------------------------------------------------------
+STATE = {"sgd_momentum": ("velocity",), "nesterov": ("velocity",), "adagrad": ("cache",),
+         "rmsprop": ("cache",), "adam": ("m", "v", "t"), "adadelta": ("accum_grad", "accum_update")}
+HYPERPARAMETERS = ("learning_rate", "momentum", "decay_rate", "beta1", "beta2", "epsilon", "rho")
+
+
+@probe
+def update_rule(load, inp):
+    rule_name = _s(inp, "rule")
+    rule = getattr(load("optim"), rule_name)
+    config = _params(inp, HYPERPARAMETERS) or None
+    w, steps = inp["w"].copy(), []
+    for k, dw in enumerate(inp["dws"]):
+        w, config = pair(rule(w, dw.copy(), config), rule_name)
+        w = array(w, f"next_w of step {k + 1}")
+        if not isinstance(config, dict):
+            raise BadOutput(f"config of step {k + 1} is {_kind(config)}, expected a dict")
+        steps.append(w)
+    result = {"next_w": np.stack(steps) if len({s.shape for s in steps}) == 1 else steps[-1]}
+    for key in STATE[rule_name]:
+        value = config.get(key)
+        result[f"config.{key}"] = (number(value, f"config['{key}']") if key == "t"
+                                   else array(value, f"config['{key}']"))
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Classifiers
+# --------------------------------------------------------------------------------------------
+def _init_summary(model, weights, biases, scale, extra=()):
+    """Shapes of the named parameters, their spread relative to weight_scale, and the laws of
+    biases (zero) and of gammas and betas (ones, zeros)."""
+    params = getattr(model, "params", None)
+    if not isinstance(params, dict):
+        raise BadOutput(f"model.params is {_kind(params)}, expected a dict")
+    result = {}
+    for name in (*weights, *biases, *extra):
+        if name not in params:
+            raise BadOutput(f"model.params has no '{name}'")
+        value = array(params[name], f"params['{name}']")
+        result[f"shape.{name}"] = np.array(value.shape, dtype=np.int64)
+        if name in weights:
+            result[f"std_over_scale.{name}"] = np.asarray(value.std() / scale)
+        elif name.startswith("gamma"):
+            result[f"all_one.{name}"] = np.asarray(float(np.all(value == 1)))
+        else:
+            result[f"all_zero.{name}"] = np.asarray(float(np.all(value == 0)))
+    return result
+
+
+def _set_params(model, inp):
+    params = getattr(model, "params", None)
+    if not isinstance(params, dict):
+        raise BadOutput(f"model.params is {_kind(params)}, expected a dict")
+    for key, value in inp.items():
+        if key.startswith("param."):
+            params[key[len("param."):]] = value.copy()
+
+
+def _scores_loss_grads(model, inp, names, train_first=False):
+    X, y = inp["X"], inp["y"]
+    result = {}
+    if not train_first:
+        result["scores"] = array(model.loss(X), "scores")
+    loss, grads = pair(model.loss(X, y), "loss(X, y)")
+    result["loss"] = number(loss, "loss")
+    if not isinstance(grads, dict):
+        raise BadOutput(f"grads is {_kind(grads)}, expected a dict")
+    for name in names:
+        if name not in grads:
+            raise BadOutput(f"grads has no '{name}'")
+        result[f"grad.{name}"] = array(grads[name], f"grads['{name}']")
+    if train_first:
+        result["scores"] = array(model.loss(X), "scores")
+    return result
+
+
+@probe
+def two_layer_net_init(load, inp):
+    model = load("classifiers").TwoLayerNet(
+        input_dim=_i(inp, "input_dim"), hidden_dim=_i(inp, "hidden_dim"),
+        num_classes=_i(inp, "num_classes"), weight_scale=_f(inp, "weight_scale"),
+        dtype=np.dtype(_s(inp, "dtype")).type, seed=_i(inp, "seed"))
+    result = _init_summary(model, ("W1", "W2"), ("b1", "b2"), _f(inp, "weight_scale"))
+    result["params_have_dtype"] = np.asarray(float(all(
+        model.params[k].dtype == np.dtype(_s(inp, "dtype")) for k in ("W1", "b1", "W2", "b2"))))
+    return result
+
+
+@probe
+def two_layer_net_loss(load, inp):
+    W1, W2 = inp["param.W1"], inp["param.W2"]
+    model = load("classifiers").TwoLayerNet(input_dim=W1.shape[0], hidden_dim=W1.shape[1],
+                                            num_classes=W2.shape[1], reg=_f(inp, "reg"),
+                                            dtype=np.float64, seed=0)
+    _set_params(model, inp)
+    return _scores_loss_grads(model, inp, ("W1", "b1", "W2", "b2"))
+
+
+def _fc_net(load, inp, **kwargs):
+    norm = _s(inp, "normalization") or None
+    return load("classifiers").FullyConnectedNet(
+        [int(h) for h in inp["hidden_dims"]], input_dim=_i(inp, "input_dim"),
+        num_classes=_i(inp, "num_classes"), normalization=norm, dtype=np.float64,
+        seed=_i(inp, "seed"), **kwargs), norm
+
+
+@probe
+def fc_net_init(load, inp):
+    model, norm = _fc_net(load, inp, weight_scale=_f(inp, "weight_scale"))
+    L = len(inp["hidden_dims"]) + 1
+    extra = [f"{k}{i}" for i in range(1, L) for k in ("gamma", "beta")] if norm else []
+    return _init_summary(model, [f"W{i}" for i in range(1, L + 1)],
+                         [f"b{i}" for i in range(1, L + 1)], _f(inp, "weight_scale"), extra)
+
+
+@probe
+def fc_net_loss(load, inp):
+    model, _ = _fc_net(load, inp, reg=_f(inp, "reg"))
+    _set_params(model, inp)
+    names = [k[len("param."):] for k in inp if k.startswith("param.")]
+    return _scores_loss_grads(model, inp, names, train_first=True)
+
+
+def _three_layer_net(load, inp, **kwargs):
+    return load("classifiers").ThreeLayerConvNet(
+        input_dim=tuple(int(d) for d in inp["input_dim"]), num_filters=_i(inp, "num_filters"),
+        filter_size=_i(inp, "filter_size"), hidden_dim=_i(inp, "hidden_dim"),
+        num_classes=_i(inp, "num_classes"), dtype=np.float64, seed=_i(inp, "seed"), **kwargs)
+
+
+@probe
+def three_layer_conv_net_init(load, inp):
+    model = _three_layer_net(load, inp, weight_scale=_f(inp, "weight_scale"))
+    return _init_summary(model, ("W1", "W2", "W3"), ("b1", "b2", "b3"), _f(inp, "weight_scale"))
+
+
+@probe
+def three_layer_conv_net_loss(load, inp):
+    model = _three_layer_net(load, inp, reg=_f(inp, "reg"))
+    _set_params(model, inp)
+    return _scores_loss_grads(model, inp, ("W1", "b1", "W2", "b2", "W3", "b3"))
+
+
+# --------------------------------------------------------------------------------------------
+# Architectures on paper (cs231n.arch)
+# --------------------------------------------------------------------------------------------
+def _shape_args(inp):
+    return tuple(int(d) for d in inp["in_shape"])
+
+
+@probe
+def conv_output_shape(load, inp):
+    shape = load("arch").conv_output_shape(_shape_args(inp), _i(inp, "filters"), _i(inp, "size"),
+                                           _i(inp, "stride"), _i(inp, "pad"))
+    return {"out_shape": ints(shape, "the output shape", 3)}
+
+
+@probe
+def pool_output_shape(load, inp):
+    shape = load("arch").pool_output_shape(_shape_args(inp), _i(inp, "size"), _i(inp, "stride"))
+    return {"out_shape": ints(shape, "the output shape", 3)}
+
+
+@probe
+def arch_shape_error(load, inp):
+    """1 when the layer that does not fit raises ValueError, 0 when it returns."""
+    arch = load("arch")
+    try:
+        if _s(inp, "layer") == "conv":
+            arch.conv_output_shape(_shape_args(inp), _i(inp, "filters"), _i(inp, "size"),
+                                   _i(inp, "stride"), _i(inp, "pad"))
+        else:
+            arch.pool_output_shape(_shape_args(inp), _i(inp, "size"), _i(inp, "stride"))
+    except ValueError:
+        return {"raises_value_error": np.asarray(1.0)}
+    return {"raises_value_error": np.asarray(0.0)}
+
+
+@probe
+def conv_param_count(load, inp):
+    counts = load("arch").conv_param_count(_shape_args(inp), _i(inp, "filters"), _i(inp, "size"))
+    return {"weights_biases": ints(counts, "(weights, biases)", 2)}
+
+
+@probe
+def fc_param_count(load, inp):
+    counts = load("arch").fc_param_count(_shape_args(inp), _i(inp, "units"))
+    return {"weights_biases": ints(counts, "(weights, biases)", 2)}

@@ -1,0 +1,152 @@
+"""The channel between grader and worker: length-prefixed .npz messages of plain arrays.
+
+A message is MAGIC, an 8-byte big-endian length, then an uncompressed .npz (np.savez) of
+named arrays: numbers, booleans and strings only, never objects, never pickles. Strings travel
+as 0-d unicode arrays. The worker uses `encode`/`read_message`; the grader decodes the worker's
+replies with `decode_untrusted`, which trusts nothing in them: it refuses compressed or
+oversized members, object and structured dtypes, and checks that each array's header and its
+bytes agree before making an array, so a reply can cost the grader no more memory than its size.
+
+This file is also copied next to the worker and imported there as a top-level module: it
+depends on numpy and the standard library only.
+"""
+import io
+import os
+import select
+import time
+import zipfile
+
+import numpy as np
+
+MAGIC = b"CS231NJ1"
+HEADER = len(MAGIC) + 8
+ALLOWED_KINDS = "biufU"
+MAX_MEMBERS = 256
+
+
+class ChannelError(Exception):
+    """The other side broke the protocol: bad framing, a bad archive, an array not allowed."""
+
+
+class Timeout(Exception):
+    """The deadline passed before a whole message went through."""
+
+
+class Closed(Exception):
+    """The other side closed the channel (for the grader: the worker died)."""
+
+
+def encode(arrays):
+    """Bytes of one message holding `arrays` (name -> array-like of an allowed dtype)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()})
+    body = buffer.getvalue()
+    return MAGIC + len(body).to_bytes(8, "big") + body
+
+
+def _read_exact(fd, n, deadline):
+    chunks, got = [], 0
+    while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Timeout()
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                raise Timeout()
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise Closed()
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_message(fd, deadline=None, max_bytes=None):
+    """The body (.npz bytes) of the next message on fd; raises Timeout, Closed or ChannelError.
+
+    deadline: time.monotonic() value, or None to wait forever. max_bytes: largest body accepted.
+    """
+    header = _read_exact(fd, HEADER, deadline)
+    if header[:len(MAGIC)] != MAGIC:
+        raise ChannelError("the reply does not start like a message")
+    size = int.from_bytes(header[len(MAGIC):], "big")
+    if max_bytes is not None and size > max_bytes:
+        raise ChannelError(f"the reply is {size} bytes, more than the {max_bytes} allowed")
+    return _read_exact(fd, size, deadline)
+
+
+def write_message(fd, data, deadline=None):
+    """Write all of `data` (from encode) to fd before the deadline; raises Timeout or Closed."""
+    view = memoryview(data)
+    while view:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Timeout()
+            _, ready, _ = select.select([], [fd], [], left)
+            if not ready:
+                raise Timeout()
+        try:
+            written = os.write(fd, view[:1 << 16])
+        except (BrokenPipeError, ConnectionResetError):
+            raise Closed() from None
+        view = view[written:]
+
+
+def decode_trusted(body):
+    """name -> array of a message from the grader (trusted side): np.load without pickles."""
+    with np.load(io.BytesIO(body), allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def decode_untrusted(body, max_bytes):
+    """name -> plain ndarray of a message written by untrusted code; raises ChannelError."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(body))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise ChannelError(f"the reply is not an .npz archive ({exc})") from None
+    if len(members) > MAX_MEMBERS:
+        raise ChannelError(f"the reply holds {len(members)} arrays, more than {MAX_MEMBERS}")
+    if sum(m.file_size for m in members) > max_bytes:
+        raise ChannelError("the reply's arrays are larger than allowed")
+    arrays = {}
+    for member in members:
+        name = member.filename
+        if member.compress_type != zipfile.ZIP_STORED or not name.endswith(".npy"):
+            raise ChannelError(f"the reply's member {name[:40]!r} is not a stored .npy")
+        try:
+            data = archive.read(member)
+        except Exception as exc:  # noqa: BLE001 - zipfile raises many kinds on bad input
+            raise ChannelError(f"the reply's member {name[:40]!r} cannot be read ({exc})") from None
+        arrays[name[:-4]] = _npy_array(data, name)
+    return arrays
+
+
+def _npy_array(data, name):
+    """A fresh C-ordered ndarray from .npy bytes, after checking header against size."""
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        reader = {(1, 0): np.lib.format.read_array_header_1_0,
+                  (2, 0): np.lib.format.read_array_header_2_0}[version]
+        shape, fortran, dtype = reader(stream, max_header_size=1000)
+    except Exception as exc:  # noqa: BLE001 - any malformed header
+        raise ChannelError(f"the reply's array {name[:40]!r} has a bad header ({exc})") from None
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None \
+            or dtype.kind not in ALLOWED_KINDS:
+        raise ChannelError(f"the reply's array {name[:40]!r} has dtype {dtype}, not a plain "
+                           "number, boolean or string dtype")
+    if len(shape) > 32 or any(not isinstance(d, int) or d < 0 for d in shape):
+        raise ChannelError(f"the reply's array {name[:40]!r} has a bad shape")
+    count = 1
+    for d in shape:
+        count *= d
+    payload = data[stream.tell():]
+    if count * dtype.itemsize != len(payload):
+        raise ChannelError(f"the reply's array {name[:40]!r} has {len(payload)} bytes for shape "
+                           f"{shape} of {dtype}")
+    flat = np.frombuffer(payload, dtype=dtype, count=count)
+    array = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
+    return np.array(array, order="C")
