@@ -85,7 +85,7 @@ def quadratic(name, curvatures, angle=0.0, start=(-2.0, 1.5), extent=(-2.5, 2.5,
 
 def bowl():
     """A round bowl, f = (x^2 + y^2) / 2: every direction equally curved (condition number 1)."""
-    return quadratic("bowl", (1.0, 1.0), start=(-2.0, 1.5), extent=(-2.5, 1.0, -1.0, 2.0))
+    return quadratic("bowl", (1.0, 1.0), start=(-2.0, 1.5), extent=(-2.5, 1.5, -1.2, 2.0))
 
 
 def ravine(angle=0.0):
@@ -152,14 +152,16 @@ def draw(surface, ax=None, levels=12):
     return ax
 
 
-def panels(surface_list, width=14.0):
+def panels(surface_list, width=None):
     """A figure with one drawn surface (see `draw`) per axes, side by side, each axes as wide as
-    its surface's window needs so that all share one scale. Returns fig and the list of axes.
+    its surface's window needs so that all share one scale. width: of the figure in inches;
+    None means about 4 inches of height, but no wider than 14. Returns fig and the list of axes.
     """
     import matplotlib.pyplot as plt
 
     surface_list = list(surface_list)
     ratios = [(s.extent[1] - s.extent[0]) / (s.extent[3] - s.extent[2]) for s in surface_list]
+    width = width or min(14.0, 4.0 * sum(ratios))
     height = width / sum(ratios) + 0.7  # room for the titles
     fig, axes = plt.subplots(1, len(surface_list), figsize=(width, height), squeeze=False,
                              gridspec_kw={"width_ratios": ratios}, layout="constrained")
