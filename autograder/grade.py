@@ -313,7 +313,9 @@ def submitted_students(course):
 
 def grade_all(course, students=None, workers=None, scheduler=None, force=False, dataset="digits",
               progress=True, on_result=None):
-    """Grade every submitted student (or `students`); returns {student_id: result}.
+    """Grade every submitted student (or `students`); returns ({student_id: result}, {student_id: why}),
+    the second for submissions the grader itself could not run (an infrastructure failure, not a
+    student's error: those are scores).
 
     workers: processes on this machine (default: the number of cores); scheduler: the address of
     a Dask scheduler to send the jobs to instead. Results are merged as they arrive.
@@ -323,7 +325,11 @@ def grade_all(course, students=None, workers=None, scheduler=None, force=False, 
     from tqdm.auto import tqdm
 
     base, template_db, scratch = prepare(course)
-    students = students or submitted_students(course)
+    available = submitted_students(course)
+    unknown = sorted(set(students or []) - set(available))
+    if unknown:
+        raise ValueError(f"no submission collected for {unknown}; collected: {available}")
+    students = students or available
     done = {} if force else merged_digests(course)
     jobs = []
     for sid in students:
@@ -332,7 +338,7 @@ def grade_all(course, students=None, workers=None, scheduler=None, force=False, 
             continue
         jobs.append(GradeJob(sid, course.assignment_id, str(submitted), str(base), str(template_db),
                              str(course.source_root), str(scratch), dataset))
-    results = {}
+    results, failures = {}, {}
     bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress)
 
     def handle(result):
@@ -345,20 +351,26 @@ def grade_all(course, students=None, workers=None, scheduler=None, force=False, 
         if on_result:
             on_result(result)
 
+    def settle(future, student_id):
+        try:
+            handle(future.result())
+        except Exception as error:  # noqa: BLE001 - reported per student, the batch goes on
+            failures[student_id] = f"{type(error).__name__}: {error}"
+            bar.update(1)
+
     if scheduler:
         from distributed import Client
+        from distributed import as_completed as dask_completed
 
         with Client(scheduler) as client:
-            futures = [client.submit(grade_submission, job, key=f"grade-{job.student_id}-{time.time()}", pure=False)
-                       for job in jobs]
-            from distributed import as_completed as dask_completed
-
+            futures = {client.submit(grade_submission, job, key=f"grade-{job.student_id}-{time.time()}",
+                                     pure=False): job.student_id for job in jobs}
             for future in dask_completed(futures):
-                handle(future.result())
+                settle(future, futures[future])
     elif jobs:
         with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-            futures = [pool.submit(grade_submission, job) for job in jobs]
+            futures = {pool.submit(grade_submission, job): job.student_id for job in jobs}
             for future in as_completed(futures):
-                handle(future.result())
+                settle(future, futures[future])
     bar.close()
-    return results
+    return results, failures

@@ -14,7 +14,7 @@ from cs231n.tasks import find_tasks, tasks_in_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_TESTS = ["test_layers.py", "test_classifiers.py", "test_optim.py", "test_solver.py",
-                 "test_fast_layers.py", "test_gradient_check.py"]
+                 "test_fast_layers.py", "test_gradient_check.py", "test_arch.py"]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,144 @@
+"""python -m autograder: the instructor's one entry point.
+
+    python -m autograder release [--out DIR]
+    python -m autograder collect SUBMISSIONS_DIR
+    python -m autograder grade [SUBMISSIONS_DIR] [--out OUT_DIR] [--workers N | --scheduler ADDRESS] [--force]
+    python -m autograder feedback [--student ID ...]
+    python -m autograder export [--out DIR]
+    python -m autograder demo
+
+Every command works on the course folder (course/ or $CS231N_COURSE_DIR, or --course) and its
+gradebook ($CS231N_DB_URL or --db-url, SQLite in the course folder by default).
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .config import Course
+
+
+def _course(args):
+    return Course.at(args.course, args.db_url)
+
+
+def cmd_release(args):
+    from .release import build_release
+
+    path = build_release(_course(args), out=args.out)
+    print(f"release written to {path}")
+    return 0
+
+
+def _report_collected(collected):
+    refused = [c for c in collected if c.error]
+    for c in refused:
+        print(f"  refused {c.source.name}: {c.error}", file=sys.stderr)
+    print(f"collected {len(collected) - len(refused)} submissions" + (f", refused {len(refused)}" if refused else ""))
+    return refused
+
+
+def cmd_collect(args):
+    from .collect import collect
+
+    refused = _report_collected(collect(args.submissions, _course(args)))
+    return 1 if refused else 0
+
+
+def summarize(results, failures, seconds):
+    """The closing account of a grading run, as lines of text."""
+    from .grade import scores
+
+    lines = [f"graded {len(results)} submissions in {seconds:.0f} s"
+             + (f" ({seconds / len(results):.1f} s per submission with all workers)" if results else "")]
+    for sid, why in sorted(failures.items()):
+        lines.append(f"  FAILED TO RUN {sid}: {why}")
+    for sid, result in sorted(results.items()):
+        if not result.get("nbgrader_ok", True):
+            lines.append(f"  {sid}: some notebooks could not be run (see the feedback)")
+    lines.append("")
+    lines.append(f"{'student':<20} {'score':>8} {'max':>6}  notebooks  functions")
+    for sid, result in sorted(results.items()):
+        score, max_score, parts = scores(result)
+        lines.append(f"{sid:<20} {score:8.1f} {max_score:6.0f}  {parts['notebook_score']:9.1f}  "
+                     f"{parts['function_score']:9.1f}")
+    return lines
+
+
+def cmd_grade(args):
+    from .export import export
+    from .feedback import write_feedback
+    from .grade import grade_all
+
+    course = _course(args)
+    if args.submissions:
+        from .collect import collect
+
+        _report_collected(collect(args.submissions, course))
+    start = time.time()
+    results, failures = grade_all(course, workers=args.workers, scheduler=args.scheduler, force=args.force,
+                                  dataset=args.dataset)
+    print("\n".join(summarize(results, failures, time.time() - start)))
+    write_feedback(course)
+    out = export(course, args.out or course.root / "export")
+    print(f"\ngrades: {out}\nfeedback: {course.root / 'feedback'}")
+    return 1 if failures else 0
+
+
+def cmd_feedback(args):
+    from .feedback import write_feedback
+
+    written = write_feedback(_course(args), students=args.student)
+    for sid, path in written.items():
+        print(f"{sid}: {path}")
+    return 0
+
+
+def cmd_export(args):
+    from .export import export
+
+    course = _course(args)
+    print(export(course, args.out or course.root / "export"))
+    return 0
+
+
+def cmd_demo(args):
+    from .demo import run_demo
+
+    return run_demo(_course(args), workers=args.workers)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
+    parser.add_argument("--course", help="the course folder (default: course/ or $CS231N_COURSE_DIR)")
+    parser.add_argument("--db-url", help="the gradebook's SQLAlchemy URL (default: SQLite in the course folder)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("release", help="build the student release")
+    p.add_argument("--out", help="also copy the release to this new folder")
+    p.set_defaults(run=cmd_release)
+    p = sub.add_parser("collect", help="take submissions from a folder of per-student folders or zips")
+    p.add_argument("submissions", type=Path)
+    p.set_defaults(run=cmd_collect)
+    p = sub.add_parser("grade", help="(collect,) grade, write feedback and grades")
+    p.add_argument("submissions", nargs="?", type=Path, help="collect from here first")
+    p.add_argument("--out", type=Path, help="where grades.csv and per-student results go (default course/export)")
+    p.add_argument("--workers", type=int, default=None, help="submissions graded at once (default: cores)")
+    p.add_argument("--scheduler", help="address of a Dask scheduler to grade on instead")
+    p.add_argument("--force", action="store_true", help="grade again what was already graded")
+    p.add_argument("--dataset", default="digits", help="dataset the notebooks run on (default digits)")
+    p.set_defaults(run=cmd_grade)
+    p = sub.add_parser("feedback", help="write the feedback pages")
+    p.add_argument("--student", action="append", help="only these students")
+    p.set_defaults(run=cmd_feedback)
+    p = sub.add_parser("export", help="write grades.csv and Gradescope results")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(run=cmd_export)
+    p = sub.add_parser("demo", help="release, a demo class, grading, feedback: the whole course")
+    p.add_argument("--workers", type=int, default=None)
+    p.set_defaults(run=cmd_demo)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""The whole course in one command (`make demo`, `python -m autograder demo`): build the release,
+make a demo class of submissions, grade them, write feedback and grades, say where to look.
+
+The demo class, each built from the reference or the release:
+- reference       the reference solution: full marks
+- starter         the untouched release: no implementation points
+- partial         the reference with conv_backward_naive slightly wrong and optim.py left as the
+                  starter: loses exactly those tasks' points
+- syntax-error    the reference with a syntax error in layers.py: the layers score nothing, the
+                  rest still counts
+- infinite-loop   the reference with spatial_groupnorm_forward looping forever: only its points
+                  are lost, the batch finishes
+- deleted-cell    the reference with a test cell deleted from a notebook: nbgrader restores it
+"""
+import json
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+
+from .config import PACKAGE
+
+DEMO_STUDENTS = ("reference", "starter", "partial", "syntax-error", "infinite-loop", "deleted-cell")
+
+WRONG_CONV_BACKWARD = '''
+
+_reference_conv_backward_naive = conv_backward_naive
+
+
+def conv_backward_naive(dout, cache):  # demo: a gradient 1% too large
+    dx, dw, db = _reference_conv_backward_naive(dout, cache)
+    return 1.01 * dx, dw, db
+'''
+INFINITE_LOOP = '''
+
+def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):  # demo: never returns
+    while True:
+        pass
+'''
+SYNTAX_ERROR = "\n\ndef broken(:\n    pass\n"
+
+
+def _copy_package(src, dest):
+    shutil.copytree(src, dest / "cs231n", ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c", "*.pyc"))
+
+
+def _append(path, text):
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+def make_demo_class(source_dir, release_dir, out_dir):
+    """Write the demo submissions into out_dir/<student>/; returns out_dir."""
+    source_dir, release_dir, out_dir = Path(source_dir), Path(release_dir), Path(out_dir)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    for student in DEMO_STUDENTS:
+        folder = out_dir / student
+        folder.mkdir(parents=True)
+        notebooks = release_dir if student == "starter" else source_dir
+        for nb in sorted(notebooks.glob("*.ipynb")):
+            shutil.copyfile(nb, folder / nb.name)
+        _copy_package(release_dir / "cs231n" if student == "starter" else PACKAGE, folder)
+    _append(out_dir / "partial" / "cs231n" / "layers.py", WRONG_CONV_BACKWARD)
+    shutil.copyfile(release_dir / "cs231n" / "optim.py", out_dir / "partial" / "cs231n" / "optim.py")
+    _append(out_dir / "syntax-error" / "cs231n" / "layers.py", SYNTAX_ERROR)
+    _append(out_dir / "infinite-loop" / "cs231n" / "layers.py", INFINITE_LOOP)
+    first = sorted((out_dir / "deleted-cell").glob("*.ipynb"))[0]
+    nb = nbformat.read(first, as_version=4)
+    tests = [i for i, c in enumerate(nb.cells)
+             if c.get("metadata", {}).get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")]
+    del nb.cells[tests[0]]
+    nbformat.write(nb, first)
+    (out_dir / "README.json").write_text(json.dumps({"deleted": f"{first.name}: cell {tests[0]}"}))
+    return out_dir
+
+
+def run_demo(course, workers=None):
+    """Release, demo class, grading, feedback and export in course; prints the grade table."""
+    from .__main__ import summarize
+    from .collect import collect
+    from .export import export
+    from .feedback import write_feedback
+    from .grade import grade_all
+    from .release import build_release
+
+    start = time.time()
+    print(f"course folder: {course.root}")
+    release = build_release(course)
+    print(f"1. release built: {release}")
+    submissions = make_demo_class(course.source, release, course.root / "demo_submissions")
+    print(f"2. demo class: {', '.join(DEMO_STUDENTS)} in {submissions}")
+    refused = [c for c in collect(submissions, course) if c.error]
+    for c in refused:
+        print(f"   refused {c.student_id}: {c.error}")
+    print("3. grading (notebooks in fast mode on the offline digits; a bar per submission)")
+    graded_at = time.time()
+    results, failures = grade_all(course, students=list(DEMO_STUDENTS), workers=workers, force=True)
+    print("\n".join(summarize(results, failures, time.time() - graded_at)))
+    feedback = write_feedback(course)
+    grades = export(course, course.root / "export")
+    print(f"\n4. feedback pages: {course.root / 'feedback'}/<student>/{course.assignment_id}/feedback.html"
+          f" ({len(feedback)} written)")
+    print(f"5. grades: {grades}; Gradescope results in {grades.parent / 'gradescope'}")
+    print(f"   the gradebook: {course.db_url}; formgrader: cd {course.root.parent} && jupyter lab")
+    print(f"done in {time.time() - start:.0f} s")
+    return 1 if failures else 0

@@ -1,0 +1,63 @@
+"""Grades out: a CSV for the LMS, per-student results, and Gradescope's results.json."""
+import csv
+import io
+import json
+from pathlib import Path
+
+from .feedback import write_atomically
+from .grade import scores, stored_results
+
+CSV_FIELDS = ["student_id", "score", "max_score", "notebook_score", "notebook_max", "function_score",
+              "function_max", "manual_pending", "missing_files", "problems"]
+
+
+def rows(course):
+    """One dict per graded student, the CSV's columns."""
+    out = []
+    for sid, result in sorted(stored_results(course).items()):
+        score, max_score, parts = scores(result)
+        problems = []
+        if not result.get("nbgrader_ok", True):
+            problems.append("notebooks could not all be run")
+        if result.get("judge_error"):
+            problems.append(result["judge_error"])
+        out.append({"student_id": sid, "score": round(score, 3), "max_score": round(max_score, 3),
+                    **{k: round(v, 3) if isinstance(v, float) else v for k, v in parts.items()},
+                    "missing_files": " ".join(result.get("missing_files", [])), "problems": "; ".join(problems)})
+    return out
+
+
+def grades_csv(course):
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows(course))
+    return buffer.getvalue()
+
+
+def gradescope_results(result):
+    """Gradescope's results.json for one student: every check as a test with its points."""
+    tests = []
+    for nb in result["notebooks"]:
+        for g in nb["grades"]:
+            if g["needs_manual_grade"]:
+                continue
+            tests.append({"name": f"{nb['notebook']}: {g['name']}", "score": g["auto_score"] or 0.0,
+                          "max_score": g["max_score"], "output": g["message"], "visibility": "visible"})
+    for f in result["functions"]:
+        tests.append({"name": f"{f['task']}: {f['case']}", "score": f["points"], "max_score": f["max_points"],
+                      "output": f["message"], "visibility": "visible"})
+    score, _, _ = scores(result)
+    return {"score": round(score, 3), "tests": tests}
+
+
+def export(course, out_dir):
+    """Write out_dir/grades.csv, out_dir/results/<student>.json and
+    out_dir/gradescope/<student>/results.json; returns the CSV's path."""
+    out_dir = Path(out_dir)
+    write_atomically(out_dir / "grades.csv", grades_csv(course))
+    for sid, result in stored_results(course).items():
+        stored = {k: v for k, v in result.items() if k != "nbgrader_log"}
+        write_atomically(out_dir / "results" / f"{sid}.json", json.dumps(stored, indent=1))
+        write_atomically(out_dir / "gradescope" / sid / "results.json", json.dumps(gradescope_results(result), indent=1))
+    return out_dir / "grades.csv"

@@ -1,0 +1,52 @@
+"""Feedback for students: one HTML page each, built from the stored results.
+
+It shows every check's name, points and message, never a test's source (nbgrader's own
+generate_feedback prints hidden tests verbatim) and never a file of the instructor's: the page
+is rendered from the plain data the grader stored, with autoescaping on.
+"""
+import os
+import tempfile
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from .grade import scores, stored_results
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def render(result, assignment_id):
+    """The feedback page of one stored result, as a str."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    score, max_score, parts = scores(result)
+    problems = "; ".join(p for p in (result.get("judge_error"), "" if result.get("nbgrader_ok", True)
+                                     else "the notebooks could not all be run") if p)
+    return env.get_template("feedback.html.j2").render(
+        student_id=result["student_id"], assignment_id=assignment_id, score=score, max_score=max_score,
+        parts=parts, notebooks=result["notebooks"], functions=result["functions"],
+        missing_files=result.get("missing_files", []), problems=problems)
+
+
+def write_atomically(path, text):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_feedback(course, students=None):
+    """Write course/feedback/<student>/<assignment>/feedback.html; returns {student: path}."""
+    written = {}
+    for sid, result in sorted(stored_results(course).items()):
+        if students and sid not in students:
+            continue
+        path = course.step_dir("feedback", sid) / "feedback.html"
+        write_atomically(path, render(result, course.assignment_id))
+        written[sid] = path
+    return written
