@@ -19,7 +19,7 @@ from .config import Course
 
 
 def _course(args):
-    return Course.at(args.course, args.db_url)
+    return Course.at(args.course, args.db_url, args.source)
 
 
 def cmd_release(args):
@@ -112,6 +112,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
     parser.add_argument("--course", help="the course folder (default: course/ or $CS231N_COURSE_DIR)")
     parser.add_argument("--db-url", help="the gradebook's SQLAlchemy URL (default: SQLite in the course folder)")
+    parser.add_argument("--source", help="the folder holding assignments/<id>/ sources (default assignments/)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("release", help="build the student release")
     p.add_argument("--out", help="also copy the release to this new folder")

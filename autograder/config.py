@@ -22,10 +22,10 @@ class Course:
     assignment_id: str = ASSIGNMENT_ID
 
     @classmethod
-    def at(cls, course_dir=None, db_url=None):
+    def at(cls, course_dir=None, db_url=None, source_root=None):
         root = Path(course_dir or os.environ.get("CS231N_COURSE_DIR") or ROOT / "course").resolve()
         url = db_url or os.environ.get("CS231N_DB_URL") or f"sqlite:///{root / 'gradebook.db'}"
-        return cls(root=root, db_url=url)
+        return cls(root=root, db_url=url, source_root=Path(source_root or ROOT / "assignments").resolve())
 
     @property
     def source(self):

@@ -74,7 +74,7 @@ def make_demo_class(source_dir, release_dir, out_dir):
     return out_dir
 
 
-def run_demo(course, workers=None):
+def run_demo(course, workers=None, judge_timeout=20, cell_timeout=120):
     """Release, demo class, grading, feedback and export in course; prints the grade table."""
     from .__main__ import summarize
     from .collect import collect
@@ -94,13 +94,14 @@ def run_demo(course, workers=None):
         print(f"   refused {c.student_id}: {c.error}")
     print("3. grading (notebooks in fast mode on the offline digits; a bar per submission)")
     graded_at = time.time()
-    results, failures = grade_all(course, students=list(DEMO_STUDENTS), workers=workers, force=True)
+    results, failures = grade_all(course, students=list(DEMO_STUDENTS), workers=workers, force=True,
+                                  judge_timeout=judge_timeout, cell_timeout=cell_timeout)
     print("\n".join(summarize(results, failures, time.time() - graded_at)))
     feedback = write_feedback(course)
     grades = export(course, course.root / "export")
     print(f"\n4. feedback pages: {course.root / 'feedback'}/<student>/{course.assignment_id}/feedback.html"
           f" ({len(feedback)} written)")
     print(f"5. grades: {grades}; Gradescope results in {grades.parent / 'gradescope'}")
-    print(f"   the gradebook: {course.db_url}; formgrader: cd {course.root.parent} && jupyter lab")
+    print(f"   the gradebook: {course.db_url}")
     print(f"done in {time.time() - start:.0f} s")
     return 1 if failures else 0

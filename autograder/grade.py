@@ -312,7 +312,7 @@ def submitted_students(course):
 
 
 def grade_all(course, students=None, workers=None, scheduler=None, force=False, dataset="digits",
-              progress=True, on_result=None):
+              progress=True, on_result=None, judge_timeout=20, cell_timeout=300):
     """Grade every submitted student (or `students`); returns ({student_id: result}, {student_id: why}),
     the second for submissions the grader itself could not run (an infrastructure failure, not a
     student's error: those are scores).
@@ -337,7 +337,7 @@ def grade_all(course, students=None, workers=None, scheduler=None, force=False, 
         if done.get(sid) == submission_digest(submitted):
             continue
         jobs.append(GradeJob(sid, course.assignment_id, str(submitted), str(base), str(template_db),
-                             str(course.source_root), str(scratch), dataset))
+                             str(course.source_root), str(scratch), dataset, cell_timeout, judge_timeout))
     results, failures = {}, {}
     bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress)
 

@@ -26,7 +26,7 @@ def normal(rng, *shape, scale=1.0):
 def affine(N, dims, M, backward=False):
     def make(rng):
         D = int(np.prod(dims))
-        inp = dict(x=normal(rng, N, *dims), w=normal(rng, D, M), b=normal(rng, M))
+        inp = {"x": normal(rng, N, *dims), "w": normal(rng, D, M), "b": normal(rng, M)}
         if backward:
             inp["dout"] = normal(rng, N, M)
         return inp
@@ -35,7 +35,7 @@ def affine(N, dims, M, backward=False):
 
 def elementwise(*shape, backward=False):
     def make(rng):
-        inp = dict(x=normal(rng, *shape))
+        inp = {"x": normal(rng, *shape)}
         if backward:
             inp["dout"] = normal(rng, *shape)
         return inp
@@ -44,7 +44,7 @@ def elementwise(*shape, backward=False):
 
 def scores(N, C, scale=1.0):
     def make(rng):
-        return dict(x=normal(rng, N, C, scale=scale), y=rng.integers(0, C, N))
+        return {"x": normal(rng, N, C, scale=scale), "y": rng.integers(0, C, N)}
     return make
 
 
@@ -80,21 +80,21 @@ def dropout(shape, p):
     def make(rng):
         x = normal(rng, *shape)
         x[x == 0] = 1.0
-        return dict(x=x, p=p, seed=int(rng.integers(1 << 30)))
+        return {"x": x, "p": p, "seed": int(rng.integers(1 << 30))}
     return make
 
 
 def dropout_back(shape, p):
     def make(rng):
         mask = (rng.random(shape) < p) / p
-        return dict(dout=normal(rng, *shape), mask=mask, p=p)
+        return {"dout": normal(rng, *shape), "mask": mask, "p": p}
     return make
 
 
 def conv(N, C, H, W, F, HH, WW, stride, pad, backward=False):
     def make(rng):
-        inp = dict(x=normal(rng, N, C, H, W), w=normal(rng, F, C, HH, WW), b=normal(rng, F),
-                   stride=stride, pad=pad)
+        inp = {"x": normal(rng, N, C, H, W), "w": normal(rng, F, C, HH, WW), "b": normal(rng, F),
+               "stride": stride, "pad": pad}
         if backward:
             H_out = 1 + (H + 2 * pad - HH) // stride
             W_out = 1 + (W + 2 * pad - WW) // stride
@@ -105,7 +105,7 @@ def conv(N, C, H, W, F, HH, WW, stride, pad, backward=False):
 
 def pool(N, C, H, W, ph, pw, stride, backward=False):
     def make(rng):
-        inp = dict(x=normal(rng, N, C, H, W), pool_height=ph, pool_width=pw, stride=stride)
+        inp = {"x": normal(rng, N, C, H, W), "pool_height": ph, "pool_width": pw, "stride": stride}
         if backward:
             inp["dout"] = normal(rng, N, C, 1 + (H - ph) // stride, 1 + (W - pw) // stride)
         return inp
@@ -202,12 +202,12 @@ def steps(rule, shape, n, **hyper):
 
 
 OPTIM_CASES = []
-for _rule, _hyper in [("sgd_momentum", dict(learning_rate=0.1, momentum=0.5)),
-                      ("nesterov", dict(learning_rate=0.05, momentum=0.8)),
-                      ("adagrad", dict(learning_rate=0.3, epsilon=1e-6)),
-                      ("rmsprop", dict(learning_rate=0.02, decay_rate=0.9, epsilon=1e-6)),
-                      ("adam", dict(learning_rate=0.01, beta1=0.8, beta2=0.95, epsilon=1e-6)),
-                      ("adadelta", dict(learning_rate=0.5, rho=0.9, epsilon=1e-5))]:
+for _rule, _hyper in [("sgd_momentum", {"learning_rate": 0.1, "momentum": 0.5}),
+                      ("nesterov", {"learning_rate": 0.05, "momentum": 0.8}),
+                      ("adagrad", {"learning_rate": 0.3, "epsilon": 1e-6}),
+                      ("rmsprop", {"learning_rate": 0.02, "decay_rate": 0.9, "epsilon": 1e-6}),
+                      ("adam", {"learning_rate": 0.01, "beta1": 0.8, "beta2": 0.95, "epsilon": 1e-6}),
+                      ("adadelta", {"learning_rate": 0.5, "rho": 0.9, "epsilon": 1e-5})]:
     OPTIM_CASES += [
         Case(_rule, "defaults_3_steps", 1, "update_rule", steps(_rule, (4, 5), 3), show=("w",)),
         Case(_rule, "settings_4_steps", 1, "update_rule", steps(_rule, (3, 2, 6), 4, **_hyper),
@@ -222,8 +222,8 @@ INIT_TOL = {"*": 1e-12, **{f"std_over_scale.W{i}": 0.05 for i in range(1, 5)}}
 
 
 def two_layer_init(rng):
-    return dict(input_dim=300, hidden_dim=50, num_classes=7, weight_scale=0.01,
-                dtype="float32", seed=int(rng.integers(1 << 30)))
+    return {"input_dim": 300, "hidden_dim": 50, "num_classes": 7, "weight_scale": 0.01,
+            "dtype": "float32", "seed": int(rng.integers(1 << 30))}
 
 
 def two_layer_loss(N, D, H, C, reg):
@@ -236,9 +236,9 @@ def two_layer_loss(N, D, H, C, reg):
 
 def fc_init(hidden_dims, normalization):
     def make(rng):
-        return dict(hidden_dims=np.array(hidden_dims), input_dim=200, num_classes=6,
-                    normalization=normalization, weight_scale=0.02,
-                    seed=int(rng.integers(1 << 30)))
+        return {"hidden_dims": np.array(hidden_dims), "input_dim": 200, "num_classes": 6,
+                "normalization": normalization, "weight_scale": 0.02,
+                "seed": int(rng.integers(1 << 30))}
     return make
 
 
@@ -259,8 +259,9 @@ def fc_loss(N, D, hidden_dims, C, normalization, reg):
 
 
 def three_layer_init(rng):
-    return dict(input_dim=np.array([3, 8, 6]), num_filters=5, filter_size=3, hidden_dim=40,
-                num_classes=4, weight_scale=0.05, seed=int(rng.integers(1 << 30)))
+    return {"input_dim": np.array([3, 8, 6]), "num_filters": 5, "filter_size": 3,
+            "hidden_dim": 40, "num_classes": 4, "weight_scale": 0.05,
+            "seed": int(rng.integers(1 << 30))}
 
 
 def three_layer_loss(N, C, H, W, F, size, hidden, classes, reg):

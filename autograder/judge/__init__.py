@@ -57,4 +57,4 @@ def max_points(reference_pkg_dir=None):
     return float(sum(points for _, _, points in hidden_cases(reference_pkg_dir)))
 
 
-__all__ = ["judge_package", "CaseResult", "JudgeError", "hidden_cases", "max_points", "Case"]
+__all__ = ["Case", "CaseResult", "JudgeError", "hidden_cases", "judge_package", "max_points"]

@@ -1,7 +1,7 @@
 """One hidden case: which task it judges, with which probe, on which inputs, for how many points."""
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Tuple, Union
 
 import numpy as np
 
@@ -25,8 +25,8 @@ class Case:
     points: float
     probe: str
     make: Callable[[np.random.Generator], Mapping]
-    tol: Union[float, Mapping[str, float]] = 1e-7
-    show: Tuple[str, ...] = field(default=None)
+    tol: float | Mapping[str, float] = 1e-7
+    show: tuple[str, ...] = field(default=None)
 
     @property
     def key(self):

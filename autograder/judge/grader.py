@@ -26,6 +26,7 @@ MODULES = ("layers", "optim", "classifiers", "arch")
 BOOT_TIMEOUT = 60.0  # our own start-up, before any submitted code runs
 MAX_FILE_BYTES = 2 << 20  # per file copied from a submission
 MAX_PACKAGE_BYTES = 32 << 20
+MAX_PACKAGE_FILES = 2000
 ENV_PASSED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # needed on some CPUs, see the env notes
 
 
@@ -100,7 +101,7 @@ def _copy_package(src_parent, dst_parent):
     src = Path(src_parent) / "cs231n"
     if src.is_symlink() or not src.is_dir():
         return False
-    total = 0
+    total, count = 0, 0
     for folder, dirs, files in os.walk(src, followlinks=False):
         rel = Path(folder).relative_to(src)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__"
@@ -118,8 +119,8 @@ def _copy_package(src_parent, dst_parent):
                 info = os.fstat(f.fileno())
                 if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
                     continue
-                total += info.st_size
-                if total > MAX_PACKAGE_BYTES:
+                total, count = total + info.st_size, count + 1
+                if total > MAX_PACKAGE_BYTES or count > MAX_PACKAGE_FILES:
                     return True
                 data = f.read(MAX_FILE_BYTES)
             (target / name).write_bytes(data)
@@ -437,55 +438,60 @@ def judge_package(student_pkg_dir, *, reference_pkg_dir=None, timeout_per_case=2
     results = []
     with tempfile.TemporaryDirectory(prefix="cs231n-judge-") as tmp:
         w, found = _prepare(tmp, student_pkg_dir)
-        broken = None if found else "no cs231n package found in the submission"
-        worker = None
+        run = _Run(Worker(w, limits, sandbox, hidden, Path(tmp) / "stderr"), deadline,
+                   timeout_per_case, total_timeout,
+                   None if found else "no cs231n package found in the submission")
         try:
             for case in cases:
                 inputs, outputs = expected[case.key]
                 where = f"for {case.describe(inputs)}" if case.describe(inputs) else ""
-
-                def fail(message):
-                    results.append(CaseResult(case.task, case.name, 0.0, case.points, False,
-                                              message))
-                if broken:
-                    fail(broken)
-                    continue
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    fail(f"not judged: the submission used up its {total_timeout:g} s")
-                    continue
-                if worker is None:
-                    worker = Worker(w, limits, sandbox, hidden, Path(tmp) / "stderr")
-                    try:
-                        worker.start(min(timeout_per_case, left))
-                    except ImportBroken as exc:
-                        broken = f"could not import the package: {exc}"
-                        worker = None
-                        fail(broken)
-                        continue
-                    left = deadline - time.monotonic()
-                timeout = min(timeout_per_case, max(left, 0.1))
-                try:
-                    reply = worker.ask(_request(case, inputs), timeout, _reply_limit(outputs))
-                except CaseTimeout:
-                    worker.stop()
-                    worker = None
-                    fail(f"timed out after {timeout:g} s {where}".strip())
-                    continue
-                except WorkerGone as exc:
-                    worker.stop()
-                    worker = None
-                    fail(f"the process running your code {exc} {where}".strip())
-                    continue
-                passed, message = compare(case, reply, outputs, where)
+                passed, message = run.judge(case, inputs, outputs, where)
                 results.append(CaseResult(case.task, case.name, case.points if passed else 0.0,
                                           case.points, passed, message.strip()))
         finally:
-            if worker is not None:
-                worker.stop()
+            run.worker.stop()
     return results
 
 
+class _Run:
+    """The judging of one submission: one worker at a time, restarted after a case kills it."""
+
+    def __init__(self, worker, deadline, timeout_per_case, total_timeout, broken):
+        self.worker, self.deadline, self.broken = worker, deadline, broken
+        self.timeout_per_case, self.total_timeout = timeout_per_case, total_timeout
+        self.running = False
+
+    def judge(self, case, inputs, outputs, where):
+        """(passed, message) for one case."""
+        if self.broken:
+            return False, self.broken
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return False, f"not judged: the submission used up its {self.total_timeout:g} s"
+        if not self.running:
+            try:
+                self.worker.start(min(self.timeout_per_case, left))
+            except ImportBroken as exc:
+                self.broken = f"could not import the package: {exc}"
+                return False, self.broken
+            self.running = True
+            left = self.deadline - time.monotonic()
+        timeout = min(self.timeout_per_case, max(left, 0.1))
+        try:
+            reply = self.worker.ask(_request(case, inputs), timeout, _reply_limit(outputs))
+        except CaseTimeout:
+            self._restart()
+            return False, f"timed out after {timeout:g} s {where}"
+        except WorkerGone as exc:
+            self._restart()
+            return False, f"the process running your code {exc} {where}"
+        return compare(case, reply, outputs, where)
+
+    def _restart(self):
+        self.worker.stop()
+        self.running = False
+
+
 def _limits(timeout_per_case, total_timeout, memory_mb):
-    return _sandbox.Limits(cpu_seconds=int(math.ceil(total_timeout + timeout_per_case)) + 5,
+    return _sandbox.Limits(cpu_seconds=math.ceil(total_timeout + timeout_per_case) + 5,
                           memory_mb=int(memory_mb))

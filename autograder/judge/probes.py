@@ -155,7 +155,7 @@ def _forward_with_running_stats(load, inp, name):
 
 def _forward_backward(load, inp, forward, backward, *args):
     layers = load("layers")
-    out, cache = pair(getattr(layers, forward)(inp["x"], inp["gamma"], inp["beta"], *args), forward)
+    _, cache = pair(getattr(layers, forward)(inp["x"], inp["gamma"], inp["beta"], *args), forward)
     grads = pair(getattr(layers, backward)(inp["dout"], cache), backward, 3)
     return {k: array(g, k) for k, g in zip(("dx", "dgamma", "dbeta"), grads)}
 

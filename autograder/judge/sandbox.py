@@ -105,7 +105,7 @@ def sandbox_user():
             useradd = shutil.which("useradd") or "/usr/sbin/useradd"
             made = subprocess.run([useradd, "--system", "--no-create-home", "--user-group",
                                    "--shell", "/usr/sbin/nologin", JUDGE_USER],
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, check=False)
             try:
                 entry = pwd.getpwnam(JUDGE_USER)
             except KeyError:
@@ -154,8 +154,9 @@ def sandboxed_popen(argv, cwd, limits=Limits(), *, env=None, hide=(), expose=(),
         argv = [shutil.which("unshare"), "--net", "--pid", "--fork", "--kill-child", "--mount",
                 "--mount-proc", "--propagation", "private", "--",
                 sys.executable, "-I", "-S", os.path.abspath(__file__), json.dumps(spec)]
+    # preexec_fn only calls setrlimit; the judge starts workers from one thread.
     return subprocess.Popen(argv, cwd=cwd, env=env if env is not None else {},
-                            preexec_fn=_preexec(limits), start_new_session=True, close_fds=True,
+                            preexec_fn=_preexec(limits),  # noqa: PLW1509 start_new_session=True, close_fds=True,
                             **popen_kwargs)
 
 
@@ -283,6 +284,6 @@ def _launch(spec):
 if __name__ == "__main__":
     try:
         _launch(json.loads(sys.argv[1]))
-    except Exception as exc:  # noqa: BLE001 - anything here is a set-up failure to report
+    except Exception as exc:
         print(f"sandbox launcher failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         os._exit(121)
