@@ -242,26 +242,30 @@ QUIET = {
 
 
 def _sabotage_needing_root(secret_file, port):
-    """Reading a root-only file, the reference's solutions, and connecting to the grader."""
+    """Reading a root-only file, connecting to the grader, and reading the reference."""
     return {
-        "spatial_groupnorm_backward": ("layers.py", f"""
-            def spatial_groupnorm_backward(dout, cache):
-                with open({str(secret_file)!r}) as f:
-                    raise ValueError(f.read())
+        "TwoLayerNet": ("classifiers/fc_net.py", f"""
+            class TwoLayerNet(TwoLayerNet):
+                def __init__(self, *args, **kwargs):
+                    with open({str(secret_file)!r}) as f:
+                        raise ValueError(f.read())
             """),
-        "conv_param_count": ("arch.py", f"""
-            def conv_param_count(in_shape, filters, size):
-                import socket
-                socket.create_connection(("127.0.0.1", {port}), timeout=2).sendall(b"{SECRET}")
-                return 1, 1
+        "FullyConnectedNet": ("classifiers/fc_net.py", f"""
+            class FullyConnectedNet(FullyConnectedNet):
+                def __init__(self, *args, **kwargs):
+                    import socket
+                    with socket.create_connection(("127.0.0.1", {port}), timeout=2) as s:
+                        s.sendall(b"{SECRET}")
+                    super().__init__(*args, **kwargs)
             """),
-        "fc_param_count": ("arch.py", f"""
-            def fc_param_count(in_shape, units):
-                import importlib.util
-                spec = importlib.util.spec_from_file_location("ref", {str(ROOT / 'cs231n' / 'arch.py')!r})
-                ref = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(ref)
-                return ref.fc_param_count(in_shape, units)
+        "ThreeLayerConvNet": ("classifiers/cnn.py", f"""
+            class ThreeLayerConvNet(ThreeLayerConvNet):
+                def __init__(self, *args, **kwargs):
+                    import importlib.util
+                    path = {str(ROOT / 'cs231n' / 'classifiers' / 'cnn.py')!r}
+                    spec = importlib.util.spec_from_file_location("reference", path)
+                    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+                    super().__init__(*args, **kwargs)
             """),
     }
 
@@ -283,7 +287,7 @@ def hostile(tmp_path_factory):
         os.chmod(secret_file, 0o600)
         sabotage.update(_sabotage_needing_root(secret_file, listener.getsockname()[1]))
     appended = {}
-    for _, (name, code) in sabotage.items():
+    for (name, code) in sabotage.values():
         appended[name] = appended.get(name, "") + textwrap.dedent(code) + "\n"
     pkg = copy_reference(tmp_path_factory.mktemp("hostile"), appended=appended)
     start = time.monotonic()
@@ -355,7 +359,7 @@ def test_printing_100_mb_changes_nothing(hostile):
 
 @needs_root
 def test_the_worker_cannot_read_root_only_files(hostile):
-    for r in by_task(hostile[0])["spatial_groupnorm_backward"]:
+    for r in by_task(hostile[0])["TwoLayerNet"]:
         assert "PermissionError" in r.message, r
     assert not any(SECRET in r.message for r in hostile[0])
 
@@ -364,13 +368,13 @@ def test_the_worker_cannot_read_root_only_files(hostile):
 def test_the_worker_has_no_network(hostile):
     results, _, _, connected = hostile
     assert connected is None, "the submission reached the grader's listener"
-    for r in by_task(results)["conv_param_count"]:
+    for r in by_task(results)["FullyConnectedNet"]:
         assert "OSError" in r.message or "unreachable" in r.message, r
 
 
 @needs_root
 def test_the_worker_cannot_see_the_reference(hostile):
-    for r in by_task(hostile[0])["fc_param_count"]:
+    for r in by_task(hostile[0])["ThreeLayerConvNet"]:
         assert "FileNotFoundError" in r.message, r
 
 
@@ -409,7 +413,8 @@ def test_the_grader_decodes_plain_arrays_only():
 
     from autograder.judge import wire
 
-    decoded = wire.decode_untrusted(_npz(a=np.arange(6.0).reshape(2, 3), s=np.asarray("ok")), 1 << 20)
+    decoded = wire.decode_untrusted(_npz(a=np.arange(6.0).reshape(2, 3), s=np.asarray("ok")),
+                                    1 << 20)
     assert decoded["a"].shape == (2, 3) and str(decoded["s"]) == "ok"
     for bad in [_npz(a=np.array([object()], dtype=object)),
                 _npz(a=np.zeros(3, dtype=[("x", "f8")])),
@@ -431,3 +436,59 @@ def test_the_grader_decodes_plain_arrays_only():
         wire.decode_untrusted(archive.getvalue(), 1 << 20)
     with pytest.raises(wire.ChannelError):
         wire.decode_untrusted(_npz(a=np.zeros(10 ** 5)), 1000)
+
+
+# --------------------------------------------------------------------------------------------
+# The sandbox, on its own (notebook execution reuses it)
+# --------------------------------------------------------------------------------------------
+PROBE_SANDBOX = """
+import os, socket, sys
+print(os.getuid(), os.getgid(), os.getpid())
+print(sorted(os.listdir("/tmp")))
+print(os.path.exists(sys.argv[1]))
+try:
+    socket.create_connection(("127.0.0.1", 9), timeout=1)
+except OSError as exc:
+    print(type(exc).__name__)
+open("here.txt", "w").write("ok")
+print(open("here.txt").read())
+"""
+
+
+@needs_root
+def test_sandboxed_popen_drops_user_network_and_hides_folders(tmp_path):
+    import subprocess
+    import sys
+
+    from autograder.judge import sandbox
+
+    work = tmp_path / "work"
+    work.mkdir()
+    os.chmod(work, 0o777)
+    proc = sandbox.sandboxed_popen(
+        [sys.executable, "-I", "-S", "-c", PROBE_SANDBOX, str(ROOT / "cs231n" / "layers.py")],
+        work, sandbox.Limits(), hide=[ROOT], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    ids, tmp_listing, sees_reference, network, wrote = out.decode().split("\n")[:5]
+    uid, gid, pid = map(int, ids.split())
+    assert (uid, gid) == sandbox.sandbox_user() and uid != 0
+    assert pid == 1  # its own PID namespace
+    # a fresh /tmp: nothing of the machine's, only the way to its own working folder
+    inside_tmp = work.is_relative_to("/tmp")
+    assert tmp_listing == str([work.relative_to("/tmp").parts[0]] if inside_tmp else [])
+    assert sees_reference == "False"
+    assert network == "OSError"
+    assert wrote == "ok"
+
+
+def test_without_root_the_judge_warns_once_and_still_judges(monkeypatch, caplog):
+    from autograder.judge import sandbox
+
+    monkeypatch.setattr(sandbox, "isolation_available", lambda: False)
+    monkeypatch.setattr(sandbox, "_warned", False)
+    with caplog.at_level("WARNING"):
+        results = judge_package(ROOT, tasks=["relu_forward", "adam"])
+    assert results and all(r.passed for r in results)
+    warnings = [r for r in caplog.records if "not running as root" in r.getMessage()]
+    assert len(warnings) == 1

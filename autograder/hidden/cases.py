@@ -6,6 +6,8 @@ case is the same every time it runs. Points: a case passes or fails whole; the l
 real index work (convolution, pooling, batchnorm backward) weigh most, ReLU least.
 Each case's `make` gets that generator and returns the probe's inputs.
 """
+import itertools
+
 import numpy as np
 
 from autograder.judge.case import Case
@@ -206,7 +208,8 @@ for _rule, _hyper in [("sgd_momentum", {"learning_rate": 0.1, "momentum": 0.5}),
                       ("nesterov", {"learning_rate": 0.05, "momentum": 0.8}),
                       ("adagrad", {"learning_rate": 0.3, "epsilon": 1e-6}),
                       ("rmsprop", {"learning_rate": 0.02, "decay_rate": 0.9, "epsilon": 1e-6}),
-                      ("adam", {"learning_rate": 0.01, "beta1": 0.8, "beta2": 0.95, "epsilon": 1e-6}),
+                      ("adam", {"learning_rate": 0.01, "beta1": 0.8, "beta2": 0.95,
+                                "epsilon": 1e-6}),
                       ("adadelta", {"learning_rate": 0.5, "rho": 0.9, "epsilon": 1e-5})]:
     OPTIM_CASES += [
         Case(_rule, "defaults_3_steps", 1, "update_rule", steps(_rule, (4, 5), 3), show=("w",)),
@@ -248,7 +251,7 @@ def fc_loss(N, D, hidden_dims, C, normalization, reg):
                "hidden_dims": np.array(hidden_dims), "input_dim": D, "num_classes": C,
                "normalization": normalization, "seed": 0}
         dims = [D, *hidden_dims, C]
-        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:]), start=1):
+        for i, (a, b) in enumerate(itertools.pairwise(dims), start=1):
             inp[f"param.W{i}"] = normal(rng, a, b, scale=0.4)
             inp[f"param.b{i}"] = normal(rng, b, scale=0.1)
             if normalization and i < len(dims) - 1:
@@ -285,7 +288,8 @@ CLASSIFIER_CASES = [
          show=("input_dim", "hidden_dim", "num_classes", "dtype")),
     Case("TwoLayerNet", "loss_and_grads", 2, "two_layer_net_loss",
          two_layer_loss(5, 12, 8, 4, 0.3), tol=rel_net, show=NET_SHOW),
-    Case("FullyConnectedNet", "init_layernorm", 1, "fc_net_init", fc_init([30, 20, 10], "layernorm"),
+    Case("FullyConnectedNet", "init_layernorm", 1, "fc_net_init",
+         fc_init([30, 20, 10], "layernorm"),
          tol=INIT_TOL, show=("hidden_dims", "normalization")),
     Case("FullyConnectedNet", "three_layers_no_norm", 1, "fc_net_loss",
          fc_loss(6, 10, [8, 7], 5, "", 0.2), tol=rel_net, show=FC_SHOW),

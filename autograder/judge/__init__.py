@@ -1,4 +1,5 @@
-"""The function-level judge: each student task scored on hidden cases, outside the student's process.
+"""The function-level judge: each student task scored on hidden cases, outside the student's
+process.
 
     from autograder.judge import judge_package, hidden_cases, max_points
     results = judge_package("submitted/alice/a2")   # a folder holding alice's cs231n/

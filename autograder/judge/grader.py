@@ -112,7 +112,8 @@ def _copy_package(src_parent, dst_parent):
             if not name.endswith(".py"):
                 continue
             try:
-                fd = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                fd = os.open(os.path.join(folder, name),
+                             os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             except OSError:
                 continue
             with os.fdopen(fd, "rb") as f:
@@ -387,9 +388,11 @@ def expected_outputs(reference_pkg_dir, cases, salt):
                                      f"{_text(reply, '__error__', 80)}: "
                                      f"{_text(reply, '__message__', 300)}")
                 outputs = {k[4:]: v for k, v in reply.items() if k.startswith("out.")}
-                bad = [k for k, v in outputs.items() if v.dtype.kind == "f" and not np.all(np.isfinite(v))]
+                bad = [k for k, v in outputs.items()
+                       if v.dtype.kind == "f" and not np.all(np.isfinite(v))]
                 if bad:
-                    raise JudgeError(f"the reference's output {bad} of case {case.key} is not finite")
+                    raise JudgeError(f"the reference's output {bad} of case {case.key} "
+                                     "is not finite")
                 results[case.key] = (inputs, outputs)
         finally:
             worker.stop()

@@ -90,7 +90,8 @@ def _s(inp, key):
 
 def _params(inp, keys):
     """{key: inp[key]} for the optional hyperparameters present in the case."""
-    return {k: (_s(inp, k) if inp[k].dtype.kind == "U" else float(inp[k])) for k in keys if k in inp}
+    return {k: (_s(inp, k) if inp[k].dtype.kind == "U" else float(inp[k]))
+            for k in keys if k in inp}
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,7 +146,8 @@ def _bn_param(inp):
 
 def _forward_with_running_stats(load, inp, name):
     bn_param = _bn_param(inp)
-    out, _ = pair(getattr(load("layers"), name)(inp["x"], inp["gamma"], inp["beta"], bn_param), name)
+    out, _ = pair(getattr(load("layers"), name)(inp["x"], inp["gamma"], inp["beta"], bn_param),
+                  name)
     result = {"out": array(out, "out")}
     if bn_param["mode"] == "train":
         for key in ("running_mean", "running_var"):

@@ -131,7 +131,8 @@ def sandboxed_popen(argv, cwd, limits=Limits(), *, env=None, hide=(), expose=(),
     a scrubbed one; nothing is inherited when it is given). hide: folders to replace by an
     empty read-only folder. expose: folders that must stay reachable (the interpreter's prefix,
     the data the child reads). writable: existing folders that become fresh empty tmpfs owned by
-    the sandbox user (its only writable places besides its own /tmp). isolate: True demands user, namespaces and mounts (RuntimeError
+    the sandbox user (its only writable places besides its own /tmp). isolate: True demands
+    user, namespaces and mounts (RuntimeError
     if not root), False runs with the limits only, None uses them where available and warns
     once where not. Other keyword arguments go to Popen (stdin, stdout, stderr, ...).
     Returns the Popen; stop it with kill_tree(proc).
@@ -154,10 +155,10 @@ def sandboxed_popen(argv, cwd, limits=Limits(), *, env=None, hide=(), expose=(),
         argv = [shutil.which("unshare"), "--net", "--pid", "--fork", "--kill-child", "--mount",
                 "--mount-proc", "--propagation", "private", "--",
                 sys.executable, "-I", "-S", os.path.abspath(__file__), json.dumps(spec)]
-    # preexec_fn only calls setrlimit; the judge starts workers from one thread.
+    # preexec_fn only calls setrlimit; start sandboxes from one thread (or from processes).
     return subprocess.Popen(argv, cwd=cwd, env=env if env is not None else {},
-                            preexec_fn=_preexec(limits),  # noqa: PLW1509 start_new_session=True, close_fds=True,
-                            **popen_kwargs)
+                            preexec_fn=_preexec(limits),  # noqa: PLW1509
+                            start_new_session=True, close_fds=True, **popen_kwargs)
 
 
 def _interpreter_dirs():
@@ -284,6 +285,6 @@ def _launch(spec):
 if __name__ == "__main__":
     try:
         _launch(json.loads(sys.argv[1]))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (any set-up failure is reported)
         print(f"sandbox launcher failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         os._exit(121)

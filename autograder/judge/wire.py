@@ -118,7 +118,7 @@ def decode_untrusted(body, max_bytes):
             raise ChannelError(f"the reply's member {name[:40]!r} is not a stored .npy")
         try:
             data = archive.read(member)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (zipfile raises many kinds on bad input)
             raise ChannelError(f"the reply's member {name[:40]!r} cannot be read ({exc})") from None
         arrays[name[:-4]] = _npy_array(data, name)
     return arrays
@@ -132,7 +132,7 @@ def _npy_array(data, name):
         reader = {(1, 0): np.lib.format.read_array_header_1_0,
                   (2, 0): np.lib.format.read_array_header_2_0}[version]
         shape, fortran, dtype = reader(stream, max_header_size=1000)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (any malformed header)
         raise ChannelError(f"the reply's array {name[:40]!r} has a bad header ({exc})") from None
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None \
             or dtype.kind not in ALLOWED_KINDS:
