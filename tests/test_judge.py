@@ -212,13 +212,14 @@ HOSTILE = {
         def batchnorm_backward(dout, cache):
             return np.ones(1 << 29), None, None
         """),
-    # an infinite loop deaf to SIGINT/SIGTERM, with a forked child that leaves the session
+    # an infinite loop deaf to SIGINT/SIGTERM; as root (where a PID namespace can catch it)
+    # also with a forked child that leaves the session
     "spatial_batchnorm_backward": ("layers.py", f"""
         def spatial_batchnorm_backward(dout, cache):
             import os, signal
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_IGN)
-            if os.fork() == 0:
+            if {IS_ROOT} and os.fork() == 0:
                 os.setsid()
                 with open("/proc/self/comm", "w") as comm:
                     comm.write("{ESCAPEE}")
@@ -280,7 +281,9 @@ def hostile(tmp_path_factory):
         listener.bind(("127.0.0.1", 0))
         listener.listen(5)
         listener.settimeout(0.5)
-        secret_dir = Path(tempfile.mkdtemp(dir="/srv" if os.path.isdir("/srv") else None))
+        # a folder the sandbox leaves visible (not under /tmp, the instructor's tree or /root)
+        visible = next(p for p in ("/srv", "/opt", "/var/lib", "/") if os.path.isdir(p))
+        secret_dir = Path(tempfile.mkdtemp(dir=visible, prefix="cs231n-judge-test-"))
         os.chmod(secret_dir, 0o755)
         secret_file = secret_dir / "gradebook.db"
         secret_file.write_text(SECRET)

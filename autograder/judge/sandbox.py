@@ -127,14 +127,14 @@ def sandboxed_popen(argv, cwd, limits=Limits(), *, env=None, hide=(), expose=(),
                     isolate=None, **popen_kwargs):
     """subprocess.Popen(argv) in the sandbox described in the module docstring.
 
-    cwd: the child's working folder (exposed automatically). env: its whole environment (give
-    a scrubbed one; nothing is inherited when it is given). hide: folders to replace by an
-    empty read-only folder. expose: folders that must stay reachable (the interpreter's prefix,
-    the data the child reads). writable: existing folders that become fresh empty tmpfs owned by
-    the sandbox user (its only writable places besides its own /tmp). isolate: True demands
-    user, namespaces and mounts (RuntimeError
-    if not root), False runs with the limits only, None uses them where available and warns
-    once where not. Other keyword arguments go to Popen (stdin, stdout, stderr, ...).
+    cwd: the child's working folder (exposed automatically). env: its whole environment;
+    nothing is inherited (default: empty), so give a scrubbed one. hide: folders to replace by
+    an empty read-only folder. expose: folders that must stay reachable (this interpreter's
+    prefixes are added; add the data the child reads). writable: existing folders that become
+    fresh empty tmpfs owned by the sandbox user (its only writable places besides its own
+    /tmp). isolate: True demands user, namespaces and mounts (RuntimeError if not root), False
+    runs with the limits only, None uses them where available and warns once where not.
+    Other keyword arguments go to Popen (stdin, stdout, stderr, ...).
     Returns the Popen; stop it with kill_tree(proc).
     """
     if isolate is None:
