@@ -53,6 +53,7 @@ class GradeJob:
     dataset: str = "digits"
     cell_timeout: int = 300
     judge_timeout: int = 20
+    course_root: str = ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,13 +154,11 @@ def grade_submission(job):
     shutil.copytree(student_dir / "cs231n", judge_copy / "cs231n")
     shutil.copyfile(job.template_db, private / "gradebook.db")
 
-    functions, judge_error = [], ""
-    try:
-        from .judge import judge_package
+    from .judge import judge_package  # a JudgeError is ours, not the student's: it fails the run
 
-        functions = [asdict(r) for r in judge_package(judge_copy, timeout_per_case=job.judge_timeout)]
-    except ImportError as error:  # the judge is optional only while it is being built
-        judge_error = f"function tests unavailable: {error}"
+    hide = [job.course_root] if job.course_root else []
+    functions = [asdict(r) for r in judge_package(judge_copy, timeout_per_case=job.judge_timeout, hide=hide)]
+    judge_error = ""
     judged = time.time()
 
     ok, log = run_nbgrader_autograde(job, private)
@@ -337,7 +336,8 @@ def grade_all(course, students=None, workers=None, scheduler=None, force=False, 
         if done.get(sid) == submission_digest(submitted):
             continue
         jobs.append(GradeJob(sid, course.assignment_id, str(submitted), str(base), str(template_db),
-                             str(course.source_root), str(scratch), dataset, cell_timeout, judge_timeout))
+                             str(course.source_root), str(scratch), dataset, cell_timeout, judge_timeout,
+                             str(course.root)))
     results, failures = {}, {}
     bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress)
 

@@ -40,3 +40,23 @@ def make_toy_source(source_root, assignment_id="a2"):
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(toy_notebook(), folder / "Toy.ipynb")
     return source_root
+
+
+def make_small_class(source_dir, release_dir, out_dir, reference=("ref1", "ref2"), starter=("st1", "st2")):
+    """Submissions: copies of the reference (source notebooks + the repo's package) and of the
+    untouched starter (release); returns out_dir."""
+    import shutil
+    from pathlib import Path
+
+    from autograder.config import PACKAGE
+
+    ignore = shutil.ignore_patterns("__pycache__", "*.so", "*.c", "*.pyc")
+    out_dir = Path(out_dir)
+    for names, notebooks, package in ((reference, source_dir, PACKAGE), (starter, release_dir, release_dir / "cs231n")):
+        for name in names:
+            folder = out_dir / name
+            folder.mkdir(parents=True)
+            for nb in Path(notebooks).glob("*.ipynb"):
+                shutil.copyfile(nb, folder / nb.name)
+            shutil.copytree(package, folder / "cs231n", ignore=ignore)
+    return out_dir
