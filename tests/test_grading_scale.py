@@ -1,7 +1,6 @@
 """Grading at scale and without loss: the same results on a Dask cluster and on PostgreSQL as on
 the local pool and SQLite, and a run killed with SIGKILL finishes on restart with every
 submission graded exactly once."""
-import json
 import os
 import signal
 import sqlite3
