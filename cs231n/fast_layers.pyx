@@ -13,6 +13,11 @@ adds d(cols) back onto the image. Each core works on its own images with its own
 (a few MB, warm in its cache) and a one-thread BLAS call; the whole batch's im2col matrix
 (hundreds of MB of fresh memory for a 64-image layer) never exists.
 
+Stride 1 with many channels skips im2col altogether: in the zero-padded image, flattened, the
+inputs that window offset (i, j) sees for all output pixels are one contiguous run of columns,
+so the convolution is HH*WW matrix multiplies (F, C) x (C, H_out*W_padded) straight from the
+image ("shifted windows"); the padding columns computed on the way are dropped.
+
 Max pooling: when the windows tile the input (pool_height == pool_width == stride) x is read
 as if reshaped to (N, C, H_out, ph, W_out, pw), each window in place; otherwise each channel
 goes through im2col and the maximum is taken down its columns. The forward pass records where
@@ -397,6 +402,114 @@ def _conv_backward(const real[:, :, :, ::1] x, const real[:, ::1] wm,
             db_part[t, f] += acc
 
 
+# Shifted windows, for stride 1 and many channels: no im2col at all. With the image padded to
+# (C, Hp, Wp) and each channel flattened, the inputs that window offset (i, j) sees for every
+# output pixel form one run of Ho*Wp columns starting at column i*Wp + j, so
+# out = sum over (i, j) of w[:, :, i, j] (F, C) @ that run (C, Ho*Wp): HH*WW matrix multiplies
+# straight from the padded image. The last Wp - Wo columns of each output row wrap around into
+# the next row and are dropped (the gradient is zero there, so backward can keep them).
+
+cdef void _pad_image(const real* x, real* xp, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                     Py_ssize_t pad, Py_ssize_t Hp, Py_ssize_t Wp) noexcept nogil:
+    """xp (C, Hp, Wp) plus a tail of Wp zeros = x zero-padded by pad on every side."""
+    cdef Py_ssize_t c, h
+    memset(xp, 0, (C * Hp + 1) * Wp * sizeof(real))
+    for c in range(C):
+        for h in range(H):
+            memcpy(xp + (c * Hp + h + pad) * Wp + pad, x + (c * H + h) * W, W * sizeof(real))
+
+
+def _conv_forward_shift(const real[:, :, :, ::1] x, const real[:, :, :, ::1] wr,
+                        const real[::1] b, real[:, :, :, ::1] out, real[:, ::1] xp_buf,
+                        real[:, ::1] y_buf, Py_ssize_t pad, int threads):
+    """out[n] = sum over (i, j) of wr[i, j] (F, C) @ padded x[n] shifted by (i, j), + b."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t HH = wr.shape[0], WW = wr.shape[1], F = wr.shape[2]
+    cdef Py_ssize_t Ho = out.shape[2], Wo = out.shape[3], Hp = H + 2 * pad, Wp = W + 2 * pad
+    cdef Py_ssize_t L = Ho * Wp, n, i, j, f, ho, wo
+    cdef real* xp
+    cdef real* y
+    cdef real* o
+    for n in prange(N, nogil=True, schedule="dynamic", num_threads=threads):
+        xp = &xp_buf[threadid(), 0]
+        y = &y_buf[threadid(), 0]
+        _pad_image(&x[n, 0, 0, 0], xp, C, H, W, pad, Hp, Wp)
+        for i in range(HH):
+            for j in range(WW):
+                # y (F, L) (+)= wr[i, j] (F, C) @ xp[:, i*Wp + j:][:, :L] (C, L)
+                _gemm(False, False, <int>L, <int>F, <int>C, xp + i * Wp + j, <int>(Hp * Wp),
+                      &wr[i, j, 0, 0], <int>C, 0 if i == 0 and j == 0 else 1, y, <int>L)
+        o = &out[n, 0, 0, 0]
+        for f in range(F):
+            for ho in range(Ho):
+                for wo in range(Wo):
+                    o[(f * Ho + ho) * Wo + wo] = y[f * L + ho * Wp + wo] + b[f]
+
+
+def _conv_backward_shift(const real[:, :, :, ::1] x, const real[:, :, :, ::1] wr,
+                         const real[:, :, :, ::1] dout, real[:, :, :, ::1] dx,
+                         real[:, :, :, :, ::1] dwr_part, double[:, ::1] db_part,
+                         real[:, ::1] xp_buf, real[:, ::1] dy_buf, real[:, ::1] dxp_buf,
+                         Py_ssize_t pad, int threads):
+    """Per image and offset (i, j): dwr[i, j] += dy @ shifted xp^T; shifted dxp += wr[i, j]^T dy."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t HH = wr.shape[0], WW = wr.shape[1], F = wr.shape[2]
+    cdef Py_ssize_t Ho = dout.shape[2], Wo = dout.shape[3], Hp = H + 2 * pad, Wp = W + 2 * pad
+    cdef Py_ssize_t L = Ho * Wp, n, t, i, j, f, c, h, ho, wo
+    cdef real* xp
+    cdef real* dy
+    cdef real* dxp
+    cdef const real* d
+    cdef double acc
+    for n in prange(N, nogil=True, schedule="dynamic", num_threads=threads):
+        t = threadid()
+        xp = &xp_buf[t, 0]
+        dy = &dy_buf[t, 0]
+        dxp = &dxp_buf[t, 0]
+        _pad_image(&x[n, 0, 0, 0], xp, C, H, W, pad, Hp, Wp)
+        d = &dout[n, 0, 0, 0]
+        for f in range(F):  # dy (F, L): dout[n] with zeros in the wrap-around columns
+            acc = 0
+            for ho in range(Ho):
+                for wo in range(Wo):
+                    dy[f * L + ho * Wp + wo] = d[(f * Ho + ho) * Wo + wo]
+                    acc = acc + d[(f * Ho + ho) * Wo + wo]
+                for wo in range(Wo, Wp):
+                    dy[f * L + ho * Wp + wo] = 0
+            db_part[t, f] += acc
+        memset(dxp, 0, (C * Hp + 1) * Wp * sizeof(real))
+        for i in range(HH):
+            for j in range(WW):
+                # dwr[i, j] (F, C) += dy (F, L) @ shifted xp (C, L)^T
+                _gemm(True, False, <int>C, <int>F, <int>L, xp + i * Wp + j, <int>(Hp * Wp), dy,
+                      <int>L, 1, &dwr_part[t, i, j, 0, 0], <int>C)
+                # shifted dxp (C, L) += wr[i, j]^T (C, F) @ dy (F, L)
+                _gemm(False, True, <int>L, <int>C, <int>F, dy, <int>L, &wr[i, j, 0, 0], <int>C, 1,
+                      dxp + i * Wp + j, <int>(Hp * Wp))
+        for c in range(C):
+            for h in range(H):
+                memcpy(&dx[n, c, h, 0], dxp + (c * Hp + h + pad) * Wp + pad, W * sizeof(real))
+
+
+# Which convolution algorithm: "auto" picks shifted windows for stride 1 when both C and F are
+# at least SHIFT_MIN_CHANNELS and the padding widens rows by at most a quarter; "im2col" or
+# "shift" force one (shift still needs stride 1). A knob for tests and benchmarks.
+CONV_PATH = "auto"
+SHIFT_MIN_CHANNELS = 16
+
+
+def _use_shift(C, F, W, stride, pad, Wo):
+    """True if the shifted-window algorithm runs for these sizes (see CONV_PATH)."""
+    if stride != 1 or CONV_PATH == "im2col":
+        return False
+    return CONV_PATH == "shift" or (min(C, F) >= SHIFT_MIN_CHANNELS and 4 * (W + 2 * pad) <= 5 * Wo)
+
+
+def _filters_by_offset(w, dtype):
+    """w (F, C, HH, WW) as a contiguous (HH, WW, F, C) array: one (F, C) matrix per offset."""
+    return np.ascontiguousarray(w.transpose(2, 3, 0, 1), dtype)
+
+
 def conv_forward_fast(x, w, b, conv_param):
     """Fast convolution forward pass: the same result as conv_forward_naive.
 
@@ -409,12 +522,19 @@ def conv_forward_fast(x, w, b, conv_param):
     dtype = _float_dtype(x, "conv_forward_fast")
     K, P = C * HH * WW, Ho * Wo
     out = np.empty((N, F, Ho, Wo), dtype=dtype)
-    if out.size:
-        threads = _threads_for(N)
-        cols = np.empty((threads, K * P), dtype=dtype)
-        with _SerialBlas(threads):
-            _conv_forward(np.ascontiguousarray(x), np.ascontiguousarray(w.reshape(F, K), dtype),
-                          np.ascontiguousarray(b, dtype), out.reshape(N, F, P), cols,
+    if out.size == 0:
+        return out, (x, w, b, conv_param)
+    threads = _threads_for(N)
+    x, bias = np.ascontiguousarray(x), np.ascontiguousarray(b, dtype)
+    with _SerialBlas(threads):
+        if _use_shift(C, F, W, stride, pad, Wo):
+            Hp, Wp = H + 2 * pad, W + 2 * pad
+            _conv_forward_shift(x, _filters_by_offset(w, dtype), bias, out,
+                                np.empty((threads, (C * Hp + 1) * Wp), dtype),
+                                np.empty((threads, F * Ho * Wp), dtype), pad, threads)
+        else:
+            _conv_forward(x, np.ascontiguousarray(w.reshape(F, K), dtype), bias,
+                          out.reshape(N, F, P), np.empty((threads, K * P), dtype),
                           HH, WW, stride, pad, Ho, Wo, threads)
     return out, (x, w, b, conv_param)
 
@@ -436,16 +556,27 @@ def conv_backward_fast(dout, cache):
     K, P = C * HH * WW, Ho * Wo
     threads = _threads_for(N)
     dx = np.zeros((N, C, H, W), dtype=dtype)
-    dw_part = np.zeros((threads, F, K), dtype=dtype)
     db_part = np.zeros((threads, F), dtype=np.float64)
+    shift = _use_shift(C, F, W, stride, pad, Wo)
+    dw_part = np.zeros((threads, HH, WW, F, C) if shift else (threads, F, K), dtype=dtype)
     if dx.size and dout.size:
-        cols = np.empty((threads, K * P), dtype=dtype)
+        x, d = np.ascontiguousarray(x), np.ascontiguousarray(dout, dtype)
         with _SerialBlas(threads):
-            _conv_backward(np.ascontiguousarray(x), np.ascontiguousarray(w.reshape(F, K), dtype),
-                           np.ascontiguousarray(dout, dtype).reshape(N, F, P), dx, dw_part,
-                           db_part, cols, HH, WW, stride, pad, Ho, Wo, threads)
+            if shift:
+                Hp, Wp = H + 2 * pad, W + 2 * pad
+                _conv_backward_shift(x, _filters_by_offset(w, dtype), d, dx, dw_part, db_part,
+                                     np.empty((threads, (C * Hp + 1) * Wp), dtype),
+                                     np.empty((threads, F * Ho * Wp), dtype),
+                                     np.empty((threads, (C * Hp + 1) * Wp), dtype), pad, threads)
+            else:
+                _conv_backward(x, np.ascontiguousarray(w.reshape(F, K), dtype),
+                               d.reshape(N, F, P), dx, dw_part, db_part,
+                               np.empty((threads, K * P), dtype), HH, WW, stride, pad, Ho, Wo,
+                               threads)
     dw = dw_part.sum(axis=0) if threads > 1 else dw_part[0]
-    return (dx, dw.reshape(w.shape).astype(w.dtype, copy=False),
+    if shift:  # (HH, WW, F, C) -> (F, C, HH, WW)
+        dw = dw.transpose(2, 3, 0, 1)
+    return (dx, np.ascontiguousarray(dw.reshape(w.shape), w.dtype),
             db_part.sum(axis=0).astype(b.dtype, copy=False))
 
 

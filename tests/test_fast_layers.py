@@ -37,7 +37,7 @@ def _grid(rng, shape, dtype):
 @st.composite
 def conv_cases(draw):
     """(x, w, b, conv_param, dout) of one dtype for a convolution whose windows fit."""
-    stride, pad = draw(st.integers(1, 3)), draw(st.integers(0, 3))
+    stride, pad = draw(st.sampled_from([1, 1, 2, 3])), draw(st.integers(0, 3))
     HH, WW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     H_out, W_out = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     H, W = (H_out - 1) * stride + HH - 2 * pad, (W_out - 1) * stride + WW - 2 * pad
@@ -68,10 +68,16 @@ def _check_conv(fl, x, w, b, conv_param, dout, tol):
         assert_close(f"{name} {label}", fast, naive, tol, tol * np.abs(naive).max())
 
 
+@pytest.mark.parametrize("path", ["auto", "im2col", "shift"])
 @given(case=conv_cases())
-def test_conv_equals_naive_on_random_shapes(fl, case):
+def test_conv_equals_naive_on_random_shapes(fl, path, case):
+    """Both algorithms on the same shapes: im2col, and shifted windows (stride 1 only)."""
     x, w, b, conv_param, dout = case
-    _check_conv(fl, x, w, b, conv_param, dout, TOL[x.dtype.type])
+    fl.CONV_PATH = path
+    try:
+        _check_conv(fl, x, w, b, conv_param, dout, TOL[x.dtype.type])
+    finally:
+        fl.CONV_PATH = "auto"
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -79,6 +85,7 @@ def test_conv_equals_naive_on_random_shapes(fl, case):
     ((4, 3, 31, 31), (25, 3, 3, 3), 2, 1),   # the notebook's comparison (S1), fewer images
     ((5, 3, 32, 32), (8, 3, 7, 7), 1, 3),    # ThreeLayerConvNet's first layer (S2), smaller
     ((3, 2, 9, 12), (4, 2, 4, 2), 1, 0),     # non-square input and kernel
+    ((3, 16, 8, 8), (16, 16, 3, 3), 1, 1),   # channels enough for the shifted windows
 ])
 def test_conv_equals_naive_on_gaussian_data(fl, dtype, x_shape, w_shape, stride, pad):
     rng = np.random.default_rng(231)
