@@ -1,4 +1,5 @@
 """What every benchmark shares: timing, the optional PyTorch, the machine report, verdicts."""
+import argparse
 import os
 import statistics
 import time
@@ -71,7 +72,7 @@ def verdict(name, value, target, higher_is_better=False):
         return f"  n/a   {name}: not measured (needs PyTorch)"
     ok = value >= target if higher_is_better else value <= target
     sign = ">=" if higher_is_better else "<="
-    return f"  {'PASS' if ok else 'MISS'}  {name}: {value:.2f} (target {sign} {target})"
+    return f"  {'PASS' if ok else 'MISS'}  {name}: {value:.3g} (target {sign} {target})"
 
 
 def fmt_ms(seconds):
@@ -82,3 +83,11 @@ def fmt_ms(seconds):
 def ratio(a, b):
     """a / b, or None when either is missing."""
     return None if a is None or b is None else a / b
+
+
+def parse_budget(doc, default):
+    """Parse the one command-line option of every benchmark: --budget SECONDS."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=default,
+                        help="seconds of repetitions per measurement (at least 5 calls)")
+    return parser.parse_args().budget

@@ -8,12 +8,12 @@ and P = H_out*W_out; a convolution by im2col cannot beat them by much.
 
 Run: python -m bench.conv [--budget SECONDS]
 """
-import argparse
 import tracemalloc
 
 import numpy as np
 
-from bench.common import (fmt_ms, load_torch, machine_report, pause, ratio, timed, verdict)
+from bench.common import (fmt_ms, load_torch, machine_report, parse_budget, pause, ratio, timed,
+                          verdict)
 from cs231n import fast_layers as fl
 from cs231n import layers as naive
 
@@ -75,7 +75,9 @@ def conv_case(name, dtype, torch, budget):
     dout = rng.standard_normal(out.shape).astype(dtype)
     (N, C, _, _), (F, _, HH, WW), (_, _, Ho, Wo) = x.shape, w.shape, out.shape
     K, NP = C * HH * WW, N * Ho * Wo
-    r = {"flops": 2.0 * F * K * NP, "cols_bytes": K * NP * np.dtype(dtype).itemsize}
+    r = {"flops": 2.0 * F * K * NP, "cols_bytes": K * NP * np.dtype(dtype).itemsize,
+         "algorithm": "shifted windows" if fl._use_shift(C, F, x.shape[3], stride, pad, Wo)
+         else "im2col"}
     r["fast_f"] = timed(lambda: fl.conv_forward_fast(x, w, b, conv_param), budget=budget)
     r["fast_b"] = timed(lambda: fl.conv_backward_fast(dout, cache), budget=budget)
     r["memory"] = _peak_extra_bytes(
@@ -104,7 +106,7 @@ def print_conv(name, dtype, r):
     """The table of one convolution case."""
     x_shape, w_shape, stride, pad, what = CONV_SHAPES[name]
     print(f"\n{name} {np.dtype(dtype).name}: x {x_shape}, w {w_shape}, stride {stride}, pad {pad} "
-          f"({what}); im2col matrix {r['cols_bytes'] / 2**20:.1f} MiB")
+          f"({what}); fast: {r['algorithm']}; im2col matrix {r['cols_bytes'] / 2**20:.1f} MiB")
     print(f"  {'':6} {'fwd ms':>9} {'bwd ms':>9} {'total ms':>9} {'fwd GF/s':>9} {'bwd GF/s':>9}")
     for key in ("naive", "fast", "torch", "gemm"):
         f, b = r[key + "_f"], r[key + "_b"]
@@ -208,14 +210,11 @@ def pool_verdicts(pools):
     return lines
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=1.0,
-                        help="seconds of repetitions per measurement (at least 5 calls)")
-    args = parser.parse_args(argv)
+def main():
+    budget = parse_budget(__doc__, 1.0)
     torch = load_torch()
     print("\n".join(machine_report(torch)))
-    lines = run(args.budget, torch)
+    lines = run(budget, torch)
     print("\nTargets\n" + "\n".join(lines))
 
 

@@ -7,11 +7,9 @@ an epoch is CIFAR-10's 49,000 training images.
 
 Run: python -m bench.train [--budget SECONDS]
 """
-import argparse
-
 import numpy as np
 
-from bench.common import load_torch, machine_report, pause, timed, verdict
+from bench.common import load_torch, machine_report, parse_budget, pause, timed, verdict
 from cs231n import layer_utils
 from cs231n.classifiers.cnn import ThreeLayerConvNet
 from cs231n.optim import sgd
@@ -77,13 +75,11 @@ def run(budget=3.0, torch=None):
     return [verdict("training images/s cs231n/torch", ours / theirs, 0.8, higher_is_better=True)]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=3.0, help="seconds of steps per contender")
-    args = parser.parse_args(argv)
+def main():
+    budget = parse_budget(__doc__, 3.0)
     torch = load_torch()
     print("\n".join(machine_report(torch)))
-    print("\nTarget\n" + "\n".join(run(args.budget, torch)))
+    print("\nTarget\n" + "\n".join(run(budget, torch)))
 
 
 if __name__ == "__main__":
