@@ -1,12 +1,14 @@
 """Grading throughput: plain serial `nbgrader autograde` against `python -m autograder grade
 --workers 2`, on the same submissions, in one run.
 
-    python -m bench.grading [--students 20] [--workers 2]
+    python -m bench.grading [--students 20] [--workers 2] [--notebook Dropout]
 
-The class is the small assignment of tests/course_fixtures.py (one notebook calling the package)
-so that the run takes minutes, not hours: half reference submissions, half starters. Plain
-nbgrader grades them one after another in one process; ours grades them on a pool of workers and
-also runs the function-level judge for every submission (more work per submission, not less).
+The assignment is one real notebook of assignments/a2 (Dropout by default: about half a minute
+in fast mode), so that the run takes minutes, not hours, yet each submission costs what a real
+one does; `--notebook toy` uses the tiny notebook of tests/course_fixtures.py instead. Half
+the class are reference submissions, half untouched starters. Plain nbgrader grades them one
+after another in one process; ours grades them on a pool of workers and also runs the
+function-level judge for every submission (more work per submission, not less).
 Prints submissions per minute for each and the ratio.
 """
 import argparse
@@ -27,8 +29,18 @@ from autograder.release import build_release  # noqa: E402
 from course_fixtures import make_small_class, make_toy_source  # noqa: E402
 
 
-def make_course(tmp, name, students):
-    src = make_toy_source(tmp / "src")
+def make_source(tmp, notebook):
+    """A source root holding a2/ with the one notebook to grade."""
+    if notebook == "toy":
+        return make_toy_source(tmp / "src")
+    folder = tmp / "src" / "a2"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ROOT / "assignments" / "a2" / f"{notebook}.ipynb", folder / f"{notebook}.ipynb")
+    return tmp / "src"
+
+
+def make_course(tmp, name, students, notebook):
+    src = make_source(tmp, notebook)
     course = Course(root=tmp / name, db_url=f"sqlite:///{tmp / name / 'gradebook.db'}", source_root=src)
     release = build_release(course)
     half = students // 2
@@ -65,11 +77,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--notebook", default="Dropout", help="a notebook of assignments/a2, or toy")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     try:
-        plain_course = make_course(tmp, "plain", args.students)
-        our_course = make_course(tmp, "ours", args.students)
+        plain_course = make_course(tmp, "plain", args.students, args.notebook)
+        our_course = make_course(tmp, "ours", args.students, args.notebook)
         # nbgrader needs the assignment in its gradebook; the release step recorded it
         plain_s = plain_nbgrader(plain_course)
         ours_s = ours(our_course, args.workers)
@@ -77,7 +90,7 @@ def main(argv=None):
         shutil.rmtree(tmp, ignore_errors=True)
     n = args.students
     plain_rate, our_rate = 60 * n / plain_s, 60 * n / ours_s
-    print(f"grading {n} submissions of the toy assignment on {os.cpu_count()} cores")
+    print(f"grading {n} submissions of the {args.notebook} notebook on {os.cpu_count()} cores")
     print(f"  plain nbgrader autograde, serial:      {plain_s:7.1f} s  {plain_rate:6.1f} submissions/min")
     print(f"  python -m autograder grade --workers {args.workers}: {ours_s:7.1f} s  {our_rate:6.1f} submissions/min"
           "  (also runs the function-level judge)")
