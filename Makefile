@@ -45,9 +45,11 @@ build: $(VENV)/.built
 demo: install
 	$(PY) -m cs231n.demo
 
-# Tests and notebooks run on the offline digits data unless told otherwise (no network in CI).
+# Tests and notebooks run on the offline digits data unless told otherwise (no network in CI);
+# pytest runs a process per core, so each uses one BLAS thread.
 test: install-dev
-	CS231N_DATASET=$${CS231N_DATASET:-digits} $(PY) -m pytest -n $(JOBS) -q
+	CS231N_DATASET=$${CS231N_DATASET:-digits} OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+	  $(PY) -m pytest -n $(JOBS) -q
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=assignments/a2 $(if $(filter 0,$(shell id -u)),--allow-root,)
