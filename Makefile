@@ -49,7 +49,7 @@ demo: install
 # pytest runs a process per core, so each uses one BLAS thread.
 test: install-dev
 	CS231N_DATASET=$${CS231N_DATASET:-digits} OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
-	  $(PY) -m pytest -n $(JOBS) --dist loadfile -q
+	  $(PY) -m pytest -n $(JOBS) --dist loadgroup -q
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=assignments/a2 $(if $(filter 0,$(shell id -u)),--allow-root,)

@@ -20,7 +20,8 @@ from autograder.config import PACKAGE, ROOT, Course
 from autograder.release import build_release, find_leaks
 from course_fixtures import HIDDEN_LINE, SOLUTION_LINE, make_toy_source
 
-pytestmark = pytest.mark.slow
+# one worker runs this file, so its module-scoped fixture is built once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_class")]
 
 
 def _course(tmp):

@@ -17,7 +17,8 @@ from autograder.release import build_release
 from course_fixtures import make_small_class, make_toy_source
 from services import dask_cluster, postgres_bin, postgres_server
 
-pytestmark = pytest.mark.slow
+# one worker runs this file, so its module-scoped fixture is built once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading_scale")]
 
 
 def _course(tmp, db_url=None, name="course"):

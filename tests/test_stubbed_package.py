@@ -12,6 +12,9 @@ import pytest
 from autograder.stubs import MarkerError, check_markers, strip_solutions
 from cs231n.tasks import find_tasks, tasks_in_file
 
+# one worker runs this file, so its module-scoped fixture is built once
+pytestmark = pytest.mark.xdist_group("stubbed_run")
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_TESTS = ["test_layers.py", "test_classifiers.py", "test_optim.py", "test_solver.py",
                  "test_fast_layers.py", "test_gradient_check.py", "test_arch.py"]
