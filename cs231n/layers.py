@@ -273,7 +273,8 @@ def batchnorm_backward_alt(dout, cache):
     write dx in a single expression of dout, x_hat and the inverse standard deviation.
     """
     dx, dgamma, dbeta = None, None, None
-    # TODO: dx = inv_std / N * (N * dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat)).
+    # TODO: derive dx on paper first; it is one expression in dx_hat = dout * gamma, x_hat,
+    # the inverse standard deviation and two sums over the batch (axis 0).
     ### BEGIN SOLUTION
     _, x_hat, _, _, inv_std, gamma, _ = cache
     N = dout.shape[0]
