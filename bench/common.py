@@ -59,7 +59,7 @@ def machine_report(torch):
         if var in os.environ:
             lines.append(f"note: {var}={os.environ[var]} is set (it can slow numpy's OpenBLAS)")
     omp = fast_layers.openmp_threads()
-    lines.append(f"fast layers: OpenMP {'with ' + str(omp) + ' threads' if omp else 'not built in'}")
+    lines.append("fast layers: OpenMP " + (f"with {omp} threads" if omp else "not built in"))
     lines.append(f"numpy {np.__version__}; " + (
         f"torch {torch.__version__}, {torch.get_num_threads()} threads" if torch
         else "torch not installed: its columns are skipped"))

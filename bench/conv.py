@@ -12,8 +12,16 @@ import tracemalloc
 
 import numpy as np
 
-from bench.common import (fmt_ms, load_torch, machine_report, parse_budget, pause, ratio, timed,
-                          verdict)
+from bench.common import (
+    fmt_ms,
+    load_torch,
+    machine_report,
+    parse_budget,
+    pause,
+    ratio,
+    timed,
+    verdict,
+)
 from cs231n import fast_layers as fl
 from cs231n import layers as naive
 
@@ -76,8 +84,9 @@ def conv_case(name, dtype, torch, budget):
     (N, C, _, _), (F, _, HH, WW), (_, _, Ho, Wo) = x.shape, w.shape, out.shape
     K, NP = C * HH * WW, N * Ho * Wo
     r = {"flops": 2.0 * F * K * NP, "cols_bytes": K * NP * np.dtype(dtype).itemsize,
-         "algorithm": "shifted windows" if fl._use_shift(C, F, x.shape[3], stride, pad, Wo)
-         else "im2col"}
+         "algorithm": "/".join(
+             "shifted windows" if fl._use_shift(C, x.shape[3], stride, pad, Wo, backward)
+             else "im2col" for backward in (False, True))}
     r["fast_f"] = timed(lambda: fl.conv_forward_fast(x, w, b, conv_param), budget=budget)
     r["fast_b"] = timed(lambda: fl.conv_backward_fast(dout, cache), budget=budget)
     r["memory"] = _peak_extra_bytes(
@@ -106,7 +115,8 @@ def print_conv(name, dtype, r):
     """The table of one convolution case."""
     x_shape, w_shape, stride, pad, what = CONV_SHAPES[name]
     print(f"\n{name} {np.dtype(dtype).name}: x {x_shape}, w {w_shape}, stride {stride}, pad {pad} "
-          f"({what}); fast: {r['algorithm']}; im2col matrix {r['cols_bytes'] / 2**20:.1f} MiB")
+          f"({what}); fast fwd/bwd: {r['algorithm']}; "
+          f"im2col matrix {r['cols_bytes'] / 2**20:.1f} MiB")
     print(f"  {'':6} {'fwd ms':>9} {'bwd ms':>9} {'total ms':>9} {'fwd GF/s':>9} {'bwd GF/s':>9}")
     for key in ("naive", "fast", "torch", "gemm"):
         f, b = r[key + "_f"], r[key + "_b"]
@@ -114,8 +124,9 @@ def print_conv(name, dtype, r):
             continue
         print(f"  {key:6} {fmt_ms(f):>9} {fmt_ms(b):>9} {fmt_ms(f + b):>9} "
               f"{r['flops'] / f / 1e9:9.1f} {2 * r['flops'] / b / 1e9:9.1f}")
-    parts = [f"fast/GEMM fwd {r['fast_f'] / r['gemm_f']:.2f}, bwd {r['fast_b'] / r['gemm_b']:.2f}, "
-             f"total {_total(r, 'fast') / _total(r, 'gemm'):.2f}"]
+    parts = [(f"fast/GEMM fwd {r['fast_f'] / r['gemm_f']:.2f}, "
+              f"bwd {r['fast_b'] / r['gemm_b']:.2f}, "
+              f"total {_total(r, 'fast') / _total(r, 'gemm'):.2f}")]
     if r["torch_f"] is not None:
         parts.append(f"fast/torch fwd {r['fast_f'] / r['torch_f']:.2f}, "
                      f"bwd {r['fast_b'] / r['torch_b']:.2f}, "
@@ -204,7 +215,8 @@ def pool_verdicts(pools):
     lines = []
     for (name, dtype), r in pools.items():
         label = f"pool {name} {np.dtype(dtype).name}"
-        lines.append(verdict(f"{label} fast/torch", ratio(_total(r, "fast"), _total(r, "torch")), 1.5))
+        lines.append(verdict(f"{label} fast/torch",
+                             ratio(_total(r, "fast"), _total(r, "torch")), 1.5))
         lines.append(verdict(f"{label} naive/fast", _total(r, "naive") / _total(r, "fast"), 50,
                              higher_is_better=True))
     return lines

@@ -13,10 +13,11 @@ adds d(cols) back onto the image. Each core works on its own images with its own
 (a few MB, warm in its cache) and a one-thread BLAS call; the whole batch's im2col matrix
 (hundreds of MB of fresh memory for a 64-image layer) never exists.
 
-Stride 1 with many channels skips im2col altogether: in the zero-padded image, flattened, the
-inputs that window offset (i, j) sees for all output pixels are one contiguous run of columns,
-so the convolution is HH*WW matrix multiplies (F, C) x (C, H_out*W_padded) straight from the
-image ("shifted windows"); the padding columns computed on the way are dropped.
+Stride 1 (in the forward pass, with 8 channels or more) skips im2col altogether: in the
+zero-padded image, flattened, the inputs that window offset (i, j) sees for all output pixels
+are one contiguous run of columns, so the convolution is HH*WW matrix multiplies
+(F, C) x (C, H_out*W_padded) straight from the image ("shifted windows"); the padding columns
+computed on the way are dropped.
 
 Max pooling: when the windows tile the input (pool_height == pool_width == stride) x is read
 as if reshaped to (N, C, H_out, ph, W_out, pw), each window in place; otherwise each channel
@@ -153,7 +154,7 @@ cdef dgemm_t _dgemm = NULL
 
 
 def _load_blas():
-    """Fetch sgemm/dgemm from scipy.linalg.cython_blas; return a controller that sets BLAS threads."""
+    """Fetch sgemm/dgemm from scipy.linalg.cython_blas; return a BLAS thread controller or None."""
     global _sgemm, _dgemm
     from scipy.linalg import cython_blas
     capi = cython_blas.__pyx_capi__
@@ -491,18 +492,22 @@ def _conv_backward_shift(const real[:, :, :, ::1] x, const real[:, :, :, ::1] wr
                 memcpy(&dx[n, c, h, 0], dxp + (c * Hp + h + pad) * Wp + pad, W * sizeof(real))
 
 
-# Which convolution algorithm: "auto" picks shifted windows for stride 1 when both C and F are
-# at least SHIFT_MIN_CHANNELS and the padding widens rows by at most a quarter; "im2col" or
-# "shift" force one (shift still needs stride 1). A knob for tests and benchmarks.
+# Which convolution algorithm: "auto" picks shifted windows for stride 1 when the padding widens
+# the rows by at most a quarter (the wasted columns), in the forward pass only with at least
+# SHIFT_MIN_CHANNELS input channels (with fewer, its multiplies are too thin): the choice that
+# measured faster on a 2-core AVX-512 machine over 8 layer shapes. "im2col" or "shift" force
+# one (shift still needs stride 1): a knob for tests and benchmarks.
 CONV_PATH = "auto"
-SHIFT_MIN_CHANNELS = 16
+SHIFT_MIN_CHANNELS = 8
 
 
-def _use_shift(C, F, W, stride, pad, Wo):
+def _use_shift(C, W, stride, pad, Wo, backward):
     """True if the shifted-window algorithm runs for these sizes (see CONV_PATH)."""
     if stride != 1 or CONV_PATH == "im2col":
         return False
-    return CONV_PATH == "shift" or (min(C, F) >= SHIFT_MIN_CHANNELS and 4 * (W + 2 * pad) <= 5 * Wo)
+    if CONV_PATH == "shift":
+        return True
+    return 4 * (W + 2 * pad) <= 5 * Wo and (backward or C >= SHIFT_MIN_CHANNELS)
 
 
 def _filters_by_offset(w, dtype):
@@ -527,7 +532,7 @@ def conv_forward_fast(x, w, b, conv_param):
     threads = _threads_for(N)
     x, bias = np.ascontiguousarray(x), np.ascontiguousarray(b, dtype)
     with _SerialBlas(threads):
-        if _use_shift(C, F, W, stride, pad, Wo):
+        if _use_shift(C, W, stride, pad, Wo, backward=False):
             Hp, Wp = H + 2 * pad, W + 2 * pad
             _conv_forward_shift(x, _filters_by_offset(w, dtype), bias, out,
                                 np.empty((threads, (C * Hp + 1) * Wp), dtype),
@@ -557,7 +562,7 @@ def conv_backward_fast(dout, cache):
     threads = _threads_for(N)
     dx = np.zeros((N, C, H, W), dtype=dtype)
     db_part = np.zeros((threads, F), dtype=np.float64)
-    shift = _use_shift(C, F, W, stride, pad, Wo)
+    shift = _use_shift(C, W, stride, pad, Wo, backward=True)
     dw_part = np.zeros((threads, HH, WW, F, C) if shift else (threads, F, K), dtype=dtype)
     if dx.size and dout.size:
         x, d = np.ascontiguousarray(x), np.ascontiguousarray(dout, dtype)

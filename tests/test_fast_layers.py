@@ -9,11 +9,11 @@ tolerances (float64 below 1e-10, float32 below 1e-4) on the notebook's shapes.
 """
 import numpy as np
 import pytest
+from helpers import assert_close
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from cs231n import layers as L
-from helpers import assert_close
 
 pytestmark = pytest.mark.fast_layers
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
@@ -103,8 +103,10 @@ def test_conv_keeps_the_input_dtype_and_accepts_views(fl):
     w, b = _grid(rng, (3, 2, 3, 3), np.float64), _grid(rng, (3,), np.float64)
     out, cache = fl.conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
     dx, dw, db = fl.conv_backward_fast(np.ones_like(out), cache)
-    assert (out.dtype, dx.dtype, dw.dtype, db.dtype) == (np.float32, np.float32, np.float64, np.float64)
-    naive_out, naive_cache = L.conv_forward_naive(x.astype(np.float64), w, b, {"stride": 1, "pad": 1})
+    dtypes = (out.dtype, dx.dtype, dw.dtype, db.dtype)
+    assert dtypes == (np.float32, np.float32, np.float64, np.float64), dtypes
+    naive_out, naive_cache = L.conv_forward_naive(x.astype(np.float64), w, b,
+                                                  {"stride": 1, "pad": 1})
     assert_close("conv on a view", out, naive_out, 1e-6, 0)
     assert_close("conv dw on a view", dw, L.conv_backward_naive(np.ones(out.shape), naive_cache)[1],
                  1e-6, 0)
@@ -136,7 +138,8 @@ def _check_pool(fl, x, pool_param, dout):
     dx = fl.max_pool_backward_fast(dout, cache)
     assert dx.dtype == x.dtype, f"{name}: dx dtype {dx.dtype}"
     naive_dx = L.max_pool_backward_naive(dout, naive_cache)
-    assert np.array_equal(dx, naive_dx), f"{name}: backward differs where {np.argwhere(dx != naive_dx)[:3]}"
+    assert np.array_equal(dx, naive_dx), (
+        f"{name}: backward differs at {np.argwhere(dx != naive_dx)[:3].tolist()}")
 
 
 @given(case=pool_cases())
@@ -207,7 +210,7 @@ def test_integer_input_is_a_type_error_that_says_how_to_convert(fl):
     with pytest.raises(TypeError, match=r"float32 or float64.*astype"):
         fl.conv_forward_fast(np.zeros((1, 1, 3, 3), dtype=np.int64), np.zeros((1, 1, 3, 3)),
                              np.zeros(1), {"stride": 1, "pad": 1})
+    _, cache = fl.max_pool_forward_fast(np.zeros((1, 1, 4, 4)),
+                                        {"pool_height": 2, "pool_width": 2, "stride": 2})
     with pytest.raises(ValueError, match=r"dout must be shaped like the forward output"):
-        out, cache = fl.max_pool_forward_fast(np.zeros((1, 1, 4, 4)),
-                                              {"pool_height": 2, "pool_width": 2, "stride": 2})
         fl.max_pool_backward_fast(np.zeros((1, 1, 4, 4)), cache)
