@@ -14,6 +14,7 @@ here. Without Chromium the tests skip and say what to run.
 """
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -66,23 +67,30 @@ def _toy_source(source_root):
     return source_root
 
 
+def _write_nbgrader_config(course):
+    """nbgrader's formgrader reads nbgrader_config.py from the server's working directory."""
+    (course.root / "exchange").mkdir(exist_ok=True)  # nbgrader's release/collect folder, in tmp
+    (course.root / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        "c.CourseDirectory.course_id = 'cs231n'\n"
+        f"c.CourseDirectory.root = {str(course.root)!r}\n"
+        f"c.CourseDirectory.source_directory = {str(course.source_root)!r}\n"
+        f"c.CourseDirectory.db_url = {course.db_url!r}\n"
+        f"c.Exchange.root = {str(course.root / 'exchange')!r}\n")
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """A course folder with the toy release in release/a2 and an nbgrader_config.py of its own."""
     from autograder.release import build_release
 
+    _require_browser()  # before building anything
     tmp = tmp_path_factory.mktemp("browser-course")
     root = tmp / "course"
     course = Course(root=root, db_url=f"sqlite:///{root / 'gradebook.db'}",
                     source_root=_toy_source(tmp / "source"))
     build_release(course)
-    # nbgrader's formgrader reads nbgrader_config.py from the server's working directory.
-    (root / "nbgrader_config.py").write_text(
-        "c = get_config()  # noqa: F821\n"
-        "c.CourseDirectory.course_id = 'cs231n'\n"
-        f"c.CourseDirectory.root = {str(root)!r}\n"
-        f"c.CourseDirectory.source_directory = {str(course.source_root)!r}\n"
-        f"c.CourseDirectory.db_url = {course.db_url!r}\n")
+    _write_nbgrader_config(course)
     return course
 
 
@@ -193,6 +201,7 @@ def jupyter(course, tmp_path_factory):
     else:
         pytest.fail(f"JupyterLab did not answer within {SERVER_START_TIMEOUT} s:\n"
                     + log.read_text(errors="replace")[-3000:])
+    print(f"JupyterLab at {base}, its log in {log}")  # shown with a failure
     try:
         yield base, token
     finally:
@@ -253,7 +262,9 @@ def test_student_runs_the_release_notebook_in_jupyterlab(jupyter, page, tmp_path
     assert "raise NotImplementedError()" in text
     assert SOLUTION_LINE not in text and HIDDEN_LINE not in text and "BEGIN HIDDEN" not in text
     # Wait for the kernel, then run the setup cell, the stub and its check with Shift+Enter.
-    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1)
+    # (not the toolbar's indicator: it reads 'idle' before there is a kernel at all)
+    kernel_status = page.locator(".jp-StatusBar-TextItem", has_text="Python 3 (ipykernel) |")
+    expect(kernel_status).to_have_text(re.compile(r"\|\s*Idle\s*$"))
     cells.nth(1).locator(".jp-InputArea-editor").click()
     page.keyboard.press("Escape")  # command mode: Shift+Enter runs the cell and moves on
     # One cell at a time: an error cancels the cells queued behind it, as it would for a person.
@@ -264,9 +275,11 @@ def test_student_runs_the_release_notebook_in_jupyterlab(jupyter, page, tmp_path
     expect(cells.nth(2).locator(".jp-OutputArea-output")).to_have_count(0)  # a def prints nothing
     # The first check stops at the stub; the relu check too, so the kernel imported the
     # release's stubbed package, not the instructor's.
-    for index in (3, 4):
-        error = cells.nth(index).locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    errors = [cells.nth(index).locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+              for index in (3, 4)]
+    for error in errors:
         expect(error).to_contain_text("NotImplementedError")
+    expect(errors[1]).to_contain_text("release/a2/cs231n/layers.py")
     page.screenshot(path=tmp_path / "notebook.png", full_page=True)
     assert (tmp_path / "notebook.png").stat().st_size > 10_000
     assert not page.js_errors, page.js_errors
@@ -277,9 +290,14 @@ def test_instructor_sees_the_assignment_in_formgrader(jupyter, page):
 
     base, token = jupyter
     page.goto(f"{base}/formgrader/manage_assignments?token={token}")
-    row = page.locator("tr", has=page.locator("td", has_text="a2"))
-    expect(row.first).to_be_visible()
+    # The table is filled in by the page's script from the gradebook that build_release wrote.
+    name = page.locator("td.name").get_by_role("link", name="a2", exact=True)
+    expect(name).to_be_visible()
+    row = page.locator("tr", has=name)
+    expect(row).to_have_count(1)
+    expect(row.locator("td.status")).to_have_text("draft")
     expect(page.get_by_text("nbgrader will not work correctly")).to_have_count(0)
+    expect(page.get_by_text("could not be created")).to_have_count(0)  # our exchange, in tmp
     assert not page.js_errors, page.js_errors
 
 
