@@ -159,14 +159,15 @@ def _answers(url):
 def _start_jupyter(course, tmp, token):
     port = _free_port()
     home = tmp / "jupyter-home"
-    env = {**os.environ,
+    # No PYTHONPATH: the kernel must import the release's cs231n (beside the notebook), nothing else.
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
            "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
            "JUPYTER_DATA_DIR": str(home / "data"), "IPYTHONDIR": str(home / "ipython"),
-           "CS231N_DATASET": "digits", "MPLBACKEND": "Agg", "PYTHONPATH": ""}
+           "CS231N_DATASET": "digits", "MPLBACKEND": "Agg"}
     argv = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
             "--ServerApp.port_retries=0", f"--ServerApp.token={token}", "--ServerApp.open_browser=False",
             f"--ServerApp.root_dir={course.root}", f"--LabApp.workspaces_dir={home / 'workspaces'}",
-            f"--LabApp.user_settings_dir={home / 'settings'}", "--LabApp.news_url=None",
+            f"--LabApp.user_settings_dir={home / 'settings'}",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if os.geteuid() == 0:
         argv.append("--allow-root")
