@@ -11,7 +11,7 @@ STAMP_DEV  := $(VENV)/.installed-dev
 EXT_SRC    := $(wildcard cs231n/*.pyx) setup.py pyproject.toml
 JOBS   ?= auto
 
-.PHONY: install install-dev build demo test test-fast lab bench data clean help
+.PHONY: install install-dev build demo test test-fast lab bench data clean help browser
 
 help:
 	@echo "make demo     set up and run the main job on embedded defaults"
@@ -39,7 +39,12 @@ $(VENV)/.built: $(EXT_SRC) $(STAMP_USER)
 	touch $@
 
 install: $(STAMP_USER) $(VENV)/.built
-install-dev: $(STAMP_DEV) $(VENV)/.built
+install-dev: $(STAMP_DEV) $(VENV)/.built browser
+
+# Debian's Chromium for tests/test_browser.py: installed when missing (as root), instant when
+# present; prints what to run and exits 0 when it cannot (the test then skips with that reason).
+browser:
+	@bash .ci/install-browser
 build: $(VENV)/.built
 
 demo: install
