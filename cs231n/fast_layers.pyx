@@ -213,9 +213,11 @@ class _SerialBlas:
 # is the distance between rows, so an image can be one block of a wider matrix.
 # ----------------------------------------------------------------------------------------------
 
-cdef inline Py_ssize_t _first_inside(Py_ssize_t offset, Py_ssize_t stride) noexcept nogil:
-    """Smallest k >= 0 with k*stride + offset >= 0."""
-    return 0 if offset >= 0 else (-offset + stride - 1) // stride
+cdef inline Py_ssize_t _first_inside(Py_ssize_t offset, Py_ssize_t stride,
+                                     Py_ssize_t count) noexcept nogil:
+    """Smallest k >= 0 with k*stride + offset >= 0, at most count."""
+    cdef Py_ssize_t k = 0 if offset >= 0 else (-offset + stride - 1) // stride
+    return k if k < count else count
 
 
 cdef inline Py_ssize_t _end_inside(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t size,
@@ -239,7 +241,7 @@ cdef void _im2col_image(const real* x, real* cols, Py_ssize_t ld, Py_ssize_t C, 
         for i in range(HH):
             for j in range(WW):
                 dst = cols + ((c * HH + i) * WW + j) * ld
-                lo = _first_inside(j - pad, stride)
+                lo = _first_inside(j - pad, stride, Wo)
                 hi = _end_inside(j - pad, stride, W, Wo)
                 if hi < lo:
                     hi = lo
@@ -271,7 +273,7 @@ cdef void _col2im_image(const real* cols, Py_ssize_t ld, real* dx, Py_ssize_t C,
         for i in range(HH):
             for j in range(WW):
                 src = cols + ((c * HH + i) * WW + j) * ld
-                lo = _first_inside(j - pad, stride)
+                lo = _first_inside(j - pad, stride, Wo)
                 hi = _end_inside(j - pad, stride, W, Wo)
                 for ho in range(Ho):
                     h = ho * stride + i - pad

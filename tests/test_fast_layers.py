@@ -38,7 +38,7 @@ def _grid(rng, shape, dtype):
 def conv_cases(draw):
     """(x, w, b, conv_param, dout) of one dtype for a convolution whose windows fit."""
     stride, pad = draw(st.sampled_from([1, 1, 2, 3])), draw(st.integers(0, 3))
-    HH, WW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    HH, WW = draw(st.integers(1, 7)), draw(st.integers(1, 7))
     H_out, W_out = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     H, W = (H_out - 1) * stride + HH - 2 * pad, (W_out - 1) * stride + WW - 2 * pad
     assume(H >= 1 and W >= 1)
@@ -86,6 +86,7 @@ def test_conv_equals_naive_on_random_shapes(fl, path, case):
     ((5, 3, 32, 32), (8, 3, 7, 7), 1, 3),    # ThreeLayerConvNet's first layer (S2), smaller
     ((3, 2, 9, 12), (4, 2, 4, 2), 1, 0),     # non-square input and kernel
     ((3, 16, 8, 8), (16, 16, 3, 3), 1, 1),   # channels enough for the shifted windows
+    ((2, 2, 1, 2), (3, 2, 7, 7), 1, 3),      # windows mostly padding: one output pixel wide
 ])
 def test_conv_equals_naive_on_gaussian_data(fl, dtype, x_shape, w_shape, stride, pad):
     rng = np.random.default_rng(231)
