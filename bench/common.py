@@ -19,27 +19,35 @@ def load_torch():
     return torch
 
 
-def timed(fn, setup=None, min_reps=5, budget=1.0, max_reps=200):
-    """Median wall time of fn(*setup()) in seconds, after one untimed warm-up call.
+def timed(contenders, min_rounds=5, budget=1.0, max_rounds=200):
+    """Median wall time of each contender, measured in interleaved rounds.
 
-    Inputs: fn: callable; setup: callable returning fn's arguments, run untimed before each
-    call (None: no arguments); at least min_reps calls, more until `budget` seconds have gone
-    or max_reps calls. Returns: float seconds.
+    Each round calls every contender once, so that a change in the machine's load (other
+    people's jobs) hits all of them alike and their ratios stay fair; one untimed round first.
+    Inputs: contenders: dict name -> fn, or name -> (fn, setup) where setup() returns fn's
+    arguments and runs untimed before each call; at least min_rounds rounds, more until
+    `budget` seconds per contender have gone or max_rounds rounds.
+    Returns: dict name -> median seconds (float).
     """
-    args = setup() if setup else ()
-    fn(*args)
-    times, start = [], time.perf_counter()
-    while len(times) < min_reps or (time.perf_counter() - start < budget and len(times) < max_reps):
-        args = setup() if setup else ()
-        t0 = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    calls = {name: c if isinstance(c, tuple) else (c, None) for name, c in contenders.items()}
+    times = {name: [] for name in calls}
+    start = time.perf_counter()
+    for rounds in range(max_rounds + 1):
+        if rounds > min_rounds and time.perf_counter() - start > budget * len(calls):
+            break
+        for name, (fn, setup) in calls.items():
+            args = setup() if setup else ()
+            pause(0.002)  # the previous contender's idle threads stop spinning
+            t0 = time.perf_counter()
+            fn(*args)
+            if rounds:
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def pause():
-    """Let the previous contender's spinning worker threads go to sleep before the next one."""
-    time.sleep(0.2)
+def pause(seconds=0.2):
+    """Sleep, so that worker threads left spinning by the previous contender go to sleep."""
+    time.sleep(seconds)
 
 
 def machine_report(torch):

@@ -17,7 +17,6 @@ from bench.common import (
     load_torch,
     machine_report,
     parse_budget,
-    pause,
     ratio,
     timed,
     verdict,
@@ -48,28 +47,25 @@ def _peak_extra_bytes(fn):
         tracemalloc.stop()
 
 
-def _gemm_times(F, K, NP, dtype, budget):
-    """(forward, backward) seconds of the convolution's three matrix multiplies in numpy."""
+def _gemm_contenders(F, K, NP, dtype):
+    """The convolution's three matrix multiplies in numpy (forward, dw, dx), for timed()."""
     rng = np.random.default_rng(0)
     w, cols = rng.random((F, K), dtype=dtype), rng.random((K, NP), dtype=dtype)
     dout = rng.random((F, NP), dtype=dtype)
     out, dw, dcols = np.empty((F, NP), dtype), np.empty((F, K), dtype), np.empty((K, NP), dtype)
-    forward = timed(lambda: np.matmul(w, cols, out=out), budget=budget)
-    pause()
-    backward = timed(lambda: np.matmul(dout, cols.T, out=dw), budget=budget) + timed(
-        lambda: np.matmul(w.T, dout, out=dcols), budget=budget)
-    return forward, backward
+    return {"gemm_f": lambda: np.matmul(w, cols, out=out),
+            "gemm_dw": lambda: np.matmul(dout, cols.T, out=dw),
+            "gemm_dx": lambda: np.matmul(w.T, dout, out=dcols)}
 
 
-def _torch_conv_times(torch, x, w, b, stride, pad, dout, budget):
-    """(forward, backward) seconds of torch.nn.functional.conv2d and its autograd backward."""
+def _torch_conv_contenders(torch, x, w, b, stride, pad, dout):
+    """torch.nn.functional.conv2d forward, and its autograd backward (dx, dw, db), for timed()."""
     conv2d = torch.nn.functional.conv2d
     tx, tw, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, w, b))
     td = torch.from_numpy(dout)
-    forward = timed(lambda: conv2d(tx, tw, tb, stride=stride, padding=pad), budget=budget)
-    backward = timed(lambda y: torch.autograd.grad(y, (tx, tw, tb), td), budget=budget,
-                     setup=lambda: (conv2d(tx, tw, tb, stride=stride, padding=pad),))
-    return forward, backward
+    return {"torch_f": lambda: conv2d(tx, tw, tb, stride=stride, padding=pad),
+            "torch_b": (lambda y: torch.autograd.grad(y, (tx, tw, tb), td),
+                        lambda: (conv2d(tx, tw, tb, stride=stride, padding=pad),))}
 
 
 def conv_case(name, dtype, torch, budget):
@@ -86,24 +82,22 @@ def conv_case(name, dtype, torch, budget):
     r = {"flops": 2.0 * F * K * NP, "cols_bytes": K * NP * np.dtype(dtype).itemsize,
          "algorithm": "/".join(
              "shifted windows" if fl._use_shift(C, x.shape[3], stride, pad, Wo, backward)
-             else "im2col" for backward in (False, True))}
-    r["fast_f"] = timed(lambda: fl.conv_forward_fast(x, w, b, conv_param), budget=budget)
-    r["fast_b"] = timed(lambda: fl.conv_backward_fast(dout, cache), budget=budget)
+             else "im2col" for backward in (False, True)),
+         "torch_f": None, "torch_b": None, "naive_f": None, "naive_b": None}
     r["memory"] = _peak_extra_bytes(
         lambda: fl.conv_backward_fast(dout, fl.conv_forward_fast(x, w, b, conv_param)[1]))
-    pause()
-    r["gemm_f"], r["gemm_b"] = _gemm_times(F, K, NP, dtype, budget)
-    r["torch_f"] = r["torch_b"] = r["naive_f"] = r["naive_b"] = None
+    contenders = {"fast_f": lambda: fl.conv_forward_fast(x, w, b, conv_param),
+                  "fast_b": lambda: fl.conv_backward_fast(dout, cache),
+                  **_gemm_contenders(F, K, NP, dtype)}
     if torch is not None:
-        pause()
-        r["torch_f"], r["torch_b"] = _torch_conv_times(torch, x, w, b, stride, pad, dout, budget)
+        contenders.update(_torch_conv_contenders(torch, x, w, b, stride, pad, dout))
+    r.update(timed(contenders, budget=budget))
+    r["gemm_b"] = r["gemm_dw"] + r["gemm_dx"]
     if name == "S1":
-        pause()
         naive_cache = naive.conv_forward_naive(x, w, b, conv_param)[1]
-        r["naive_f"] = timed(lambda: naive.conv_forward_naive(x, w, b, conv_param), min_reps=3,
-                             budget=budget)
-        r["naive_b"] = timed(lambda: naive.conv_backward_naive(dout, naive_cache), min_reps=3,
-                             budget=budget)
+        r.update(timed({"naive_f": lambda: naive.conv_forward_naive(x, w, b, conv_param),
+                        "naive_b": lambda: naive.conv_backward_naive(dout, naive_cache)},
+                       min_rounds=3, budget=budget))
     return r
 
 
@@ -144,20 +138,19 @@ def pool_case(name, dtype, torch, budget):
     out, cache = fl.max_pool_forward_fast(x, POOL)
     dout = np.ones_like(out)
     naive_cache = naive.max_pool_forward_naive(x, POOL)[1]
-    r = {"fast_f": timed(lambda: fl.max_pool_forward_fast(x, POOL), budget=budget),
-         "fast_b": timed(lambda: fl.max_pool_backward_fast(dout, cache), budget=budget),
-         "torch_f": None, "torch_b": None}
-    pause()
-    r["naive_f"] = timed(lambda: naive.max_pool_forward_naive(x, POOL), min_reps=3, budget=budget)
-    r["naive_b"] = timed(lambda: naive.max_pool_backward_naive(dout, naive_cache), min_reps=3,
-                         budget=budget)
+    contenders = {"fast_f": lambda: fl.max_pool_forward_fast(x, POOL),
+                  "fast_b": lambda: fl.max_pool_backward_fast(dout, cache)}
+    r = {"torch_f": None, "torch_b": None}
     if torch is not None:
-        pause()
         pool2d = torch.nn.functional.max_pool2d
         tx, td = torch.from_numpy(x.copy()).requires_grad_(), torch.from_numpy(dout)
-        r["torch_f"] = timed(lambda: pool2d(tx, 2, 2), budget=budget)
-        r["torch_b"] = timed(lambda y: torch.autograd.grad(y, tx, td), budget=budget,
-                             setup=lambda: (pool2d(tx, 2, 2),))
+        contenders["torch_f"] = lambda: pool2d(tx, 2, 2)
+        contenders["torch_b"] = (lambda y: torch.autograd.grad(y, tx, td),
+                                 lambda: (pool2d(tx, 2, 2),))
+    r.update(timed(contenders, budget=budget))
+    r.update(timed({"naive_f": lambda: naive.max_pool_forward_naive(x, POOL),
+                    "naive_b": lambda: naive.max_pool_backward_naive(dout, naive_cache)},
+                   min_rounds=3, budget=budget))
     return r
 
 

@@ -9,7 +9,7 @@ Run: python -m bench.train [--budget SECONDS]
 """
 import numpy as np
 
-from bench.common import load_torch, machine_report, parse_budget, pause, timed, verdict
+from bench.common import load_torch, machine_report, parse_budget, timed, verdict
 from cs231n import layer_utils
 from cs231n.classifiers.cnn import ThreeLayerConvNet
 from cs231n.optim import sgd
@@ -24,8 +24,8 @@ def _batch():
             rng.integers(CLASSES, size=BATCH))
 
 
-def ours_step_seconds(budget):
-    """Median seconds of one training step of cs231n's ThreeLayerConvNet (float32)."""
+def ours_step():
+    """One training step of cs231n's ThreeLayerConvNet (float32), as a callable."""
     model = ThreeLayerConvNet(num_filters=FILTERS, filter_size=FILTER_SIZE, hidden_dim=HIDDEN,
                               num_classes=CLASSES, weight_scale=1e-3, dtype=np.float32, seed=0)
     X, y = _batch()
@@ -36,11 +36,11 @@ def ours_step_seconds(budget):
         for name, w in model.params.items():
             model.params[name], config[name] = sgd(w, grads[name], config[name])
 
-    return timed(step, budget=budget)
+    return step
 
 
-def torch_step_seconds(torch, budget):
-    """Median seconds of one training step of the same network in PyTorch (float32)."""
+def torch_step(torch):
+    """One training step of the same network in PyTorch (float32), as a callable."""
     nn = torch.nn
     torch.manual_seed(0)
     net = nn.Sequential(
@@ -55,24 +55,26 @@ def torch_step_seconds(torch, budget):
         torch.nn.functional.cross_entropy(net(X), y).backward()
         optimizer.step()
 
-    return timed(step, budget=budget)
+    return step
 
 
 def run(budget=3.0, torch=None):
     """Measure and print both throughputs; return the verdict line of the issue's target."""
     layers = "fast" if layer_utils.FAST_LAYERS else "NAIVE (the extension is not built)"
-    ours = BATCH / ours_step_seconds(budget)
+    steps = {"cs231n": ours_step()}
+    if torch is not None:
+        steps["torch"] = torch_step(torch)
+    rate = {name: BATCH / seconds for name, seconds in timed(steps, budget=budget).items()}
     print(f"\nThreeLayerConvNet training, float32, batch {BATCH}, {layers} layers")
     print(f"  {'':8} {'images/s':>9} {'epoch s':>8}")
-    print(f"  {'cs231n':8} {ours:9.0f} {EPOCH / ours:8.1f}")
+    for name, images in rate.items():
+        print(f"  {name:8} {images:9.0f} {EPOCH / images:8.1f}")
     if torch is None:
         print("  torch not installed: no comparison")
         return [verdict("training images/s cs231n/torch", None, 0.8, higher_is_better=True)]
-    pause()
-    theirs = BATCH / torch_step_seconds(torch, budget)
-    print(f"  {'torch':8} {theirs:9.0f} {EPOCH / theirs:8.1f}")
-    print(f"  cs231n/torch {ours / theirs:.2f}")
-    return [verdict("training images/s cs231n/torch", ours / theirs, 0.8, higher_is_better=True)]
+    print(f"  cs231n/torch {rate['cs231n'] / rate['torch']:.2f}")
+    return [verdict("training images/s cs231n/torch", rate["cs231n"] / rate["torch"], 0.8,
+                    higher_is_better=True)]
 
 
 def main():

@@ -292,7 +292,7 @@ def _im2col_all(const real[:, :, :, ::1] x, real[:, ::1] cols, Py_ssize_t HH, Py
                 Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t Ho, Py_ssize_t Wo):
     cdef Py_ssize_t n, N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t P = Ho * Wo, ld = cols.shape[1]
-    for n in prange(N, nogil=True, schedule="static"):
+    for n in prange(N, nogil=True, schedule="dynamic"):
         _im2col_image(&x[n, 0, 0, 0], &cols[0, 0] + n * P, ld, C, H, W, HH, WW, stride, pad,
                       Ho, Wo)
 
@@ -301,7 +301,7 @@ def _col2im_all(const real[:, ::1] cols, real[:, :, :, ::1] dx, Py_ssize_t HH, P
                 Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t Ho, Py_ssize_t Wo):
     cdef Py_ssize_t n, N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
     cdef Py_ssize_t P = Ho * Wo, ld = cols.shape[1]
-    for n in prange(N, nogil=True, schedule="static"):
+    for n in prange(N, nogil=True, schedule="dynamic"):
         _col2im_image(&cols[0, 0] + n * P, ld, &dx[n, 0, 0, 0], C, H, W, HH, WW, stride, pad,
                       Ho, Wo)
 
@@ -626,7 +626,7 @@ def _pool_tiled_forward(const real[:, :, ::1] x, real[:, :, ::1] out, index_t[:,
     cdef const real* win
     cdef real best, v
     cdef bint general = not (PH == 2 and PW == 2)
-    for q in prange(planes, nogil=True, schedule="static"):
+    for q in prange(planes, nogil=True, schedule="dynamic"):
         if not general and not _pool2x2(&x[q, 0, 0], &out[q, 0, 0], &arg[q, 0, 0], W, Ho, Wo):
             continue
         for ho in range(Ho):
@@ -652,10 +652,10 @@ def _pool_tiled_backward(const real[:, :, ::1] dout, const index_t[:, :, ::1] ar
     cdef real* win
     cdef real g
     if PH == 2 and PW == 2 and index_t is uint8:
-        for q in prange(planes, nogil=True, schedule="static"):
+        for q in prange(planes, nogil=True, schedule="dynamic"):
             _unpool2x2(&dout[q, 0, 0], &arg[q, 0, 0], &dx[q, 0, 0], W, Ho, Wo)
         return
-    for q in prange(planes, nogil=True, schedule="static"):
+    for q in prange(planes, nogil=True, schedule="dynamic"):
         for ho in range(Ho):
             for wo in range(Wo):
                 win = &dx[q, ho * PH, wo * PW]
@@ -675,7 +675,7 @@ def _pool_im2col_forward(const real[:, :, ::1] x, real[:, :, ::1] out, index_t[:
     cdef real* o
     cdef index_t* a
     cdef real v
-    for q in prange(planes, nogil=True, schedule="static"):
+    for q in prange(planes, nogil=True, schedule="dynamic"):
         col = &cols[threadid(), 0]
         o = &out[q, 0, 0]
         a = &arg[q, 0, 0]
@@ -697,7 +697,7 @@ def _pool_scatter_backward(const real[:, :, ::1] dout, const index_t[:, :, ::1] 
     cdef Py_ssize_t planes = dx.shape[0], H = dx.shape[1], W = dx.shape[2]
     cdef Py_ssize_t Ho = dout.shape[1], Wo = dout.shape[2], q, ho, wo, k
     cdef real* plane
-    for q in prange(planes, nogil=True, schedule="static"):
+    for q in prange(planes, nogil=True, schedule="dynamic"):
         plane = &dx[q, 0, 0]
         memset(plane, 0, H * W * sizeof(real))
         for ho in range(Ho):
