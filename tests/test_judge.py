@@ -1,6 +1,7 @@
 """The function-level judge (autograder.judge): full marks for the reference, zero for the starter,
 exactly one task lost for one wrong function, the same verdict twice, and hostile submissions
 that fail only the cases they sabotage while the grader carries on."""
+import ast
 import os
 import shutil
 import socket
@@ -477,9 +478,11 @@ def test_sandboxed_popen_drops_user_network_and_hides_folders(tmp_path):
     uid, gid, pid = map(int, ids.split())
     assert (uid, gid) == sandbox.sandbox_user() and uid != 0
     assert pid == 1  # its own PID namespace
-    # a fresh /tmp: nothing of the machine's, only the way to its own working folder
-    inside_tmp = work.is_relative_to("/tmp")
-    assert tmp_listing == str([work.relative_to("/tmp").parts[0]] if inside_tmp else [])
+    # a fresh /tmp: nothing of the machine's, only the ways to the folders it was given (its
+    # working folder, and the venv when the checkout itself lies under /tmp, as a CI clone may)
+    allowed = {p.relative_to("/tmp").parts[0] for p in (work, Path(sys.executable), ROOT)
+               if p.is_relative_to("/tmp")}
+    assert set(ast.literal_eval(tmp_listing)) <= allowed
     assert sees_reference == "False"
     assert network == "OSError"
     assert wrote == "ok"
