@@ -1,0 +1,275 @@
+"""Notebook kernels for grading, run in the judge's sandbox (autograder/judge/sandbox.py).
+
+nbgrader itself (trusted: it holds the gradebook and the hidden tests) runs as the grader; only
+the KERNEL that executes the student's notebook is untrusted, so only the kernel is sandboxed:
+
+    argv, env = autograde_command(["python", "-m", "nbgrader", "autograde", ...], run_dir, hide=[...])
+
+What a graded notebook's kernel gets (as root, the grader here and in CI):
+- the kernelspec `cs231n-sandboxed` (autograder/kernels/, found through JUPYTER_PATH and chosen
+  with --Execute.kernel_name) starts this file as the launcher, as root, in the notebook's
+  autograded folder;
+- the launcher copies that folder, without notebooks (they hold the hidden tests), links or
+  oversized files, into a fresh work folder, and starts `python -m ipykernel_launcher` there with
+  sandboxed_popen: an unprivileged user of its own (a numeric uid chosen per nbgrader run, so
+  that RLIMIT_NPROC counts this kernel's processes only and a fork bomb cannot starve other
+  students' kernels or the judge), CPU/memory/process/file-size/descriptor limits, a network
+  namespace without network, a PID namespace, fresh /tmp, and the repository, the course folder,
+  the source notebooks, the private course and gradebook and every other folder the caller names
+  covered by empty read-only mounts;
+- the kernel talks to nbclient over jupyter_client's `ipc` transport (unix sockets: TCP on
+  127.0.0.1 cannot cross network namespaces), in a runtime folder owned by the kernel's user;
+- interrupts (SIGINT) are forwarded to the kernel; SIGTERM, or the death of the launcher (even by
+  SIGKILL, through a watchdog), kills the whole sandbox.
+- nbgrader runs in a mount and PID namespace of its own (`autograde_command`): the runtime and
+  work folders are a small tmpfs that exists only for that run, so a kernel can fill neither the
+  disk nor the grader's folders, and whatever a kernel leaves running dies with the run.
+- the kernel's own stdout/stderr (fd 1 and 2, not the notebook's outputs) go to a log file in the
+  run folder, bounded by RLIMIT_FSIZE; the notebook's outputs are capped per cell by
+  BoundedExecute, the Execute preprocessor nbgrader uses for grading here, and no single ZMQ
+  message from the kernel may exceed MAX_MESSAGE_BYTES.
+Not root: the kernel still runs through sandboxed_popen, with the limits only (it warns once).
+
+Run as a script this file is the launcher (`kernel_sandbox.py -f CONNECTION_FILE ...`), or the
+prelude of an nbgrader run (`kernel_sandbox.py prelude SPEC -- ARGV`).
+"""
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+if __name__ == "__main__":  # started by path (the kernelspec): import the project, not this folder
+    _root = str(Path(__file__).resolve().parent.parent)
+    sys.path[:] = [_root] + [p for p in sys.path[1:] if p != _root]
+
+from autograder.judge import sandbox as _sandbox  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+KERNEL_NAME = "cs231n-sandboxed"
+JUPYTER_PATH = HERE  # holds kernels/cs231n-sandboxed/kernel.json
+SPEC_ENV = "CS231N_KERNEL_SANDBOX"  # the launcher's instructions: a JSON file written by the grader
+UID_BASE = 1_900_000_000  # kernel users: UID_BASE + the grading worker's pid (no passwd entry)
+MAX_MESSAGE_BYTES = 64 << 20  # largest ZMQ message nbclient accepts from a kernel
+MAX_CELL_OUTPUT_BYTES = 2 << 20  # outputs kept per cell; the rest is replaced by one line
+MAX_COPY_BYTES = 64 << 20  # of the notebook folder into the kernel's work folder
+RUN_TMPFS_MB = 512  # the tmpfs of one nbgrader run: runtime folder and kernel work folders
+KERNEL_LIMITS = {"cpu_seconds": 3600, "memory_mb": 4096, "nproc": 128, "fsize_mb": 64,
+                 "nofile": 1024, "tmpfs_mb": 128}
+ENV_PASSED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "CS231N_DATASET", "CS231N_FAST", "MPLBACKEND")
+
+
+# --------------------------------------------------------------------------------------------
+# The grader's side: the command that runs nbgrader with sandboxed kernels
+# --------------------------------------------------------------------------------------------
+def isolated():
+    return _sandbox.isolation_available()
+
+
+def run_user(token=None):
+    """(uid, gid) of the kernels of one nbgrader run: unique among the runs on this machine."""
+    number = UID_BASE + (os.getpid() if token is None else token)
+    return number, number
+
+
+def autograde_command(nbgrader_argv, run_dir, *, hide=(), expose=(), limits=None, env=None,
+                      isolate=None, uid=None):
+    """(argv, env) that run nbgrader_argv with every kernel in the sandbox.
+
+    run_dir: an empty folder of the grader's (not readable by others) for this run: the spec,
+    kernel logs, and the mount point of the run's tmpfs. hide: folders no kernel may see (the
+    repository is always added). expose: read-only folders the kernels need beyond the
+    interpreter and their work folder. limits: Limits fields overriding KERNEL_LIMITS.
+    env: variables the kernels get (on top of a minimal PATH/HOME/LANG and ENV_PASSED).
+    isolate: as in sandboxed_popen (None: where root). Returns argv to run from any folder,
+    and the variables to add to nbgrader's environment.
+    """
+    run_dir = Path(run_dir).resolve()
+    isolate = isolated() if isolate is None else isolate
+    uid, gid = (uid if uid is not None else run_user()) if isolate else (os.getuid(), os.getgid())
+    shared = run_dir / "kernels"
+    shared.mkdir(parents=True, exist_ok=True)
+    spec = {"hide": sorted({str(ROOT), *(str(Path(p).resolve()) for p in hide)}),
+            "expose": [str(Path(p).resolve()) for p in expose],
+            "limits": {**KERNEL_LIMITS, **(limits or {})}, "env": dict(env or {}),
+            "isolate": isolate, "uid": uid, "gid": gid, "shared": str(shared),
+            "logs": str(run_dir / "logs")}
+    (run_dir / "logs").mkdir(exist_ok=True)
+    spec_file = run_dir / "kernel-sandbox.json"
+    spec_file.write_text(json.dumps(spec, indent=1))
+    # a lone KernelManager writes its connection file with mkstemp (so TMPDIR), and its ipc
+    # sockets at `ip`-N, a relative path unless given
+    runtime = str(shared / "runtime")
+    argv = [*nbgrader_argv, f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
+            f"--KernelManager.ip={runtime}/kernel-ipc"]
+    extra_env = {"JUPYTER_PATH": str(JUPYTER_PATH), "JUPYTER_RUNTIME_DIR": runtime, "TMPDIR": runtime,
+                 SPEC_ENV: str(spec_file)}
+    if isolate:
+        argv = [shutil.which("unshare"), "--mount", "--propagation", "private", "--pid", "--fork",
+                "--kill-child", "--mount-proc", "--", sys.executable, str(Path(__file__)),
+                "prelude", str(spec_file), "--", *argv]
+    else:
+        (shared / "runtime").mkdir(exist_ok=True)
+    return argv, extra_env
+
+
+def _prelude(spec_file, argv):
+    """Inside nbgrader's new mount and PID namespaces, as root: the run's tmpfs, then nbgrader."""
+    spec = json.loads(Path(spec_file).read_text())
+    libc = _sandbox._libc()
+    shared = spec["shared"]
+    _sandbox._mount(libc, "tmpfs", shared, "tmpfs", _sandbox.MS_NOSUID | _sandbox.MS_NODEV,
+                    f"size={RUN_TMPFS_MB}m,mode=0711")
+    runtime = os.path.join(shared, "runtime")
+    os.mkdir(runtime, 0o700)
+    os.chown(runtime, spec["uid"], spec["gid"])
+    os.execv(argv[0], argv)
+
+
+# --------------------------------------------------------------------------------------------
+# The launcher: started by jupyter_client (as the grader) for each notebook
+# --------------------------------------------------------------------------------------------
+def _copy_workdir(src, dest, limit=MAX_COPY_BYTES):
+    """Copy the notebook folder for the kernel: no notebooks, links, checkpoints or caches."""
+    budget = limit
+    for folder, dirs, files in os.walk(src):
+        rel = os.path.relpath(folder, src)
+        dirs[:] = sorted(d for d in dirs if d not in (".ipynb_checkpoints", "__pycache__")
+                         and not os.path.islink(os.path.join(folder, d)))
+        target = dest if rel == "." else os.path.join(dest, rel)
+        os.makedirs(target, exist_ok=True)
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            if name.endswith(".ipynb") or not stat.S_ISREG(info.st_mode) or info.st_size > budget:
+                continue
+            budget -= info.st_size
+            shutil.copyfile(path, os.path.join(target, name), follow_symlinks=False)
+
+
+def _chown_tree(top, uid, gid):
+    for folder, dirs, files in os.walk(top):
+        os.chown(folder, uid, gid)
+        for name in files:
+            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
+
+
+def _kernel_env(work, spec):
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8",
+           "TMPDIR": "/tmp", "USER": "student", "LOGNAME": "student",
+           "IPYTHONDIR": "/tmp/.ipython", "MPLCONFIGDIR": "/tmp/.matplotlib",
+           "JUPYTER_RUNTIME_DIR": "/tmp/.jupyter-runtime", "PYTHONDONTWRITEBYTECODE": "1",
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env.update({k: os.environ[k] for k in ENV_PASSED if k in os.environ})
+    env.update(spec.get("env", {}))
+    return env
+
+
+def _site_packages():
+    import numpy
+
+    return str(Path(numpy.__file__).resolve().parent.parent)
+
+
+WATCHDOG = """import os, signal, sys
+sys.stdin.buffer.read()
+try:
+    os.killpg(int(sys.argv[1]), signal.SIGKILL)
+except OSError:
+    pass
+"""
+
+
+def _watchdog(pid):
+    """A process outside our process group that kills group `pid` once we are gone."""
+    return subprocess.Popen([sys.executable, "-I", "-S", "-c", WATCHDOG, str(pid)],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+
+
+def _kernel_pids(proc):
+    """The kernel: the child of `unshare` (or the process itself without isolation)."""
+    try:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return [int(c) for c in children] or [proc.pid]
+
+
+def launch(args):
+    """Start the sandboxed kernel for `-f CONNECTION_FILE [extra kernel args]`; returns its code."""
+    if len(args) < 2 or args[0] != "-f":
+        print("usage: kernel_sandbox.py -f CONNECTION_FILE [kernel arguments]", file=sys.stderr)
+        return 2
+    connection_file, extra = os.path.abspath(args[1]), list(args[2:])
+    spec_file = os.environ.get(SPEC_ENV)
+    if spec_file:
+        spec = json.loads(Path(spec_file).read_text())
+    else:  # chosen by hand (e.g. in JupyterLab): hide the instructor's tree, defaults otherwise
+        spec = {"hide": [str(ROOT)], "expose": [], "limits": KERNEL_LIMITS, "env": {}, "isolate": None}
+    isolate = spec.get("isolate")
+    isolate = isolated() if isolate is None else isolate
+    if isolate and spec.get("uid") is not None:
+        # the kernels of this run get a user of their own (see the module docstring); sandbox.py
+        # reads it from here
+        _sandbox._user = (spec["uid"], spec["gid"])
+    uid, gid = _sandbox.sandbox_user() if isolate else (os.getuid(), os.getgid())
+    shared = spec.get("shared") or tempfile.gettempdir()
+    work = tempfile.mkdtemp(prefix="work-", dir=shared)
+    _copy_workdir(os.getcwd(), work)
+    runtime = os.path.dirname(connection_file)
+    if isolate:
+        _chown_tree(work, uid, gid)
+        os.chown(connection_file, uid, gid)
+    if "--HistoryManager.hist_file=:memory:" not in extra:
+        extra.append("--HistoryManager.hist_file=:memory:")
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, *extra]
+    limits = _sandbox.Limits(**spec.get("limits", KERNEL_LIMITS))
+    logs = spec.get("logs")
+    log = open(os.path.join(logs, f"kernel-{os.getpid()}.log"), "ab") if logs else subprocess.DEVNULL
+    try:
+        proc = _sandbox.sandboxed_popen(
+            argv, work, limits, env=_kernel_env(work, spec), hide=spec.get("hide", []),
+            expose=[runtime, _site_packages(), *spec.get("expose", [])], isolate=isolate,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    finally:
+        if log is not subprocess.DEVNULL:
+            log.close()
+    watchdog = _watchdog(proc.pid)
+
+    def forward(signum, _frame):
+        # no waiting in here: the main thread's proc.wait() holds the lock a wait would need
+        pids = _kernel_pids(proc) if signum == signal.SIGINT else [-proc.pid]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
+            except OSError:
+                pass
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    try:
+        code = proc.wait()
+    finally:
+        _sandbox.kill_tree(proc)
+        watchdog.stdin.close()
+        watchdog.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    return code
+
+
+def main(args):
+    if args and args[0] == "prelude":
+        split = args.index("--")
+        _prelude(args[1], args[split + 1:])
+        return 0
+    return launch(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
