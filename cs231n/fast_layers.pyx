@@ -25,9 +25,10 @@ goes through im2col and the maximum is taken down its columns. The forward pass 
 each maximum was (the first one in row-major order, as np.argmax) and backward sends the
 gradient there.
 
-Threads: OpenMP (`prange`) when the compiler has it (see setup.py), one core otherwise.
-Built without OpenMP, or for a single image, the loop runs on one thread and the BLAS inside
-uses every core instead.
+Threads: OpenMP (`prange`) when the compiler has it (see setup.py), one core otherwise. While
+the cores convolve their own images, threadpoolctl holds BLAS to one thread; built without
+OpenMP, without threadpoolctl, or for a single image, the loop runs on one thread and the BLAS
+inside uses every core instead.
 
 This file is the compiled extension. Its twin fast_layers.py only raises an ImportError that
 says how to build it: in one folder CPython's import system prefers an extension module to a
@@ -620,14 +621,14 @@ cdef inline void _unpool2x2(const real* dout, const index_t* arg, real* dx, Py_s
 
 
 def _pool_tiled_forward(const real[:, :, ::1] x, real[:, :, ::1] out, index_t[:, :, ::1] arg,
-                        Py_ssize_t PH, Py_ssize_t PW):
+                        Py_ssize_t PH, Py_ssize_t PW, int threads):
     """Windows that tile x: x read as (planes, H_out, PH, W_out, PW), each window in place."""
     cdef Py_ssize_t planes = x.shape[0], H = x.shape[1], W = x.shape[2]
     cdef Py_ssize_t Ho = out.shape[1], Wo = out.shape[2], q, ho, wo, i, j, k
     cdef const real* win
     cdef real best, v
     cdef bint general = not (PH == 2 and PW == 2)
-    for q in prange(planes, nogil=True, schedule="dynamic"):
+    for q in prange(planes, nogil=True, schedule="dynamic", num_threads=threads):
         if not general and not _pool2x2(&x[q, 0, 0], &out[q, 0, 0], &arg[q, 0, 0], W, Ho, Wo):
             continue
         for ho in range(Ho):
@@ -646,17 +647,17 @@ def _pool_tiled_forward(const real[:, :, ::1] x, real[:, :, ::1] out, index_t[:,
 
 
 def _pool_tiled_backward(const real[:, :, ::1] dout, const index_t[:, :, ::1] arg,
-                         real[:, :, ::1] dx, Py_ssize_t PH, Py_ssize_t PW):
+                         real[:, :, ::1] dx, Py_ssize_t PH, Py_ssize_t PW, int threads):
     """Every dx element is written once: the window's dout at its argmax, 0 elsewhere."""
     cdef Py_ssize_t planes = dx.shape[0], W = dx.shape[2]
     cdef Py_ssize_t Ho = dout.shape[1], Wo = dout.shape[2], q, ho, wo, i, j, k
     cdef real* win
     cdef real g
     if PH == 2 and PW == 2 and index_t is uint8:
-        for q in prange(planes, nogil=True, schedule="dynamic"):
+        for q in prange(planes, nogil=True, schedule="dynamic", num_threads=threads):
             _unpool2x2(&dout[q, 0, 0], &arg[q, 0, 0], &dx[q, 0, 0], W, Ho, Wo)
         return
-    for q in prange(planes, nogil=True, schedule="dynamic"):
+    for q in prange(planes, nogil=True, schedule="dynamic", num_threads=threads):
         for ho in range(Ho):
             for wo in range(Wo):
                 win = &dx[q, ho * PH, wo * PW]
@@ -668,7 +669,8 @@ def _pool_tiled_backward(const real[:, :, ::1] dout, const index_t[:, :, ::1] ar
 
 
 def _pool_im2col_forward(const real[:, :, ::1] x, real[:, :, ::1] out, index_t[:, :, ::1] arg,
-                         real[:, ::1] cols, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride):
+                         real[:, ::1] cols, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride,
+                         int threads):
     """Any windows: im2col of each plane (PH*PW, H_out*W_out), then the maximum of each column."""
     cdef Py_ssize_t planes = x.shape[0], H = x.shape[1], W = x.shape[2]
     cdef Py_ssize_t Ho = out.shape[1], Wo = out.shape[2], P = Ho * Wo, q, r, p
@@ -676,7 +678,7 @@ def _pool_im2col_forward(const real[:, :, ::1] x, real[:, :, ::1] out, index_t[:
     cdef real* o
     cdef index_t* a
     cdef real v
-    for q in prange(planes, nogil=True, schedule="dynamic"):
+    for q in prange(planes, nogil=True, schedule="dynamic", num_threads=threads):
         col = &cols[threadid(), 0]
         o = &out[q, 0, 0]
         a = &arg[q, 0, 0]
@@ -693,18 +695,28 @@ def _pool_im2col_forward(const real[:, :, ::1] x, real[:, :, ::1] out, index_t[:
 
 
 def _pool_scatter_backward(const real[:, :, ::1] dout, const index_t[:, :, ::1] arg,
-                           real[:, :, ::1] dx, Py_ssize_t PW, Py_ssize_t stride):
+                           real[:, :, ::1] dx, Py_ssize_t PW, Py_ssize_t stride, int threads):
     """Any windows: dx = 0, then each window's dout is added at its argmax (overlaps add up)."""
     cdef Py_ssize_t planes = dx.shape[0], H = dx.shape[1], W = dx.shape[2]
     cdef Py_ssize_t Ho = dout.shape[1], Wo = dout.shape[2], q, ho, wo, k
     cdef real* plane
-    for q in prange(planes, nogil=True, schedule="dynamic"):
+    for q in prange(planes, nogil=True, schedule="dynamic", num_threads=threads):
         plane = &dx[q, 0, 0]
         memset(plane, 0, H * W * sizeof(real))
         for ho in range(Ho):
             for wo in range(Wo):
                 k = arg[q, ho, wo]
                 plane[(ho * stride + k // PW) * W + wo * stride + k % PW] += dout[q, ho, wo]
+
+
+# Below this many input values a pooling pass takes well under a millisecond on one core, less
+# than waking a second core can save (and far less on a busy machine).
+POOL_PARALLEL_MIN = 1 << 20
+
+
+def _pool_threads(size):
+    """Threads for a pooling pass over `size` input values: 1 when small, else all of them."""
+    return 1 if size < POOL_PARALLEL_MIN else max(1, cs231n_omp_threads())
 
 
 def max_pool_forward_fast(x, pool_param):
@@ -721,13 +733,14 @@ def max_pool_forward_fast(x, pool_param):
     out = np.empty((N, C, Ho, Wo), dtype=dtype)
     argmax = np.empty((N, C, Ho, Wo), dtype=np.uint8 if PH * PW <= 256 else np.int32)
     if out.size:
+        threads = _pool_threads(x.size)
         xs = np.ascontiguousarray(x).reshape(N * C, H, W)
         o, a = out.reshape(N * C, Ho, Wo), argmax.reshape(N * C, Ho, Wo)
         if PH == PW == stride:
-            _pool_tiled_forward(xs, o, a, PH, PW)
+            _pool_tiled_forward(xs, o, a, PH, PW, threads)
         else:
-            cols = np.empty((max(1, cs231n_omp_threads()), PH * PW * Ho * Wo), dtype=dtype)
-            _pool_im2col_forward(xs, o, a, cols, PH, PW, stride)
+            cols = np.empty((threads, PH * PW * Ho * Wo), dtype=dtype)
+            _pool_im2col_forward(xs, o, a, cols, PH, PW, stride, threads)
     return out, (x, pool_param, argmax)
 
 
@@ -749,8 +762,9 @@ def max_pool_backward_fast(dout, cache):
         return dx
     d = np.ascontiguousarray(dout, dtype).reshape(N * C, Ho, Wo)
     a, dxs = argmax.reshape(N * C, Ho, Wo), dx.reshape(N * C, H, W)
+    threads = _pool_threads(dx.size)
     if PH == PW == stride:
-        _pool_tiled_backward(d, a, dxs, PH, PW)
+        _pool_tiled_backward(d, a, dxs, PH, PW, threads)
     else:
-        _pool_scatter_backward(d, a, dxs, PW, stride)
+        _pool_scatter_backward(d, a, dxs, PW, stride, threads)
     return dx

@@ -143,9 +143,16 @@ def _check_pool(fl, x, pool_param, dout):
         f"{name}: backward differs at {np.argwhere(dx != naive_dx)[:3].tolist()}")
 
 
+@pytest.mark.parametrize("threaded", [False, True])
 @given(case=pool_cases())
-def test_max_pool_equals_naive_on_random_shapes_with_ties(fl, case):
-    _check_pool(fl, *case)
+def test_max_pool_equals_naive_on_random_shapes_with_ties(fl, threaded, case):
+    """Small pools run on one thread; threaded=True forces the threaded loops on them too."""
+    default = fl.POOL_PARALLEL_MIN
+    fl.POOL_PARALLEL_MIN = 0 if threaded else default
+    try:
+        _check_pool(fl, *case)
+    finally:
+        fl.POOL_PARALLEL_MIN = default
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
