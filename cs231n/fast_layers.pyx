@@ -381,7 +381,8 @@ def _conv_forward(const real[:, :, :, ::1] x, const real[:, ::1] wm, const real[
 def _conv_backward(const real[:, :, :, ::1] x, const real[:, ::1] wm,
                    const real[:, :, ::1] dout, real[:, :, :, ::1] dx, real[:, :, ::1] dw_part,
                    double[:, ::1] db_part, real[:, ::1] cols, Py_ssize_t HH, Py_ssize_t WW,
-                   Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t Ho, Py_ssize_t Wo, int threads):
+                   Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t Ho, Py_ssize_t Wo, int threads,
+                   bint need_dx):
     """Per image: dw_part[t] += dout[n] cols^T, cols <- wm^T dout[n], dx[n] = col2im(cols)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = wm.shape[0], K = wm.shape[1], P = Ho * Wo, n, f, p, t
@@ -396,9 +397,10 @@ def _conv_backward(const real[:, :, :, ::1] x, const real[:, ::1] wm,
         # dw (F, K) += d (F, P) @ col^T (P, K): column-major dw^T += col d^T
         _gemm(True, False, <int>K, <int>F, <int>P, col, <int>P, d, <int>P, 1,
               &dw_part[t, 0, 0], <int>K)
-        # col (K, P) = wm^T (K, F) @ d (F, P): column-major col^T = d^T wm
-        _gemm(False, True, <int>P, <int>K, <int>F, d, <int>P, &wm[0, 0], <int>K, 0, col, <int>P)
-        _col2im_image(col, P, &dx[n, 0, 0, 0], C, H, W, HH, WW, stride, pad, Ho, Wo)
+        if need_dx:  # col (K, P) = wm^T (K, F) @ d (F, P): column-major col^T = d^T wm
+            _gemm(False, True, <int>P, <int>K, <int>F, d, <int>P, &wm[0, 0], <int>K, 0, col,
+                  <int>P)
+            _col2im_image(col, P, &dx[n, 0, 0, 0], C, H, W, HH, WW, stride, pad, Ho, Wo)
         for f in range(F):
             acc = 0
             for p in range(P):
@@ -454,7 +456,7 @@ def _conv_backward_shift(const real[:, :, :, ::1] x, const real[:, :, :, ::1] wr
                          const real[:, :, :, ::1] dout, real[:, :, :, ::1] dx,
                          real[:, :, :, :, ::1] dwr_part, double[:, ::1] db_part,
                          real[:, ::1] xp_buf, real[:, ::1] dy_buf, real[:, ::1] dxp_buf,
-                         Py_ssize_t pad, int threads):
+                         Py_ssize_t pad, int threads, bint need_dx):
     """Per image and offset (i, j): dwr[i, j] += dy @ shifted xp^T; shifted dxp += wr[i, j]^T dy."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t HH = wr.shape[0], WW = wr.shape[1], F = wr.shape[2]
@@ -481,18 +483,21 @@ def _conv_backward_shift(const real[:, :, :, ::1] x, const real[:, :, :, ::1] wr
                 for wo in range(Wo, Wp):
                     dy[f * L + ho * Wp + wo] = 0
             db_part[t, f] += acc
-        memset(dxp, 0, (C * Hp + 1) * Wp * sizeof(real))
+        if need_dx:
+            memset(dxp, 0, (C * Hp + 1) * Wp * sizeof(real))
         for i in range(HH):
             for j in range(WW):
                 # dwr[i, j] (F, C) += dy (F, L) @ shifted xp (C, L)^T
                 _gemm(True, False, <int>C, <int>F, <int>L, xp + i * Wp + j, <int>(Hp * Wp), dy,
                       <int>L, 1, &dwr_part[t, i, j, 0, 0], <int>C)
-                # shifted dxp (C, L) += wr[i, j]^T (C, F) @ dy (F, L)
-                _gemm(False, True, <int>L, <int>C, <int>F, dy, <int>L, &wr[i, j, 0, 0], <int>C, 1,
-                      dxp + i * Wp + j, <int>(Hp * Wp))
-        for c in range(C):
-            for h in range(H):
-                memcpy(&dx[n, c, h, 0], dxp + (c * Hp + h + pad) * Wp + pad, W * sizeof(real))
+                if need_dx:  # shifted dxp (C, L) += wr[i, j]^T (C, F) @ dy (F, L)
+                    _gemm(False, True, <int>L, <int>C, <int>F, dy, <int>L, &wr[i, j, 0, 0],
+                          <int>C, 1, dxp + i * Wp + j, <int>(Hp * Wp))
+        if need_dx:
+            for c in range(C):
+                for h in range(H):
+                    memcpy(&dx[n, c, h, 0], dxp + (c * Hp + h + pad) * Wp + pad,
+                           W * sizeof(real))
 
 
 # Which convolution algorithm: "auto" picks shifted windows for stride 1 when the padding widens
@@ -547,11 +552,12 @@ def conv_forward_fast(x, w, b, conv_param):
     return out, (x, w, b, conv_param)
 
 
-def conv_backward_fast(dout, cache):
+def conv_backward_fast(dout, cache, need_dx=True):
     """Fast convolution backward pass: the same result as conv_backward_naive.
 
     Inputs: dout: (N, F, H_out, W_out) upstream gradient; cache: (x, w, b, conv_param) from
-    conv_forward_fast.
+    conv_forward_fast; need_dx: False skips the input gradient, which a network's first layer
+    does not need (about 40% of the work), and returns None for dx.
     Returns: dx: (N, C, H, W) in x's dtype; dw: (F, C, HH, WW) in w's dtype; db: (F,) in b's.
     """
     x, w, b, conv_param = cache
@@ -563,25 +569,28 @@ def conv_backward_fast(dout, cache):
                          f"{(N, F, Ho, Wo)}, got {getattr(dout, 'shape', type(dout).__name__)}")
     K, P = C * HH * WW, Ho * Wo
     threads = _threads_for(N)
-    # every element of dx is written below (np.zeros would zero fresh pages for nothing)
-    dx = np.empty((N, C, H, W), dtype=dtype) if dout.size else np.zeros((N, C, H, W), dtype)
+    dx = None
+    if need_dx:  # every element is written below (np.zeros would zero fresh pages for nothing)
+        dx = np.empty((N, C, H, W), dtype=dtype) if dout.size else np.zeros((N, C, H, W), dtype)
+    dx_out = dx if need_dx else np.empty((1, 1, 1, 1), dtype)  # else the kernels' unused target
     db_part = np.zeros((threads, F), dtype=np.float64)
     shift = _use_shift(C, W, stride, pad, Wo, backward=True)
     dw_part = np.zeros((threads, HH, WW, F, C) if shift else (threads, F, K), dtype=dtype)
-    if dx.size and dout.size:
+    if x.size and dout.size:
+        dx_rows = (C * (H + 2 * pad) + 1) * (W + 2 * pad) if need_dx else 1
         x, d = np.ascontiguousarray(x), np.ascontiguousarray(dout, dtype)
         with _SerialBlas(threads):
             if shift:
                 Hp, Wp = H + 2 * pad, W + 2 * pad
-                _conv_backward_shift(x, _filters_by_offset(w, dtype), d, dx, dw_part, db_part,
+                _conv_backward_shift(x, _filters_by_offset(w, dtype), d, dx_out, dw_part, db_part,
                                      np.empty((threads, (C * Hp + 1) * Wp), dtype),
                                      np.empty((threads, F * Ho * Wp), dtype),
-                                     np.empty((threads, (C * Hp + 1) * Wp), dtype), pad, threads)
+                                     np.empty((threads, dx_rows), dtype), pad, threads, need_dx)
             else:
                 _conv_backward(x, np.ascontiguousarray(w.reshape(F, K), dtype),
-                               d.reshape(N, F, P), dx, dw_part, db_part,
+                               d.reshape(N, F, P), dx_out, dw_part, db_part,
                                np.empty((threads, K * P), dtype), HH, WW, stride, pad, Ho, Wo,
-                               threads)
+                               threads, need_dx)
     dw = dw_part.sum(axis=0) if threads > 1 else dw_part[0]
     if shift:  # (HH, WW, F, C) -> (F, C, HH, WW)
         dw = dw.transpose(2, 3, 0, 1)

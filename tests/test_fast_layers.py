@@ -97,6 +97,23 @@ def test_conv_equals_naive_on_gaussian_data(fl, dtype, x_shape, w_shape, stride,
     _check_conv(fl, x, w, b, {"stride": stride, "pad": pad}, dout, TOL[dtype])
 
 
+@pytest.mark.parametrize("path", ["im2col", "shift"])
+def test_conv_backward_without_dx_gives_the_same_dw_and_db(fl, path):
+    """need_dx=False (a network's first layer) returns None for dx and the same dw, db."""
+    rng = np.random.default_rng(3)
+    x, w, b = (_grid(rng, shape, np.float64) for shape in ((3, 2, 7, 7), (4, 2, 3, 3), (4,)))
+    fl.CONV_PATH = path
+    try:
+        out, cache = fl.conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
+        dout = _grid(rng, out.shape, np.float64)
+        dx, dw, db = fl.conv_backward_fast(dout, cache, need_dx=False)
+        _, dw_all, db_all = fl.conv_backward_fast(dout, cache)
+    finally:
+        fl.CONV_PATH = "auto"
+    assert dx is None
+    assert np.array_equal(dw, dw_all) and np.array_equal(db, db_all)
+
+
 def test_conv_keeps_the_input_dtype_and_accepts_views(fl):
     """float32 x with float64 w gives float32 out and dx, float64 dw; strided views are fine."""
     rng = np.random.default_rng(0)
