@@ -1,15 +1,16 @@
 """`make bench`: every benchmark in one run, then the issue's targets as PASS/MISS lines.
 
-Run: python -m bench [--budget SECONDS]  (per measurement; training gets three times as much)
+Run: python -m bench [--budget SECONDS] [--single-core]
+(--budget is per measurement; training gets three times as much)
 """
 import os
 
 from bench import conv, train
-from bench.common import load_torch, machine_report, parse_budget
+from bench.common import load_torch, machine_report, parse_args
 
 
 def main():
-    budget = parse_budget(__doc__, 1.0)
+    budget = parse_args(__doc__, "bench", 1.0)
     torch = load_torch()
     print("\n".join(machine_report(torch)))
     lines = conv.run(budget, torch) + train.run(3 * budget, torch)

@@ -6,7 +6,7 @@ ratios, and the peak extra memory of one fast forward + backward, all from the s
 (F, K) x (K, N*P), backward dw (F, N*P) x (N*P, K) plus dx (K, F) x (F, N*P), with K = C*HH*WW
 and P = H_out*W_out; a convolution by im2col cannot beat them by much.
 
-Run: python -m bench.conv [--budget SECONDS]
+Run: python -m bench.conv [--budget SECONDS] [--single-core]
 """
 import tracemalloc
 
@@ -16,7 +16,7 @@ from bench.common import (
     fmt_ms,
     load_torch,
     machine_report,
-    parse_budget,
+    parse_args,
     ratio,
     timed,
     verdict,
@@ -216,7 +216,7 @@ def pool_verdicts(pools):
 
 
 def main():
-    budget = parse_budget(__doc__, 1.0)
+    budget = parse_args(__doc__, "bench.conv", 1.0)
     torch = load_torch()
     print("\n".join(machine_report(torch)))
     lines = run(budget, torch)

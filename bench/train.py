@@ -5,11 +5,11 @@ One step = forward + backward + SGD update of a float32 minibatch of 50 CIFAR-si
 data (the speed does not depend on the values). Images per second are the median over steps;
 an epoch is CIFAR-10's 49,000 training images.
 
-Run: python -m bench.train [--budget SECONDS]
+Run: python -m bench.train [--budget SECONDS] [--single-core]
 """
 import numpy as np
 
-from bench.common import load_torch, machine_report, parse_budget, timed, verdict
+from bench.common import load_torch, machine_report, parse_args, timed, verdict
 from cs231n import layer_utils
 from cs231n.classifiers.cnn import ThreeLayerConvNet
 from cs231n.optim import sgd
@@ -78,7 +78,7 @@ def run(budget=3.0, torch=None):
 
 
 def main():
-    budget = parse_budget(__doc__, 3.0)
+    budget = parse_args(__doc__, "bench.train", 3.0)
     torch = load_torch()
     print("\n".join(machine_report(torch)))
     print("\nTarget\n" + "\n".join(run(budget, torch)))
