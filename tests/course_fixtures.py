@@ -13,7 +13,8 @@ def _meta(**kw):
                          "task": False, **kw}}
 
 
-def toy_notebook():
+def toy_notebook(readonly_helper=False):
+    """The toy notebook; readonly_helper puts a locked read-only cell right before test_relu."""
     nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                "language": "python"},
                                 "cs231n": {"points": 6, "extra_credit": 0}})
@@ -25,6 +26,8 @@ def toy_notebook():
         new_code_cell("check_close('double', double(3.0), 6.0)\n### BEGIN HIDDEN TESTS\n"
                       f"{HIDDEN_LINE}\n### END HIDDEN TESTS",
                       metadata=_meta(grade=True, locked=True, grade_id="test_double", points=2)),
+        *([new_code_cell("def positive_part(x):\n    return np.maximum(x, 0)",
+                         metadata=_meta(locked=True, grade_id="helpers"))] if readonly_helper else []),
         new_code_cell("out, _ = relu_forward(np.array([-1.0, 2.0]))\ncheck_close('relu', out, [0.0, 2.0])",
                       metadata=_meta(grade=True, locked=True, grade_id="test_relu", points=3)),
         new_markdown_cell("Why does ReLU pass gradients only where its input is positive?"),
@@ -34,11 +37,11 @@ def toy_notebook():
     return nb
 
 
-def make_toy_source(source_root, assignment_id="a2"):
+def make_toy_source(source_root, assignment_id="a2", readonly_helper=False):
     """Write the toy notebook as source_root/<assignment_id>/Toy.ipynb; return source_root."""
     folder = source_root / assignment_id
     folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(toy_notebook(), folder / "Toy.ipynb")
+    nbformat.write(toy_notebook(readonly_helper), folder / "Toy.ipynb")
     return source_root
 
 

@@ -255,3 +255,27 @@ def test_cli_grades_a_folder_of_submissions(tmp_path):
     assert "graded 1 submissions" in proc.stdout
     rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
     assert [r["student_id"] for r in rows] == ["ivy"] and float(rows[0]["score"]) > 0
+
+
+def test_a_test_cell_deleted_after_a_read_only_cell_is_restored(tmp_path):
+    """nbgrader 0.9.6 itself fails here (KeyError) and scores the whole notebook 0;
+    autograder.nbgrader_fixes.RestoreDeletedCells puts the cell back."""
+    import nbformat
+
+    from autograder.grade import grade_all
+
+    src = make_toy_source(tmp_path / "src", readonly_helper=True)
+    course = Course(root=tmp_path / "course", db_url=f"sqlite:///{tmp_path / 'course' / 'gradebook.db'}",
+                    source_root=src)
+    build_release(course)
+    folder = tmp_path / "subs" / "jo"
+    folder.mkdir(parents=True)
+    nb = nbformat.read(course.source / "Toy.ipynb", as_version=4)
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in ("helpers", "test_relu")]
+    nbformat.write(nb, folder / "Toy.ipynb")
+    shutil.copytree(PACKAGE, folder / "cs231n", ignore=shutil.ignore_patterns("*.so", "__pycache__", "*.c"))
+    assert not [c.error for c in collect(tmp_path / "subs", course) if c.error]
+    results, failures = grade_all(course, workers=1, progress=False, judge_timeout=3, cell_timeout=60)
+    assert failures == {} and results["jo"]["nbgrader_ok"], results["jo"]["nbgrader_log"]
+    grades = {g["name"]: g for nb in results["jo"]["notebooks"] for g in nb["grades"]}
+    assert grades["test_relu"]["auto_score"] == 3 and grades["test_double"]["auto_score"] == 2
