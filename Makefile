@@ -11,10 +11,11 @@ STAMP_DEV  := $(VENV)/.installed-dev
 EXT_SRC    := $(wildcard cs231n/*.pyx) setup.py pyproject.toml
 JOBS   ?= auto
 
-.PHONY: install install-dev build demo test test-fast lab bench data clean help browser
+.PHONY: install install-dev build demo train-demo test test-fast lab bench data clean help browser
 
 help:
-	@echo "make demo     set up and run the main job on embedded defaults"
+	@echo "make demo     set up, then run the whole course on a demo class (release, grading, feedback)"
+	@echo "make train-demo  train a small ConvNet with the reference code on the offline data"
 	@echo "make test     set up and run the whole test suite"
 	@echo "make install  create .venv, install requirements.txt, build cs231n + its Cython extension"
 	@echo "make lab      JupyterLab on assignments/a2"
@@ -47,7 +48,12 @@ browser:
 	@bash .ci/install-browser
 build: $(VENV)/.built
 
-demo: install
+# The whole course on a demo class: release, six submissions, grading, feedback, grades.
+demo: install-dev
+	CS231N_COURSE_DIR=$${CS231N_COURSE_DIR:-course/demo} $(PY) -m autograder demo
+
+# A small ConvNet trained with the reference code on the offline data.
+train-demo: install
 	$(PY) -m cs231n.demo
 
 # Tests and notebooks run on the offline digits data unless told otherwise (no network in CI);
