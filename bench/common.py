@@ -69,9 +69,11 @@ def machine_report(torch):
                          f"({os.path.basename(lib['filepath'])})")
     except ImportError:
         lines.append("threadpoolctl not installed: BLAS kernel unknown")
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
+    for var, effect in (("OPENBLAS_CORETYPE", "it can slow numpy's OpenBLAS"),
+                        ("OPENBLAS_L2_SIZE", "it can slow numpy's OpenBLAS"),
+                        ("OMP_NUM_THREADS", "it sets the OpenMP threads of the fast layers")):
         if var in os.environ:
-            lines.append(f"note: {var}={os.environ[var]} is set (it can slow numpy's OpenBLAS)")
+            lines.append(f"note: {var}={os.environ[var]} is set ({effect})")
     omp = fast_layers.openmp_threads()
     lines.append("fast layers: OpenMP " + (f"with {omp} threads" if omp else "not built in"))
     lines.append(f"numpy {np.__version__}; " + (
