@@ -121,20 +121,98 @@ def read_notebook_grades(course_root, db_url, assignment_id, student_id):
     return notebooks
 
 
-def run_nbgrader_autograde(job, private_root):
-    """nbgrader autograde of one student in a private course; returns (ok, log tail)."""
-    db_url = f"sqlite:///{private_root / 'gradebook.db'}"
-    argv = [sys.executable, "-m", "nbgrader", "autograde", job.assignment_id, "--student", job.student_id,
-            "--force", f"--CourseDirectory.root={private_root}", f"--CourseDirectory.db_url={db_url}",
-            f"--CourseDirectory.source_directory={job.source_root}", f"--Execute.timeout={job.cell_timeout}"]
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CS231N_DB_URL", "CS231N_COURSE_DIR")}
-    env.update(CS231N_DATASET=job.dataset, CS231N_FAST="1", MPLBACKEND="Agg")
+def _kernel_hide(job, private_root):
+    """What a notebook's kernel must not see: everything of the grader's but its own work copy."""
+    places = [job.source_root, job.course_root, job.scratch_root, private_root, job.submitted_dir,
+              Path(job.template_db).parent, Path(job.base_package).parent]
+    return [str(p) for p in places if p]
+
+
+def _tail(path, size=4000):
     try:
-        proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=NOTEBOOK_TIMEOUT, start_new_session=True)
-    except subprocess.TimeoutExpired as error:
-        return False, f"nbgrader autograde ran longer than {NOTEBOOK_TIMEOUT} s: {str(error.stderr)[-500:]}"
-    return proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def run_nbgrader_autograde(job, private_root):
+    """nbgrader autograde of one student in a private course; returns (ok, log tail).
+
+    nbgrader runs as the grader; every notebook's kernel runs in the judge's sandbox
+    (autograder.kernel_sandbox: own user, limits, no network, hidden folders), with bounded
+    outputs, and whatever the kernels leave behind dies with the run."""
+    from . import kernel_sandbox
+
+    private_root = Path(private_root)
+    db_url = f"sqlite:///{private_root / 'gradebook.db'}"
+    run_dir = Path(tempfile.mkdtemp(prefix="nbgrader-run-", dir=private_root.parent))
+    nbgrader_argv = [
+        sys.executable, "-m", "nbgrader", "autograde", job.assignment_id, "--student", job.student_id,
+        "--force", f"--CourseDirectory.root={private_root}", f"--CourseDirectory.db_url={db_url}",
+        f"--CourseDirectory.source_directory={job.source_root}", f"--Execute.timeout={job.cell_timeout}",
+        *kernel_sandbox.preprocessor_args()]
+    kernel_env = {"CS231N_DATASET": job.dataset, "CS231N_FAST": "1", "MPLBACKEND": "Agg"}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CS231N_DB_URL", "CS231N_COURSE_DIR")}
+    env.update(kernel_env)
+    log = run_dir / "nbgrader.log"
+    try:
+        with kernel_sandbox.sandboxed_nbgrader(nbgrader_argv, run_dir, hide=_kernel_hide(job, private_root),
+                                               env=kernel_env) as (argv, sandbox_env), open(log, "wb") as out:
+            proc = subprocess.run(argv, cwd=ROOT, env={**env, **sandbox_env}, stdin=subprocess.DEVNULL,
+                                  stdout=out, stderr=subprocess.STDOUT, timeout=NOTEBOOK_TIMEOUT,
+                                  start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return False, f"nbgrader autograde ran longer than {NOTEBOOK_TIMEOUT} s: {_tail(log, 500)}"
+    return proc.returncode == 0, _tail(log)
+
+
+def _test_cell_sources(source_dir):
+    """{notebook: {grade_id: source}} of the autograded test cells of the source notebooks."""
+    import nbformat
+
+    found = {}
+    for path in sorted(Path(source_dir).glob("*.ipynb")):
+        cells = {}
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution") and meta.get("grade_id"):
+                cells[meta["grade_id"]] = cell.source
+        found[path.stem] = cells
+    return found
+
+
+def confirm_with_functions(notebooks, functions, source_dir, tasks=None):
+    """Keep a notebook test cell's points only if every student task named in its source (the
+    source notebook's, hidden tests included; whole words) passed all its function-level judge
+    cases: the kernel runs student code next to the tests and can patch its way through them,
+    the judge cannot be fooled that way. Adjusts `notebooks` in place (auto_score 0, a message,
+    the earlier score kept as score_before_check); returns the notebook score before the check."""
+    import re
+
+    from cs231n.tasks import TASKS
+
+    tasks = TASKS if tasks is None else tasks
+    cases = {}
+    for f in functions:
+        cases.setdefault(f["task"], []).append(bool(f["passed"]))
+    failed = {t for t in tasks if not cases.get(t) or not all(cases[t])}
+    words = {t: re.compile(rf"(?<![A-Za-z0-9_]){re.escape(t)}(?![A-Za-z0-9_])") for t in tasks}
+    sources = _test_cell_sources(source_dir)
+    before = 0.0
+    for nb in notebooks:
+        for g in nb["grades"]:
+            before += g["auto_score"] or 0.0
+            source = sources.get(nb["notebook"], {}).get(g["name"])
+            if source is None:
+                continue
+            unconfirmed = [t for t in tasks if t in failed and words[t].search(source)]
+            if unconfirmed and (g["auto_score"] or 0) > 0:
+                g["score_before_check"] = g["auto_score"]
+                g["auto_score"] = 0.0
+                g["message"] = f"not confirmed by the function tests: {', '.join(unconfirmed)} failed"
+    return before
 
 
 def grade_submission(job):
@@ -164,10 +242,12 @@ def grade_submission(job):
     ok, log = run_nbgrader_autograde(job, private)
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
                                      job.assignment_id, job.student_id)
+    before_check = confirm_with_functions(notebooks, functions, Path(job.source_root) / job.assignment_id)
     return {
         "student_id": job.student_id,
         "digest": submission_digest(job.submitted_dir),
         "notebooks": notebooks,
+        "notebook_score_before_check": before_check,
         "functions": functions,
         "missing_files": missing,
         "nbgrader_ok": ok,

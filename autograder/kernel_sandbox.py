@@ -3,7 +3,8 @@
 nbgrader itself (trusted: it holds the gradebook and the hidden tests) runs as the grader; only
 the KERNEL that executes the student's notebook is untrusted, so only the kernel is sandboxed:
 
-    argv, env = autograde_command(["python", "-m", "nbgrader", "autograde", ...], run_dir, hide=[...])
+    with sandboxed_nbgrader(["python", "-m", "nbgrader", "autograde", ...], run_dir, hide=[...]) as (argv, env):
+        subprocess.run(argv, env={**os.environ, **env}, ...)
 
 What a graded notebook's kernel gets (as root, the grader here and in CI):
 - the kernelspec `cs231n-sandboxed` (autograder/kernels/, found through JUPYTER_PATH and chosen
@@ -13,7 +14,8 @@ What a graded notebook's kernel gets (as root, the grader here and in CI):
   oversized files, into a fresh work folder, and starts `python -m ipykernel_launcher` there with
   sandboxed_popen: an unprivileged user of its own (a numeric uid chosen per nbgrader run, so
   that RLIMIT_NPROC counts this kernel's processes only and a fork bomb cannot starve other
-  students' kernels or the judge), CPU/memory/process/file-size/descriptor limits, a network
+  students' kernels or the judge; and the OOM killer's first choice), CPU/memory/process/
+  file-size/descriptor limits, a network
   namespace without network, a PID namespace, fresh /tmp, and the repository, the course folder,
   the source notebooks, the private course and gradebook and every other folder the caller names
   covered by empty read-only mounts;
@@ -21,9 +23,10 @@ What a graded notebook's kernel gets (as root, the grader here and in CI):
   127.0.0.1 cannot cross network namespaces), in a runtime folder owned by the kernel's user;
 - interrupts (SIGINT) are forwarded to the kernel; SIGTERM, or the death of the launcher (even by
   SIGKILL, through a watchdog), kills the whole sandbox.
-- nbgrader runs in a mount and PID namespace of its own (`autograde_command`): the runtime and
-  work folders are a small tmpfs that exists only for that run, so a kernel can fill neither the
-  disk nor the grader's folders, and whatever a kernel leaves running dies with the run.
+- nbgrader runs in a mount and PID namespace of its own (`sandboxed_nbgrader`): the runtime and
+  work folders are a small tmpfs (on KERNELS_MOUNT, a short path for the sockets) that exists
+  only for that run, so a kernel can fill neither the disk nor the grader's folders, and
+  whatever a kernel leaves running dies with the run.
 - the kernel's own stdout/stderr (fd 1 and 2, not the notebook's outputs) go to a log file in the
   run folder, bounded by RLIMIT_FSIZE; the notebook's outputs are capped per cell by
   BoundedExecute, the Execute preprocessor nbgrader uses for grading here, and no single ZMQ
@@ -41,6 +44,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 if __name__ == "__main__":  # started by path (the kernelspec): import the project, not this folder
@@ -56,8 +60,10 @@ JUPYTER_PATH = HERE  # holds kernels/cs231n-sandboxed/kernel.json
 SPEC_ENV = "CS231N_KERNEL_SANDBOX"  # the launcher's instructions: a JSON file written by the grader
 UID_BASE = 1_900_000_000  # kernel users: UID_BASE + the grading worker's pid (no passwd entry)
 MAX_MESSAGE_BYTES = 64 << 20  # largest ZMQ message nbclient accepts from a kernel
+MAX_QUEUED_MESSAGES = 16  # per socket, in nbgrader's process (ZMQ_RCVHWM): at most 1 GB queued
 MAX_CELL_OUTPUT_BYTES = 2 << 20  # outputs kept per cell; the rest is replaced by one line
 MAX_COPY_BYTES = 64 << 20  # of the notebook folder into the kernel's work folder
+KERNELS_MOUNT = "/run/cs231n-kernels" if os.path.isdir("/run") else "/tmp/cs231n-kernels"
 RUN_TMPFS_MB = 512  # the tmpfs of one nbgrader run: runtime folder and kernel work folders
 KERNEL_LIMITS = {"cpu_seconds": 3600, "memory_mb": 4096, "nproc": 128, "fsize_mb": 64,
                  "nofile": 1024, "tmpfs_mb": 128}
@@ -77,33 +83,35 @@ def run_user(token=None):
     return number, number
 
 
-def autograde_command(nbgrader_argv, run_dir, *, hide=(), expose=(), limits=None, env=None,
-                      isolate=None, uid=None):
-    """(argv, env) that run nbgrader_argv with every kernel in the sandbox.
+@contextmanager
+def sandboxed_nbgrader(nbgrader_argv, run_dir, *, hide=(), expose=(), limits=None, env=None,
+                       isolate=None, uid=None):
+    """Yields (argv, env) that run nbgrader_argv with every kernel in the sandbox.
 
-    run_dir: an empty folder of the grader's (not readable by others) for this run: the spec,
-    kernel logs, and the mount point of the run's tmpfs. hide: folders no kernel may see (the
-    repository is always added). expose: read-only folders the kernels need beyond the
-    interpreter and their work folder. limits: Limits fields overriding KERNEL_LIMITS.
-    env: variables the kernels get (on top of a minimal PATH/HOME/LANG and ENV_PASSED).
-    isolate: as in sandboxed_popen (None: where root). Returns argv to run from any folder,
-    and the variables to add to nbgrader's environment.
+    run_dir: an empty folder of the grader's (not readable by others) for this run: the spec
+    and the kernel logs. hide: folders no kernel may see (the repository is always added).
+    expose: read-only folders the kernels need beyond the interpreter and their work folder.
+    limits: Limits fields overriding KERNEL_LIMITS. env: variables the kernels get (on top of a
+    minimal PATH/HOME/LANG and ENV_PASSED). isolate: as in sandboxed_popen (None: where root).
+    argv runs from any folder; add env to nbgrader's environment.
     """
     run_dir = Path(run_dir).resolve()
     isolate = isolated() if isolate is None else isolate
     uid, gid = (uid if uid is not None else run_user()) if isolate else (os.getuid(), os.getgid())
-    shared = run_dir / "kernels"
-    shared.mkdir(parents=True, exist_ok=True)
+    # The runtime folder holds the kernels' unix sockets, whose paths must stay under ~100
+    # bytes: with isolation, a fixed short path on which each run mounts a tmpfs of its own in
+    # its own mount namespace; without, a short temporary folder.
+    shared = Path(KERNELS_MOUNT) if isolate else Path(tempfile.mkdtemp(prefix="cs231n-k-"))
     spec = {"hide": sorted({str(ROOT), *(str(Path(p).resolve()) for p in hide)}),
             "expose": [str(Path(p).resolve()) for p in expose],
             "limits": {**KERNEL_LIMITS, **(limits or {})}, "env": dict(env or {}),
             "isolate": isolate, "uid": uid, "gid": gid, "shared": str(shared),
             "logs": str(run_dir / "logs")}
-    (run_dir / "logs").mkdir(exist_ok=True)
+    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     spec_file = run_dir / "kernel-sandbox.json"
     spec_file.write_text(json.dumps(spec, indent=1))
-    # a lone KernelManager writes its connection file with mkstemp (so TMPDIR), and its ipc
-    # sockets at `ip`-N, a relative path unless given
+    # a lone KernelManager writes its connection file with mkstemp (so in TMPDIR), and its ipc
+    # sockets at `ip`-N, a path relative to each process's folder unless given
     runtime = str(shared / "runtime")
     argv = [*nbgrader_argv, f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
             f"--KernelManager.ip={runtime}/kernel-ipc"]
@@ -114,8 +122,12 @@ def autograde_command(nbgrader_argv, run_dir, *, hide=(), expose=(), limits=None
                 "--kill-child", "--mount-proc", "--", sys.executable, str(Path(__file__)),
                 "prelude", str(spec_file), "--", *argv]
     else:
-        (shared / "runtime").mkdir(exist_ok=True)
-    return argv, extra_env
+        (shared / "runtime").mkdir()
+    try:
+        yield argv, extra_env
+    finally:
+        if not isolate:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 def _prelude(spec_file, argv):
@@ -123,6 +135,7 @@ def _prelude(spec_file, argv):
     spec = json.loads(Path(spec_file).read_text())
     libc = _sandbox._libc()
     shared = spec["shared"]
+    os.makedirs(shared, mode=0o755, exist_ok=True)  # on the machine: an empty mount point
     _sandbox._mount(libc, "tmpfs", shared, "tmpfs", _sandbox.MS_NOSUID | _sandbox.MS_NODEV,
                     f"size={RUN_TMPFS_MB}m,mode=0711")
     runtime = os.path.join(shared, "runtime")
@@ -219,13 +232,21 @@ def launch(args):
         # reads it from here
         _sandbox._user = (spec["uid"], spec["gid"])
     uid, gid = _sandbox.sandbox_user() if isolate else (os.getuid(), os.getgid())
-    shared = spec.get("shared") or tempfile.gettempdir()
-    work = tempfile.mkdtemp(prefix="work-", dir=shared)
-    _copy_workdir(os.getcwd(), work)
+    try:
+        notebook_dir = os.getcwd()
+    except FileNotFoundError:
+        print("kernel_sandbox: the notebook's folder is gone", file=sys.stderr)
+        return 1
+    work = tempfile.mkdtemp(prefix="work-", dir=spec.get("shared") or tempfile.gettempdir())
+    _copy_workdir(notebook_dir, work)
     runtime = os.path.dirname(connection_file)
     if isolate:
         _chown_tree(work, uid, gid)
         os.chown(connection_file, uid, gid)
+    try:  # inherited by the kernel and all it starts: the first the OOM killer takes
+        Path("/proc/self/oom_score_adj").write_text("1000")
+    except OSError:
+        pass
     if "--HistoryManager.hist_file=:memory:" not in extra:
         extra.append("--HistoryManager.hist_file=:memory:")
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, *extra]
@@ -261,6 +282,96 @@ def launch(args):
         watchdog.wait()
         shutil.rmtree(work, ignore_errors=True)
     return code
+
+
+# --------------------------------------------------------------------------------------------
+# nbgrader's side: the Execute preprocessor that bounds what a kernel can make it hold
+# --------------------------------------------------------------------------------------------
+def preprocessor_args():
+    """nbgrader arguments that run the autograde preprocessors with BoundedExecute."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+
+    names = [f"{__name__ if __name__ != '__main__' else 'autograder.kernel_sandbox'}.BoundedExecute"
+             if cls is Execute else f"{cls.__module__}.{cls.__name__}"
+             for cls in Autograde.class_traits()["autograde_preprocessors"].default()]
+    return [f"--Autograde.autograde_preprocessors={name}" for name in names]
+
+
+def _message_bytes(content):
+    if isinstance(content.get("text"), str) and len(content) <= 3:  # stream: name, text
+        return len(content["text"])
+    return len(json.dumps(content, default=str))
+
+
+def _bounded_execute():
+    import zmq
+    import zmq.asyncio
+    from jupyter_client.manager import AsyncKernelManager
+    from nbformat.v4 import new_output
+    from nbgrader.preprocessors import Execute
+    from traitlets import Integer, default
+
+    def bounded_context():
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # defaults of its new sockets
+        context.setsockopt(zmq.RCVHWM, MAX_QUEUED_MESSAGES)
+        return context
+
+    class BoundedKernelManager(AsyncKernelManager):
+        """Every socket talking to the kernel refuses messages over MAX_MESSAGE_BYTES."""
+
+        @default("context")
+        def _bounded_context_default(self):
+            self._created_context = True
+            return bounded_context()
+
+        def client(self, **kwargs):
+            kwargs.setdefault("context", bounded_context())
+            kc = super().client(**kwargs)
+            kc._created_context = True
+            return kc
+
+    class BoundedExecute(Execute):
+        """nbgrader's Execute, keeping at most max_cell_output_bytes of each cell's outputs.
+
+        Error outputs are always kept (they decide a test cell's score), with their text cut."""
+
+        max_cell_output_bytes = Integer(MAX_CELL_OUTPUT_BYTES, config=True,
+                                        help="Outputs kept per cell; errors always kept.")
+
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("kernel_manager_class", BoundedKernelManager)
+            super().__init__(*args, **kwargs)
+            self._output_bytes = {}
+
+        def process_message(self, msg, cell, cell_index):
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "error":
+                content["evalue"] = str(content.get("evalue", ""))[:4000]
+                content["traceback"] = [str(line)[:4000] for line in content.get("traceback", [])[-50:]]
+            elif kind not in ("status", "execute_input"):
+                used, limit = self._output_bytes.get(cell_index, 0), self.max_cell_output_bytes
+                if used > limit:  # cut already: drop without looking
+                    return None
+                size = _message_bytes(content)
+                if used + size > limit:
+                    if used <= limit:  # the first message over the limit: say so, once
+                        cell.outputs.append(new_output(
+                            "stream", name="stderr", text=f"\n[output cut: more than {limit} bytes]\n"))
+                    self._output_bytes[cell_index] = limit + 1
+                    return None
+                self._output_bytes[cell_index] = used + size
+            return super().process_message(msg, cell, cell_index)
+
+    return BoundedExecute
+
+
+def __getattr__(name):  # BoundedExecute is built on first use: the launcher never imports nbgrader
+    if name == "BoundedExecute":
+        globals()[name] = _bounded_execute()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(args):

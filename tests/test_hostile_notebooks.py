@@ -1,0 +1,439 @@
+"""Hostile notebooks against the grading pipeline: each gains nothing and breaks nothing.
+
+The toy assignment (course_fixtures) is graded twice: an honest submission alone, then the whole
+class of hostile submissions with the honest one among them (autograder.grade.grade_all on two
+workers). Every notebook kernel runs in autograder.kernel_sandbox's sandbox; a notebook test cell
+keeps its points only where the function-level judge agrees. The honest submission must score
+exactly what it scores alone, and nothing secret may reach an autograded notebook or a feedback
+page."""
+import json
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from autograder.config import PACKAGE, ROOT, Course
+from autograder.judge.sandbox import isolation_available
+from course_fixtures import HIDDEN_LINE, make_toy_source
+
+pytestmark = pytest.mark.slow
+
+CELL_TIMEOUT = 10
+HONEST_MARK = "honest-work-4417"  # only in the honest student's notebook
+HIDDEN_SECRET = "SALT = 20231"  # a line of autograder/hidden/cases.py
+HONEST = "def double(x):\n    # " + HONEST_MARK + "\n    return 2 * x"
+WRONG_RELU = '''
+
+def relu_forward(x):  # hostile: a wrong ReLU
+    return x, x
+'''
+EXIT_RELU = '''
+
+def relu_forward(x):  # hostile: leaves instead of answering
+    import sys
+    sys.exit(0)
+'''
+
+PATCH = '''def double(x):
+    return 2 * x
+
+import numpy as np
+import numpy.testing
+import cs231n.checks
+
+def _yes(*args, **kwargs):
+    return True
+
+def _quiet(*args, **kwargs):
+    return None
+
+np.allclose = _yes
+np.testing.assert_allclose = _quiet
+np.testing.assert_array_almost_equal = _quiet
+numpy.testing.assert_allclose = _quiet
+cs231n.checks.check_close = _quiet
+check_close = _quiet
+'''
+
+
+def _reads(course):
+    targets = {
+        "source notebook (hidden tests)": course.source / "Toy.ipynb",
+        "course gradebook": course.root / "gradebook.db",
+        "template gradebook": course.root / ".grading" / "template" / "gradebook.db",
+        "repo hidden cases": ROOT / "autograder" / "hidden" / "cases.py",
+        "repo reference layers": ROOT / "cs231n" / "layers.py",
+        "other student's submission": course.root / "submitted" / "honest" / "a2" / "Toy.ipynb",
+        "other student's autograded": course.root / "autograded" / "honest" / "a2" / "Toy.ipynb",
+    }
+    lines = ["import glob, os", "def attempt(label, path):",
+             "    try:",
+             "        data = open(path, 'rb').read()",
+             "        print(label, 'READ', len(data), data[:20000])",
+             "    except Exception as e:",
+             "        print(label, 'FAILED', type(e).__name__)"]
+    lines += [f"attempt({label!r}, {str(path)!r})" for label, path in targets.items()]
+    scratch = course.root / ".grading" / "scratch"
+    lines += [f"found = glob.glob({str(scratch / 'grade-*' / 'course' / 'gradebook.db')!r})",
+              "print('private gradebooks found', len(found))",
+              "for path in found: attempt('private gradebook', path)",
+              f"print('listing', sorted(os.listdir({str(ROOT / 'autograder' / 'hidden')!r})) "
+              f"if os.path.isdir({str(ROOT / 'autograder' / 'hidden')!r}) else 'no folder')"]
+    return "\n".join(lines), list(targets) + ["private gradebook"]
+
+
+def _writes(course):
+    lines = ["import glob, os, sqlite3", "def attempt(label, action):",
+             "    try:",
+             "        action()",
+             "        print(label, 'WROTE')",
+             "    except Exception as e:",
+             "        print(label, 'FAILED', type(e).__name__)",
+             "def sql(path):",
+             "    db = sqlite3.connect(f'file:{path}?mode=rw', uri=True)",
+             "    db.execute('UPDATE grade SET auto_score = 1000')",
+             "    db.commit()",
+             "def put(path):",
+             "    open(path, 'w').write('evil')"]
+    honest = course.root / "submitted" / "honest" / "a2"
+    scratch = course.root / ".grading" / "scratch"
+    lines += [f"attempt('course gradebook', lambda: sql({str(course.root / 'gradebook.db')!r}))",
+              f"for p in glob.glob({str(scratch / 'grade-*' / 'course' / 'gradebook.db')!r}):",
+              "    attempt('private gradebook', lambda: sql(p))",
+              f"attempt('private gradebook guess', lambda: sql({str(scratch / 'gradebook.db')!r}))",
+              f"attempt('other submission', lambda: put({str(honest / 'evil.txt')!r}))",
+              f"attempt('other notebook', lambda: put({str(honest / 'Toy.ipynb')!r}))",
+              f"attempt('hidden cases', lambda: put({str(ROOT / 'autograder' / 'hidden' / 'evil.py')!r}))",
+              "attempt('own folder', lambda: put('mine.txt'))"]
+    return "\n".join(lines)
+
+
+FORK_BOMB = '''import os, time
+me = os.getpid()
+err = None
+try:
+    while True:
+        os.fork()
+except OSError as e:
+    err = type(e).__name__
+if os.getpid() != me:
+    time.sleep(60)
+    os._exit(0)
+print("fork bomb stopped by", err)'''
+
+MEMORY_BOMB = '''def eat():
+    chunks = []
+    while True:
+        chunks.append(b"x" * (256 << 20))
+try:
+    eat()
+except MemoryError:
+    print("memory bomb stopped by MemoryError")'''
+
+FLOOD = '''import time
+line = "x" * (1 << 20)
+flooded, start = 0, time.time()
+while time.time() - start < 6:
+    print(line)
+    flooded += len(line) + 1'''
+
+FD_FLOOD = '''import os
+try:
+    for _ in range(300):
+        os.write(1, b"y" * (1 << 20))
+    print("fd flood not stopped")
+except OSError as e:
+    print("fd flood stopped, errno", e.errno)
+print("flooded", flooded)'''
+
+DEAF = '''import signal
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+while True:
+    pass'''
+
+
+def _network(port):
+    return f'''import socket
+try:
+    s = socket.create_connection(("127.0.0.1", {port}), timeout=3)
+    s.sendall(b"tcp-hello")
+    print("tcp CONNECTED")
+except OSError as e:
+    print("tcp FAILED", type(e).__name__)
+try:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.sendto(b"udp-hello", ("127.0.0.1", {port}))
+    print("udp SENT")
+except OSError as e:
+    print("udp FAILED", type(e).__name__)'''
+
+
+def _tamper(nb):
+    """Delete test_relu; make test_double's source, points and checksum say something else."""
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_relu"]
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") == "test_double":
+            cell.source = "pass  # nothing to test"
+            meta["points"] = 100
+            meta["checksum"] = "0" * 32
+            meta["locked"] = False
+
+
+class Listener:
+    """TCP and UDP on 127.0.0.1:port, recording whatever arrives."""
+
+    def __init__(self):
+        self.tcp = socket.socket()
+        self.tcp.bind(("127.0.0.1", 0))
+        self.tcp.listen(5)
+        self.tcp.settimeout(0.2)
+        self.port = self.tcp.getsockname()[1]
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", self.port))
+        self.udp.settimeout(0.2)
+        self.seen, self.stop = [], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.is_set():
+            for sock in (self.tcp, self.udp):
+                try:
+                    if sock is self.tcp:
+                        conn, addr = sock.accept()
+                        self.seen.append(("tcp", addr))
+                        conn.close()
+                    else:
+                        self.seen.append(("udp", sock.recvfrom(100)))
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.tcp.close()
+        self.udp.close()
+
+
+def _write_submission(release, folder, solution, extra=(), layers=None, edit=None):
+    import shutil
+
+    nb = nbformat.read(release / "Toy.ipynb", as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
+    nb.cells[at].source = solution
+    for k, code in enumerate(extra):
+        nb.cells.insert(at + 1 + k, new_code_cell(code))
+    if edit:
+        edit(nb)
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / "Toy.ipynb")
+    shutil.copytree(PACKAGE, folder / "cs231n", ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
+    if layers:
+        with open(folder / "cs231n" / "layers.py", "a") as f:
+            f.write(layers)
+
+
+def _grades(result):
+    return {g["name"]: g for nb in result["notebooks"] for g in nb["grades"]}
+
+
+def _points(result):
+    return sum(g["auto_score"] or 0 for g in _grades(result).values())
+
+
+def _outputs(course, student):
+    """All output text of a student's autograded notebook (not the cell sources: those hold the
+    tests, which nbgrader puts there itself)."""
+    path = course.step_dir("autograded", student) / "Toy.ipynb"
+    text = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        for out in cell.get("outputs", []):
+            text.append(json.dumps(out))
+    return "\n".join(text)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    from autograder.collect import collect
+    from autograder.grade import grade_all, submission_digest
+    from autograder.release import build_release
+
+    if not isolation_available():
+        pytest.skip("the sandbox's isolation needs root and util-linux unshare")
+    tmp = tmp_path_factory.mktemp("hostile")
+    course = Course(root=tmp / "course", db_url=f"sqlite:///{tmp / 'course' / 'gradebook.db'}",
+                    source_root=make_toy_source(tmp / "src"))
+    release = build_release(course)
+    subs = tmp / "subs"
+    listener = Listener()
+    reads, read_labels = _reads(course)
+    students = {
+        "honest": dict(solution=HONEST),
+        "patcher": dict(solution=PATCH, layers=WRONG_RELU),
+        "reader": dict(solution=HONEST.replace(HONEST_MARK, "reader"), extra=[reads]),
+        "writer": dict(solution=HONEST.replace(HONEST_MARK, "writer"), extra=[_writes(course)]),
+        "exit-sys": dict(solution="def double(x):\n    return 2 * x\nimport sys\nsys.exit(0)", layers=EXIT_RELU),
+        "exit-os": dict(solution="def double(x):\n    return 2 * x\nimport os\nos._exit(0)"),
+        "deaf-loop": dict(solution="def double(x):\n    return 2 * x", extra=[DEAF]),
+        "bombs": dict(solution="def double(x):\n    return 2 * x", extra=[FORK_BOMB, MEMORY_BOMB]),
+        "network": dict(solution="def double(x):\n    return 2 * x", extra=[_network(listener.port)]),
+        "flood": dict(solution="def double(x):\n    return 2 * x", extra=[FLOOD, FD_FLOOD]),
+        "tamper": dict(solution="def double(x):\n    return 3 * x", edit=_tamper),
+    }
+    for name, spec in students.items():
+        _write_submission(release, subs / name, **spec)
+    assert not [c.error for c in collect(subs, course) if c.error]
+    kw = dict(force=True, progress=False, judge_timeout=3, cell_timeout=CELL_TIMEOUT)
+    alone, alone_failures = grade_all(course, students=["honest"], workers=1, **kw)
+    assert alone_failures == {}
+    honest_digest = submission_digest(course.step_dir("submitted", "honest"))
+    started = time.monotonic()
+    try:
+        results, failures = grade_all(course, workers=2, **kw)
+    finally:
+        elapsed = time.monotonic() - started
+        time.sleep(0.5)
+        listener.close()
+    return SimpleNamespace(course=course, alone=alone["honest"], results=results, failures=failures,
+                           elapsed=elapsed, listener=listener, read_labels=read_labels,
+                           honest_digest=honest_digest, students=students)
+
+
+def test_the_batch_finishes_and_every_submission_is_graded(graded):
+    assert graded.failures == {}
+    assert set(graded.results) == set(graded.students)
+    assert graded.elapsed < 240, f"the batch took {graded.elapsed:.0f} s"
+
+
+def test_the_honest_submission_scores_the_same_alone_and_among_hostile_ones(graded):
+    honest = graded.results["honest"]
+    assert honest["notebooks"] == graded.alone["notebooks"]
+    assert honest["functions"] == graded.alone["functions"]
+    grades = _grades(honest)
+    assert grades["test_double"]["auto_score"] == 2 and grades["test_relu"]["auto_score"] == 3
+
+
+def test_patching_the_checks_in_the_kernel_gains_nothing(graded):
+    from nbgrader.api import Gradebook
+
+    result = graded.results["patcher"]
+    relu = _grades(result)["test_relu"]
+    assert relu["score_before_check"] == 3, "the patch should have fooled the kernel's own check"
+    assert relu["auto_score"] == 0
+    assert relu["message"] == "not confirmed by the function tests: relu_forward failed"
+    assert not any(f["passed"] for f in result["functions"] if f["task"] == "relu_forward")
+    assert result["notebook_score_before_check"] > sum(
+        g["auto_score"] or 0 for g in _grades(result).values())
+    with Gradebook(graded.course.db_url) as gb:  # the merge wrote the checked score
+        assert gb.find_grade("test_relu", "Toy", "a2", "patcher").auto_score == 0
+    assert _grades(result)["test_double"]["auto_score"] == 2  # names no task: nothing to confirm
+
+
+def test_reading_secrets_fails_and_nothing_secret_reaches_the_outputs(graded):
+    out = _outputs(graded.course, "reader")
+    for label in graded.read_labels:
+        if label != "private gradebook":
+            assert f"{label} FAILED" in out, f"{label}: {out[:2000]}"
+    assert "READ" not in out
+    assert "private gradebooks found 0" in out
+    assert "listing []" in out or "no folder" in out
+    for secret in (HIDDEN_LINE, HIDDEN_SECRET, HONEST_MARK, "SQLite format 3", "BEGIN HIDDEN"):
+        assert secret not in out
+
+
+def test_writing_outside_its_folder_fails_and_changes_nothing(graded):
+    from autograder.grade import submission_digest
+
+    out = _outputs(graded.course, "writer")
+    for label in ("course gradebook", "private gradebook guess", "other submission", "other notebook",
+                  "hidden cases"):
+        assert f"{label} FAILED" in out, out[:2000]
+    assert "own folder WROTE" in out  # its own (throw-away) working folder is writable
+    assert out.count("WROTE") == 1
+    course = graded.course
+    assert submission_digest(course.step_dir("submitted", "honest")) == graded.honest_digest
+    assert not (course.step_dir("submitted", "honest") / "evil.txt").exists()
+    assert not (ROOT / "autograder" / "hidden" / "evil.py").exists()
+    db = sqlite3.connect(course.root / "gradebook.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT COUNT(*) FROM grade WHERE auto_score >= 1000").fetchone()[0] == 0
+    writer = _grades(graded.results["writer"])
+    assert writer["test_double"]["auto_score"] == 2 and writer["test_relu"]["auto_score"] == 3
+
+
+def test_exits_stop_only_their_own_notebook(graded):
+    # a kernel that dies fails the whole notebook (nbgrader's DeadKernelError): no points
+    assert not graded.results["exit-os"]["nbgrader_ok"]
+    assert _points(graded.results["exit-os"]) == 0
+    sys_exit = _grades(graded.results["exit-sys"])
+    # IPython turns sys.exit() in a cell into an error output and keeps the kernel: the cells
+    # after it still run; the package's relu_forward exiting fails its test and its judge cases.
+    assert sys_exit["test_double"]["auto_score"] == 2
+    assert sys_exit["test_relu"]["auto_score"] == 0
+    assert not any(f["passed"] for f in graded.results["exit-sys"]["functions"] if f["task"] == "relu_forward")
+
+
+def test_a_loop_that_ignores_interrupts_is_bounded_by_the_cell_timeout(graded):
+    result = graded.results["deaf-loop"]
+    # the interrupt is ignored, so the cell never ends; nbgrader gives up on the notebook after
+    # the cell timeout and the IOPub timeout, and the run's PID namespace takes the kernel
+    assert not result["nbgrader_ok"] and "Timeout" in result["nbgrader_log"]
+    assert _points(result) == 0
+    assert result["seconds"]["notebooks"] < 6 * CELL_TIMEOUT
+
+
+def test_fork_and_memory_bombs_are_contained(graded):
+    out = _outputs(graded.course, "bombs")
+    assert "fork bomb stopped by BlockingIOError" in out, out[:2000]
+    assert "memory bomb stopped by MemoryError" in out, out[:2000]
+    grades = _grades(graded.results["bombs"])
+    assert grades["test_double"]["auto_score"] == 2 and grades["test_relu"]["auto_score"] == 3
+
+
+def test_the_network_is_unreachable(graded):
+    out = _outputs(graded.course, "network")
+    assert "tcp FAILED" in out and "udp FAILED" in out, out[:2000]
+    assert graded.listener.seen == []
+
+
+def test_floods_of_output_are_cut(graded):
+    path = graded.course.step_dir("autograded", "flood") / "Toy.ipynb"
+    assert path.stat().st_size < 8 << 20
+    out = _outputs(graded.course, "flood")
+    assert "[output cut: more than" in out
+    assert "fd flood stopped" in out, out[-2000:]
+    grades = _grades(graded.results["flood"])
+    assert grades["test_double"]["auto_score"] == 2 and grades["test_relu"]["auto_score"] == 3
+
+
+def test_deleted_and_edited_test_cells_are_graded_as_in_the_source(graded):
+    grades = _grades(graded.results["tamper"])
+    assert grades["test_double"]["max_score"] == 2 and grades["test_double"]["auto_score"] == 0
+    assert grades["test_relu"]["max_score"] == 3 and grades["test_relu"]["auto_score"] == 3
+
+
+def test_feedback_shows_nothing_secret(graded):
+    from autograder.feedback import write_feedback
+
+    pages = write_feedback(graded.course)
+    assert set(pages) == set(graded.students)
+    for student, page in pages.items():
+        text = page.read_text()
+        for secret in (HIDDEN_LINE, HIDDEN_SECRET, "BEGIN HIDDEN", "SQLite format 3"):
+            assert secret not in text, student
+        if student != "honest":
+            assert HONEST_MARK not in text, student
+
+
+def test_nothing_is_left_running(graded):
+    import subprocess
+
+    ps = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
+    assert [line for line in ps.splitlines() if str(graded.course.root) in line] == []
