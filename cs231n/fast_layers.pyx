@@ -637,7 +637,7 @@ def _pool_tiled_forward(const real[:, :, ::1] x, real[:, :, ::1] out, index_t[:,
     cdef const real* win
     cdef real best, v
     cdef bint general = not (PH == 2 and PW == 2)
-    for q in prange(planes, nogil=True, schedule="dynamic", num_threads=threads):
+    for q in prange(planes, nogil=True, schedule="dynamic", chunksize=32, num_threads=threads):
         if not general and not _pool2x2(&x[q, 0, 0], &out[q, 0, 0], &arg[q, 0, 0], W, Ho, Wo):
             continue
         for ho in range(Ho):
@@ -663,10 +663,10 @@ def _pool_tiled_backward(const real[:, :, ::1] dout, const index_t[:, :, ::1] ar
     cdef real* win
     cdef real g
     if PH == 2 and PW == 2 and index_t is uint8:
-        for q in prange(planes, nogil=True, schedule="dynamic", num_threads=threads):
+        for q in prange(planes, nogil=True, schedule="dynamic", chunksize=32, num_threads=threads):
             _unpool2x2(&dout[q, 0, 0], &arg[q, 0, 0], &dx[q, 0, 0], W, Ho, Wo)
         return
-    for q in prange(planes, nogil=True, schedule="dynamic", num_threads=threads):
+    for q in prange(planes, nogil=True, schedule="dynamic", chunksize=32, num_threads=threads):
         for ho in range(Ho):
             for wo in range(Wo):
                 win = &dx[q, ho * PH, wo * PW]
@@ -687,7 +687,7 @@ def _pool_im2col_forward(const real[:, :, ::1] x, real[:, :, ::1] out, index_t[:
     cdef real* o
     cdef index_t* a
     cdef real v
-    for q in prange(planes, nogil=True, schedule="dynamic", num_threads=threads):
+    for q in prange(planes, nogil=True, schedule="dynamic", chunksize=32, num_threads=threads):
         col = &cols[threadid(), 0]
         o = &out[q, 0, 0]
         a = &arg[q, 0, 0]
@@ -709,7 +709,7 @@ def _pool_scatter_backward(const real[:, :, ::1] dout, const index_t[:, :, ::1] 
     cdef Py_ssize_t planes = dx.shape[0], H = dx.shape[1], W = dx.shape[2]
     cdef Py_ssize_t Ho = dout.shape[1], Wo = dout.shape[2], q, ho, wo, k
     cdef real* plane
-    for q in prange(planes, nogil=True, schedule="dynamic", num_threads=threads):
+    for q in prange(planes, nogil=True, schedule="dynamic", chunksize=32, num_threads=threads):
         plane = &dx[q, 0, 0]
         memset(plane, 0, H * W * sizeof(real))
         for ho in range(Ho):
