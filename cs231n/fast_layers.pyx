@@ -760,6 +760,9 @@ def max_pool_backward_fast(dout, cache):
     max_pool_forward_fast.
     Returns: dx: (N, C, H, W) in x's dtype; each window's gradient goes to its first maximum.
     """
+    if not isinstance(cache, tuple) or len(cache) != 3:
+        raise ValueError("max_pool_backward_fast: cache must be the (x, pool_param, argmax) that "
+                         "max_pool_forward_fast returned; a naive layer's cache has no argmax")
     x, pool_param, argmax = cache
     N, C, H, W, PH, PW, stride, Ho, Wo = pool_shapes(x, pool_param, "max_pool_backward_fast")
     dtype = _float_dtype(x, "max_pool_backward_fast")

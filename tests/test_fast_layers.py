@@ -239,3 +239,5 @@ def test_integer_input_is_a_type_error_that_says_how_to_convert(fl):
                                         {"pool_height": 2, "pool_width": 2, "stride": 2})
     with pytest.raises(ValueError, match=r"dout must be shaped like the forward output"):
         fl.max_pool_backward_fast(np.zeros((1, 1, 4, 4)), cache)
+    with pytest.raises(ValueError, match=r"cache must be the \(x, pool_param, argmax\)"):
+        fl.max_pool_backward_fast(np.zeros((1, 1, 2, 2)), cache[:2])
