@@ -231,7 +231,7 @@ def test_errors_are_the_naive_layers_errors(fl, layer, args, fragment):
     assert str(fast_error.value).replace("fast", "naive") == str(naive_error.value)
 
 
-def test_integer_input_is_a_type_error_that_says_how_to_convert(fl):
+def test_bad_inputs_are_errors_that_say_how_to_fix_them(fl):
     with pytest.raises(TypeError, match=r"float32 or float64.*astype"):
         fl.conv_forward_fast(np.zeros((1, 1, 3, 3), dtype=np.int64), np.zeros((1, 1, 3, 3)),
                              np.zeros(1), {"stride": 1, "pad": 1})
