@@ -183,6 +183,34 @@ def _test_cell_sources(source_dir):
     return found
 
 
+def _hidden_test_lines(source_dir):
+    """The lines of the source notebooks' hidden tests (stripped, 8 characters or more)."""
+    lines = set()
+    for cells in _test_cell_sources(source_dir).values():
+        for source in cells.values():
+            inside = False
+            for line in source.splitlines():
+                if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
+                    inside = "BEGIN" in line
+                elif inside and len(line.strip()) >= 8:
+                    lines.add(line.strip())
+    return lines
+
+
+def withhold_hidden_tests(notebooks, source_dir, window=24):
+    """Replace every grade message that quotes a hidden test (any `window` characters of one of
+    its lines, or a marker) by its error name: the student's code runs in the kernel next to the
+    hidden tests and could raise an error that quotes them, and messages reach the feedback."""
+    pieces = set()
+    for line in _hidden_test_lines(source_dir):
+        pieces.update(line[i:i + window] for i in range(max(1, len(line) - window + 1)))
+    for nb in notebooks:
+        for g in nb["grades"]:
+            message = g.get("message") or ""
+            if "HIDDEN TESTS" in message or any(piece in message for piece in pieces):
+                g["message"] = f"{message.split(':', 1)[0][:80]}: (message withheld: it quotes a hidden test)"
+
+
 def confirm_with_functions(notebooks, functions, source_dir, tasks=None):
     """Keep a notebook test cell's points only if every student task named in its source (the
     source notebook's, hidden tests included; whole words) passed all its function-level judge
@@ -243,6 +271,7 @@ def grade_submission(job):
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
                                      job.assignment_id, job.student_id)
     before_check = confirm_with_functions(notebooks, functions, Path(job.source_root) / job.assignment_id)
+    withhold_hidden_tests(notebooks, Path(job.source_root) / job.assignment_id)
     return {
         "student_id": job.student_id,
         "digest": submission_digest(job.submitted_dir),

@@ -18,7 +18,8 @@ What a graded notebook's kernel gets (as root, the grader here and in CI):
   file-size/descriptor limits, a network
   namespace without network, a PID namespace, fresh /tmp, and the repository, the course folder,
   the source notebooks, the private course and gradebook and every other folder the caller names
-  covered by empty read-only mounts;
+  covered by empty read-only mounts, and /run too (unix sockets do not care about network
+  namespaces);
 - the kernel talks to nbclient over jupyter_client's `ipc` transport (unix sockets: TCP on
   127.0.0.1 cannot cross network namespaces), in a runtime folder owned by the kernel's user;
 - interrupts (SIGINT) are forwarded to the kernel; SIGTERM, or the death of the launcher (even by
@@ -65,6 +66,9 @@ MAX_CELL_OUTPUT_BYTES = 2 << 20  # outputs kept per cell; the rest is replaced b
 MAX_COPY_BYTES = 64 << 20  # of the notebook folder into the kernel's work folder
 KERNELS_MOUNT = "/run/cs231n-kernels" if os.path.isdir("/run") else "/tmp/cs231n-kernels"
 RUN_TMPFS_MB = 512  # the tmpfs of one nbgrader run: runtime folder and kernel work folders
+# The instructor's tree, and /run: unix sockets in the file system (a database's, say) are
+# reachable from any network namespace.
+ALWAYS_HIDDEN = tuple(p for p in (str(ROOT), "/run") if os.path.isdir(p))
 KERNEL_LIMITS = {"cpu_seconds": 3600, "memory_mb": 4096, "nproc": 128, "fsize_mb": 64,
                  "nofile": 1024, "tmpfs_mb": 128}
 ENV_PASSED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "CS231N_DATASET", "CS231N_FAST", "MPLBACKEND")
@@ -102,7 +106,7 @@ def sandboxed_nbgrader(nbgrader_argv, run_dir, *, hide=(), expose=(), limits=Non
     # bytes: with isolation, a fixed short path on which each run mounts a tmpfs of its own in
     # its own mount namespace; without, a short temporary folder.
     shared = Path(KERNELS_MOUNT) if isolate else Path(tempfile.mkdtemp(prefix="cs231n-k-"))
-    spec = {"hide": sorted({str(ROOT), *(str(Path(p).resolve()) for p in hide)}),
+    spec = {"hide": sorted({*ALWAYS_HIDDEN, *(str(Path(p).resolve()) for p in hide)}),
             "expose": [str(Path(p).resolve()) for p in expose],
             "limits": {**KERNEL_LIMITS, **(limits or {})}, "env": dict(env or {}),
             "isolate": isolate, "uid": uid, "gid": gid, "shared": str(shared),
@@ -224,7 +228,7 @@ def launch(args):
     if spec_file:
         spec = json.loads(Path(spec_file).read_text())
     else:  # chosen by hand (e.g. in JupyterLab): hide the instructor's tree, defaults otherwise
-        spec = {"hide": [str(ROOT)], "expose": [], "limits": KERNEL_LIMITS, "env": {}, "isolate": None}
+        spec = {"hide": list(ALWAYS_HIDDEN), "expose": [], "limits": KERNEL_LIMITS, "env": {}, "isolate": None}
     isolate = spec.get("isolate")
     isolate = isolated() if isolate is None else isolate
     if isolate and spec.get("uid") is not None:

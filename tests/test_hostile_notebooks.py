@@ -114,6 +114,12 @@ def _writes(course):
     return "\n".join(lines)
 
 
+LEAK = '''def double(x):
+    return 2 * x
+
+def check_close(*args, **kwargs):  # quotes the test cell that calls it, hidden tests included
+    raise AssertionError(get_ipython().user_ns["In"][-1][-300:])'''
+
 FORK_BOMB = '''import os, time
 me = os.getpid()
 err = None
@@ -158,8 +164,15 @@ while True:
     pass'''
 
 
-def _network(port):
+def _network(port, unix_path):
     return f'''import socket
+try:
+    x = socket.socket(socket.AF_UNIX)
+    x.connect({unix_path!r})
+    x.sendall(b"unix-hello")
+    print("unix CONNECTED")
+except OSError as e:
+    print("unix FAILED", type(e).__name__)
 try:
     s = socket.create_connection(("127.0.0.1", {port}), timeout=3)
     s.sendall(b"tcp-hello")
@@ -187,9 +200,18 @@ def _tamper(nb):
 
 
 class Listener:
-    """TCP and UDP on 127.0.0.1:port, recording whatever arrives."""
+    """TCP and UDP on 127.0.0.1:port and a unix socket anyone may use in /run, recording
+    whatever arrives."""
 
     def __init__(self):
+        import os
+
+        self.unix_path = f"/run/cs231n-test-{os.getpid()}.sock"
+        self.unix = socket.socket(socket.AF_UNIX)
+        self.unix.bind(self.unix_path)
+        os.chmod(self.unix_path, 0o777)
+        self.unix.listen(5)
+        self.unix.settimeout(0.2)
         self.tcp = socket.socket()
         self.tcp.bind(("127.0.0.1", 0))
         self.tcp.listen(5)
@@ -204,11 +226,11 @@ class Listener:
 
     def _run(self):
         while not self.stop.is_set():
-            for sock in (self.tcp, self.udp):
+            for sock in (self.tcp, self.udp, self.unix):
                 try:
-                    if sock is self.tcp:
+                    if sock is not self.udp:
                         conn, addr = sock.accept()
-                        self.seen.append(("tcp", addr))
+                        self.seen.append(("stream", addr))
                         conn.close()
                     else:
                         self.seen.append(("udp", sock.recvfrom(100)))
@@ -220,6 +242,8 @@ class Listener:
         self.thread.join(5)
         self.tcp.close()
         self.udp.close()
+        self.unix.close()
+        Path(self.unix_path).unlink(missing_ok=True)
 
 
 def _write_submission(release, folder, solution, extra=(), layers=None, edit=None):
@@ -278,12 +302,13 @@ def graded(tmp_path_factory):
         "honest": dict(solution=HONEST),
         "patcher": dict(solution=PATCH, layers=WRONG_RELU),
         "reader": dict(solution=HONEST.replace(HONEST_MARK, "reader"), extra=[reads]),
+        "leaker": dict(solution=LEAK),
         "writer": dict(solution=HONEST.replace(HONEST_MARK, "writer"), extra=[_writes(course)]),
         "exit-sys": dict(solution="def double(x):\n    return 2 * x\nimport sys\nsys.exit(0)", layers=EXIT_RELU),
         "exit-os": dict(solution="def double(x):\n    return 2 * x\nimport os\nos._exit(0)"),
         "deaf-loop": dict(solution="def double(x):\n    return 2 * x", extra=[DEAF]),
         "bombs": dict(solution="def double(x):\n    return 2 * x", extra=[FORK_BOMB, MEMORY_BOMB]),
-        "network": dict(solution="def double(x):\n    return 2 * x", extra=[_network(listener.port)]),
+        "network": dict(solution="def double(x):\n    return 2 * x", extra=[_network(listener.port, listener.unix_path)]),
         "flood": dict(solution="def double(x):\n    return 2 * x", extra=[FLOOD, FD_FLOOD]),
         "tamper": dict(solution="def double(x):\n    return 3 * x", edit=_tamper),
     }
@@ -348,6 +373,14 @@ def test_reading_secrets_fails_and_nothing_secret_reaches_the_outputs(graded):
         assert secret not in out
 
 
+def test_an_error_that_quotes_the_hidden_tests_is_withheld(graded):
+    out = _outputs(graded.course, "leaker")
+    assert HIDDEN_LINE in out  # the kernel saw the hidden test it ran, and said so
+    message = _grades(graded.results["leaker"])["test_double"]["message"]
+    assert message == "AssertionError: (message withheld: it quotes a hidden test)"
+    assert _grades(graded.results["leaker"])["test_double"]["auto_score"] == 0
+
+
 def test_writing_outside_its_folder_fails_and_changes_nothing(graded):
     from autograder.grade import submission_digest
 
@@ -399,7 +432,7 @@ def test_fork_and_memory_bombs_are_contained(graded):
 
 def test_the_network_is_unreachable(graded):
     out = _outputs(graded.course, "network")
-    assert "tcp FAILED" in out and "udp FAILED" in out, out[:2000]
+    assert "tcp FAILED" in out and "udp FAILED" in out and "unix FAILED" in out, out[:2000]
     assert graded.listener.seen == []
 
 
