@@ -162,7 +162,7 @@ def run_nbgrader_autograde(job, private_root):
                                                env=kernel_env) as (argv, sandbox_env), open(log, "wb") as out:
             proc = subprocess.run(argv, cwd=ROOT, env={**env, **sandbox_env}, stdin=subprocess.DEVNULL,
                                   stdout=out, stderr=subprocess.STDOUT, timeout=NOTEBOOK_TIMEOUT,
-                                  start_new_session=True)
+                                  start_new_session=True, check=False)
     except subprocess.TimeoutExpired:
         return False, f"nbgrader autograde ran longer than {NOTEBOOK_TIMEOUT} s: {_tail(log, 500)}"
     return proc.returncode == 0, _tail(log)

@@ -13,13 +13,12 @@ What a graded notebook's kernel gets (as root, the grader here and in CI):
 - the launcher copies that folder, without notebooks (they hold the hidden tests), links or
   oversized files, into a fresh work folder, and starts `python -m ipykernel_launcher` there with
   sandboxed_popen: an unprivileged user of its own (a numeric uid chosen per nbgrader run, so
-  that RLIMIT_NPROC counts this kernel's processes only and a fork bomb cannot starve other
-  students' kernels or the judge; and the OOM killer's first choice), CPU/memory/process/
-  file-size/descriptor limits, a network
-  namespace without network, a PID namespace, fresh /tmp, and the repository, the course folder,
-  the source notebooks, the private course and gradebook and every other folder the caller names
-  covered by empty read-only mounts, and /run too (unix sockets do not care about network
-  namespaces);
+  that RLIMIT_NPROC counts this run's processes only and a fork bomb cannot starve other
+  students' kernels or the judge), first in line for the OOM killer, CPU/memory/process/
+  file-size/descriptor limits, a network namespace without network, a PID namespace, fresh
+  /tmp, and the repository, the course folder, the source notebooks, the private course and
+  gradebook and every other folder the caller names covered by empty read-only mounts, and /run
+  too (unix sockets in the file system do not care about network namespaces);
 - the kernel talks to nbclient over jupyter_client's `ipc` transport (unix sockets: TCP on
   127.0.0.1 cannot cross network namespaces), in a runtime folder owned by the kernel's user;
 - interrupts (SIGINT) are forwarded to the kernel; SIGTERM, or the death of the launcher (even by
@@ -52,7 +51,7 @@ if __name__ == "__main__":  # started by path (the kernelspec): import the proje
     _root = str(Path(__file__).resolve().parent.parent)
     sys.path[:] = [_root] + [p for p in sys.path[1:] if p != _root]
 
-from autograder.judge import sandbox as _sandbox  # noqa: E402
+from autograder.judge import sandbox as _sandbox
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -256,15 +255,12 @@ def launch(args):
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, *extra]
     limits = _sandbox.Limits(**spec.get("limits", KERNEL_LIMITS))
     logs = spec.get("logs")
-    log = open(os.path.join(logs, f"kernel-{os.getpid()}.log"), "ab") if logs else subprocess.DEVNULL
-    try:
+    log_path = os.path.join(logs, f"kernel-{os.getpid()}.log") if logs else os.devnull
+    with open(log_path, "ab") as log:
         proc = _sandbox.sandboxed_popen(
             argv, work, limits, env=_kernel_env(work, spec), hide=spec.get("hide", []),
             expose=[runtime, _site_packages(), *spec.get("expose", [])], isolate=isolate,
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    finally:
-        if log is not subprocess.DEVNULL:
-            log.close()
     watchdog = _watchdog(proc.pid)
 
     def forward(signum, _frame):

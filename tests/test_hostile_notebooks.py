@@ -16,17 +16,18 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
+from course_fixtures import HIDDEN_LINE, make_toy_source
 from nbformat.v4 import new_code_cell
 
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.judge.sandbox import isolation_available
-from course_fixtures import HIDDEN_LINE, make_toy_source
 
 pytestmark = pytest.mark.slow
 
 CELL_TIMEOUT = 10
 HONEST_MARK = "honest-work-4417"  # only in the honest student's notebook
 HIDDEN_SECRET = "SALT = 20231"  # a line of autograder/hidden/cases.py
+PLAIN = "def double(x):\n    return 2 * x"
 HONEST = "def double(x):\n    # " + HONEST_MARK + "\n    return 2 * x"
 WRONG_RELU = '''
 
@@ -83,8 +84,8 @@ def _reads(course):
     lines += [f"found = glob.glob({str(scratch / 'grade-*' / 'course' / 'gradebook.db')!r})",
               "print('private gradebooks found', len(found))",
               "for path in found: attempt('private gradebook', path)",
-              f"print('listing', sorted(os.listdir({str(ROOT / 'autograder' / 'hidden')!r})) "
-              f"if os.path.isdir({str(ROOT / 'autograder' / 'hidden')!r}) else 'no folder')"]
+              (f"print('listing', sorted(os.listdir({str(ROOT / 'autograder' / 'hidden')!r})) "
+               f"if os.path.isdir({str(ROOT / 'autograder' / 'hidden')!r}) else 'no folder')")]
     return "\n".join(lines), list(targets) + ["private gradebook"]
 
 
@@ -299,23 +300,23 @@ def graded(tmp_path_factory):
     listener = Listener()
     reads, read_labels = _reads(course)
     students = {
-        "honest": dict(solution=HONEST),
-        "patcher": dict(solution=PATCH, layers=WRONG_RELU),
-        "reader": dict(solution=HONEST.replace(HONEST_MARK, "reader"), extra=[reads]),
-        "leaker": dict(solution=LEAK),
-        "writer": dict(solution=HONEST.replace(HONEST_MARK, "writer"), extra=[_writes(course)]),
-        "exit-sys": dict(solution="def double(x):\n    return 2 * x\nimport sys\nsys.exit(0)", layers=EXIT_RELU),
-        "exit-os": dict(solution="def double(x):\n    return 2 * x\nimport os\nos._exit(0)"),
-        "deaf-loop": dict(solution="def double(x):\n    return 2 * x", extra=[DEAF]),
-        "bombs": dict(solution="def double(x):\n    return 2 * x", extra=[FORK_BOMB, MEMORY_BOMB]),
-        "network": dict(solution="def double(x):\n    return 2 * x", extra=[_network(listener.port, listener.unix_path)]),
-        "flood": dict(solution="def double(x):\n    return 2 * x", extra=[FLOOD, FD_FLOOD]),
-        "tamper": dict(solution="def double(x):\n    return 3 * x", edit=_tamper),
+        "honest": {"solution": HONEST},
+        "patcher": {"solution": PATCH, "layers": WRONG_RELU},
+        "reader": {"solution": HONEST.replace(HONEST_MARK, "reader"), "extra": [reads]},
+        "leaker": {"solution": LEAK},
+        "writer": {"solution": HONEST.replace(HONEST_MARK, "writer"), "extra": [_writes(course)]},
+        "exit-sys": {"solution": PLAIN + "\nimport sys\nsys.exit(0)", "layers": EXIT_RELU},
+        "exit-os": {"solution": PLAIN + "\nimport os\nos._exit(0)"},
+        "deaf-loop": {"solution": PLAIN, "extra": [DEAF]},
+        "bombs": {"solution": PLAIN, "extra": [FORK_BOMB, MEMORY_BOMB]},
+        "network": {"solution": PLAIN, "extra": [_network(listener.port, listener.unix_path)]},
+        "flood": {"solution": PLAIN, "extra": [FLOOD, FD_FLOOD]},
+        "tamper": {"solution": "def double(x):\n    return 3 * x", "edit": _tamper},
     }
     for name, spec in students.items():
         _write_submission(release, subs / name, **spec)
     assert not [c.error for c in collect(subs, course) if c.error]
-    kw = dict(force=True, progress=False, judge_timeout=3, cell_timeout=CELL_TIMEOUT)
+    kw = {"force": True, "progress": False, "judge_timeout": 3, "cell_timeout": CELL_TIMEOUT}
     alone, alone_failures = grade_all(course, students=["honest"], workers=1, **kw)
     assert alone_failures == {}
     honest_digest = submission_digest(course.step_dir("submitted", "honest"))
@@ -419,7 +420,7 @@ def test_a_loop_that_ignores_interrupts_is_bounded_by_the_cell_timeout(graded):
     # the cell timeout and the IOPub timeout, and the run's PID namespace takes the kernel
     assert not result["nbgrader_ok"] and "Timeout" in result["nbgrader_log"]
     assert _points(result) == 0
-    assert result["seconds"]["notebooks"] < 6 * CELL_TIMEOUT
+    assert result["seconds"]["notebooks"] < 9 * CELL_TIMEOUT
 
 
 def test_fork_and_memory_bombs_are_contained(graded):
@@ -468,5 +469,5 @@ def test_feedback_shows_nothing_secret(graded):
 def test_nothing_is_left_running(graded):
     import subprocess
 
-    ps = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
+    ps = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True, check=False).stdout
     assert [line for line in ps.splitlines() if str(graded.course.root) in line] == []
