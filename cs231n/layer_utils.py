@@ -91,11 +91,18 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     return out, (conv_cache, relu_cache, pool_cache)
 
 
-def conv_relu_pool_backward(dout, cache):
-    """Backward of conv_relu_pool_forward. Returns dx, dw, db."""
+def conv_relu_pool_backward(dout, cache, need_dx=True):
+    """Backward of conv_relu_pool_forward. Returns dx, dw, db.
+
+    need_dx=False lets the fast layers skip the input gradient, which a network's first layer
+    throws away (dx is then None); the naive layers compute it anyway.
+    """
     conv_cache, relu_cache, pool_cache = cache
     ds = max_pool_backward(dout, pool_cache)
-    return conv_backward(relu_backward(ds, relu_cache), conv_cache)
+    da = relu_backward(ds, relu_cache)
+    if FAST_LAYERS:
+        return conv_backward(da, conv_cache, need_dx=need_dx)
+    return conv_backward(da, conv_cache)
 
 
 def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):

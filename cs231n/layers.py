@@ -415,15 +415,16 @@ def conv_forward_naive(x, w, b, conv_param):
                                                                   "conv_forward_naive")
     out = None
     # TODO: pad x with np.pad (only the two spatial axes), then loop over examples, filters
-    # and output positions; a loop over all four is fine, vectorise the dot product.
+    # and output positions; each output is one sum of a window times a filter, plus a bias.
     ### BEGIN SOLUTION
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     out = np.empty((N, F, H_out, W_out), dtype=np.result_type(x, w))
-    w_rows = w.reshape(F, -1)
-    for i in range(H_out):
-        for j in range(W_out):
-            window = xp[:, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
-            out[:, :, i, j] = window.reshape(N, -1) @ w_rows.T + b
+    for n in range(N):
+        for f in range(F):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = xp[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
+                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
     ### END SOLUTION
     cache = (x, w, b, conv_param)
     return out, cache
@@ -450,13 +451,13 @@ def conv_backward_naive(dout, cache):
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)
-    w_rows = w.reshape(F, -1)
-    for i in range(H_out):
-        for j in range(W_out):
-            rows, cols = slice(i * stride, i * stride + HH), slice(j * stride, j * stride + WW)
-            g = dout[:, :, i, j]  # (N, F)
-            dw += (g.T @ xp[:, :, rows, cols].reshape(N, -1)).reshape(w.shape)
-            dxp[:, :, rows, cols] += (g @ w_rows).reshape(N, C, HH, WW)
+    for n in range(N):
+        for f in range(F):
+            for i in range(H_out):
+                for j in range(W_out):
+                    rows, cols = slice(i * stride, i * stride + HH), slice(j * stride, j * stride + WW)
+                    dw[f] += dout[n, f, i, j] * xp[n, :, rows, cols]
+                    dxp[n, :, rows, cols] += dout[n, f, i, j] * w[f]
     dx = dxp[:, :, pad:pad + H, pad:pad + W]
     db = dout.sum(axis=(0, 2, 3))
     ### END SOLUTION
@@ -475,13 +476,14 @@ def max_pool_forward_naive(x, pool_param):
     """
     N, C, H, W, PH, PW, stride, H_out, W_out = pool_shapes(x, pool_param, "max_pool_forward_naive")
     out = None
-    # TODO: loop over output positions and take the maximum of each window.
+    # TODO: loop over examples, channels and output positions; take each window's maximum.
     ### BEGIN SOLUTION
     out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
-    for i in range(H_out):
-        for j in range(W_out):
-            window = x[:, :, i * stride:i * stride + PH, j * stride:j * stride + PW]
-            out[:, :, i, j] = window.max(axis=(2, 3))
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    out[n, c, i, j] = x[n, c, i * stride:i * stride + PH, j * stride:j * stride + PW].max()
     ### END SOLUTION
     cache = (x, pool_param)
     return out, cache
@@ -504,17 +506,17 @@ def max_pool_backward_naive(dout, cache):
         raise ValueError(f"max_pool_backward_naive: dout must be shaped like the forward output "
                          f"{(N, C, H_out, W_out)}, got {dout.shape}")
     dx = None
-    # TODO: find the argmax of each window (np.argmax over the flattened window, then
-    # np.unravel_index) and add that window's dout there.
+    # TODO: for each window, find its argmax (np.argmax, then np.unravel_index to get the row
+    # and column) and add that window's dout there.
     ### BEGIN SOLUTION
     dx = np.zeros_like(x)
-    n_idx, c_idx = np.meshgrid(np.arange(N), np.arange(C), indexing="ij")
-    for i in range(H_out):
-        for j in range(W_out):
-            window = x[:, :, i * stride:i * stride + PH, j * stride:j * stride + PW]
-            flat = window.reshape(N, C, -1).argmax(axis=2)
-            di, dj = np.unravel_index(flat, (PH, PW))
-            np.add.at(dx, (n_idx, c_idx, i * stride + di, j * stride + dj), dout[:, :, i, j])
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = x[n, c, i * stride:i * stride + PH, j * stride:j * stride + PW]
+                    di, dj = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, c, i * stride + di, j * stride + dj] += dout[n, c, i, j]
     ### END SOLUTION
     return dx
 

@@ -68,6 +68,8 @@ def _check_conv(fl, x, w, b, conv_param, dout, tol):
         assert_close(f"{name} {label}", fast, naive, tol, tol * np.abs(naive).max())
 
 
+@pytest.mark.conv_forward_naive
+@pytest.mark.conv_backward_naive  # compared with the naive layers
 @pytest.mark.parametrize("path", ["auto", "im2col", "shift"])
 @given(case=conv_cases())
 def test_conv_equals_naive_on_random_shapes(fl, path, case):
@@ -80,6 +82,8 @@ def test_conv_equals_naive_on_random_shapes(fl, path, case):
         fl.CONV_PATH = "auto"
 
 
+@pytest.mark.conv_forward_naive
+@pytest.mark.conv_backward_naive  # compared with the naive layers
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("x_shape, w_shape, stride, pad", [
     ((4, 3, 31, 31), (25, 3, 3, 3), 2, 1),   # the notebook's comparison (S1), fewer images
@@ -114,6 +118,8 @@ def test_conv_backward_without_dx_gives_the_same_dw_and_db(fl, path):
     assert np.array_equal(dw, dw_all) and np.array_equal(db, db_all)
 
 
+@pytest.mark.conv_forward_naive
+@pytest.mark.conv_backward_naive  # compared with the naive layers
 def test_conv_keeps_the_input_dtype_and_accepts_views(fl):
     """float32 x with float64 w gives float32 out and dx, float64 dw; strided views are fine."""
     rng = np.random.default_rng(0)
@@ -160,6 +166,8 @@ def _check_pool(fl, x, pool_param, dout):
         f"{name}: backward differs at {np.argwhere(dx != naive_dx)[:3].tolist()}")
 
 
+@pytest.mark.max_pool_forward_naive
+@pytest.mark.max_pool_backward_naive  # compared with the naive layers
 @pytest.mark.parametrize("threaded", [False, True])
 @given(case=pool_cases())
 def test_max_pool_equals_naive_on_random_shapes_with_ties(fl, threaded, case):
@@ -172,6 +180,8 @@ def test_max_pool_equals_naive_on_random_shapes_with_ties(fl, threaded, case):
         fl.POOL_PARALLEL_MIN = default
 
 
+@pytest.mark.max_pool_forward_naive
+@pytest.mark.max_pool_backward_naive  # compared with the naive layers
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("x_shape, pool", [
     ((2, 3, 32, 32), (2, 2, 2)),   # the network's pool: the reshape path's 2x2 kernel

@@ -87,7 +87,7 @@ class ThreeLayerConvNet:
         loss += _l2(self.reg, [p["W1"], p["W2"], p["W3"]])
         dh2, grads["W3"], grads["b3"] = affine_backward(dscores, cache3)
         dh1, grads["W2"], grads["b2"] = affine_relu_backward(dh2, cache2)
-        _, grads["W1"], grads["b1"] = conv_relu_pool_backward(dh1, cache1)
+        _, grads["W1"], grads["b1"] = conv_relu_pool_backward(dh1, cache1, need_dx=False)
         for k in ("W1", "W2", "W3"):
             grads[k] += self.reg * p[k]
         ### END SOLUTION
