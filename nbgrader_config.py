@@ -39,6 +39,7 @@ c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKern
                                       CheckCellMetadata]
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
-c.Execute.error_on_timeout = {"ename": "CellTimeoutError", "evalue": "the cell ran longer than 300 s", "traceback": []}
+c.Execute.error_on_timeout = {"ename": "CellTimeoutError", "evalue": "the cell ran longer than the per-cell time limit",
+                             "traceback": []}
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
