@@ -11,7 +11,7 @@ STAMP_DEV  := $(VENV)/.installed-dev
 EXT_SRC    := $(wildcard cs231n/*.pyx) setup.py pyproject.toml
 JOBS   ?= auto
 
-.PHONY: install install-dev build demo train-demo test test-fast lab bench data clean help browser
+.PHONY: install install-dev build demo train-demo test test-fast lab bench bench-grading data clean help browser
 
 help:
 	@echo "make demo     set up, then run the whole course on a demo class (release, grading, feedback)"
@@ -20,6 +20,7 @@ help:
 	@echo "make install  create .venv, install requirements.txt, build cs231n + its Cython extension"
 	@echo "make lab      JupyterLab on assignments/a2"
 	@echo "make bench    benchmarks (bench/), printing ratios measured in one run"
+	@echo "make bench-grading  grading throughput against plain nbgrader"
 	@echo "make data     download CIFAR-10 into datasets/"
 
 $(PY):
@@ -67,6 +68,11 @@ lab: install
 
 bench: install-dev
 	$(PY) -m bench
+
+# Grading throughput: plain serial nbgrader against python -m autograder grade --workers 2
+# on 20 submissions of one real notebook (about a quarter of an hour).
+bench-grading: install-dev
+	$(PY) -m bench.grading
 
 data: install
 	$(PY) datasets/get_datasets.py
