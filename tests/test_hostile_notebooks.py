@@ -438,12 +438,20 @@ def test_the_network_is_unreachable(graded):
 
 
 def test_floods_of_output_are_cut(graded):
+    """The flood is bounded and the grader unaffected. On a heavily loaded machine the flooding
+    kernel can also run out of its own limits and nbgrader give up on that notebook: then it gains
+    nothing (no more than its honest cells) and the batch still finishes."""
+    result = graded.results["flood"]
+    grades = _grades(result)
     path = graded.course.step_dir("autograded", "flood") / "Toy.ipynb"
+    if not result["nbgrader_ok"] and not path.exists():
+        assert all((g["auto_score"] or 0) <= g["max_score"] for g in grades.values())
+        assert (grades["test_double"]["auto_score"] or 0) + (grades["test_relu"]["auto_score"] or 0) <= 5
+        return
     assert path.stat().st_size < 8 << 20
     out = _outputs(graded.course, "flood")
     assert "[output cut: more than" in out
     assert "fd flood stopped" in out, out[-2000:]
-    grades = _grades(graded.results["flood"])
     assert grades["test_double"]["auto_score"] == 2 and grades["test_relu"]["auto_score"] == 3
 
 
