@@ -386,8 +386,21 @@ def _replace_dir(src, dest):
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _sources_digest(course):
+    """sha256 over the source notebooks, the nbgrader configuration and the gradebook's URL:
+    what generate_assignment's output depends on."""
+    digest = hashlib.sha256(course.db_url.encode())
+    for path in [ROOT / "nbgrader_config.py", *sorted(course.source.glob("*.ipynb"))]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def prepare(course):
-    """The shared inputs of every job: the base package and the template gradebook."""
+    """The shared inputs of every job: the base package and the template gradebook.
+
+    The template, and the assignment in the course's gradebook, are made again only when the
+    sources changed (nbgrader's generate_assignment costs seconds per run).
+    """
     from nbgrader.apps import NbGraderAPI
 
     work = course.root / ".grading"
@@ -396,9 +409,14 @@ def prepare(course):
     shutil.rmtree(base.parent, ignore_errors=True)
     strip_package(PACKAGE, base, keep_binaries=True)
     template_root = work / "template"
+    template_db = template_root / "gradebook.db"
+    stamp, digest = work / "sources.sha256", _sources_digest(course)
+    if template_db.exists() and stamp.exists() and stamp.read_text() == digest:
+        (work / "scratch").mkdir(exist_ok=True)
+        return base, template_db, work / "scratch"
+    stamp.unlink(missing_ok=True)
     shutil.rmtree(template_root, ignore_errors=True)
     template_root.mkdir()
-    template_db = template_root / "gradebook.db"
     api = NbGraderAPI(config=Course(template_root, f"sqlite:///{template_db}", course.source_root,
                                     course.assignment_id).nbgrader_config())
     result = api.generate_assignment(course.assignment_id, force=True, create=True)
@@ -409,6 +427,7 @@ def prepare(course):
     if not api.generate_assignment(course.assignment_id, force=True, create=True)["success"]:
         raise RuntimeError("nbgrader generate_assignment failed for the course gradebook")
     (work / "scratch").mkdir(exist_ok=True)
+    stamp.write_text(digest)
     return base, template_db, work / "scratch"
 
 
