@@ -27,6 +27,17 @@ def _check_float64(x, who):
                         "use x.astype(np.float64) so the centred difference is accurate")
 
 
+def _centred_difference(f, x, ix, h):
+    """(f(x + h e_ix) - f(x - h e_ix)) / 2h, leaving x exactly as it was."""
+    old = x[ix]
+    x[ix] = old + h
+    fxph = float(f(x))
+    x[ix] = old - h
+    fxmh = float(f(x))
+    x[ix] = old
+    return (fxph - fxmh) / (2 * h)
+
+
 def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
     """Numerical gradient of a scalar function f at x.
 
@@ -41,13 +52,7 @@ def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:
         ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        fxph = float(f(x))
-        x[ix] = old - h
-        fxmh = float(f(x))
-        x[ix] = old
-        grad[ix] = (fxph - fxmh) / (2 * h)
+        grad[ix] = _centred_difference(f, x, ix, h)
         if verbose:
             print(ix, grad[ix])
         it.iternext()
@@ -90,13 +95,7 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None):
     rows = []
     for _ in range(num_checks):
         ix = tuple(int(rng.integers(n)) for n in x.shape)
-        old = x[ix]
-        x[ix] = old + h
-        fxph = float(f(x))
-        x[ix] = old - h
-        fxmh = float(f(x))
-        x[ix] = old
-        numerical = (fxph - fxmh) / (2 * h)
+        numerical = _centred_difference(f, x, ix, h)
         analytic = float(analytic_grad[ix])
         err = abs(numerical - analytic) / max(1e-12, abs(numerical) + abs(analytic))
         print(f"numerical: {numerical:+.6e} analytic: {analytic:+.6e}, relative error: {err:.2e}")
