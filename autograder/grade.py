@@ -24,16 +24,15 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cs231n.tasks import TASKS_BY_FILE
+
 from .config import PACKAGE, ROOT, Course
 from .stubs import strip_package
-from cs231n.tasks import TASKS_BY_FILE
 
 NOTEBOOK_TIMEOUT = 1800  # seconds for the whole nbgrader run of one student
 RESULTS_TABLE = "cs231n_results"
@@ -140,16 +139,18 @@ def _tail(path, size=4000):
 def run_nbgrader_autograde(job, private_root):
     """nbgrader autograde of one student in a private course; returns (ok, log tail).
 
-    nbgrader runs as the grader; every notebook's kernel runs in the judge's sandbox
-    (autograder.kernel_sandbox: own user, limits, no network, hidden folders), with bounded
-    outputs, and whatever the kernels leave behind dies with the run."""
+    nbgrader runs as the grader, forked from this worker's zygote (autograder.nbgrader_zygote:
+    nbgrader is imported once per worker, not once per student); every notebook's kernel runs
+    in the judge's sandbox (autograder.kernel_sandbox: own user, limits, no network, hidden
+    folders), with bounded outputs, and whatever the kernels leave behind dies with the run."""
     from . import kernel_sandbox
+    from .nbgrader_zygote import run_nbgrader
 
     private_root = Path(private_root)
     db_url = f"sqlite:///{private_root / 'gradebook.db'}"
     run_dir = Path(tempfile.mkdtemp(prefix="nbgrader-run-", dir=private_root.parent))
-    nbgrader_argv = [
-        sys.executable, "-m", "nbgrader", "autograde", job.assignment_id, "--student", job.student_id,
+    nbgrader_args = [
+        "autograde", job.assignment_id, "--student", job.student_id,
         "--force", f"--CourseDirectory.root={private_root}", f"--CourseDirectory.db_url={db_url}",
         f"--CourseDirectory.source_directory={job.source_root}", f"--Execute.timeout={job.cell_timeout}",
         *kernel_sandbox.preprocessor_args()]
@@ -157,15 +158,12 @@ def run_nbgrader_autograde(job, private_root):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CS231N_DB_URL", "CS231N_COURSE_DIR")}
     env.update(kernel_env)
     log = run_dir / "nbgrader.log"
-    try:
-        with kernel_sandbox.sandboxed_nbgrader(nbgrader_argv, run_dir, hide=_kernel_hide(job, private_root),
-                                               env=kernel_env) as (argv, sandbox_env), open(log, "wb") as out:
-            proc = subprocess.run(argv, cwd=ROOT, env={**env, **sandbox_env}, stdin=subprocess.DEVNULL,
-                                  stdout=out, stderr=subprocess.STDOUT, timeout=NOTEBOOK_TIMEOUT,
-                                  start_new_session=True, check=False)
-    except subprocess.TimeoutExpired:
+    with kernel_sandbox.sandboxed_nbgrader(nbgrader_args, run_dir, hide=_kernel_hide(job, private_root),
+                                           env=kernel_env) as run:
+        returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, timeout=NOTEBOOK_TIMEOUT, env=env)
+    if timed_out:
         return False, f"nbgrader autograde ran longer than {NOTEBOOK_TIMEOUT} s: {_tail(log, 500)}"
-    return proc.returncode == 0, _tail(log)
+    return returncode == 0, _tail(log)
 
 
 def _test_cell_sources(source_dir):
@@ -260,7 +258,9 @@ def grade_submission(job):
     shutil.copytree(student_dir / "cs231n", judge_copy / "cs231n")
     shutil.copyfile(job.template_db, private / "gradebook.db")
 
-    from .judge import judge_package  # a JudgeError is ours, not the student's: it fails the run
+    from .judge import (
+        judge_package,  # a JudgeError is ours, not the student's: it fails the run
+    )
 
     hide = [job.course_root] if job.course_root else []
     functions = [asdict(r) for r in judge_package(judge_copy, timeout_per_case=job.judge_timeout, hide=hide)]

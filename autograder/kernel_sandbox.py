@@ -3,8 +3,8 @@
 nbgrader itself (trusted: it holds the gradebook and the hidden tests) runs as the grader; only
 the KERNEL that executes the student's notebook is untrusted, so only the kernel is sandboxed:
 
-    with sandboxed_nbgrader(["python", "-m", "nbgrader", "autograde", ...], run_dir, hide=[...]) as (argv, env):
-        subprocess.run(argv, env={**os.environ, **env}, ...)
+    with sandboxed_nbgrader(["autograde", ...], run_dir, hide=[...]) as run:
+        nbgrader_zygote.run_nbgrader(run, cwd, log_path, timeout)
 
 What a graded notebook's kernel gets (as root, the grader here and in CI):
 - the kernelspec `cs231n-sandboxed` (autograder/kernels/, found through JUPYTER_PATH and chosen
@@ -23,7 +23,8 @@ What a graded notebook's kernel gets (as root, the grader here and in CI):
   127.0.0.1 cannot cross network namespaces), in a runtime folder owned by the kernel's user;
 - interrupts (SIGINT) are forwarded to the kernel; SIGTERM, or the death of the launcher (even by
   SIGKILL, through a watchdog), kills the whole sandbox.
-- nbgrader runs in a mount and PID namespace of its own (`sandboxed_nbgrader`): the runtime and
+- nbgrader runs in a mount and PID namespace of its own (`enter_run_namespaces`, called by
+  autograder/nbgrader_zygote.py in the process that becomes nbgrader): the runtime and
   work folders are a small tmpfs (on KERNELS_MOUNT, a short path for the sockets) that exists
   only for that run, so a kernel can fill neither the disk nor the grader's folders, and
   whatever a kernel leaves running dies with the run.
@@ -33,9 +34,9 @@ What a graded notebook's kernel gets (as root, the grader here and in CI):
   message from the kernel may exceed MAX_MESSAGE_BYTES.
 Not root: the kernel still runs through sandboxed_popen, with the limits only (it warns once).
 
-Run as a script this file is the launcher (`kernel_sandbox.py -f CONNECTION_FILE ...`), or the
-prelude of an nbgrader run (`kernel_sandbox.py prelude SPEC -- ARGV`).
+Run as a script this file is the launcher (`kernel_sandbox.py -f CONNECTION_FILE ...`).
 """
+import ctypes
 import json
 import os
 import shutil
@@ -45,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 if __name__ == "__main__":  # started by path (the kernelspec): import the project, not this folder
@@ -86,17 +88,31 @@ def run_user(token=None):
     return number, number
 
 
+@dataclass
+class NbgraderRun:
+    """How to run nbgrader with every kernel in the sandbox.
+
+    args: nbgrader's command line after `nbgrader` (the caller's, plus the kernel's settings).
+    env: variables to add to nbgrader's environment.
+    namespace_spec: the spec file for enter_run_namespaces, which the process that becomes
+    nbgrader must call first (None without isolation).
+    """
+
+    args: list
+    env: dict = field(default_factory=dict)
+    namespace_spec: str = None
+
+
 @contextmanager
-def sandboxed_nbgrader(nbgrader_argv, run_dir, *, hide=(), expose=(), limits=None, env=None,
+def sandboxed_nbgrader(nbgrader_args, run_dir, *, hide=(), expose=(), limits=None, env=None,
                        isolate=None, uid=None):
-    """Yields (argv, env) that run nbgrader_argv with every kernel in the sandbox.
+    """Yields the NbgraderRun that runs `nbgrader *nbgrader_args` with every kernel in the sandbox.
 
     run_dir: an empty folder of the grader's (not readable by others) for this run: the spec
     and the kernel logs. hide: folders no kernel may see (the repository is always added).
     expose: read-only folders the kernels need beyond the interpreter and their work folder.
     limits: Limits fields overriding KERNEL_LIMITS. env: variables the kernels get (on top of a
     minimal PATH/HOME/LANG and ENV_PASSED). isolate: as in sandboxed_popen (None: where root).
-    argv runs from any folder; add env to nbgrader's environment.
     """
     run_dir = Path(run_dir).resolve()
     isolate = isolated() if isolate is None else isolate
@@ -116,27 +132,44 @@ def sandboxed_nbgrader(nbgrader_argv, run_dir, *, hide=(), expose=(), limits=Non
     # a lone KernelManager writes its connection file with mkstemp (so in TMPDIR), and its ipc
     # sockets at `ip`-N, a path relative to each process's folder unless given
     runtime = str(shared / "runtime")
-    argv = [*nbgrader_argv, f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
+    args = [*nbgrader_args, f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
             f"--KernelManager.ip={runtime}/kernel-ipc"]
     extra_env = {"JUPYTER_PATH": str(JUPYTER_PATH), "JUPYTER_RUNTIME_DIR": runtime, "TMPDIR": runtime,
                  SPEC_ENV: str(spec_file)}
-    if isolate:
-        argv = [shutil.which("unshare"), "--mount", "--propagation", "private", "--pid", "--fork",
-                "--kill-child", "--mount-proc", "--", sys.executable, str(Path(__file__)),
-                "prelude", str(spec_file), "--", *argv]
-    else:
+    if not isolate:
         (shared / "runtime").mkdir()
     try:
-        yield argv, extra_env
+        yield NbgraderRun(args, extra_env, str(spec_file) if isolate else None)
     finally:
         if not isolate:
             shutil.rmtree(shared, ignore_errors=True)
 
 
-def _prelude(spec_file, argv):
-    """Inside nbgrader's new mount and PID namespaces, as root: the run's tmpfs, then nbgrader."""
+CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+
+
+def enter_run_namespaces(spec_file):
+    """Make the calling process (root, single-threaded) into process 1 of a new PID namespace
+    with a private mount namespace, a /proc of its own and the run's tmpfs on the spec's shared
+    folder, owned as the kernels need it. Returns in that process; the caller's original
+    process waits for it and exits with its status (it never returns). Whatever the run leaves
+    behind dies with process 1, which dies with its parent (parent-death signal)."""
     spec = json.loads(Path(spec_file).read_text())
     libc = _sandbox._libc()
+    if libc.unshare(CLONE_NEWNS | CLONE_NEWPID) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS | CLONE_NEWPID)")
+    _sandbox._mount(libc, None, "/", None, _sandbox.MS_REC | _sandbox.MS_PRIVATE)
+    child = os.fork()
+    if child:  # the original process: outside the new PID namespace, waits for process 1
+        while True:
+            try:
+                _, status = os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
+        os._exit(os.waitstatus_to_exitcode(status) % 256)
+    libc.prctl(_sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _sandbox._mount(libc, "proc", "/proc", "proc", _sandbox.MS_NOSUID | _sandbox.MS_NODEV | _sandbox.MS_NOEXEC)
     shared = spec["shared"]
     os.makedirs(shared, mode=0o755, exist_ok=True)  # on the machine: an empty mount point
     _sandbox._mount(libc, "tmpfs", shared, "tmpfs", _sandbox.MS_NOSUID | _sandbox.MS_NODEV,
@@ -144,7 +177,6 @@ def _prelude(spec_file, argv):
     runtime = os.path.join(shared, "runtime")
     os.mkdir(runtime, 0o700)
     os.chown(runtime, spec["uid"], spec["gid"])
-    os.execv(argv[0], argv)
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,9 +219,10 @@ def _kernel_env(work, spec):
 
 
 def _site_packages():
-    import numpy
+    """The folder numpy is installed in (found without importing it: the launcher starts fast)."""
+    from importlib.util import find_spec
 
-    return str(Path(numpy.__file__).resolve().parent.parent)
+    return str(Path(find_spec("numpy").origin).resolve().parent.parent)
 
 
 WATCHDOG = """import os, signal, sys
@@ -375,10 +408,6 @@ def __getattr__(name):  # BoundedExecute is built on first use: the launcher nev
 
 
 def main(args):
-    if args and args[0] == "prelude":
-        split = args.index("--")
-        _prelude(args[1], args[split + 1:])
-        return 0
     return launch(args)
 
 

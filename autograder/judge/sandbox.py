@@ -40,7 +40,7 @@ FALLBACK_USER = "nobody"
 
 # Linux constants (mount(2), prctl(2)).
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC = 32, 4096, 16384
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 # Shared temporary folders: each sandbox gets fresh, small ones instead of the machine's.
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")

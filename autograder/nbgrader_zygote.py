@@ -1,0 +1,199 @@
+"""`nbgrader autograde` runs forked from a process that imported nbgrader once.
+
+Importing nbgrader costs about 3 s of CPU (measured here: 3.2 s, 1.1 s of it jsonschema building
+the grammar of its optional rfc3987 format checker), as much as grading a fast-mode notebook.
+Started as `python -m nbgrader` once per student, that import was a third of a grading worker's
+time. Instead, each grading worker keeps a zygote: a single-threaded Python process that has
+imported nbgrader, nbclient, jupyter_client and the kernel sandbox, and forks one child per run.
+The child is what `python -m nbgrader ARGS` was: its own session, its environment, its working
+folder, stdout and stderr into a log file, stdin from /dev/null; where the run is isolated it
+first becomes process 1 of its own PID and mount namespaces (kernel_sandbox.enter_run_namespaces).
+
+    run = kernel_sandbox.NbgraderRun(["autograde", "a2", ...], env={...})
+    returncode = run_nbgrader(run, cwd=ROOT, log_path=..., timeout=1800, env=os.environ)
+
+The zygote is a fork of nothing but itself, so nothing a grading worker does (threads of a Dask
+worker, open gradebooks, the judge) is inherited by nbgrader. The child dies with the zygote
+(parent-death signal), and the zygote with the worker (it exits when its stdin closes).
+
+Run as `python -m autograder.nbgrader_zygote` this file is the zygote. Protocol: one JSON line
+per run on stdin ({"args", "env", "cwd", "log", "timeout", "namespace_spec"}), one JSON line back
+on stdout when the run ended ({"returncode", "timed_out"}).
+"""
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+
+from .config import ROOT
+
+PRELOAD = ("nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "nbgrader.converters",
+           "nbgrader.preprocessors", "nbgrader.api", "nbclient", "jupyter_client.manager",
+           "zmq.asyncio", "autograder.kernel_sandbox", "autograder.nbgrader_fixes")
+ANSWER_GRACE = 60  # seconds the zygote may take beyond a run's timeout to answer
+
+
+class ZygoteFailed(RuntimeError):
+    """The zygote itself died or stopped answering (not the run: that is a return code)."""
+
+
+class Zygote:
+    """One zygote process (see the module docstring); runs one nbgrader at a time."""
+
+    def __init__(self, env=None):
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.nbgrader_zygote"], cwd=ROOT,
+                                     env=dict(os.environ if env is None else env), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     start_new_session=True, close_fds=True)
+        self.owner = os.getpid()
+
+    def alive(self):
+        return self.owner == os.getpid() and self.proc.poll() is None
+
+    def run(self, request):
+        """Send one run; returns the zygote's answer {"returncode", "timed_out"}."""
+        try:
+            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError as error:
+            self.close()
+            raise ZygoteFailed(f"the nbgrader zygote is gone: {error}") from None
+        ready, _, _ = select.select([self.proc.stdout], [], [], request["timeout"] + ANSWER_GRACE)
+        line = self.proc.stdout.readline() if ready else b""
+        if not line:
+            self.close()
+            raise ZygoteFailed("the nbgrader zygote died or did not answer"
+                               f" within {request['timeout'] + ANSWER_GRACE} s")
+        return json.loads(line)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()  # its run child has a parent-death signal: it goes too
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+_idle = []  # zygotes of this process not running anything
+_idle_lock = threading.Lock()
+
+
+def run_nbgrader(run, cwd, log_path, timeout, env):
+    """Run `nbgrader *run.args` as described by run (a kernel_sandbox.NbgraderRun) in a fork of
+    an idle zygote of this process (started on first use, reused afterwards).
+
+    env: nbgrader's environment (run.env is added to it). Returns (returncode, timed_out); a run
+    past `timeout` seconds is killed with everything it started."""
+    with _idle_lock:
+        while _idle and not _idle[-1].alive():
+            _idle.pop()
+        zygote = _idle.pop() if _idle else None
+    if zygote is None:
+        zygote = Zygote()
+    answer = zygote.run({"args": list(map(str, run.args)), "env": {**env, **run.env}, "cwd": str(cwd),
+                         "log": str(log_path), "timeout": timeout, "namespace_spec": run.namespace_spec})
+    with _idle_lock:
+        _idle.append(zygote)
+    return answer["returncode"], answer["timed_out"]
+
+
+# --------------------------------------------------------------------------------------------
+# The zygote's side
+# --------------------------------------------------------------------------------------------
+def _child(request):
+    """In the forked child: become `python -m nbgrader ARGS`; never returns."""
+    code = 1
+    try:
+        from .judge import sandbox
+
+        libc = sandbox._libc()
+        libc.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the zygote
+        os.setsid()
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        os.close(null)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        import tempfile
+
+        tempfile.tempdir = None  # TMPDIR changed: look again
+        if request["namespace_spec"]:
+            from .kernel_sandbox import enter_run_namespaces
+
+            enter_run_namespaces(request["namespace_spec"])
+        from nbgrader.apps.nbgraderapp import NbGraderApp
+
+        sys.argv = ["nbgrader", *request["args"]]
+        try:
+            NbGraderApp.launch_instance(argv=request["args"])
+            code = 0
+        except SystemExit as leaving:
+            code = leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
+    except BaseException as error:  # noqa: BLE001 - reported in the log, then the child exits
+        try:
+            import traceback
+
+            traceback.print_exc()
+            print(f"nbgrader zygote child failed: {type(error).__name__}: {error}", file=sys.stderr)
+        except BaseException:  # noqa: BLE001, S110 - nowhere left to report to
+            pass
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _wait(pid, timeout):
+    """Wait for child pid, at most timeout seconds, or until our stdin closes; (status, why)."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        ready, _, _ = select.select([pidfd, sys.stdin.fileno()], [], [], timeout)
+        if pidfd in ready:
+            return os.waitpid(pid, 0)[1], ""
+        return None, "stdin closed" if ready else "timeout"
+    finally:
+        os.close(pidfd)
+
+
+def serve():
+    """The zygote's loop: one run per line of stdin, until stdin closes."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    out = sys.stdout.buffer
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(request)
+        status, why = _wait(pid, request["timeout"])
+        if status is None:  # killing the child ends its PID namespace and all inside it
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            status = os.waitpid(pid, 0)[1]
+            if why == "stdin closed":
+                return
+        answer = {"returncode": os.waitstatus_to_exitcode(status), "timed_out": why == "timeout"}
+        out.write(json.dumps(answer).encode() + b"\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    serve()
