@@ -74,8 +74,11 @@ def make_demo_class(source_dir, release_dir, out_dir):
     return out_dir
 
 
-def run_demo(course, workers=None, judge_timeout=20, cell_timeout=120):
-    """Release, demo class, grading, feedback and export in course; prints the grade table."""
+def run_demo(course, workers=None, judge_timeout=10, cell_timeout=60):
+    """Release, demo class, grading, feedback and export in course; prints the grade table.
+
+    The timeouts are the demo's, not a course's: fast-mode cells take at most a few seconds
+    here, and the infinite loop costs two cells' and two judge cases' timeouts."""
     from .__main__ import summarize
     from .collect import collect
     from .export import export
