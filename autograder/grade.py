@@ -35,6 +35,11 @@ from .config import PACKAGE, ROOT, Course
 from .stubs import strip_package
 
 NOTEBOOK_TIMEOUT = 1800  # seconds for the whole nbgrader run of one student
+# What nbgrader autograde leaves out when it copies a submission into autograded/: the course's
+# list (nbgrader_config.py) also leaves out *.so, to keep builds out of the release, but the
+# package graded here is ours (assemble_package) and its compiled fast layers must reach the
+# kernel: without them every ConvNet in the notebooks trains on the naive layers.
+GRADING_IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
 RESULTS_TABLE = "cs231n_results"
 
 
@@ -153,6 +158,7 @@ def run_nbgrader_autograde(job, private_root):
         "autograde", job.assignment_id, "--student", job.student_id,
         "--force", f"--CourseDirectory.root={private_root}", f"--CourseDirectory.db_url={db_url}",
         f"--CourseDirectory.source_directory={job.source_root}", f"--Execute.timeout={job.cell_timeout}",
+        *(f"--CourseDirectory.ignore={pattern}" for pattern in GRADING_IGNORE),
         *kernel_sandbox.preprocessor_args()]
     kernel_env = {"CS231N_DATASET": job.dataset, "CS231N_FAST": "1", "MPLBACKEND": "Agg"}
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CS231N_DB_URL", "CS231N_COURSE_DIR")}

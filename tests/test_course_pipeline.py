@@ -13,6 +13,7 @@ import subprocess
 import sys
 import zipfile
 
+import nbformat
 import pytest
 
 from autograder.collect import SubmissionRefused, collect, collect_one, student_id_of
@@ -166,6 +167,16 @@ def test_reference_gets_full_marks_and_starter_none(demo):
                if not g["needs_manual_grade"])
     assert not any(f["passed"] for f in starter["functions"])
     assert scores(starter)[0] == 0
+
+
+def test_graded_notebooks_run_with_the_compiled_fast_layers(demo):
+    """The kernel imports the instructor's build of the fast layers, not the naive fallback
+    (the course's ignore list keeps *.so out of the release, and must not keep it out of
+    autograded/: ConvNets trained on naive layers take minutes per notebook)."""
+    course, _, _ = demo
+    nb = nbformat.read(course.step_dir("autograded", "reference") / "Toy.ipynb", as_version=4)
+    printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
+    assert "fast layers: True" in printed
 
 
 def test_one_wrong_function_loses_exactly_its_points(demo):
