@@ -1,0 +1,123 @@
+"""autograder.nbgrader_zygote: nbgrader runs forked from a process that imported it once.
+
+The runs here are real nbgrader command lines; a `nbgrader_config.py` in the run's folder
+(nbgrader loads it from there) stands for a run that hangs or leaves processes behind."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder import kernel_sandbox, nbgrader_zygote
+from autograder.config import ROOT
+from autograder.judge.sandbox import isolation_available
+
+HANG = '''import os, subprocess, time
+from pathlib import Path
+Path("pid").write_text(str(os.getpid()))
+subprocess.Popen(["sleep", "{marker}"])
+time.sleep(600)
+'''
+
+
+def _run(args, cwd, tmp_path, timeout=120, namespace_spec=None):
+    run = kernel_sandbox.NbgraderRun(args, {}, namespace_spec)
+    log = tmp_path / "nbgrader.log"
+    code, timed_out = nbgrader_zygote.run_nbgrader(run, cwd=cwd, log_path=log, timeout=timeout,
+                                                  env=dict(os.environ))
+    return code, timed_out, log.read_text() if log.exists() else ""
+
+
+def _processes_with(marker):
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def test_a_run_is_nbgrader_and_the_zygote_is_reused(tmp_path):
+    import nbgrader
+
+    code, timed_out, log = _run(["--version"], ROOT, tmp_path)
+    assert (code, timed_out) == (0, False)
+    assert nbgrader.__version__ in log
+    first = [z.proc.pid for z in nbgrader_zygote._idle]
+    code, _, log = _run(["autograde", "nosuch", f"--CourseDirectory.root={tmp_path / 'none'}"], tmp_path, tmp_path)
+    assert code == 1, "a failing nbgrader must fail as `python -m nbgrader` does (exit 1)"
+    assert [z.proc.pid for z in nbgrader_zygote._idle] == first, "the idle zygote was not reused"
+
+
+def test_a_run_past_its_timeout_is_killed_with_all_it_started(tmp_path):
+    marker = f"{time.time() % 1000 + 1000:.3f}"
+    (tmp_path / "nbgrader_config.py").write_text(HANG.format(marker=marker))
+    started = time.monotonic()
+    code, timed_out, _ = _run(["autograde", "a2"], tmp_path, tmp_path, timeout=3)
+    assert timed_out and code != 0
+    assert time.monotonic() - started < 30
+    pid = int((tmp_path / "pid").read_text())
+    for _ in range(50):
+        if not _processes_with(f"sleep {marker}"):
+            break
+        time.sleep(0.1)
+    assert not _processes_with(f"sleep {marker}"), "the run's child outlived the timeout"
+    if not isolation_available():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+@pytest.mark.skipif(not isolation_available(), reason="namespaces need root and util-linux")
+def test_an_isolated_run_is_process_1_of_its_namespace_with_its_tmpfs(tmp_path):
+    (tmp_path / "nbgrader_config.py").write_text(
+        "import os\nfrom pathlib import Path\n"
+        "Path('seen').write_text(f\"{os.getpid()} {len([p for p in os.listdir('/proc') if p.isdigit()])} "
+        "{os.path.ismount(os.environ['KERNELS_MOUNT'])} {sorted(os.listdir(os.environ['KERNELS_MOUNT']))}\")\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    # autograde loads the config file of the run's folder, then fails: there is no course
+    with kernel_sandbox.sandboxed_nbgrader(["autograde", "a2"], run_dir, isolate=True) as run:
+        run.env["KERNELS_MOUNT"] = kernel_sandbox.KERNELS_MOUNT
+        nbgrader_zygote.run_nbgrader(run, cwd=tmp_path, log_path=tmp_path / "log", timeout=120,
+                                     env=dict(os.environ))
+    pid, processes, mounted, listing = (tmp_path / "seen").read_text().split(" ", 3)
+    assert pid == "1" and int(processes) <= 3, "nbgrader must be process 1 of a PID namespace of its own"
+    assert mounted == "True" and listing == "['runtime']", "the run's tmpfs holds only its runtime folder"
+    assert not os.path.ismount(kernel_sandbox.KERNELS_MOUNT), "the run's tmpfs leaked to the machine"
+
+
+def test_a_dead_zygote_is_replaced(tmp_path):
+    _run(["--version"], ROOT, tmp_path)
+    for zygote in nbgrader_zygote._idle:
+        os.kill(zygote.proc.pid, signal.SIGKILL)
+        zygote.proc.wait()
+    code, _, _ = _run(["--version"], ROOT, tmp_path)
+    assert code == 0
+
+
+def test_the_zygote_dies_with_the_process_that_started_it(tmp_path):
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "from autograder.nbgrader_zygote import Zygote\n"
+         "import time\nz = Zygote()\nprint(z.proc.pid, flush=True)\ntime.sleep(600)"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    zygote_pid = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    for _ in range(100):
+        try:
+            os.kill(zygote_pid, 0)
+        except ProcessLookupError:
+            return
+        # a zombie until its parent's parent reaps it: look at its state
+        state = Path(f"/proc/{zygote_pid}/stat").read_text().split(")")[-1].split()[0] \
+            if Path(f"/proc/{zygote_pid}/stat").exists() else "Z"
+        if state == "Z":
+            return
+        time.sleep(0.1)
+    pytest.fail("the zygote outlived the process that started it")
