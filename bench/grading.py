@@ -1,12 +1,13 @@
 """Grading throughput: plain serial `nbgrader autograde` against `python -m autograder grade
 --workers 2`, on the same submissions, in one run.
 
-    python -m bench.grading [--students 20] [--workers 2] [--notebook Dropout]
+    python -m bench.grading [--students 20] [--workers 2] [--notebook all]
 
-The assignment is one real notebook of assignments/a2 (Dropout by default: about half a minute
-in fast mode), so that the run takes minutes, not hours, yet each submission costs what a real
-one does; `--notebook toy` uses the tiny notebook of tests/course_fixtures.py instead. Half
-the class are reference submissions, half untouched starters. Plain nbgrader grades them one
+A submission is the whole assignment by default (the six notebooks of assignments/a2 and the
+package, as students hand it in; about a minute per reference submission in fast mode on the
+digits); `--notebook Dropout` grades one notebook of it, `--notebook toy` the tiny notebook of
+tests/course_fixtures.py (nothing but per-submission overhead). Half the class are reference
+submissions, half untouched starters. Plain nbgrader grades them one
 after another in one process; ours grades them on a pool of workers and also runs the
 function-level judge for every submission (more work per submission, not less).
 Prints submissions per minute for each and the ratio.
@@ -35,7 +36,12 @@ def make_source(tmp, notebook):
         return make_toy_source(tmp / "src")
     folder = tmp / "src" / "a2"
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ROOT / "assignments" / "a2" / f"{notebook}.ipynb", folder / f"{notebook}.ipynb")
+    sources = ROOT / "assignments" / "a2"
+    for path in sorted(sources.glob("*.ipynb")) if notebook == "all" else [sources / f"{notebook}.ipynb"]:
+        if not path.is_file():
+            raise SystemExit(f"no notebook {path.name} in {sources}: give one of "
+                             f"{sorted(p.stem for p in sources.glob('*.ipynb'))}, all or toy")
+        shutil.copyfile(path, folder / path.name)
     return tmp / "src"
 
 
@@ -52,48 +58,86 @@ def make_course(tmp, name, students, notebook):
     return course
 
 
+def give_compiled_layers(course):
+    """Put the built fast layers into every collected submission of course.
+
+    Students hand in .py files only, so under plain nbgrader a submission's notebooks would
+    import cs231n without its compiled fast layers and train on the naive ones (minutes per
+    notebook); ours lays the instructor's build over every submission. Plain nbgrader gets the
+    build too, so that the benchmark compares the pipelines, not the extension."""
+    built = sorted((ROOT / "cs231n").glob("fast_layers*.so"))
+    if not built:
+        raise SystemExit("the fast layers are not built: run `make build` first")
+    for folder in (course.root / "submitted").glob(f"*/{course.assignment_id}/cs231n"):
+        for path in built:
+            shutil.copyfile(path, folder / path.name)
+
+
+def busy_cores():
+    """(busy, total) CPU ticks of the whole machine so far (/proc/stat); None where unreadable."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def timed(run, *args):
+    """(seconds, average busy cores of the machine meanwhile) of run(*args)."""
+    before, start = busy_cores(), time.perf_counter()
+    run(*args)
+    seconds, after = time.perf_counter() - start, busy_cores()
+    if before is None or after is None or after[1] == before[1]:
+        return seconds, float("nan")
+    return seconds, os.cpu_count() * (after[0] - before[0]) / (after[1] - before[1])
+
+
 def plain_nbgrader(course):
-    """nbgrader autograde of every student, serially, as nbgrader does it; returns seconds."""
+    """nbgrader autograde of every student, serially, as nbgrader does it."""
     env = {**os.environ, "CS231N_DATASET": "digits", "CS231N_FAST": "1"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    start = time.perf_counter()
+    # nbgrader's default ignore list: the course's own skips *.so (ours lays the instructor's
+    # build over each submission instead), which would leave plain nbgrader without fast layers
+    ignore = [f"--CourseDirectory.ignore={p}" for p in (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")]
     subprocess.run([sys.executable, "-m", "nbgrader", "autograde", course.assignment_id, "--force",
                     f"--CourseDirectory.root={course.root}", f"--CourseDirectory.db_url={course.db_url}",
-                    f"--CourseDirectory.source_directory={course.source_root}"],
+                    f"--CourseDirectory.source_directory={course.source_root}", *ignore],
                    cwd=ROOT, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
 
 
 def ours(course, workers):
     env = {**os.environ, "CS231N_COURSE_DIR": str(course.root)}
     env.pop("CS231N_DB_URL", None)
-    start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "autograder", "--source", str(course.source_root), "grade",
                     "--workers", str(workers)], cwd=ROOT, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--notebook", default="Dropout", help="a notebook of assignments/a2, or toy")
+    parser.add_argument("--notebook", default="all",
+                        help="all (the whole assignment), one notebook of assignments/a2, or toy")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     try:
         plain_course = make_course(tmp, "plain", args.students, args.notebook)
+        give_compiled_layers(plain_course)
         our_course = make_course(tmp, "ours", args.students, args.notebook)
         # nbgrader needs the assignment in its gradebook; the release step recorded it
-        plain_s = plain_nbgrader(plain_course)
-        ours_s = ours(our_course, args.workers)
+        plain_s, plain_cores = timed(plain_nbgrader, plain_course)
+        ours_s, our_cores = timed(ours, our_course, args.workers)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     n = args.students
     plain_rate, our_rate = 60 * n / plain_s, 60 * n / ours_s
-    print(f"grading {n} submissions of the {args.notebook} notebook on {os.cpu_count()} cores")
-    print(f"  plain nbgrader autograde, serial:      {plain_s:7.1f} s  {plain_rate:6.1f} submissions/min")
+    what = "the whole assignment" if args.notebook == "all" else f"the {args.notebook} notebook"
+    print(f"grading {n} submissions of {what} on {os.cpu_count()} cores")
+    print(f"  plain nbgrader autograde, serial:      {plain_s:7.1f} s  {plain_rate:6.1f} submissions/min"
+          f"  {plain_cores:.2f} cores busy")
     print(f"  python -m autograder grade --workers {args.workers}: {ours_s:7.1f} s  {our_rate:6.1f} submissions/min"
-          "  (also runs the function-level judge)")
+          f"  {our_cores:.2f} cores busy  (also runs the function-level judge)")
     print(f"  ratio ours/plain: {our_rate / plain_rate:.2f}x (target >= 1.8x)")
     return 0
 
