@@ -18,7 +18,10 @@ What a graded notebook's kernel gets (as root, the grader here and in CI):
   file-size/descriptor limits, a network namespace without network, a PID namespace, fresh
   /tmp, and the repository, the course folder, the source notebooks, the private course and
   gradebook and every other folder the caller names covered by empty read-only mounts, and /run
-  too (unix sockets in the file system do not care about network namespaces);
+  too (unix sockets in the file system do not care about network namespaces). In an nbgrader
+  run started by autograder/nbgrader_zygote.py, the launcher asks the run's kernel zygote
+  (autograder/kernel_zygote.py) for the kernel instead: the same sandbox, entered by a fork of
+  a process that has already imported ipykernel, numpy, matplotlib and the rest;
 - the kernel talks to nbclient over jupyter_client's `ipc` transport (unix sockets: TCP on
   127.0.0.1 cannot cross network namespaces), in a runtime folder owned by the kernel's user;
 - interrupts (SIGINT) are forwarded to the kernel; SIGTERM, or the death of the launcher (even by
@@ -289,6 +292,12 @@ def launch(args):
     limits = _sandbox.Limits(**spec.get("limits", KERNEL_LIMITS))
     logs = spec.get("logs")
     log_path = os.path.join(logs, f"kernel-{os.getpid()}.log") if logs else os.devnull
+    zygote = os.environ.get("CS231N_KERNEL_ZYGOTE")
+    if isolate and zygote:
+        try:
+            return _launch_forked(zygote, connection_file, extra, work, runtime, spec, limits, uid, gid, log_path)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     with open(log_path, "ab") as log:
         proc = _sandbox.sandboxed_popen(
             argv, work, limits, env=_kernel_env(work, spec), hide=spec.get("hide", []),
@@ -315,6 +324,46 @@ def launch(args):
         watchdog.wait()
         shutil.rmtree(work, ignore_errors=True)
     return code
+
+
+def _launch_forked(address, connection_file, extra, work, runtime, spec, limits, uid, gid, log_path):
+    """The kernel from the run's kernel zygote (autograder/kernel_zygote.py): the same sandbox,
+    without importing ipykernel, numpy and the rest again; returns when the kernel is gone."""
+    import dataclasses
+    import select
+
+    from autograder.kernel_zygote import request_kernel
+
+    expose = [runtime, _site_packages(), *spec.get("expose", [])]
+    sandbox = {"uid": uid, "gid": gid, "cwd": work, "hide": [os.path.abspath(p) for p in spec.get("hide", [])],
+               "tmpfs_mb": limits.tmpfs_mb, "private": [],
+               "expose": [os.path.abspath(p) for p in (*expose, work, *_sandbox._interpreter_dirs())]}
+    pid = request_kernel(address, {"uid": uid, "sandbox": sandbox, "env": _kernel_env(work, spec),
+                                   "argv": ["-f", connection_file, *extra], "log": log_path,
+                                   "limits": dataclasses.asdict(limits)})
+    pidfd = os.pidfd_open(pid)
+    watchdog = _watchdog(pid)  # the kernel's parent leads its own process group
+
+    def forward(signum, _frame):
+        try:
+            os.kill(pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
+        except OSError:
+            pass
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    try:
+        while not select.select([pidfd], [], [])[0]:
+            pass
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        os.close(pidfd)
+        watchdog.stdin.close()
+        watchdog.wait()
+    return 0
 
 
 # --------------------------------------------------------------------------------------------

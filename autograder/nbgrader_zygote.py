@@ -132,6 +132,10 @@ def _child(request):
             from .kernel_sandbox import enter_run_namespaces
 
             enter_run_namespaces(request["namespace_spec"])
+            if request.get("kernel_zygote", True):
+                from .kernel_zygote import start
+
+                os.environ.update(start(request["namespace_spec"]))
         from nbgrader.apps.nbgraderapp import NbGraderApp
 
         sys.argv = ["nbgrader", *request["args"]]

@@ -20,7 +20,8 @@ def toy_notebook(readonly_helper=False):
                                 "cs231n": {"points": 6, "extra_credit": 0}})
     nb.cells = [
         new_markdown_cell("# Toy assignment"),
-        new_code_cell("import numpy as np\nfrom cs231n.layers import relu_forward\nfrom cs231n.checks import check_close\n"
+        new_code_cell("import sys\nprint('preloaded:', 'sklearn.datasets' in sys.modules)\n"
+                      "import numpy as np\nfrom cs231n.layers import relu_forward\nfrom cs231n.checks import check_close\n"
                       "from cs231n.layer_utils import FAST_LAYERS\nprint('fast layers:', FAST_LAYERS)"),
         new_code_cell(f"def double(x):\n    ### BEGIN SOLUTION\n    {SOLUTION_LINE}\n    ### END SOLUTION",
                       metadata=_meta(solution=True, grade_id="double")),

@@ -15,11 +15,12 @@ import zipfile
 
 import nbformat
 import pytest
+from course_fixtures import HIDDEN_LINE, SOLUTION_LINE, make_toy_source
 
 from autograder.collect import SubmissionRefused, collect, collect_one, student_id_of
 from autograder.config import PACKAGE, ROOT, Course
+from autograder.judge.sandbox import isolation_available
 from autograder.release import build_release, find_leaks
-from course_fixtures import HIDDEN_LINE, SOLUTION_LINE, make_toy_source
 
 # one worker runs this file, so its module-scoped fixture is built once
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_class")]
@@ -177,6 +178,16 @@ def test_graded_notebooks_run_with_the_compiled_fast_layers(demo):
     nb = nbformat.read(course.step_dir("autograded", "reference") / "Toy.ipynb", as_version=4)
     printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
     assert "fast layers: True" in printed
+
+
+@pytest.mark.skipif(not isolation_available(), reason="the kernel zygote serves isolated runs (root)")
+def test_graded_kernels_come_from_the_runs_kernel_zygote(demo):
+    """A graded kernel starts with what every notebook imports already imported
+    (autograder/kernel_zygote.py), instead of importing it again in every notebook."""
+    course, _, _ = demo
+    nb = nbformat.read(course.step_dir("autograded", "reference") / "Toy.ipynb", as_version=4)
+    printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
+    assert "preloaded: True" in printed
 
 
 def test_one_wrong_function_loses_exactly_its_points(demo):

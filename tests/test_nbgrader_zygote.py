@@ -87,8 +87,10 @@ def test_an_isolated_run_is_process_1_of_its_namespace_with_its_tmpfs(tmp_path):
         nbgrader_zygote.run_nbgrader(run, cwd=tmp_path, log_path=tmp_path / "log", timeout=120,
                                      env=dict(os.environ))
     pid, processes, mounted, listing = (tmp_path / "seen").read_text().split(" ", 3)
-    assert pid == "1" and int(processes) <= 3, "nbgrader must be process 1 of a PID namespace of its own"
-    assert mounted == "True" and listing == "['runtime']", "the run's tmpfs holds only its runtime folder"
+    assert pid == "1" and int(processes) <= 3, "nbgrader (and the run's kernel zygote) alone in a PID namespace"
+    assert mounted == "True", "the run's tmpfs is not mounted"
+    assert listing == "['kernel-zygote.sock', 'mplconfig', 'runtime']", \
+        "the run's tmpfs holds the kernels' runtime folder and the kernel zygote's socket and config"
     assert not os.path.ismount(kernel_sandbox.KERNELS_MOUNT), "the run's tmpfs leaked to the machine"
 
 
@@ -103,8 +105,8 @@ def test_a_dead_zygote_is_replaced(tmp_path):
 
 def test_the_zygote_dies_with_the_process_that_started_it(tmp_path):
     parent = subprocess.Popen(
-        [sys.executable, "-c", "from autograder.nbgrader_zygote import Zygote\n"
-         "import time\nz = Zygote()\nprint(z.proc.pid, flush=True)\ntime.sleep(600)"],
+        [sys.executable, "-c", ("from autograder.nbgrader_zygote import Zygote\n"
+                                "import time\nz = Zygote()\nprint(z.proc.pid, flush=True)\ntime.sleep(600)")],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     zygote_pid = int(parent.stdout.readline())
     parent.kill()

@@ -249,7 +249,10 @@ def _plan(spec):
     return scratch, covers, binds, [os.path.realpath(p) for p in spec["private"]]
 
 
-def _launch(spec):
+def enter_sandbox(spec):
+    """In the calling process (root, inside its fresh namespaces): the mounts of the spec, its
+    folder, then the sandbox user with no new privileges and the parent-death signal. Used by
+    this launcher before it execs, and by autograder/kernel_zygote.py before it runs a kernel."""
     libc = _libc()
     scratch, covers, binds, private = _plan(spec)
     size = f"size={spec['tmpfs_mb']}m"
@@ -278,6 +281,10 @@ def _launch(spec):
     # Changing the uid cleared the parent-death signal that `unshare --kill-child` set: set it
     # again, so that killing unshare still kills this process (and with it the namespace).
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _launch(spec):
+    enter_sandbox(spec)
     argv = spec["argv"]
     os.execve(argv[0], argv, dict(os.environ))
 
