@@ -56,6 +56,7 @@ if __name__ == "__main__":  # started by path (the kernelspec): import the proje
     _root = str(Path(__file__).resolve().parent.parent)
     sys.path[:] = [_root] + [p for p in sys.path[1:] if p != _root]
 
+from autograder.forked import forward_signals, wait_for
 from autograder.judge import sandbox as _sandbox
 
 HERE = Path(__file__).resolve().parent
@@ -164,13 +165,7 @@ def enter_run_namespaces(spec_file):
     _sandbox._mount(libc, None, "/", None, _sandbox.MS_REC | _sandbox.MS_PRIVATE)
     child = os.fork()
     if child:  # the original process: outside the new PID namespace, waits for process 1
-        while True:
-            try:
-                _, status = os.waitpid(child, 0)
-                break
-            except InterruptedError:
-                continue
-        os._exit(os.waitstatus_to_exitcode(status) % 256)
+        os._exit(os.waitstatus_to_exitcode(wait_for(child)) % 256)
     libc.prctl(_sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     _sandbox._mount(libc, "proc", "/proc", "proc", _sandbox.MS_NOSUID | _sandbox.MS_NODEV | _sandbox.MS_NOEXEC)
     shared = spec["shared"]
@@ -304,18 +299,7 @@ def launch(args):
             expose=[runtime, _site_packages(), *spec.get("expose", [])], isolate=isolate,
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     watchdog = _watchdog(proc.pid)
-
-    def forward(signum, _frame):
-        # no waiting in here: the main thread's proc.wait() holds the lock a wait would need
-        pids = _kernel_pids(proc) if signum == signal.SIGINT else [-proc.pid]
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
-            except OSError:
-                pass
-
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, forward)
+    forward_signals(lambda signum: _kernel_pids(proc) if signum == signal.SIGINT else [-proc.pid])
     try:
         code = proc.wait()
     finally:
@@ -343,15 +327,7 @@ def _launch_forked(address, connection_file, extra, work, runtime, spec, limits,
                                    "limits": dataclasses.asdict(limits)})
     pidfd = os.pidfd_open(pid)
     watchdog = _watchdog(pid)  # the kernel's parent leads its own process group
-
-    def forward(signum, _frame):
-        try:
-            os.kill(pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
-        except OSError:
-            pass
-
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, forward)
+    forward_signals(lambda _signum: [pid])
     try:
         while not select.select([pidfd], [], [])[0]:
             pass

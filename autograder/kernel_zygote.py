@@ -19,6 +19,7 @@ grader variable is in its memory.
     kernel_zygote.start(spec_file)            # in the run, before anything else
     pid = kernel_zygote.request_kernel(...)   # in the launcher: the kernel's parent (its pid)
 """
+import ctypes
 import json
 import os
 import signal
@@ -26,6 +27,8 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from .forked import forward_signals, read_line, redirect_output, run_and_leave, wait_for
 
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "IPython", "numpy",
            "scipy.signal", "scipy.special", "matplotlib", "matplotlib.pyplot",
@@ -68,12 +71,7 @@ def request_kernel(address, request):
         conn.settimeout(30)
         conn.connect(address)
         conn.sendall(json.dumps(request).encode() + b"\n")
-        answer = b""
-        while not answer.endswith(b"\n"):
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
+        answer = read_line(conn)
     reply = json.loads(answer or b"{}")
     if "pid" not in reply:
         raise RuntimeError(f"the kernel zygote did not start a kernel: {reply.get('error', 'no answer')}")
@@ -85,84 +83,51 @@ def request_kernel(address, request):
 # --------------------------------------------------------------------------------------------
 def _kernel(request, libc):
     """In process 1 of the kernel's namespaces: the sandbox, then ipykernel; never returns."""
+    run_and_leave(lambda: _become_kernel(request, libc))
+
+
+def _become_kernel(request, libc):
+    import resource
+    import tempfile
+
     from .judge import sandbox as _sandbox
 
-    code = 1
-    try:
-        libc.prctl(_sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        _sandbox._mount(libc, "proc", "/proc", "proc", _sandbox.MS_NOSUID | _sandbox.MS_NODEV | _sandbox.MS_NOEXEC)
-        Path("/proc/self/oom_score_adj").write_text("1000")
-        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        null = os.open(os.devnull, os.O_RDONLY)
-        for fd, target in ((null, 0), (log, 1), (log, 2)):
-            os.dup2(fd, target)
-        os.closerange(3, 65536)
-        import resource
+    libc.prctl(_sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _sandbox._mount(libc, "proc", "/proc", "proc", _sandbox.MS_NOSUID | _sandbox.MS_NODEV | _sandbox.MS_NOEXEC)
+    Path("/proc/self/oom_score_adj").write_text("1000")  # first in line for the OOM killer
+    redirect_output(request["log"])
+    os.closerange(3, 65536)
+    for which, value in _sandbox.Limits(**request["limits"]).rlimits():
+        resource.setrlimit(which, value)
+    _sandbox.enter_sandbox(request["sandbox"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    tempfile.tempdir = None
+    sys.path[0] = request["sandbox"]["cwd"]
+    sys.argv = ["ipykernel_launcher", *request["argv"]]
+    from ipykernel import kernelapp
 
-        for which, value in _sandbox.Limits(**request["limits"]).rlimits():
-            resource.setrlimit(which, value)
-        _sandbox.enter_sandbox(request["sandbox"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        import tempfile
-
-        tempfile.tempdir = None
-        sys.path[0] = request["sandbox"]["cwd"]
-        sys.argv = ["ipykernel_launcher", *request["argv"]]
-        from ipykernel import kernelapp
-
-        try:
-            kernelapp.launch_new_instance(argv=request["argv"])
-            code = 0
-        except SystemExit as leaving:
-            code = leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
-    except BaseException:  # noqa: BLE001 - into the kernel's log, then out
-        try:
-            import traceback
-
-            traceback.print_exc()
-        except BaseException:  # noqa: BLE001, S110 - nowhere left to report to
-            pass
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+    kernelapp.launch_new_instance(argv=request["argv"])
 
 
 def _parent(request, libc):
     """The forked child: new namespaces, then the parent of process 1 there; never returns."""
     from .judge import sandbox as _sandbox
 
-    try:
+    def become_parent():
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         libc.prctl(_sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         os.setsid()
         if libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET) != 0:
-            os._exit(120)
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET)")
         _sandbox._mount(libc, None, "/", None, _sandbox.MS_REC | _sandbox.MS_PRIVATE)
         child = os.fork()
         if child == 0:
             _kernel(request, libc)
+        forward_signals(lambda _signum: [child])
+        os._exit(os.waitstatus_to_exitcode(wait_for(child)) % 256)
 
-        def forward(signum, _frame):
-            try:
-                os.kill(child, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
-            except OSError:
-                pass
-
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, forward)
-        while True:
-            try:
-                _, status = os.waitpid(child, 0)
-                break
-            except InterruptedError:
-                continue
-        os._exit(os.waitstatus_to_exitcode(status) % 256)
-    except BaseException:  # noqa: BLE001
-        os._exit(121)
+    run_and_leave(become_parent)
 
 
 def serve(spec_file, address, ready_fd):
@@ -190,13 +155,7 @@ def serve(spec_file, address, ready_fd):
         conn, _ = listener.accept()
         with conn:
             try:
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                request = json.loads(data)
+                request = json.loads(read_line(conn))
                 if request.get("uid") != spec["uid"]:
                     raise ValueError("a kernel for another run's user")
                 pid = os.fork()

@@ -29,6 +29,7 @@ import sys
 import threading
 
 from .config import ROOT
+from .forked import redirect_output, run_and_leave
 
 PRELOAD = ("nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "nbgrader.converters",
            "nbgrader.preprocessors", "nbgrader.api", "nbclient", "jupyter_client.manager",
@@ -108,56 +109,31 @@ def run_nbgrader(run, cwd, log_path, timeout, env):
 # --------------------------------------------------------------------------------------------
 def _child(request):
     """In the forked child: become `python -m nbgrader ARGS`; never returns."""
-    code = 1
-    try:
-        from .judge import sandbox
+    run_and_leave(lambda: _become_nbgrader(request))
 
-        libc = sandbox._libc()
-        libc.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the zygote
-        os.setsid()
-        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.close(log)
-        os.close(null)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        import tempfile
 
-        tempfile.tempdir = None  # TMPDIR changed: look again
-        if request["namespace_spec"]:
-            from .kernel_sandbox import enter_run_namespaces
+def _become_nbgrader(request):
+    from .judge import sandbox
 
-            enter_run_namespaces(request["namespace_spec"])
-            if request.get("kernel_zygote", True):
-                from .kernel_zygote import start
+    sandbox._libc().prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the zygote
+    os.setsid()
+    redirect_output(request["log"])
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    import tempfile
 
-                os.environ.update(start(request["namespace_spec"]))
-        from nbgrader.apps.nbgraderapp import NbGraderApp
+    tempfile.tempdir = None  # TMPDIR changed: look again
+    if request["namespace_spec"]:
+        from .kernel_sandbox import enter_run_namespaces
+        from .kernel_zygote import start
 
-        sys.argv = ["nbgrader", *request["args"]]
-        try:
-            NbGraderApp.launch_instance(argv=request["args"])
-            code = 0
-        except SystemExit as leaving:
-            code = leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
-    except BaseException as error:  # noqa: BLE001 - reported in the log, then the child exits
-        try:
-            import traceback
+        enter_run_namespaces(request["namespace_spec"])
+        os.environ.update(start(request["namespace_spec"]))  # before nbgrader reads anything
+    from nbgrader.apps.nbgraderapp import NbGraderApp
 
-            traceback.print_exc()
-            print(f"nbgrader zygote child failed: {type(error).__name__}: {error}", file=sys.stderr)
-        except BaseException:  # noqa: BLE001, S110 - nowhere left to report to
-            pass
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+    sys.argv = ["nbgrader", *request["args"]]
+    NbGraderApp.launch_instance(argv=request["args"])
 
 
 def _wait(pid, timeout):

@@ -1,0 +1,76 @@
+"""The few things every forked child of the grading zygotes does (autograder/nbgrader_zygote.py,
+autograder/kernel_zygote.py, kernel_sandbox.enter_run_namespaces): run a body and leave with its
+status, wait for a child through interrupted calls, forward signals to it, read a JSON line."""
+import os
+import signal
+import sys
+
+
+def run_and_leave(body):
+    """Run body() and _exit with its status: 0, a SystemExit's code, or 1 after printing the
+    traceback of any other error to stderr. Never returns (a forked child must not go back into
+    its parent's loop)."""
+    code = 1
+    try:
+        body()
+        code = 0
+    except SystemExit as leaving:
+        code = leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
+    except BaseException:  # noqa: BLE001 - reported on stderr (a log file), then the child exits
+        try:
+            import traceback
+
+            traceback.print_exc()
+        except BaseException:  # noqa: BLE001, S110 - nowhere left to report to
+            pass
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def wait_for(pid):
+    """The wait status of child pid, waiting through interrupted calls."""
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+
+
+def forward_signals(targets):
+    """From now on SIGINT goes on as SIGINT (a kernel interrupt) and SIGTERM/SIGHUP as SIGKILL to
+    every pid of targets(signum) (a negative pid: a process group). No waiting in the handler:
+    a wait in the main thread may hold the lock it would need."""
+    def forward(signum, _frame):
+        for pid in targets(signum):
+            try:
+                os.kill(pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
+            except OSError:
+                pass
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+
+
+def read_line(conn, limit=1 << 20):
+    """Bytes from a socket up to its first newline (fewer if it closes first); at most limit."""
+    data = b""
+    while not data.endswith(b"\n") and len(data) < limit:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def redirect_output(log_path):
+    """stdin from /dev/null; stdout and stderr appended to log_path (created 0600)."""
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    for fd, target in ((null, 0), (log, 1), (log, 2)):
+        os.dup2(fd, target)
+    os.close(log)
+    os.close(null)
