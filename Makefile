@@ -70,7 +70,7 @@ bench: install-dev
 	$(PY) -m bench
 
 # Grading throughput: plain serial nbgrader against python -m autograder grade --workers 2
-# on 20 submissions of one real notebook (about a quarter of an hour).
+# on 20 submissions of the whole assignment (about 20 minutes).
 bench-grading: install-dev
 	$(PY) -m bench.grading
 

@@ -264,9 +264,8 @@ def grade_submission(job):
     shutil.copytree(student_dir / "cs231n", judge_copy / "cs231n")
     shutil.copyfile(job.template_db, private / "gradebook.db")
 
-    from .judge import (
-        judge_package,  # a JudgeError is ours, not the student's: it fails the run
-    )
+    # a JudgeError is ours, not the student's: it fails the run
+    from .judge import judge_package
 
     hide = [job.course_root] if job.course_root else []
     functions = [asdict(r) for r in judge_package(judge_copy, timeout_per_case=job.judge_timeout, hide=hide)]

@@ -40,6 +40,7 @@ Not root: the kernel still runs through sandboxed_popen, with the limits only (i
 Run as a script this file is the launcher (`kernel_sandbox.py -f CONNECTION_FILE ...`).
 """
 import ctypes
+import dataclasses
 import json
 import os
 import shutil
@@ -56,6 +57,7 @@ if __name__ == "__main__":  # started by path (the kernelspec): import the proje
     _root = str(Path(__file__).resolve().parent.parent)
     sys.path[:] = [_root] + [p for p in sys.path[1:] if p != _root]
 
+from autograder import kernel_zygote
 from autograder.forked import forward_signals, wait_for
 from autograder.judge import sandbox as _sandbox
 
@@ -283,20 +285,23 @@ def launch(args):
         pass
     if "--HistoryManager.hist_file=:memory:" not in extra:
         extra.append("--HistoryManager.hist_file=:memory:")
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, *extra]
     limits = _sandbox.Limits(**spec.get("limits", KERNEL_LIMITS))
     logs = spec.get("logs")
     log_path = os.path.join(logs, f"kernel-{os.getpid()}.log") if logs else os.devnull
-    zygote = os.environ.get("CS231N_KERNEL_ZYGOTE")
+    hide, expose = spec.get("hide", []), [runtime, _site_packages(), *spec.get("expose", [])]
+    zygote = os.environ.get(kernel_zygote.SOCKET_ENV)
     if isolate and zygote:
         try:
-            return _launch_forked(zygote, connection_file, extra, work, runtime, spec, limits, uid, gid, log_path)
+            return _launch_forked(zygote, {
+                "uid": uid, "sandbox": _sandbox.launch_spec(work, limits, uid, gid, hide=hide, expose=expose),
+                "env": _kernel_env(work, spec), "argv": ["-f", connection_file, *extra], "log": log_path,
+                "limits": dataclasses.asdict(limits)})
         finally:
             shutil.rmtree(work, ignore_errors=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, *extra]
     with open(log_path, "ab") as log:
         proc = _sandbox.sandboxed_popen(
-            argv, work, limits, env=_kernel_env(work, spec), hide=spec.get("hide", []),
-            expose=[runtime, _site_packages(), *spec.get("expose", [])], isolate=isolate,
+            argv, work, limits, env=_kernel_env(work, spec), hide=hide, expose=expose, isolate=isolate,
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     watchdog = _watchdog(proc.pid)
     forward_signals(lambda signum: _kernel_pids(proc) if signum == signal.SIGINT else [-proc.pid])
@@ -310,21 +315,12 @@ def launch(args):
     return code
 
 
-def _launch_forked(address, connection_file, extra, work, runtime, spec, limits, uid, gid, log_path):
+def _launch_forked(address, request):
     """The kernel from the run's kernel zygote (autograder/kernel_zygote.py): the same sandbox,
     without importing ipykernel, numpy and the rest again; returns when the kernel is gone."""
-    import dataclasses
     import select
 
-    from autograder.kernel_zygote import request_kernel
-
-    expose = [runtime, _site_packages(), *spec.get("expose", [])]
-    sandbox = {"uid": uid, "gid": gid, "cwd": work, "hide": [os.path.abspath(p) for p in spec.get("hide", [])],
-               "tmpfs_mb": limits.tmpfs_mb, "private": [],
-               "expose": [os.path.abspath(p) for p in (*expose, work, *_sandbox._interpreter_dirs())]}
-    pid = request_kernel(address, {"uid": uid, "sandbox": sandbox, "env": _kernel_env(work, spec),
-                                   "argv": ["-f", connection_file, *extra], "log": log_path,
-                                   "limits": dataclasses.asdict(limits)})
+    pid = kernel_zygote.request_kernel(address, request)
     pidfd = os.pidfd_open(pid)
     watchdog = _watchdog(pid)  # the kernel's parent leads its own process group
     forward_signals(lambda _signum: [pid])

@@ -28,6 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .config import ROOT
 from .forked import forward_signals, read_line, redirect_output, run_and_leave, wait_for
 
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "IPython", "numpy",
@@ -55,7 +56,7 @@ def start(spec_file):
     with open(os.path.join(spec["logs"], "kernel-zygote.log"), "ab") as log:
         # called before nbgrader starts any thread: preexec_fn is safe here
         subprocess.Popen([sys.executable, "-m", "autograder.kernel_zygote", str(spec_file), address, str(ready_w)],
-                         cwd=str(Path(__file__).resolve().parent.parent), env=env, stdin=subprocess.DEVNULL,
+                         cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=log, pass_fds=(ready_w,), close_fds=True,
                          preexec_fn=lambda: libc_prctl(_sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0))  # noqa: PLW1509
     os.close(ready_w)

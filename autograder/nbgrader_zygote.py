@@ -44,9 +44,9 @@ class ZygoteFailed(RuntimeError):
 class Zygote:
     """One zygote process (see the module docstring); runs one nbgrader at a time."""
 
-    def __init__(self, env=None):
+    def __init__(self):
         self.proc = subprocess.Popen([sys.executable, "-m", "autograder.nbgrader_zygote"], cwd=ROOT,
-                                     env=dict(os.environ if env is None else env), stdin=subprocess.PIPE,
+                                     stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      start_new_session=True, close_fds=True)
         self.owner = os.getpid()

@@ -147,11 +147,8 @@ def sandboxed_popen(argv, cwd, limits=Limits(), *, env=None, hide=(), expose=(),
         raise RuntimeError("sandbox: isolation needs root and util-linux `unshare`")
     cwd = os.path.abspath(cwd)
     if isolate:
-        uid, gid = sandbox_user()
-        spec = {"uid": uid, "gid": gid, "cwd": cwd, "argv": list(map(str, argv)),
-                "hide": [os.path.abspath(p) for p in hide], "tmpfs_mb": limits.tmpfs_mb,
-                "private": [os.path.abspath(p) for p in writable],
-                "expose": [os.path.abspath(p) for p in (*expose, cwd, *_interpreter_dirs())]}
+        spec = {**launch_spec(cwd, limits, *sandbox_user(), hide=hide, expose=expose, writable=writable),
+                "argv": list(map(str, argv))}
         argv = [shutil.which("unshare"), "--net", "--pid", "--fork", "--kill-child", "--mount",
                 "--mount-proc", "--propagation", "private", "--",
                 sys.executable, "-I", "-S", os.path.abspath(__file__), json.dumps(spec)]
@@ -159,6 +156,14 @@ def sandboxed_popen(argv, cwd, limits=Limits(), *, env=None, hide=(), expose=(),
     return subprocess.Popen(argv, cwd=cwd, env=env if env is not None else {},
                             preexec_fn=_preexec(limits),  # noqa: PLW1509
                             start_new_session=True, close_fds=True, **popen_kwargs)
+
+
+def launch_spec(cwd, limits, uid, gid, *, hide=(), expose=(), writable=()):
+    """What enter_sandbox needs (the launcher's spec, without argv): see sandboxed_popen."""
+    cwd = os.path.abspath(cwd)
+    return {"uid": uid, "gid": gid, "cwd": cwd, "hide": [os.path.abspath(p) for p in hide],
+            "tmpfs_mb": limits.tmpfs_mb, "private": [os.path.abspath(p) for p in writable],
+            "expose": [os.path.abspath(p) for p in (*expose, cwd, *_interpreter_dirs())]}
 
 
 def _interpreter_dirs():
