@@ -47,7 +47,7 @@ def cmd_collect(args):
 
 def summarize(results, failures, seconds):
     """The closing account of a grading run, as lines of text."""
-    from .grade import scores
+    from .results import scores
 
     lines = [f"graded {len(results)} submissions in {seconds:.0f} s"
              + (f" ({seconds / len(results):.1f} s per submission with all workers)" if results else "")]

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from .feedback import write_atomically
-from .grade import scores, stored_results
+from .results import scores, stored_results
 
 CSV_FIELDS = ["student_id", "score", "max_score", "notebook_score", "notebook_max", "function_score",
               "function_max", "manual_pending", "missing_files", "problems"]

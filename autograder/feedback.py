@@ -10,7 +10,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from .grade import scores, stored_results
+from .results import scores, stored_results
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 

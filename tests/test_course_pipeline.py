@@ -159,7 +159,7 @@ def test_the_batch_finishes_and_nothing_fails_to_run(demo):
 
 
 def test_reference_gets_full_marks_and_starter_none(demo):
-    from autograder.grade import scores
+    from autograder.results import scores
 
     _, results, _ = demo
     ref, starter = results["reference"], results["starter"]

@@ -287,7 +287,8 @@ def _outputs(course, student):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     from autograder.collect import collect
-    from autograder.grade import grade_all, submission_digest
+    from autograder.grade import grade_all
+    from autograder.grade_one import submission_digest
     from autograder.release import build_release
 
     if not isolation_available():
@@ -383,7 +384,7 @@ def test_an_error_that_quotes_the_hidden_tests_is_withheld(graded):
 
 
 def test_writing_outside_its_folder_fails_and_changes_nothing(graded):
-    from autograder.grade import submission_digest
+    from autograder.grade_one import submission_digest
 
     out = _outputs(graded.course, "writer")
     for label in ("course gradebook", "private gradebook guess", "other submission", "other notebook",
