@@ -22,7 +22,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # copy (whose stubs may be gone or whose files may not even parse) read this list;
 # tests/test_tasks.py checks that it equals what find_tasks() discovers in the reference.
 TASKS_BY_FILE = {
-    "arch.py": ("conv_output_shape", "pool_output_shape", "conv_param_count", "fc_param_count"),
+    "arch.py": ("conv_output_shape", "pool_output_shape", "same_pad", "conv_param_count", "fc_param_count",
+                "conv_macs"),
     "classifiers/cnn.py": ("ThreeLayerConvNet",),
     "classifiers/fc_net.py": ("TwoLayerNet", "FullyConnectedNet"),
     "layers.py": ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "svm_loss",

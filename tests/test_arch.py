@@ -1,8 +1,9 @@
-"""cs231n.arch against the lecture's numbers: output sizes, padding, parameter counts and the
-case studies (AlexNet, ZFNet, VGG-16, AlphaGo, LeNet-5), plus the given table and totals.
+"""cs231n.arch against the lecture's and the papers' numbers: output sizes, padding, parameter
+counts, multiply-adds and the case studies (LeNet-5, AlexNet, ZFNet, VGG, GoogLeNet, ResNet,
+AlphaGo), plus the given blocks, table and totals.
 
-Tests of the four student functions carry their marks (`pytest -m conv_output_shape`); a test of
-a whole network carries the mark of every function it needs. Unmarked tests check given code.
+Tests of the student functions carry their marks (`pytest -m conv_output_shape`); a test of a
+whole network carries the mark of every function it needs. Unmarked tests check given code.
 """
 import math
 
@@ -13,9 +14,11 @@ from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
 from cs231n import arch
-from cs231n.arch import (ALEXNET, ALPHAGO_POLICY, CASE_STUDIES, FC, LENET5, VGG16, ZFNET, Conv, Network,
-                         Norm, Pool, Row, Summary, conv_output_shape, conv_param_count, fc_param_count,
-                         format_bytes, format_table, pool_output_shape, summarize)
+from cs231n.arch import (ALEXNET, ALEXNET_TWO_GPU, ALPHAGO_POLICY, CASE_STUDIES, FC, GOOGLENET, LENET5,
+                         RESNET34, RESNET152, RESNET152_V1_5, VGG16, VGG19, ZFNET, BatchNorm, Conv,
+                         GlobalAvgPool, Inception, Network, Norm, Pool, Residual, Row, Summary, conv_macs,
+                         conv_output_shape, conv_param_count, fc_param_count, format_bytes, format_count,
+                         format_table, pool_output_shape, same_pad, summarize)
 
 m = pytest.mark
 
@@ -36,7 +39,7 @@ def test_lecture_7x7_input_3x3_filter(stride, expected):
 
 @m.conv_output_shape
 def test_lecture_stride_3_does_not_fit_and_says_2_33():
-    with pytest.raises(ValueError, match=r"\(7 \+ 2\*0 - 3\) / 3 \+ 1 = 2\.33"):
+    with pytest.raises(ValueError, match=r"2\.33"):
         conv_output_shape((7, 7, 1), 1, 3, stride=3)
 
 
@@ -76,7 +79,7 @@ def test_lecture_1x1_conv_with_32_filters_on_56x56x64():
 def test_conv_output_shape_counts_the_window_positions(h, w, c, k, field, stride, pad):
     fits = all(n + 2 * pad >= field and (n + 2 * pad - field) % stride == 0 for n in (h, w))
     if not fits:
-        with pytest.raises(ValueError, match="fit|larger"):
+        with pytest.raises(ValueError):
             conv_output_shape((h, w, c), k, field, stride, pad)
         return
     out = conv_output_shape((h, w, c), k, field, stride, pad)
@@ -106,7 +109,7 @@ def test_lecture_2x2_stride_2_on_4x4_and_the_max_pool_example():
 
 @m.pool_output_shape
 def test_pool_that_does_not_fit_shows_the_arithmetic():
-    with pytest.raises(ValueError, match=r"\(6 \+ 2\*0 - 3\) / 2 \+ 1 = 2\.50"):
+    with pytest.raises(ValueError, match=r"2\.50"):
         pool_output_shape((6, 6, 4), 3, 2)
 
 
@@ -114,6 +117,8 @@ def test_pool_that_does_not_fit_shows_the_arithmetic():
 @given(h=st.integers(2, 40), c=st.integers(1, 600), field=st.integers(1, 4), stride=st.integers(1, 4))
 def test_pool_keeps_the_depth_and_counts_the_windows(h, c, field, stride):
     if h < field or (h - field) % stride:
+        with pytest.raises(ValueError):
+            pool_output_shape((h, h, c), field, stride)
         return
     assert pool_output_shape((h, h, c), field, stride) == (_windows(h, field, stride, 0),) * 2 + (c,)
 
@@ -156,9 +161,60 @@ def test_lecture_fc_weights(in_shape, units, weights):
 
 
 # --------------------------------------------------------------------------------------------
+# same_pad
+# --------------------------------------------------------------------------------------------
+@m.same_pad
+@pytest.mark.parametrize("field, pad", [(1, 0), (3, 1), (5, 2), (7, 3)])
+def test_lecture_same_padding(field, pad):
+    assert same_pad(field) == pad and isinstance(same_pad(field), int)
+
+
+@m.same_pad
+@given(half=st.integers(0, 10), size=st.integers(1, 80))
+def test_same_pad_keeps_every_size_at_stride_1(half, size):
+    field = 2 * half + 1
+    pad = same_pad(field)
+    assert _windows(size, field, 1, pad) == size or size + 2 * pad < field
+
+
+@m.same_pad
+@pytest.mark.parametrize("field", [2, 4, 10])
+def test_even_filters_have_no_same_padding(field):
+    with pytest.raises(ValueError):
+        same_pad(field)
+
+
+# --------------------------------------------------------------------------------------------
+# conv_macs
+# --------------------------------------------------------------------------------------------
+@m.conv_macs
+def test_lecture_alexnet_conv1_costs_105m_multiply_adds():
+    assert conv_macs((227, 227, 3), 96, 11, stride=4) == 105_415_200
+
+
+@m.conv_macs
+@given(h=st.integers(1, 30), w=st.integers(1, 30), c=st.integers(1, 9), k=st.integers(1, 9),
+       field=st.integers(1, 5), stride=st.integers(1, 3), pad=st.integers(0, 2))
+def test_conv_macs_is_one_dot_product_per_output_value(h, w, c, k, field, stride, pad):
+    fits = all(n + 2 * pad >= field and (n + 2 * pad - field) % stride == 0 for n in (h, w))
+    if not fits:
+        with pytest.raises(ValueError):
+            conv_macs((h, w, c), k, field, stride, pad)
+        return
+    windows = _windows(h, field, stride, pad) * _windows(w, field, stride, pad)
+    dot_product = field * field * c  # each output value: one filter against one window, full depth
+    assert conv_macs((h, w, c), k, field, stride, pad) == windows * k * dot_product
+
+
+@m.conv_macs
+def test_a_1x1_conv_costs_a_dot_product_over_the_depth_per_output():
+    assert conv_macs((56, 56, 64), 32, 1) == 56 * 56 * 32 * 64
+
+
+# --------------------------------------------------------------------------------------------
 # The case studies (they need every counting function)
 # --------------------------------------------------------------------------------------------
-NETWORK_MARKS = [m.conv_output_shape, m.pool_output_shape, m.conv_param_count, m.fc_param_count]
+NETWORK_MARKS = [m.conv_output_shape, m.pool_output_shape, m.conv_param_count, m.fc_param_count, m.conv_macs]
 
 
 def _all_marks(test):
@@ -190,7 +246,7 @@ def test_alexnet_rows_from_the_lecture():
 def test_alexnet_on_224_does_not_fit_and_names_the_layer():
     import dataclasses
 
-    with pytest.raises(ValueError, match=r"CONV1 .*input 224x224x3.*\(224 \+ 2\*0 - 11\) / 4 \+ 1 = 54\.25"):
+    with pytest.raises(ValueError, match=r"CONV1 .*input 224x224x3.*54\.25"):
         summarize(dataclasses.replace(ALEXNET, input_shape=(224, 224, 3)))
 
 
@@ -241,6 +297,7 @@ def test_vgg16_memory_is_early_and_parameters_are_late():
 
 @m.conv_output_shape
 @m.conv_param_count
+@m.conv_macs
 def test_alphago_policy_net_maps_19x19x48_to_19x19():
     s = summarize(ALPHAGO_POLICY)
     assert s.rows[0].shape == (19, 19, 48) and s.rows[-1].shape == (19, 19, 1)
@@ -264,7 +321,8 @@ def test_every_case_study_summarizes_and_prints(net):
     s = summarize(net)
     text = format_table(s)
     assert f"{s.params:,}" in text and f"{s.activations:,}" in text
-    assert s.activations == sum(math.prod(r.shape) for r in s.rows)
+    assert s.activations == sum(math.prod(r.shape) + r.inner for r in s.rows)
+    assert all(r.inner > 0 for r in s.rows if r.kind in ("INCEPTION", "RES"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,8 +379,8 @@ def test_a_layer_that_cannot_follow_is_named_in_the_error():
 
 def _hand_summary(bytes_per_value=4):
     rows = (Row("INPUT", "INPUT", "", (4, 4, 3)),
-            Row("CONV1", "CONV", "2 3x3 filters, stride 1, pad 1", (4, 4, 2), 54, 2),
-            Row("FC2", "FC", "1000 units", (1000,), 32_000, 1000))
+            Row("CONV1", "CONV", "2 3x3 filters, stride 1, pad 1", (4, 4, 2), 54, 2, macs=7),
+            Row("FC2", "FC", "1000 units", (1000,), 32_000, 1000, macs=32_000))
     return Summary("hand", rows, bytes_per_value)
 
 
@@ -351,16 +409,172 @@ def test_table_is_aligned_with_thousands_separators():
     assert lines[1].split()[:3] == ["layer", "spec", "output"]
     assert "4x4x3" in text and "4.3 KB" in text
     assert lines[-1].startswith("memory: 1,080 values = 4,320 bytes")
+    assert "mult-adds" in lines[1] and "32.0K" in text and "compute: 32,007 multiply-adds" in text
 
 
-def test_plot_summary_draws_two_bar_charts():
+def test_plot_summary_draws_memory_parameters_and_compute():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     axes = arch.plot_summary(_hand_summary())
-    assert len(axes[0].patches) == len(axes[1].patches) == 3
-    assert (axes[0].get_yscale(), axes[1].get_yscale()) == ("linear", "log")
-    assert [t.get_text() for t in axes[1].get_xticklabels()] == ["INPUT", "CONV1", "FC2"]
+    assert len(axes) == 3 and all(len(ax.patches) == 3 for ax in axes)
+    assert [ax.get_yscale() for ax in axes] == ["linear", "log", "linear"]
+    assert [p.get_height() for p in axes[2].patches] == [0, 7, 32_000]
+    assert [t.get_text() for t in axes[2].get_xticklabels()] == ["INPUT", "CONV1", "FC2"]
+    _, two = plt.subplots(2, 1)
+    assert len(arch.plot_summary(_hand_summary(), axes=two)) == 2  # memory and parameters only
     plt.close("all")
+
+
+# --------------------------------------------------------------------------------------------
+# Compute, and the networks beyond the simple pattern: GoogLeNet and ResNet
+# --------------------------------------------------------------------------------------------
+@_all_marks
+def test_vgg16_costs_15_47_g_multiply_adds():
+    s = summarize(VGG16)
+    assert round(s.macs / 1e9, 2) == 15.47
+    fc = sum(r.macs for r in s.rows if r.kind == "FC")
+    assert fc == sum(r.weights for r in s.rows if r.kind == "FC")  # one multiply-add per FC weight
+    assert s.depth == 16 and summarize(VGG19).depth == 19
+
+
+@_all_marks
+def test_the_case_studies_count_compute_on_every_weight_layer():
+    for net in CASE_STUDIES:
+        s = summarize(net)
+        assert all(r.macs > 0 for r in s.rows if r.kind in ("CONV", "FC", "INCEPTION", "RES")), net.name
+        assert all(r.macs == 0 for r in s.rows if r.kind in ("INPUT", "POOL", "NORM", "BN")), net.name
+        assert s.macs == sum(r.macs for r in s.rows)
+        assert format_count(s.macs) in format_table(s)
+
+
+@_all_marks
+def test_resnet34_parameters_and_compute_match_the_paper():
+    s = summarize(RESNET34)
+    assert s.params == 21_797_672
+    assert abs(s.macs / 3.6e9 - 1) < 0.02
+    assert s.depth == 34
+    assert s.row("CONV2_3").shape == (56, 56, 64) and s.row("CONV5_3").shape == (7, 7, 512)
+    assert s.row("AVGPOOL").shape == (1, 1, 512) and s.row("FC").weights == 512 * 1000
+
+
+@_all_marks
+def test_resnet152_parameters_and_compute_match_the_paper():
+    s = summarize(RESNET152)
+    assert s.params == 60_192_808
+    assert abs(s.macs / 11.3e9 - 1) < 0.02
+    assert s.depth == 152
+    assert s.row("CONV4_36").shape == (14, 14, 1024) and s.row("CONV5_3").shape == (7, 7, 2048)
+
+
+@_all_marks
+def test_the_stride_of_a_bottleneck_moves_compute_not_parameters():
+    paper, torchvision = summarize(RESNET152), summarize(RESNET152_V1_5)
+    assert paper.params == torchvision.params
+    assert torchvision.macs > paper.macs
+    assert abs(paper.macs / 11.3e9 - 1) < abs(torchvision.macs / 11.3e9 - 1)
+    # only the three downsampling blocks differ: their 3x3 (and first 1x1) see the larger map
+    differ = [a.name for a, b in zip(paper.rows, torchvision.rows) if a.macs != b.macs]
+    assert differ == ["CONV3_1", "CONV4_1", "CONV5_1"]
+
+
+@_all_marks
+def test_lecture_claims_about_googlenet_and_resnet():
+    alexnet, paper_alexnet = summarize(ALEXNET), summarize(ALEXNET_TWO_GPU)
+    googlenet, vgg16, vgg19, resnet = (summarize(n) for n in (GOOGLENET, VGG16, VGG19, RESNET152))
+    assert 5e6 < googlenet.params < 7.5e6            # "about 5M": 7.0M with the classifier
+    assert 8 < alexnet.params / googlenet.params < 13  # "12x fewer": 8.9x against one tower
+    assert 1.8 < googlenet.macs / paper_alexnet.macs < 2.4  # "about 2x more compute"
+    assert googlenet.depth == 22
+    assert resnet.depth / vgg19.depth == 8           # "8x deeper than VGG"
+    assert resnet.macs < vgg16.macs < vgg19.macs     # "still lower complexity"
+
+
+@_all_marks
+def test_googlenet_inception_rows_match_the_papers_table():
+    s = summarize(GOOGLENET)
+    assert s.row("INC3a").shape == (28, 28, 256) and s.row("INC5b").shape == (7, 7, 1024)
+    # Szegedy et al. 2014, table 1: ops in millions
+    for name, ops in [("INC3a", 128), ("INC3b", 304), ("INC4a", 73), ("INC4b", 88), ("INC4c", 100),
+                      ("INC4d", 119), ("INC4e", 170), ("INC5b", 71)]:
+        assert abs(s.row(name).macs / 1e6 - ops) <= 0.015 * ops, name
+    # and its parameters, in K = 1024 (the table's 4c, 4d and 5a disagree with their own ops)
+    for name, params_k in [("INC3a", 159), ("INC3b", 380), ("INC4b", 437), ("INC4e", 840)]:
+        assert abs(s.row(name).weights / 1024 - params_k) <= 0.01 * params_k, name
+    assert abs((s.row("CONV2_REDUCE").macs + s.row("CONV2").macs) / 1e6 - 360) < 1
+
+
+@_all_marks
+def test_alexnet_on_two_gpus_has_the_papers_60m():
+    one, two = summarize(ALEXNET), summarize(ALEXNET_TWO_GPU)
+    assert round(one.params / 1e6, 1) == 62.4 and round(two.params / 1e6, 1) == 61.0
+    saved = sum(one.row(n).weights - two.row(n).weights for n in ("CONV2", "CONV4", "CONV5"))
+    assert saved == one.params - two.params == 5 * 5 * 48 * 256 + 3 * 3 * 192 * 384 + 3 * 3 * 192 * 256
+    assert [r.shape for r in one.rows] == [r.shape for r in two.rows]
+
+
+@m.conv_output_shape
+@m.conv_param_count
+@m.conv_macs
+@m.pool_output_shape
+def test_inception_reductions_save_compute_and_depth():
+    module = dict(c1=64, c3r=96, c3=128, c5r=16, c5=32, pool_proj=32)
+    shape = (28, 28, 192)
+    reduced, naive = Inception(**module), Inception(**module, reduce=False)
+    assert reduced.output_shape(shape) == (28, 28, 256)
+    assert naive.output_shape(shape) == (28, 28, 64 + 128 + 32 + 192)  # the pool passes 192 through
+    assert reduced.macs(shape) == 28 * 28 * (192 * 64 + 192 * 96 + 9 * 96 * 128 + 192 * 16 + 25 * 16 * 32 + 192 * 32)
+    assert naive.macs(shape) == 28 * 28 * 192 * (64 + 9 * 128 + 25 * 32)
+    assert naive.macs(shape) > 2 * reduced.macs(shape)
+    assert naive.param_count(shape)[0] > 2 * reduced.param_count(shape)[0]
+
+
+@m.conv_output_shape
+@m.conv_param_count
+@m.conv_macs
+def test_residual_blocks_identity_and_projection():
+    basic = Residual(64)
+    assert basic.output_shape((56, 56, 64)) == (56, 56, 64) and not basic.has_projection((56, 56, 64))
+    assert basic.param_count((56, 56, 64)) == (2 * 9 * 64 * 64 + 2 * 64, 2 * 64)  # convs + BN scales, BN shifts
+    assert basic.macs((56, 56, 64)) == 2 * 56 * 56 * 64 * 9 * 64
+    down = Residual(128, stride=2)
+    assert down.output_shape((56, 56, 64)) == (28, 28, 128) and down.has_projection((56, 56, 64))
+    assert down.param_count((56, 56, 64))[0] == 9 * 64 * 128 + 9 * 128 * 128 + 64 * 128 + 3 * 128
+    bottleneck = Residual(64, bottleneck=True)
+    assert bottleneck.output_shape((56, 56, 64)) == (56, 56, 256) and bottleneck.has_projection((56, 56, 64))
+    assert bottleneck.output_shape((56, 56, 256)) == (56, 56, 256) and not bottleneck.has_projection((56, 56, 256))
+    assert bottleneck.path_depth((56, 56, 256)) == 3 and basic.path_depth((56, 56, 64)) == 2
+    paper, torchvision = Residual(128, 2, True, "1x1"), Residual(128, 2, True, "3x3")
+    assert paper.param_count((56, 56, 256)) == torchvision.param_count((56, 56, 256))
+    # the 3x3 gives 28x28 either way; with the stride there, the first 1x1 runs on all of 56x56
+    assert torchvision.macs((56, 56, 256)) - paper.macs((56, 56, 256)) == (56 * 56 - 28 * 28) * 256 * 128
+
+
+@m.conv_output_shape
+@m.pool_output_shape
+def test_floor_rounds_down_as_the_frameworks_do():
+    with pytest.raises(ValueError, match="112.50"):
+        Conv(64, 7, stride=2, pad=3).output_shape((224, 224, 3))
+    assert Conv(64, 7, stride=2, pad=3, floor=True).output_shape((224, 224, 3)) == (112, 112, 64)
+    assert Pool(3, 2, pad=1, floor=True).output_shape((112, 112, 64)) == (56, 56, 64)
+    assert Conv(8, 1, stride=2, floor=True).output_shape((56, 55, 4)) == (28, 28, 8)
+    with pytest.raises(ValueError):
+        Conv(8, 9, floor=True).output_shape((5, 5, 4))  # too small whatever is dropped
+
+
+def test_batchnorm_and_global_average_pooling():
+    assert BatchNorm().param_count((56, 56, 64)) == (64, 64) and BatchNorm().macs((56, 56, 64)) == 0
+    assert BatchNorm().output_shape((7, 7, 8)) == (7, 7, 8)
+    assert GlobalAvgPool().output_shape((7, 7, 512)) == (1, 1, 512)
+    assert GlobalAvgPool().param_count((7, 7, 512)) == (0, 0)
+    with pytest.raises(ValueError, match="groups"):
+        Conv(10, 3, groups=3)
+    with pytest.raises(ValueError, match="stride_at"):
+        Residual(64, stride_at="first")
+
+
+@pytest.mark.parametrize("n, text", [(999, "999"), (105_415_200, "105.4M"), (15_470_264_320, "15.47G"), (32_000, "32.0K")])
+def test_format_count(n, text):
+    assert format_count(n) == text

@@ -321,6 +321,8 @@ ARCH_CASES = [
          fixed(in_shape=(13, 15, 20), size=3, stride=2), tol=0),
     Case("pool_output_shape", "does_not_fit", 0.5, "arch_shape_error",
          fixed(layer="pool", in_shape=(8, 8, 4), size=3, stride=2), tol=0),
+    Case("same_pad", "odd_sizes", 0.5, "same_pad", fixed(sizes=(1, 3, 5, 7, 9, 11)), tol=0),
+    Case("same_pad", "even_size_refused", 0.5, "arch_shape_error", fixed(layer="same_pad", size=4), tol=0),
     Case("conv_param_count", "5x5x3_filters", 0.5, "conv_param_count",
          fixed(in_shape=(32, 32, 3), filters=10, size=5), tol=0),
     Case("conv_param_count", "1x1_filters", 0.5, "conv_param_count",
@@ -329,6 +331,10 @@ ARCH_CASES = [
          fixed(in_shape=(6, 6, 256), units=4096), tol=0),
     Case("fc_param_count", "from_vector", 0.5, "fc_param_count",
          fixed(in_shape=(4096,), units=10), tol=0),
+    Case("conv_macs", "vgg_conv", 0.5, "conv_macs",
+         fixed(in_shape=(56, 56, 128), filters=256, size=3, stride=1, pad=1), tol=0),
+    Case("conv_macs", "strided_nonsquare", 0.5, "conv_macs",
+         fixed(in_shape=(31, 23, 5), filters=7, size=5, stride=2, pad=1), tol=0),
 ]
 
 CASES = LAYER_CASES + OPTIM_CASES + CLASSIFIER_CASES + ARCH_CASES

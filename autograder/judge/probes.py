@@ -452,11 +452,19 @@ def arch_shape_error(load, inp):
         if _s(inp, "layer") == "conv":
             arch.conv_output_shape(_shape_args(inp), _i(inp, "filters"), _i(inp, "size"),
                                    _i(inp, "stride"), _i(inp, "pad"))
+        elif _s(inp, "layer") == "same_pad":
+            arch.same_pad(_i(inp, "size"))
         else:
             arch.pool_output_shape(_shape_args(inp), _i(inp, "size"), _i(inp, "stride"))
     except ValueError:
         return {"raises_value_error": np.asarray(1.0)}
     return {"raises_value_error": np.asarray(0.0)}
+
+
+@probe
+def same_pad(load, inp):
+    pads = [load("arch").same_pad(int(size)) for size in inp["sizes"]]
+    return {"pads": ints(pads, "the paddings")}
 
 
 @probe
@@ -469,3 +477,10 @@ def conv_param_count(load, inp):
 def fc_param_count(load, inp):
     counts = load("arch").fc_param_count(_shape_args(inp), _i(inp, "units"))
     return {"weights_biases": ints(counts, "(weights, biases)", 2)}
+
+
+@probe
+def conv_macs(load, inp):
+    macs = load("arch").conv_macs(_shape_args(inp), _i(inp, "filters"), _i(inp, "size"),
+                                  _i(inp, "stride"), _i(inp, "pad"))
+    return {"macs": ints((macs,), "the multiply-adds", 1)}
