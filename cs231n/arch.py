@@ -200,6 +200,18 @@ def _fit(shape_of, in_shape, stride):
     raise first_error
 
 
+class _NoWeights:
+    """Given code of the layers without weights on a path or multiply-adds (pooling, normalisation)."""
+
+    depth: ClassVar[int] = 0
+
+    def param_count(self, in_shape):
+        return 0, 0
+
+    def macs(self, in_shape):
+        return 0
+
+
 @dataclass(frozen=True)
 class Conv:
     """A convolutional layer: `filters` filters of size x size, stride, zero padding pad.
@@ -259,7 +271,7 @@ class Conv:
 
 
 @dataclass(frozen=True)
-class Pool:
+class Pool(_NoWeights):
     """A (max) pooling layer: size x size windows at the given stride.
 
     pad: frameworks' padding for pooling (ResNet's first pool: 3x3, stride 2, pad 1), which no
@@ -273,7 +285,6 @@ class Pool:
     pad: int = 0
     floor: bool = False
     kind: ClassVar[str] = "POOL"
-    depth: ClassVar[int] = 0
 
     def __post_init__(self):
         _positive_int("Pool", "size", self.size)
@@ -291,15 +302,9 @@ class Pool:
             padded = _fit(lambda s: pool_output_shape(s, self.size, self.stride), padded, self.stride)
         return pool_output_shape(padded, self.size, self.stride)
 
-    def param_count(self, in_shape):
-        return 0, 0
-
-    def macs(self, in_shape):
-        return 0
-
 
 @dataclass(frozen=True)
-class GlobalAvgPool:
+class GlobalAvgPool(_NoWeights):
     """Global average pooling: each H x W activation map becomes its mean, 1 x 1 x C out.
 
     No parameters, and only additions (H*W per map), so 0 multiply-adds. It replaces the big FC
@@ -308,7 +313,6 @@ class GlobalAvgPool:
 
     name: Optional[str] = None
     kind: ClassVar[str] = "POOL"
-    depth: ClassVar[int] = 0
 
     def describe(self):
         return "global average, no parameters"
@@ -316,20 +320,13 @@ class GlobalAvgPool:
     def output_shape(self, in_shape):
         return (1, 1, _volume(in_shape, "global average POOL")[2])
 
-    def param_count(self, in_shape):
-        return 0, 0
-
-    def macs(self, in_shape):
-        return 0
-
 
 @dataclass(frozen=True)
-class Norm:
+class Norm(_NoWeights):
     """A normalisation layer as in AlexNet: same shape out as in, no parameters."""
 
     name: Optional[str] = None
     kind: ClassVar[str] = "NORM"
-    depth: ClassVar[int] = 0
 
     def describe(self):
         return "normalisation, no parameters"
@@ -337,15 +334,9 @@ class Norm:
     def output_shape(self, in_shape):
         return _volume(in_shape, "NORM")
 
-    def param_count(self, in_shape):
-        return 0, 0
-
-    def macs(self, in_shape):
-        return 0
-
 
 @dataclass(frozen=True)
-class BatchNorm:
+class BatchNorm(_NoWeights):
     """Spatial batch normalisation: a scale and a shift per channel, learned.
 
     Counted as C weights (the scale) and C biases (the shift); the running mean and variance are
@@ -355,7 +346,6 @@ class BatchNorm:
 
     name: Optional[str] = None
     kind: ClassVar[str] = "BN"
-    depth: ClassVar[int] = 0
 
     def describe(self):
         return "batchnorm, a scale and a shift per channel"
@@ -366,9 +356,6 @@ class BatchNorm:
     def param_count(self, in_shape):
         C = _volume(in_shape, "BN")[2]
         return C, C
-
-    def macs(self, in_shape):
-        return 0
 
 
 @dataclass(frozen=True)

@@ -73,18 +73,27 @@ def test_lecture_1x1_conv_with_32_filters_on_56x56x64():
     assert conv_output_shape((56, 56, 64), 32, 1) == (56, 56, 32)
 
 
-@m.conv_output_shape
-@given(h=st.integers(1, 40), w=st.integers(1, 40), c=st.integers(1, 5), k=st.integers(1, 5),
-       field=st.integers(1, 7), stride=st.integers(1, 4), pad=st.integers(0, 3))
-def test_conv_output_shape_counts_the_window_positions(h, w, c, k, field, stride, pad):
-    fits = all(n + 2 * pad >= field and (n + 2 * pad - field) % stride == 0 for n in (h, w))
-    if not fits:
+conv_settings = given(h=st.integers(1, 40), w=st.integers(1, 40), c=st.integers(1, 9), k=st.integers(1, 9),
+                      field=st.integers(1, 7), stride=st.integers(1, 4), pad=st.integers(0, 3))
+
+
+def _windows_or_refused(function, h, w, c, k, field, stride, pad):
+    """Both axes' window counts; or None, once `function` refused a setting that does not fit."""
+    if any(n + 2 * pad < field or (n + 2 * pad - field) % stride for n in (h, w)):
         with pytest.raises(ValueError):
-            conv_output_shape((h, w, c), k, field, stride, pad)
-        return
-    out = conv_output_shape((h, w, c), k, field, stride, pad)
-    assert out == (_windows(h, field, stride, pad), _windows(w, field, stride, pad), k)
-    assert all(isinstance(d, int) for d in out)
+            function((h, w, c), k, field, stride, pad)
+        return None
+    return _windows(h, field, stride, pad), _windows(w, field, stride, pad)
+
+
+@m.conv_output_shape
+@conv_settings
+def test_conv_output_shape_counts_the_window_positions(h, w, c, k, field, stride, pad):
+    windows = _windows_or_refused(conv_output_shape, h, w, c, k, field, stride, pad)
+    if windows:
+        out = conv_output_shape((h, w, c), k, field, stride, pad)
+        assert out == (*windows, k)
+        assert all(isinstance(d, int) for d in out)
 
 
 def test_conv_output_shape_refuses_a_flat_input():
@@ -193,17 +202,12 @@ def test_lecture_alexnet_conv1_costs_105m_multiply_adds():
 
 
 @m.conv_macs
-@given(h=st.integers(1, 30), w=st.integers(1, 30), c=st.integers(1, 9), k=st.integers(1, 9),
-       field=st.integers(1, 5), stride=st.integers(1, 3), pad=st.integers(0, 2))
+@conv_settings
 def test_conv_macs_is_one_dot_product_per_output_value(h, w, c, k, field, stride, pad):
-    fits = all(n + 2 * pad >= field and (n + 2 * pad - field) % stride == 0 for n in (h, w))
-    if not fits:
-        with pytest.raises(ValueError):
-            conv_macs((h, w, c), k, field, stride, pad)
-        return
-    windows = _windows(h, field, stride, pad) * _windows(w, field, stride, pad)
-    dot_product = field * field * c  # each output value: one filter against one window, full depth
-    assert conv_macs((h, w, c), k, field, stride, pad) == windows * k * dot_product
+    windows = _windows_or_refused(conv_macs, h, w, c, k, field, stride, pad)
+    if windows:
+        dot_product = field * field * c  # each output value: one filter against one window, full depth
+        assert conv_macs((h, w, c), k, field, stride, pad) == math.prod(windows) * k * dot_product
 
 
 @m.conv_macs
