@@ -491,7 +491,7 @@ class Residual(_Block):
     parameters are the same, and so are the 3x3's multiply-adds (its output is the smaller map
     either way), but with the stride in the 3x3 the first 1x1 runs on the 4x larger input map,
     and the 3x3 reads every position instead of skipping three in four: more compute (ResNet-152:
-    11.51 G instead of 11.28 G), and a better accuracy in torchvision's experience.
+    11.51 G instead of 11.28 G), for a slightly better accuracy as torchvision reports it.
     The shortcut is the identity, or a 1x1 conv with the stride then BN when the shape changes
     (the paper's option B). Convolutions have no bias: the batchnorm's shift does that job.
     """
