@@ -201,7 +201,8 @@ def _fit(shape_of, in_shape, stride):
 
 
 class _NoWeights:
-    """Given code of the layers without weights on a path or multiply-adds (pooling, normalisation)."""
+    """Layers with no parameters, no multiply-adds and no depth of their own (pooling, normalisation;
+    BatchNorm counts its scale and shift)."""
 
     depth: ClassVar[int] = 0
 
@@ -405,7 +406,8 @@ def walk_path(layers, in_shape):
         w, b = layer.param_count(shape)
         macs += layer_macs(layer, shape)
         shape = tuple(layer.output_shape(shape))
-        weights, biases, values, depth = weights + w, biases + b, values + math.prod(shape), depth + layer.depth
+        weights, biases, values = weights + w, biases + b, values + math.prod(shape)
+        depth += getattr(layer, "depth", 0)
     return PathCount(shape, weights, biases, macs, values, depth)
 
 
@@ -458,7 +460,10 @@ class Inception(_Block):
     reduce: bool = True
     name: Optional[str] = None
     kind: ClassVar[str] = "INCEPTION"
-    depth: ClassVar[int] = 2
+
+    @property
+    def depth(self):
+        return 2 if self.reduce else 1
 
     def describe(self):
         if not self.reduce:

@@ -533,6 +533,7 @@ def test_inception_reductions_save_compute_and_depth():
     assert naive.macs(shape) == 28 * 28 * 192 * (64 + 9 * 128 + 25 * 32)
     assert naive.macs(shape) > 2 * reduced.macs(shape)
     assert naive.param_count(shape)[0] > 2 * reduced.param_count(shape)[0]
+    assert (reduced.path_depth(shape), naive.path_depth(shape)) == (2, 1) == (reduced.depth, naive.depth)
 
 
 @m.conv_output_shape
@@ -579,6 +580,7 @@ def test_batchnorm_and_global_average_pooling():
         Residual(64, stride_at="first")
 
 
-@pytest.mark.parametrize("n, text", [(999, "999"), (105_415_200, "105.4M"), (15_470_264_320, "15.47G"), (32_000, "32.0K")])
+@pytest.mark.parametrize("n, text", [(999, "999"), (32_000, "32.0K"), (105_415_200, "105.4M"),
+                                     (15_470_264_320, "15.47G")])
 def test_format_count(n, text):
     assert format_count(n) == text
