@@ -1,0 +1,171 @@
+"""PyTorch stays optional: one pin for it (pyproject.toml's extra, both Makefiles); without it the
+PyTorch notebook stops at its first cell saying how to get it, a release still builds, and
+grading marks the notebook "not attempted" (autograder/optional.py) instead of failing it.
+
+"Without PyTorch" is simulated, in the processes started here only, by tests/without_torch on
+PYTHONPATH: its sitecustomize makes `import torch` raise ModuleNotFoundError. The grader decides
+from its own interpreter, which is the notebook kernels' too (same venv); the kernels themselves
+get no PYTHONPATH from the grader, which is why the notebook's own behaviour without torch is
+tested separately, in a kernel started with the shim."""
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from course_fixtures import make_toy_source
+
+from autograder.config import PACKAGE, ROOT
+from autograder.optional import OPTIONAL_NOTEBOOKS, SetAside, importable, mark_not_attempted, set_aside_unrunnable
+
+WITHOUT_TORCH = Path(__file__).resolve().parent / "without_torch"
+NOTEBOOK = ROOT / "assignments" / "a2" / "PyTorch.ipynb"
+PIN = "torch==2.13.0"
+
+
+def _env_without_torch(**extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("CS231N_DB_URL",)}
+    env["PYTHONPATH"] = os.pathsep.join([str(WITHOUT_TORCH), str(ROOT)])
+    env.update(extra)
+    return env
+
+
+# --------------------------------------------------------------------------------------------
+# One pin
+# --------------------------------------------------------------------------------------------
+def test_one_pin_in_pyproject_and_both_makefiles():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["optional-dependencies"] == {"torch": [PIN]}
+    assert not any("torch" in d for d in project["dependencies"]), "PyTorch must stay optional"
+    assert re.search(r"^TORCH\s*:=\s*" + re.escape(PIN) + r"\s*$", (ROOT / "Makefile").read_text(), re.M)
+    assert f'"{PIN}"' in (ROOT / "autograder" / "student" / "Makefile").read_text()
+    assert re.search(r"^install-dev:.*\binstall-torch\b", (ROOT / "Makefile").read_text(), re.M), (
+        "make test (through install-dev) must install PyTorch, or CI cannot run the PyTorch notebook")
+
+
+def test_the_notebook_is_extra_credit_only():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    graded = [c.metadata.nbgrader for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert graded and all(m["grade_id"].startswith("extra_") for m in graded)
+    assert nb.metadata.cs231n == {"points": 0, "extra_credit": sum(m["points"] for m in graded)}
+
+
+def test_automatic_points_only_where_judge_tasks_confirm_them():
+    from cs231n.tasks import TASKS
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):  # autograded test cell
+            tasks = cell.metadata.get("cs231n", {}).get("tasks")
+            assert tasks and set(tasks) <= set(TASKS), f"{meta['grade_id']}: names tasks {tasks}"
+            assert all(re.search(rf"\b{t}\b", cell.source) for t in tasks)
+
+
+# --------------------------------------------------------------------------------------------
+# autograder/optional.py
+# --------------------------------------------------------------------------------------------
+def test_importable_sees_what_the_interpreter_can_import():
+    assert importable("json") and not importable("no_such_module_for_cs231n")
+    probe = "from autograder.optional import importable; print(importable('torch'), importable('numpy'))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=_env_without_torch(),
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"], "the without_torch shim must hide torch and nothing else"
+
+
+def test_set_aside_removes_only_optional_notebooks_whose_module_is_missing(tmp_path):
+    for name in ("PyTorch", "Dropout"):
+        (tmp_path / f"{name}.ipynb").write_text("{}")
+    assert set_aside_unrunnable(tmp_path, importable=lambda module: True) == []
+    assert (tmp_path / "PyTorch.ipynb").exists()
+    asked = []
+    set_aside = set_aside_unrunnable(tmp_path, importable=lambda module: asked.append(module) or False)
+    assert asked == list(OPTIONAL_NOTEBOOKS.values())
+    assert [s.notebook for s in set_aside] == ["PyTorch"] and "torch is not installed" in set_aside[0].reason
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Dropout.ipynb"]
+    assert set_aside_unrunnable(tmp_path, importable=lambda module: False) == []  # nothing left to set aside
+
+
+def test_mark_not_attempted_zeroes_only_that_notebook():
+    notebooks = [
+        {"notebook": "PyTorch", "grades": [
+            {"name": "extra_conv_vs_torch", "auto_score": None, "max_score": 2.0, "needs_manual_grade": False,
+             "message": ""},
+            {"name": "extra_three_ways", "auto_score": None, "max_score": 2.0, "needs_manual_grade": True,
+             "message": ""}]},
+        {"notebook": "Dropout", "grades": [
+            {"name": "dropout_forward", "auto_score": 3.0, "max_score": 3.0, "needs_manual_grade": False,
+             "message": ""}]}]
+    mark_not_attempted(notebooks, [SetAside("PyTorch", "not attempted: torch is not installed")])
+    assert notebooks[0]["not_attempted"] == "not attempted: torch is not installed"
+    assert all(g["auto_score"] == 0.0 and not g["needs_manual_grade"] and g["message"].startswith("not attempted")
+               for g in notebooks[0]["grades"])
+    assert "not_attempted" not in notebooks[1] and notebooks[1]["grades"][0]["auto_score"] == 3.0
+
+
+# --------------------------------------------------------------------------------------------
+# The notebook, a release and a grading run without PyTorch
+# --------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_without_torch_the_notebook_stops_at_its_first_cell_saying_how_to_get_it():
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(WITHOUT_TORCH), str(ROOT)])
+    try:
+        with pytest.raises(CellExecutionError) as info:
+            NotebookClient(nb, timeout=120, kernel_name="python3",
+                           resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = saved
+    assert info.value.ename == "ModuleNotFoundError"
+    assert "make install-torch" in info.value.evalue and PIN in info.value.evalue
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].get("execution_count") and not any(c.get("execution_count") for c in code[1:])
+
+
+def _copy_submission(folder, notebooks):
+    folder.mkdir(parents=True)
+    for nb in notebooks:
+        shutil.copy(nb, folder / nb.name)
+    shutil.copytree(PACKAGE, folder / "cs231n", ignore=shutil.ignore_patterns("*.so", "__pycache__", "*.c"))
+
+
+@pytest.mark.slow
+def test_without_torch_a_release_builds_and_grading_marks_the_notebook_not_attempted(tmp_path):
+    src = make_toy_source(tmp_path / "src")
+    shutil.copy(NOTEBOOK, src / "a2" / NOTEBOOK.name)
+    env = _env_without_torch(CS231N_COURSE_DIR=str(tmp_path / "course"))
+
+    def autograder(*args):
+        proc = subprocess.run([sys.executable, "-m", "autograder", "--source", str(src), *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc.stdout
+
+    autograder("release", "--out", str(tmp_path / "handout"))
+    released = nbformat.read(tmp_path / "handout" / NOTEBOOK.name, as_version=4)
+    assert "make install-torch" in released.cells[1].source
+    _copy_submission(tmp_path / "subs" / "ivy", [src / "a2" / "Toy.ipynb", src / "a2" / NOTEBOOK.name])
+    autograder("grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--workers", "1")
+
+    result = json.loads((tmp_path / "out" / "results" / "ivy.json").read_text())
+    by_name = {nb["notebook"]: nb for nb in result["notebooks"]}
+    pytorch, toy = by_name["PyTorch"], by_name["Toy"]
+    assert "torch is not installed" in pytorch["not_attempted"]
+    assert pytorch["grades"] and all(g["auto_score"] == 0 and not g["needs_manual_grade"] for g in pytorch["grades"])
+    assert sum(g["auto_score"] for g in toy["grades"]) == 5  # the toy's two test cells, run as usual
+    rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
+    assert [r["student_id"] for r in rows] == ["ivy"]
