@@ -143,29 +143,135 @@ def _copy_submission(folder, notebooks):
     shutil.copytree(PACKAGE, folder / "cs231n", ignore=shutil.ignore_patterns("*.so", "__pycache__", "*.c"))
 
 
-@pytest.mark.slow
-def test_without_torch_a_release_builds_and_grading_marks_the_notebook_not_attempted(tmp_path):
+def _release_and_grade(tmp_path, env):
+    """A course of the toy notebook and PyTorch.ipynb: release it, grade one reference submission
+    through the CLI with `env`; returns (released PyTorch notebook, {notebook: result entry})."""
     src = make_toy_source(tmp_path / "src")
     shutil.copy(NOTEBOOK, src / "a2" / NOTEBOOK.name)
-    env = _env_without_torch(CS231N_COURSE_DIR=str(tmp_path / "course"))
+    env = {**env, "CS231N_COURSE_DIR": str(tmp_path / "course")}
 
     def autograder(*args):
         proc = subprocess.run([sys.executable, "-m", "autograder", "--source", str(src), *args], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        return proc.stdout
 
     autograder("release", "--out", str(tmp_path / "handout"))
     released = nbformat.read(tmp_path / "handout" / NOTEBOOK.name, as_version=4)
-    assert "make install-torch" in released.cells[1].source
     _copy_submission(tmp_path / "subs" / "ivy", [src / "a2" / "Toy.ipynb", src / "a2" / NOTEBOOK.name])
     autograder("grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--workers", "1")
-
-    result = json.loads((tmp_path / "out" / "results" / "ivy.json").read_text())
-    by_name = {nb["notebook"]: nb for nb in result["notebooks"]}
-    pytorch, toy = by_name["PyTorch"], by_name["Toy"]
-    assert "torch is not installed" in pytorch["not_attempted"]
-    assert pytorch["grades"] and all(g["auto_score"] == 0 and not g["needs_manual_grade"] for g in pytorch["grades"])
-    assert sum(g["auto_score"] for g in toy["grades"]) == 5  # the toy's two test cells, run as usual
     rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
     assert [r["student_id"] for r in rows] == ["ivy"]
+    result = json.loads((tmp_path / "out" / "results" / "ivy.json").read_text())
+    by_name = {nb["notebook"]: nb for nb in result["notebooks"]}
+    toy = {g["name"]: g["auto_score"] for g in by_name["Toy"]["grades"]}
+    assert toy["test_double"] == 2 and toy["test_relu"] == 3, f"the toy notebook was not graded as usual: {toy}"
+    return released, by_name
+
+
+def _points(notebook):
+    return {g["name"]: (g["auto_score"], g["needs_manual_grade"]) for g in notebook["grades"]}
+
+
+@pytest.mark.slow
+def test_without_torch_a_release_builds_and_grading_marks_the_notebook_not_attempted(tmp_path):
+    released, graded = _release_and_grade(tmp_path, _env_without_torch())
+    assert "make install-torch" in released.cells[1].source
+    pytorch = graded["PyTorch"]
+    assert "torch is not installed" in pytorch["not_attempted"]
+    assert set(_points(pytorch).values()) == {(0.0, False)} and len(pytorch["grades"]) == 7
+
+
+@pytest.mark.slow
+def test_with_torch_the_reference_notebook_earns_its_automatic_points_in_the_sandbox(tmp_path):
+    pytest.importorskip("torch", reason="make install-torch (part of make test) installs it")
+    env = {k: v for k, v in os.environ.items() if k not in ("CS231N_DB_URL", "PYTHONPATH")}
+    _, graded = _release_and_grade(tmp_path, env)
+    pytorch = graded["PyTorch"]
+    assert "not_attempted" not in pytorch
+    points = _points(pytorch)
+    automatic = {k: v for k, v in points.items() if not v[1]}
+    assert automatic == {"extra_conv_vs_torch": (2.0, False), "extra_pool_vs_torch": (1.0, False),
+                         "extra_batchnorm_vs_torch": (1.0, False)}, points
+    assert {k for k, v in points.items() if v[1]} == {"extra_three_ways", "extra_torch_training", "extra_best_model",
+                                                       "extra_best_model_description"}
+
+
+# --------------------------------------------------------------------------------------------
+# The residual block's PyTorch comparison (its numpy block is written on another branch: this
+# test brings its own, built from the reference layers, to the API the course agreed on)
+# --------------------------------------------------------------------------------------------
+def _local_residual_block(dx_scale=1.0):
+    """residual_block_forward/backward from cs231n.layers, for the notebook cell to compare;
+    dx_scale != 1 makes the backward pass wrong."""
+    from types import SimpleNamespace
+
+    from cs231n.layers import (conv_backward_naive, conv_forward_naive, relu_backward, relu_forward,
+                               spatial_batchnorm_backward, spatial_batchnorm_forward)
+
+    def conv_bn(x, p, w, b, g, beta, bn_param, stride, pad):
+        h, conv_cache = conv_forward_naive(x, p[w], p[b], {"stride": stride, "pad": pad})
+        out, bn_cache = spatial_batchnorm_forward(h, p[g], p[beta], bn_param)
+        return out, (conv_cache, bn_cache, (w, b, g, beta))
+
+    def conv_bn_back(dout, cache, grads):
+        conv_cache, bn_cache, (w, b, g, beta) = cache
+        dh, grads[g], grads[beta] = spatial_batchnorm_backward(dout, bn_cache)
+        dx, grads[w], grads[b] = conv_backward_naive(dh, conv_cache)
+        return dx
+
+    def forward(x, params, bn_params, stride=1):
+        h, c1 = conv_bn(x, params, "W1", "b1", "gamma1", "beta1", bn_params[0], stride, 1)
+        h, r1 = relu_forward(h)
+        h, c2 = conv_bn(h, params, "W2", "b2", "gamma2", "beta2", bn_params[1], 1, 1)
+        shortcut, cp = x, None
+        if "Wp" in params:
+            shortcut, cp = conv_bn(x, params, "Wp", "bp", "gammap", "betap", bn_params[2], stride, 0)
+        out, r2 = relu_forward(h + shortcut)
+        return out, (c1, r1, c2, cp, r2)
+
+    def backward(dout, cache):
+        c1, r1, c2, cp, r2 = cache
+        grads = {}
+        ds = relu_backward(dout, r2)
+        dx = conv_bn_back(relu_backward(conv_bn_back(ds, c2, grads), r1), c1, grads)
+        dx = dx + (conv_bn_back(ds, cp, grads) if cp else ds)
+        return dx_scale * dx, grads
+
+    return SimpleNamespace(residual_block_forward=forward, residual_block_backward=backward)
+
+
+def _run_residual_cell(layer_utils):
+    """Run the notebook's helper and residual cells with `layer_utils`; returns what they printed."""
+    import contextlib
+    import io
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from cs231n.checks import check_close, check_value
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
+    namespace = {"np": np, "torch": torch, "F": F, "check_close": check_close, "check_value": check_value,
+                 "layer_utils": layer_utils}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for grade_id in ("torch_reference_helper", "residual_vs_torch"):
+            exec(compile(cells[grade_id], grade_id, "exec"), namespace)
+    return printed.getvalue()
+
+
+def test_the_residual_block_is_compared_with_pytorch_when_the_package_has_one():
+    pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from cs231n.checks import CheckFailed
+
+    printed = _run_residual_cell(_local_residual_block())
+    for label in ("C=4 F=4 stride 1", "C=3 F=5 stride 2"):
+        assert f"residual block {label} out vs PyTorch" in printed
+    assert "dWp vs autograd" in printed and "dgammap vs autograd" in printed
+    with pytest.raises(CheckFailed, match="dx vs autograd"):
+        _run_residual_cell(_local_residual_block(dx_scale=1.01))
+    assert "this comparison is skipped" in _run_residual_cell(SimpleNamespace())
