@@ -11,13 +11,14 @@ STAMP_DEV  := $(VENV)/.installed-dev
 EXT_SRC    := $(wildcard cs231n/*.pyx) setup.py pyproject.toml
 JOBS   ?= auto
 
-.PHONY: install install-dev build demo train-demo test test-fast lab bench bench-grading data clean help browser
+.PHONY: install install-dev install-torch build demo train-demo test test-fast lab bench bench-grading data clean help browser
 
 help:
 	@echo "make demo     set up, then run the whole course on a demo class (release, grading, feedback)"
 	@echo "make train-demo  train a small ConvNet with the reference code on the offline data"
 	@echo "make test     set up and run the whole test suite"
 	@echo "make install  create .venv, install requirements.txt, build cs231n + its Cython extension"
+	@echo "make install-torch  add PyTorch (CPU build) for the optional PyTorch notebook"
 	@echo "make lab      JupyterLab on assignments/a2"
 	@echo "make bench    benchmarks (bench/), printing ratios measured in one run"
 	@echo "make bench-grading  grading throughput against plain nbgrader"
@@ -41,7 +42,18 @@ $(VENV)/.built: $(EXT_SRC) $(STAMP_USER)
 	touch $@
 
 install: $(STAMP_USER) $(VENV)/.built
-install-dev: $(STAMP_DEV) $(VENV)/.built browser
+install-dev: $(STAMP_DEV) $(VENV)/.built browser install-torch
+
+# The optional PyTorch notebook's one dependency, pinned as pyproject.toml's extra `torch` (a test
+# keeps the two equal). Where the default wheel is a CUDA build (PyPI on Linux), point pip at
+# PyTorch's CPU wheel index: make install-torch TORCH_PIP_ARGS="--index-url <PyTorch's CPU index>".
+TORCH       := torch==2.13.0
+TORCH_PIP_ARGS ?=
+STAMP_TORCH := $(VENV)/.installed-torch
+$(STAMP_TORCH): | $(PY)
+	$(PIP) install $(TORCH_PIP_ARGS) "$(TORCH)"
+	touch $@
+install-torch: $(STAMP_TORCH)
 
 # Debian's Chromium for tests/test_browser.py: installed when missing (as root), instant when
 # present; prints what to run and exits 0 when it cannot (the test then skips with that reason).

@@ -23,6 +23,7 @@ from cs231n.tasks import TASKS_BY_FILE
 
 from .config import ROOT
 from .evidence import confirm_with_functions, read_notebook_grades, withhold_hidden_tests
+from .optional import mark_not_attempted, set_aside_unrunnable
 
 NOTEBOOK_TIMEOUT = 1800  # seconds for the whole nbgrader run of one student
 # What nbgrader autograde leaves out when it copies a submission into autograded/: the course's
@@ -135,6 +136,7 @@ def grade_submission(job):
     for extra in ("timestamp.txt",):
         if (Path(job.submitted_dir) / extra).exists():
             shutil.copyfile(Path(job.submitted_dir) / extra, student_dir / extra)
+    set_aside = set_aside_unrunnable(student_dir)  # optional notebooks whose package is missing here
     missing = assemble_package(job.base_package, job.submitted_dir, student_dir)
     judge_copy = scratch / "judge"
     shutil.copytree(student_dir / "cs231n", judge_copy / "cs231n")
@@ -151,6 +153,7 @@ def grade_submission(job):
     ok, log = run_nbgrader_autograde(job, private)
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
                                      job.assignment_id, job.student_id)
+    mark_not_attempted(notebooks, set_aside)
     before_check = confirm_with_functions(notebooks, functions, Path(job.source_root) / job.assignment_id)
     withhold_hidden_tests(notebooks, Path(job.source_root) / job.assignment_id)
     return {
