@@ -45,7 +45,7 @@ What stays possible: a submission can spend its own time and memory, and learn i
 It cannot learn the expected outputs, which never leave the grader.
 """
 from .case import Case
-from .grader import CaseResult, JudgeError, cases_for, judge_package
+from .grader import CaseResult, JudgeError, RecheckResult, cases_for, judge_package, recheck_package
 
 
 def hidden_cases(reference_pkg_dir=None):
@@ -58,4 +58,5 @@ def max_points(reference_pkg_dir=None):
     return float(sum(points for _, _, points in hidden_cases(reference_pkg_dir)))
 
 
-__all__ = ["Case", "CaseResult", "JudgeError", "hidden_cases", "judge_package", "max_points"]
+__all__ = ["Case", "CaseResult", "JudgeError", "RecheckResult", "hidden_cases", "judge_package",
+           "max_points", "recheck_package"]
