@@ -14,14 +14,16 @@ from pathlib import Path
 DID_NOT_RUN = "did not run: the notebook stopped before this cell (the kernel died or ran out of time)"
 FAILED = "failed when your notebook ran"
 NOT_CHECKABLE = "no automatic points: this check reads notebook state the grader cannot confirm"
+NOT_ANSWERED = "not answered"
 
 
 @dataclass(frozen=True)
 class CellClaim:
-    """What the source notebook says one test cell checks."""
+    """What the source notebook says one graded cell checks (a written answer: manual)."""
 
     tasks: tuple
     recheck: str = ""
+    manual: bool = False
 
 
 def is_autograded_test(cell):
@@ -32,7 +34,7 @@ def is_autograded_test(cell):
 
 
 def cell_claims(source_dir):
-    """{notebook: {grade_id: CellClaim}} of the autograded test cells of the source notebooks."""
+    """{notebook: {grade_id: CellClaim}} of the graded cells of the source notebooks."""
     import nbformat
 
     found = {}
@@ -43,6 +45,8 @@ def cell_claims(source_dir):
                 meta = cell.metadata.get("cs231n", {})
                 claims[cell.metadata.nbgrader.grade_id] = CellClaim(
                     tuple(meta.get("tasks", ())), str(meta.get("recheck", "") or ""))
+            elif cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+                claims[cell.metadata.nbgrader.grade_id] = CellClaim((), manual=True)
         found[path.stem] = claims
     return found
 
@@ -113,10 +117,11 @@ def confirm_with_functions(notebooks, functions, source_dir, rechecks=()):
     for nb in notebooks:
         for g in nb["grades"]:
             before += g["auto_score"] or 0.0
-            if g["needs_manual_grade"]:
-                g["message"] = ""
-                continue
             claim = claims.get(nb["notebook"], {}).get(g["name"])
+            if g["needs_manual_grade"] or (claim is not None and claim.manual):
+                # a written answer: graded by hand, or 0 from nbgrader when left unchanged
+                g["message"] = "" if g["needs_manual_grade"] else NOT_ANSWERED
+                continue
             kernel = g["auto_score"] or 0.0
             g["score_before_check"] = kernel
             g["auto_score"] = 0.0

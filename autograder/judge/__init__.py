@@ -16,6 +16,11 @@ the way the notebooks do and returns named arrays. The grader runs every probe o
 reference package, in a trusted worker, and keeps the outputs per reference version. A task
 without a case is an error (JudgeError), never a task silently worth nothing.
 
+Re-checks (case.Recheck, RECHECKS in the same file; `recheck_package`) re-run notebook cells that
+check notebook state, in the same kind of worker: the student's model trained there, its
+parameters evaluated by the grader on images the worker never sees, or a table compared with the
+reference's. They carry no points; a notebook cell naming one keeps its points only if it passes.
+
 Threat model. The submission is hostile code run by root. It may: patch numpy or anything else
 in its own process; exit, crash, loop forever ignoring signals, fork, exhaust memory or disk,
 print gigabytes; return lying objects (ndarray subclasses, objects with a rigged __eq__, object
