@@ -1,21 +1,69 @@
-"""What a student's notebooks earned, from grader-side evidence: the autograded notebooks' grade
-cells, checked against the judge's function results; and the messages that may reach a student
-(never one that quotes a hidden test)."""
-import re
+"""What a student's notebooks earned, from grader-side evidence only.
+
+A notebook test cell keeps its points when the kernel passed it (nbgrader gave it all its points),
+the judge confirmed every student task that the SOURCE notebook's cell names in
+`metadata.cs231n.tasks`, and the re-check it names in `metadata.cs231n.recheck` (if any) passed.
+A cell that names neither keeps nothing: what it checks lives only in the student's kernel.
+Every message is made here from those facts (ran, passed, failed, which tasks the judge did not
+confirm, the re-check's grader-side verdict); no text the student's kernel produced is kept,
+since the kernel ran the hidden tests and could encode them into an error message.
+"""
+from dataclasses import dataclass
 from pathlib import Path
 
+DID_NOT_RUN = "did not run: the notebook stopped before this cell (the kernel died or ran out of time)"
+FAILED = "failed when your notebook ran"
+NOT_CHECKABLE = "no automatic points: this check reads notebook state the grader cannot confirm"
+NOT_ANSWERED = "not answered"
 
-def _first_error_line(cell):
-    """'Ename: evalue' of a cell's error output (no traceback: it would show test source)."""
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            value = str(out.get("evalue", "")).strip()
-            return f"{out.get('ename', 'Error')}: {value[:400]}" if value else out.get("ename", "Error")
-    return ""
+
+@dataclass(frozen=True)
+class CellClaim:
+    """What the source notebook says one graded cell checks (a written answer: manual)."""
+
+    tasks: tuple
+    recheck: str = ""
+    manual: bool = False
+
+
+def is_autograded_test(cell):
+    """An nbgrader test cell: a graded code cell that is not a solution."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return (cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+            and bool(meta.get("grade_id")))
+
+
+def cell_claims(source_dir):
+    """{notebook: {grade_id: CellClaim}} of the graded cells of the source notebooks."""
+    import nbformat
+
+    found = {}
+    for path in sorted(Path(source_dir).glob("*.ipynb")):
+        claims = {}
+        for cell in nbformat.read(path, as_version=4).cells:
+            if is_autograded_test(cell):
+                meta = cell.metadata.get("cs231n", {})
+                claims[cell.metadata.nbgrader.grade_id] = CellClaim(
+                    tuple(meta.get("tasks", ())), str(meta.get("recheck", "") or ""))
+            elif cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+                claims[cell.metadata.nbgrader.grade_id] = CellClaim((), manual=True)
+        found[path.stem] = claims
+    return found
+
+
+def recheck_names(source_dir):
+    """Every re-check the source notebooks' test cells name."""
+    return sorted({c.recheck for claims in cell_claims(source_dir).values()
+                   for c in claims.values() if c.recheck})
+
+
+def _ran(cell):
+    return bool(cell.get("outputs")) or cell.get("execution_count") is not None
 
 
 def read_notebook_grades(course_root, db_url, assignment_id, student_id):
-    """[{notebook, grades: [{name, auto_score, max_score, needs_manual_grade, message}]}]."""
+    """[{notebook, grades: [{name, auto_score, max_score, needs_manual_grade, ran}]}] from the
+    private gradebook; `ran` says whether the autograded notebook shows the cell executed."""
     import nbformat
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -27,87 +75,73 @@ def read_notebook_grades(course_root, db_url, assignment_id, student_id):
             return notebooks
         for nb in submission.notebooks:
             path = Path(course_root) / "autograded" / student_id / assignment_id / f"{nb.name}.ipynb"
-            cells = {}
+            ran = set()
             if path.exists():
                 for cell in nbformat.read(path, as_version=4).cells:
                     grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                    if grade_id:
-                        cells[grade_id] = cell
+                    if grade_id and _ran(cell):
+                        ran.add(grade_id)
             grades = [{"name": g.name, "auto_score": g.auto_score, "max_score": g.max_score,
-                       "needs_manual_grade": bool(g.needs_manual_grade),
-                       "message": _first_error_line(cells.get(g.name, {}))} for g in nb.grades]
+                       "needs_manual_grade": bool(g.needs_manual_grade), "ran": g.name in ran}
+                      for g in nb.grades]
             notebooks.append({"notebook": nb.name, "grades": sorted(grades, key=lambda g: g["name"])})
     return notebooks
 
 
-def _test_cell_sources(source_dir):
-    """{notebook: {grade_id: source}} of the autograded test cells of the source notebooks."""
-    import nbformat
-
-    found = {}
-    for path in sorted(Path(source_dir).glob("*.ipynb")):
-        cells = {}
-        for cell in nbformat.read(path, as_version=4).cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution") and meta.get("grade_id"):
-                cells[meta["grade_id"]] = cell.source
-        found[path.stem] = cells
-    return found
+def _unconfirmed(tasks, verdicts):
+    """'conv_forward_naive failed 2 of 3 function cases' for each task the judge did not confirm."""
+    out = []
+    for task in tasks:
+        cases = verdicts.get(task, [])
+        failed = sum(1 for passed in cases if not passed)
+        if not cases:
+            out.append(f"{task} has no function cases")
+        elif failed:
+            out.append(f"{task} failed {failed} of {len(cases)} function cases")
+    return out
 
 
-def _hidden_test_lines(source_dir):
-    """The lines of the source notebooks' hidden tests (stripped, 8 characters or more)."""
-    lines = set()
-    for cells in _test_cell_sources(source_dir).values():
-        for source in cells.values():
-            inside = False
-            for line in source.splitlines():
-                if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
-                    inside = "BEGIN" in line
-                elif inside and len(line.strip()) >= 8:
-                    lines.add(line.strip())
-    return lines
-
-
-def withhold_hidden_tests(notebooks, source_dir, window=24):
-    """Replace every grade message that quotes a hidden test (any `window` characters of one of
-    its lines, or a marker) by its error name: the student's code runs in the kernel next to the
-    hidden tests and could raise an error that quotes them, and messages reach the feedback."""
-    pieces = set()
-    for line in _hidden_test_lines(source_dir):
-        pieces.update(line[i:i + window] for i in range(max(1, len(line) - window + 1)))
-    for nb in notebooks:
-        for g in nb["grades"]:
-            message = g.get("message") or ""
-            if "HIDDEN TESTS" in message or any(piece in message for piece in pieces):
-                g["message"] = f"{message.split(':', 1)[0][:80]}: (message withheld: it quotes a hidden test)"
-
-
-def confirm_with_functions(notebooks, functions, source_dir, tasks=None):
-    """Keep a notebook test cell's points only if every student task named in its source (the
-    source notebook's, hidden tests included; whole words) passed all its function-level judge
-    cases: the kernel runs student code next to the tests and can patch its way through them,
-    the judge cannot be fooled that way. Adjusts `notebooks` in place (auto_score 0, a message,
-    the earlier score kept as score_before_check); returns the notebook score before the check."""
-    from cs231n.tasks import TASKS
-
-    tasks = TASKS if tasks is None else tasks
-    cases = {}
+def confirm_with_functions(notebooks, functions, source_dir, rechecks=()):
+    """Set every autograded cell's points and message from grader-side evidence (see the module
+    docstring). functions: the judge's case results (dicts with task, passed); rechecks: the
+    re-checks' results (dicts with name, passed, message). The claims are read from the source
+    notebooks in source_dir, never from the student's copy. Adjusts `notebooks` in place: each
+    autograded grade gets `score_before_check` (what the kernel earned), `auto_score` (what is
+    kept: all of max_score or 0) and `message`. Returns the notebook score before the check."""
+    verdicts = {}
     for f in functions:
-        cases.setdefault(f["task"], []).append(bool(f["passed"]))
-    failed = {t for t in tasks if not cases.get(t) or not all(cases[t])}
-    words = {t: re.compile(rf"(?<![A-Za-z0-9_]){re.escape(t)}(?![A-Za-z0-9_])") for t in tasks}
-    sources = _test_cell_sources(source_dir)
+        verdicts.setdefault(f["task"], []).append(bool(f["passed"]))
+    rechecked = {r["name"]: r for r in rechecks}
+    claims = cell_claims(source_dir)
     before = 0.0
     for nb in notebooks:
         for g in nb["grades"]:
             before += g["auto_score"] or 0.0
-            source = sources.get(nb["notebook"], {}).get(g["name"])
-            if source is None:
+            claim = claims.get(nb["notebook"], {}).get(g["name"])
+            if g["needs_manual_grade"] or (claim is not None and claim.manual):
+                # a written answer: graded by hand, or 0 from nbgrader when left unchanged
+                g["message"] = "" if g["needs_manual_grade"] else NOT_ANSWERED
                 continue
-            unconfirmed = [t for t in tasks if t in failed and words[t].search(source)]
-            if unconfirmed and (g["auto_score"] or 0) > 0:
-                g["score_before_check"] = g["auto_score"]
-                g["auto_score"] = 0.0
-                g["message"] = f"not confirmed by the function tests: {', '.join(unconfirmed)} failed"
+            kernel = g["auto_score"] or 0.0
+            g["score_before_check"] = kernel
+            g["auto_score"] = 0.0
+            if not g.get("ran", True):
+                g["message"] = DID_NOT_RUN
+            elif kernel < g["max_score"]:
+                g["message"] = FAILED
+            elif claim is None or not (claim.tasks or claim.recheck):
+                g["message"] = NOT_CHECKABLE
+            else:
+                problems = _unconfirmed(claim.tasks, verdicts)
+                if claim.recheck:
+                    result = rechecked.get(claim.recheck)
+                    if result is None:
+                        problems.append(f"the re-check {claim.recheck} did not run")
+                    elif not result["passed"]:
+                        problems.append(f"the re-check {claim.recheck} failed: {result['message']}")
+                if problems:
+                    g["message"] = "not confirmed: " + "; ".join(problems)
+                else:
+                    g["auto_score"] = float(g["max_score"])
+                    g["message"] = "passed"
     return before

@@ -1,4 +1,7 @@
-"""Grades out: a CSV for the LMS, per-student results, and Gradescope's results.json."""
+"""Grades out: a CSV for the LMS, per-student results, and Gradescope's results.json.
+
+Only the stored results go out (scores and grader-made messages, see autograder.feedback);
+never an autograded notebook or nbgrader's log."""
 import csv
 import io
 import json

@@ -1,8 +1,10 @@
 """Feedback for students: one HTML page each, built from the stored results.
 
-It shows every check's name, points and message, never a test's source (nbgrader's own
-generate_feedback prints hidden tests verbatim) and never a file of the instructor's: the page
-is rendered from the plain data the grader stored, with autoescaping on.
+A page shows check names, points and messages made by the grader (autograder.evidence for
+notebook cells, the judge for function cases and re-checks): never a test's source (nbgrader's
+own generate_feedback prints hidden tests verbatim), never text the student's kernel produced
+after a hidden test ran in it, and never a file of the instructor's (the autograded notebooks
+stay in the course folder). The page is rendered from the stored plain data, autoescaped.
 """
 import os
 import tempfile

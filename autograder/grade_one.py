@@ -8,8 +8,8 @@
 3. run `nbgrader autograde` for this one student in a private course folder whose gradebook is a
    copy of a template holding only the assignment, with deleted test cells restored and every
    cell under a timeout;
-4. return plain data: every grade cell's score, a short error line per failed cell (never its
-   source), the judge's results, timings.
+4. return plain data: every grade cell's score and a grader-made message (autograder.evidence),
+   the judge's results and re-checks, timings.
 """
 import hashlib
 import os
@@ -22,7 +22,7 @@ from pathlib import Path
 from cs231n.tasks import TASKS_BY_FILE
 
 from .config import ROOT
-from .evidence import confirm_with_functions, read_notebook_grades, withhold_hidden_tests
+from .evidence import confirm_with_functions, read_notebook_grades, recheck_names
 from .optional import mark_not_attempted, set_aside_unrunnable
 
 NOTEBOOK_TIMEOUT = 1800  # seconds for the whole nbgrader run of one student
@@ -143,25 +143,27 @@ def grade_submission(job):
     shutil.copyfile(job.template_db, private / "gradebook.db")
 
     # a JudgeError is ours, not the student's: it fails the run
-    from .judge import judge_package
+    from .judge import judge_package, recheck_package
 
     hide = [job.course_root] if job.course_root else []
     functions = [asdict(r) for r in judge_package(judge_copy, timeout_per_case=job.judge_timeout, hide=hide)]
+    source_dir = Path(job.source_root) / job.assignment_id
+    rechecks = [asdict(r) for r in recheck_package(judge_copy, recheck_names(source_dir), hide=hide)]
     judge_error = ""
     judged = time.time()
 
     ok, log = run_nbgrader_autograde(job, private)
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
                                      job.assignment_id, job.student_id)
+    before_check = confirm_with_functions(notebooks, functions, source_dir, rechecks)
     mark_not_attempted(notebooks, set_aside)
-    before_check = confirm_with_functions(notebooks, functions, Path(job.source_root) / job.assignment_id)
-    withhold_hidden_tests(notebooks, Path(job.source_root) / job.assignment_id)
     return {
         "student_id": job.student_id,
         "digest": submission_digest(job.submitted_dir),
         "notebooks": notebooks,
         "notebook_score_before_check": before_check,
         "functions": functions,
+        "rechecks": rechecks,
         "missing_files": missing,
         "nbgrader_ok": ok,
         "nbgrader_log": "" if ok else log,

@@ -8,9 +8,12 @@ HIDDEN_LINE = "check_close('hidden double of a matrix', double(np.eye(2)), 2 * n
 SOLUTION_LINE = "return 2 * x  # the reference doubling"
 
 
-def _meta(**kw):
-    return {"nbgrader": {"schema_version": 3, "locked": False, "solution": False, "grade": False,
+def _meta(tasks=None, **kw):
+    meta = {"nbgrader": {"schema_version": 3, "locked": False, "solution": False, "grade": False,
                          "task": False, **kw}}
+    if tasks is not None:
+        meta["cs231n"] = {"tasks": tasks}
+    return meta
 
 
 def toy_notebook(readonly_helper=False):
@@ -27,11 +30,14 @@ def toy_notebook(readonly_helper=False):
                       metadata=_meta(solution=True, grade_id="double")),
         new_code_cell("check_close('double', double(3.0), 6.0)\n### BEGIN HIDDEN TESTS\n"
                       f"{HIDDEN_LINE}\n### END HIDDEN TESTS",
-                      metadata=_meta(grade=True, locked=True, grade_id="test_double", points=2)),
+                      # checks notebook state only (no task): the kernel's verdict, kept as
+                      # score_before_check, earns no points (autograder.evidence)
+                      metadata=_meta(grade=True, locked=True, grade_id="test_double", points=2, tasks=[])),
         *([new_code_cell("def positive_part(x):\n    return np.maximum(x, 0)",
                          metadata=_meta(locked=True, grade_id="helpers"))] if readonly_helper else []),
         new_code_cell("out, _ = relu_forward(np.array([-1.0, 2.0]))\ncheck_close('relu', out, [0.0, 2.0])",
-                      metadata=_meta(grade=True, locked=True, grade_id="test_relu", points=3)),
+                      metadata=_meta(grade=True, locked=True, grade_id="test_relu", points=3,
+                                     tasks=["relu_forward"])),
         new_markdown_cell("Why does ReLU pass gradients only where its input is positive?"),
         new_markdown_cell("Because its slope is 1 there and 0 elsewhere.",
                           metadata=_meta(solution=True, grade=True, grade_id="why_relu", points=1)),

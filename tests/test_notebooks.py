@@ -97,7 +97,7 @@ def test_nbgrader_metadata_is_sound(path):
     for c in cells:
         meta = c.metadata.nbgrader
         assert meta["schema_version"] == 3
-        if meta.get("grade"):
+        if meta.get("grade") and not _worth_nothing(c):
             assert meta.get("points", 0) > 0, f"{meta['grade_id']}: a graded cell needs points"
         if meta.get("grade") and not meta.get("solution"):
             assert meta.get("locked"), f"{meta['grade_id']}: a test cell must be locked"
@@ -109,6 +109,35 @@ def test_nbgrader_metadata_is_sound(path):
     assert (regular, extra) == (stated.get("points"), stated.get("extra_credit", 0)), (
         f"{path.name}: cells carry {regular} points + {extra} extra credit, the notebook's metadata "
         f"cs231n states {stated}")
+
+
+def _worth_nothing(cell):
+    """A test cell kept as a check for the student only: 0 points, no tasks, no re-check."""
+    meta, claim = cell.metadata.nbgrader, cell.metadata.get("cs231n", {})
+    return (not meta.get("solution") and meta.get("points") == 0 and not claim.get("tasks")
+            and not claim.get("recheck"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_every_test_cell_names_the_evidence_for_its_points(path):
+    """Each autograded test cell lists the student tasks it checks (metadata.cs231n.tasks, names
+    from cs231n.tasks.TASKS); a cell with points and no tasks names a re-check the judge has."""
+    from autograder.evidence import is_autograded_test
+    from autograder.hidden.cases import RECHECKS
+    from cs231n.tasks import TASKS
+
+    rechecks = {r.name for r in RECHECKS}
+    for cell in filter(is_autograded_test, nbformat.read(path, as_version=4).cells):
+        grade_id, claim = cell.metadata.nbgrader.grade_id, cell.metadata.get("cs231n", {})
+        tasks = claim.get("tasks")
+        assert isinstance(tasks, list), f"{path.stem}/{grade_id}: no metadata.cs231n.tasks list"
+        unknown = [t for t in tasks if t not in TASKS]
+        assert not unknown, f"{path.stem}/{grade_id}: {unknown} are not student tasks"
+        recheck = claim.get("recheck")
+        assert recheck is None or recheck in rechecks, (
+            f"{path.stem}/{grade_id}: re-check {recheck!r} is not in autograder/hidden/cases.py")
+        if cell.metadata.nbgrader.points > 0 and not tasks:
+            assert recheck, f"{path.stem}/{grade_id}: points without tasks need a re-check"
 
 
 def test_assignment_points_add_up_to_100():

@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 
-from autograder.judge.case import Case
+from autograder.judge.case import Case, Recheck
 
 SALT = 20231
 
@@ -338,3 +338,133 @@ ARCH_CASES = [
 ]
 
 CASES = LAYER_CASES + OPTIM_CASES + CLASSIFIER_CASES + ARCH_CASES
+
+
+# --------------------------------------------------------------------------------------------
+# Re-checks of notebook cells that check notebook state (a trained model, a case study's table):
+# named by the cells' metadata.cs231n.recheck; no points of their own (judge.case.Recheck)
+# --------------------------------------------------------------------------------------------
+def digits(rng, n_train, n_val, n_test):
+    """scikit-learn's 8x8 digits as rows of 64 values in [0, 1], centred on the training mean,
+    split at random: train and val are sent to the worker, test (held.*) stays with the grader."""
+    from sklearn.datasets import load_digits
+
+    loaded = load_digits()
+    X = (loaded.images / 16.0).astype(np.float32)
+    X = X.reshape(len(X), -1)
+    order = rng.permutation(len(X))
+    parts = np.split(order, np.cumsum([n_train, n_val, n_test]))[:3]
+    val = parts[1] if n_val else parts[0]  # no validation split: validate on the training set
+    mean = X[parts[0]].mean(axis=0)
+    data = {"X_train": X[parts[0]] - mean, "y_train": loaded.target[parts[0]],
+            "X_val": X[val] - mean, "y_val": loaded.target[val]}
+    if n_test:
+        data.update({"held.X": X[parts[2]] - mean, "held.y": loaded.target[parts[2]]})
+    return data
+
+
+def training(data, **settings):
+    def make(rng):
+        return {**data(rng), "update_rule": "sgd", "reg": 0.0, "seed": 0, **settings}
+    return make
+
+
+def reference_model(inputs):
+    """The reference's model of a training re-check, built from the same settings (grader side)."""
+    from cs231n.classifiers import FullyConnectedNet, TwoLayerNet
+
+    if "hidden_dims" in inputs:
+        return FullyConnectedNet([int(h) for h in inputs["hidden_dims"]],
+                                 input_dim=int(inputs["input_dim"]),
+                                 num_classes=int(inputs["num_classes"]), seed=0)
+    return TwoLayerNet(input_dim=int(inputs["input_dim"]), hidden_dim=int(inputs["hidden_dim"]),
+                       num_classes=int(inputs["num_classes"]), seed=0)
+
+
+def accuracy_at_least(threshold, on, what):
+    """A verdict: the returned parameters, put into the reference's model, classify the inputs
+    X_<on> (or the held-out held.X) with at least `threshold` accuracy. The arrays come from the
+    student's process: every name, shape and value is checked before use."""
+    def verdict(inputs, outputs):
+        model = reference_model(inputs)
+        want = {f"param.{k}": v for k, v in model.params.items()}
+        if set(outputs) != set(want):
+            missing, extra = sorted(set(want) - set(outputs)), sorted(set(outputs) - set(want))
+            return False, (f"the trained model's parameters are not those of the task: "
+                           f"missing {[k[6:] for k in missing][:6]}, unexpected {[k[6:] for k in extra][:6]}")
+        for key, ref in want.items():
+            got = outputs[key]
+            if got.dtype.kind != "f" or got.shape != ref.shape or not np.all(np.isfinite(got)):
+                return False, (f"the trained {key[6:]} has shape {got.shape} and dtype {got.dtype} "
+                               f"(expected {ref.shape}, finite floats)")
+            model.params[key[6:]] = got.astype(ref.dtype)
+        X, y = (inputs["held.X"], inputs["held.y"]) if on == "held" else (inputs[f"X_{on}"],
+                                                                          inputs[f"y_{on}"])
+        accuracy = float(np.mean(np.argmax(model.loss(X.astype(np.float64)), axis=1) == y))
+        message = f"{what}: accuracy {accuracy:.2f} on {len(y)} images, needs at least {threshold:.2f}"
+        return accuracy >= threshold, message
+    return verdict
+
+
+def network_rows(network):
+    """A cs231n.arch.Network of the reference as network_table's inputs."""
+    from cs231n import arch
+
+    rows = []
+    for layer in network.layers:
+        if isinstance(layer, arch.Conv):
+            rows.append((0, layer.filters, layer.size, layer.stride, layer.pad))
+        elif isinstance(layer, arch.Pool):
+            rows.append((1, layer.size, layer.stride, 0, 0))
+        elif isinstance(layer, arch.Norm):
+            rows.append((2, 0, 0, 0, 0))
+        else:
+            rows.append((3, layer.units, 0, 0, 0))
+    return {"in_shape": np.array(network.input_shape), "layers": np.array(rows, dtype=np.int64)}
+
+
+def case_study(name):
+    def make(rng):
+        from cs231n import arch
+
+        return network_rows(getattr(arch, name))
+    return make
+
+
+FC_DIGITS = {"input_dim": 64, "num_classes": 10}
+OVERFIT = {"weight_scale": 0.2, "learning_rate": 0.1, "num_epochs": 40, "batch_size": 25}
+
+
+def fifty_digits(rng):
+    return digits(rng, 50, 0, 0)
+
+
+def thousand_digits(rng):
+    return digits(rng, 1000, 200, 297)
+
+
+RECHECKS = [
+    Recheck.named("two_layer_net_digits", "two_layer_net_train",
+                  training(thousand_digits, **FC_DIGITS, hidden_dim=50, weight_scale=0.1,
+                           learning_rate=0.3, num_epochs=10, batch_size=50),
+                  verdict=accuracy_at_least(0.85, "held", "TwoLayerNet trained on 1000 digits"),
+                  seconds=20),
+    Recheck.named("overfit_3_layer", "fc_net_train",
+                  training(fifty_digits, **FC_DIGITS, **{**OVERFIT, "weight_scale": 0.1,
+                                                         "learning_rate": 0.2},
+                           hidden_dims=np.array([100, 100])),
+                  verdict=accuracy_at_least(1.0, "train", "a 3-layer net trained on 50 digits"),
+                  seconds=20),
+    Recheck.named("overfit_5_layer", "fc_net_train",
+                  training(fifty_digits, **FC_DIGITS, **OVERFIT,
+                           hidden_dims=np.array([100, 100, 100, 100])),
+                  verdict=accuracy_at_least(1.0, "train", "a 5-layer net trained on 50 digits"),
+                  seconds=20),
+    Recheck.named("fc_net_digits", "fc_net_train",
+                  training(thousand_digits, **FC_DIGITS, hidden_dims=np.array([100, 50]),
+                           weight_scale=0.1, learning_rate=0.3, num_epochs=10, batch_size=50),
+                  verdict=accuracy_at_least(0.9, "held", "FullyConnectedNet trained on 1000 digits"),
+                  seconds=20),
+    Recheck.named("alexnet_table", "network_table", case_study("ALEXNET"), tol=0, seconds=10),
+    Recheck.named("vgg16_table", "network_table", case_study("VGG16"), tol=0, seconds=10),
+]

@@ -16,6 +16,11 @@ the way the notebooks do and returns named arrays. The grader runs every probe o
 reference package, in a trusted worker, and keeps the outputs per reference version. A task
 without a case is an error (JudgeError), never a task silently worth nothing.
 
+Re-checks (case.Recheck, RECHECKS in the same file; `recheck_package`) re-run notebook cells that
+check notebook state, in the same kind of worker: the student's model trained there, its
+parameters evaluated by the grader on images the worker never sees, or a table compared with the
+reference's. They carry no points; a notebook cell naming one keeps its points only if it passes.
+
 Threat model. The submission is hostile code run by root. It may: patch numpy or anything else
 in its own process; exit, crash, loop forever ignoring signals, fork, exhaust memory or disk,
 print gigabytes; return lying objects (ndarray subclasses, objects with a rigged __eq__, object
@@ -45,7 +50,7 @@ What stays possible: a submission can spend its own time and memory, and learn i
 It cannot learn the expected outputs, which never leave the grader.
 """
 from .case import Case
-from .grader import CaseResult, JudgeError, cases_for, judge_package
+from .grader import CaseResult, JudgeError, RecheckResult, cases_for, judge_package, recheck_package
 
 
 def hidden_cases(reference_pkg_dir=None):
@@ -58,4 +63,5 @@ def max_points(reference_pkg_dir=None):
     return float(sum(points for _, _, points in hidden_cases(reference_pkg_dir)))
 
 
-__all__ = ["Case", "CaseResult", "JudgeError", "hidden_cases", "judge_package", "max_points"]
+__all__ = ["Case", "CaseResult", "JudgeError", "RecheckResult", "hidden_cases", "judge_package",
+           "max_points", "recheck_package"]

@@ -57,3 +57,30 @@ class Case:
             else:
                 parts.append(f"{label} {v.item()!s}" if str(v.item()) else f"{label} none")
         return ", ".join(parts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recheck(Case):
+    """A notebook check the grader re-runs outside the student's process (no points of its own).
+
+    A notebook test cell that checks notebook state (a trained accuracy, an overfit, a table
+    built from the student's functions) names one in `metadata.cs231n.recheck`; the cell keeps
+    its points only if the re-check passes. The probe runs the student's code in the judge's
+    worker. With `verdict` None its outputs are compared with the reference's, as a Case's are;
+    otherwise `verdict(inputs, outputs) -> (passed, message)` decides in the grader's process
+    from the returned arrays (untrusted: it checks their shapes itself). Inputs whose names
+    start with "held." stay with the grader: the worker never sees them.
+    seconds: the wall clock the probe may take in the worker.
+    Made with `Recheck.named(name, probe, make, ...)`: its task is "recheck", its points 0.
+    """
+
+    verdict: Callable | None = None
+    seconds: float = 60.0
+
+    @classmethod
+    def named(cls, name, probe, make, **settings):
+        return cls(task="recheck", name=name, points=0.0, probe=probe, make=make, **settings)
+
+    def sent(self, inputs):
+        """The inputs the worker gets: all but the held-out ones."""
+        return {k: v for k, v in inputs.items() if not k.startswith("held.")}

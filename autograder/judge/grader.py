@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent  # the instructor's tree: reference package, hidden cases, course
 WORKER_FILES = ("worker.py", "wire.py", "probes.py")
-MODULES = ("layers", "optim", "classifiers", "arch")
+MODULES = ("layers", "optim", "classifiers", "arch", "solver")
 BOOT_TIMEOUT = 60.0  # our own start-up, before any submitted code runs
 MAX_FILE_BYTES = 2 << 20  # per file copied from a submission
 MAX_PACKAGE_BYTES = 32 << 20
@@ -466,29 +466,33 @@ class _Run:
 
     def judge(self, case, inputs, outputs, where):
         """(passed, message) for one case."""
+        reply, failure = self.ask(case, inputs, self.timeout_per_case, _reply_limit(outputs), where)
+        return (False, failure) if failure else compare(case, reply, outputs, where)
+
+    def ask(self, case, inputs, case_timeout, max_bytes, where):
+        """(the worker's reply, None), or (None, why there is none) for one case."""
         if self.broken:
-            return False, self.broken
+            return None, self.broken
         left = self.deadline - time.monotonic()
         if left <= 0:
-            return False, f"not judged: the submission used up its {self.total_timeout:g} s"
+            return None, f"not judged: the submission used up its {self.total_timeout:g} s"
         if not self.running:
             try:
                 self.worker.start(min(self.timeout_per_case, left))
             except ImportBroken as exc:
                 self.broken = f"could not import the package: {exc}"
-                return False, self.broken
+                return None, self.broken
             self.running = True
             left = self.deadline - time.monotonic()
-        timeout = min(self.timeout_per_case, max(left, 0.1))
+        timeout = min(case_timeout, max(left, 0.1))
         try:
-            reply = self.worker.ask(_request(case, inputs), timeout, _reply_limit(outputs))
+            return self.worker.ask(_request(case, inputs), timeout, max_bytes), None
         except CaseTimeout:
             self._restart()
-            return False, f"timed out after {timeout:g} s {where}"
+            return None, f"timed out after {timeout:g} s {where}"
         except WorkerGone as exc:
             self._restart()
-            return False, f"the process running your code {exc} {where}"
-        return compare(case, reply, outputs, where)
+            return None, f"the process running your code {exc} {where}"
 
     def _restart(self):
         self.worker.stop()
@@ -498,3 +502,80 @@ class _Run:
 def _limits(timeout_per_case, total_timeout, memory_mb):
     return _sandbox.Limits(cpu_seconds=math.ceil(total_timeout + timeout_per_case) + 5,
                           memory_mb=int(memory_mb))
+
+
+# --------------------------------------------------------------------------------------------
+# Re-checks of notebook cells (case.Recheck)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RecheckResult:
+    """The verdict on one re-check; the message is made by the grader, for the feedback."""
+
+    name: str
+    passed: bool
+    message: str
+
+
+def rechecks_named(names):
+    """The re-checks of autograder/hidden/cases.py RECHECKS with these names; JudgeError for a
+    name that has none (a notebook cell naming a re-check nobody wrote)."""
+    from autograder.hidden.cases import RECHECKS
+
+    by_name = {r.name: r for r in RECHECKS}
+    unknown = sorted(set(names) - set(by_name))
+    if unknown:
+        raise JudgeError(f"notebook cells name re-checks that do not exist: {', '.join(unknown)}; "
+                         "add them to RECHECKS in autograder/hidden/cases.py")
+    return [by_name[n] for n in sorted(set(names))]
+
+
+def recheck_package(student_pkg_dir, names, *, reference_pkg_dir=None, memory_mb=2048,
+                    sandbox=None, hide=()):
+    """Run the named re-checks on the student's package (student_pkg_dir/cs231n), in the same
+    kind of worker as the hidden cases, each within its own `seconds`.
+
+    Returns one RecheckResult per name, sorted by name. A re-check without a verdict passes when
+    its outputs match the reference's (as a case does); one with a verdict passes when the
+    verdict, run here on the returned arrays, says so.
+    """
+    rechecks = rechecks_named(names)
+    if not rechecks:
+        return []
+    reference_pkg_dir = Path(reference_pkg_dir or ROOT).resolve()
+    student_pkg_dir = Path(student_pkg_dir).resolve()
+    compared = [r for r in rechecks if r.verdict is None]
+    expected = expected_outputs(reference_pkg_dir, compared, _salt()) if compared else {}
+    total = sum(r.seconds for r in rechecks)
+    limits = _limits(max(r.seconds for r in rechecks), total, memory_mb)
+    hidden = [ROOT, reference_pkg_dir, student_pkg_dir, *map(Path, hide)]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="cs231n-recheck-") as tmp:
+        w, found = _prepare(tmp, student_pkg_dir)
+        run = _Run(Worker(w, limits, sandbox, hidden, Path(tmp) / "stderr"),
+                   time.monotonic() + total + BOOT_TIMEOUT, max(r.seconds for r in rechecks), total,
+                   None if found else "no cs231n package found in the submission")
+        try:
+            for recheck in rechecks:
+                passed, message = _recheck_one(run, recheck, expected)
+                results.append(RecheckResult(recheck.name, passed, message.strip()))
+        finally:
+            run.worker.stop()
+    return results
+
+
+def _recheck_one(run, recheck, expected):
+    if recheck.verdict is None:
+        inputs, outputs = expected[recheck.key]
+        return run.judge(recheck, inputs, outputs, "")
+    inputs = recheck.inputs(_salt())
+    reply, failure = run.ask(recheck, recheck.sent(inputs), recheck.seconds, 64 << 20, "")
+    if failure:
+        return False, failure
+    if _text(reply, "__status__", 20) != "ok":
+        return compare(recheck, reply, {}, "")
+    outputs = {k[4:]: v for k, v in reply.items() if k.startswith("out.")}
+    try:
+        return recheck.verdict(inputs, outputs)
+    except Exception as exc:  # noqa: BLE001  (a verdict is ours, but the arrays are not)
+        log.warning("re-check %s: the verdict raised %r", recheck.name, exc)
+        return False, "its results could not be evaluated"

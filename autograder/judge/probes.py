@@ -484,3 +484,72 @@ def conv_macs(load, inp):
     macs = load("arch").conv_macs(_shape_args(inp), _i(inp, "filters"), _i(inp, "size"),
                                   _i(inp, "stride"), _i(inp, "pad"))
     return {"macs": ints((macs,), "the multiply-adds", 1)}
+
+
+# --------------------------------------------------------------------------------------------
+# Re-checks of notebook cells (autograder.judge.case.Recheck): the student's model trained by
+# the given Solver, its parameters returned for the grader to evaluate; the student's arch
+# functions walked over a case study's layers
+# --------------------------------------------------------------------------------------------
+def _trained(load, model, inp):
+    """Train model with the package's Solver on the case's data; its parameters by name."""
+    data = {k: inp[k] for k in ("X_train", "y_train", "X_val", "y_val")}
+    solver = load("solver").Solver(
+        model, data, update_rule=_s(inp, "update_rule"),
+        optim_config={"learning_rate": _f(inp, "learning_rate")}, num_epochs=_i(inp, "num_epochs"),
+        batch_size=_i(inp, "batch_size"), verbose=False, seed=_i(inp, "seed"))
+    solver.train()
+    params = getattr(model, "params", None)
+    if not isinstance(params, dict):
+        raise BadOutput(f"model.params is {_kind(params)}, expected a dict")
+    return {f"param.{k}": array(v, f"params['{k}']") for k, v in params.items() if isinstance(k, str)}
+
+
+@probe
+def two_layer_net_train(load, inp):
+    model = load("classifiers").TwoLayerNet(
+        input_dim=_i(inp, "input_dim"), hidden_dim=_i(inp, "hidden_dim"),
+        num_classes=_i(inp, "num_classes"), weight_scale=_f(inp, "weight_scale"),
+        reg=_f(inp, "reg"), seed=_i(inp, "seed"))
+    return _trained(load, model, inp)
+
+
+@probe
+def fc_net_train(load, inp):
+    model = load("classifiers").FullyConnectedNet(
+        [int(h) for h in inp["hidden_dims"]], input_dim=_i(inp, "input_dim"),
+        num_classes=_i(inp, "num_classes"), weight_scale=_f(inp, "weight_scale"),
+        reg=_f(inp, "reg"), seed=_i(inp, "seed"))
+    return _trained(load, model, inp)
+
+
+LAYER_KINDS = ("conv", "pool", "norm", "fc")  # rows of network_table: kind, a, b, c, d
+
+
+@probe
+def network_table(load, inp):
+    """Output shape and (weights, biases) of every layer of a network, from the student's
+    conv_output_shape, pool_output_shape, conv_param_count and fc_param_count. A layer row is
+    (kind, filters or units or size, size or stride, stride, pad); an FC output (units,) is
+    returned as (units, 1, 1)."""
+    arch = load("arch")
+    shape = _shape_args(inp)
+    shapes, counts = [], []
+    for kind, a, b, c, d in (tuple(int(v) for v in row) for row in inp["layers"]):
+        name = LAYER_KINDS[kind]
+        if name == "conv":
+            count = ints(arch.conv_param_count(shape, a, b), "(weights, biases)", 2)
+            shape = tuple(int(v) for v in ints(arch.conv_output_shape(shape, a, b, c, d),
+                                               "the output shape", 3))
+        elif name == "pool":
+            count = np.zeros(2, dtype=np.int64)
+            shape = tuple(int(v) for v in ints(arch.pool_output_shape(shape, a, b),
+                                               "the output shape", 3))
+        elif name == "fc":
+            count = ints(arch.fc_param_count(shape, a), "(weights, biases)", 2)
+            shape = (a,)
+        else:
+            count = np.zeros(2, dtype=np.int64)
+        shapes.append(tuple(int(v) for v in shape) + (1,) * (3 - len(shape)))
+        counts.append(count)
+    return {"out_shape": np.array(shapes, dtype=np.int64), "weights_biases": np.stack(counts)}

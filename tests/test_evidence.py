@@ -1,0 +1,120 @@
+"""autograder.evidence on its own: which cells keep their points, and the grader's messages."""
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from autograder.evidence import (DID_NOT_RUN, FAILED, NOT_ANSWERED, NOT_CHECKABLE, confirm_with_functions,
+                                 recheck_names)
+
+
+def _test_cell(grade_id, points, claim=None):
+    meta = {"nbgrader": {"schema_version": 3, "grade": True, "solution": False, "locked": True,
+                         "task": False, "grade_id": grade_id, "points": points}}
+    if claim is not None:
+        meta["cs231n"] = claim
+    return new_code_cell("check()", metadata=meta)
+
+
+@pytest.fixture
+def source(tmp_path):
+    nb = new_notebook(cells=[
+        _test_cell("conv", 2, {"tasks": ["conv_forward_naive"]}),
+        _test_cell("conv_and_relu", 2, {"tasks": ["conv_forward_naive", "relu_forward"]}),
+        _test_cell("overfit", 1, {"tasks": ["FullyConnectedNet"], "recheck": "overfit_3_layer"}),
+        _test_cell("table", 1, {"tasks": [], "recheck": "alexnet_table"}),
+        _test_cell("state", 1, {"tasks": []}),
+        _test_cell("unlabelled", 1),
+        new_markdown_cell("answer", metadata={"nbgrader": {
+            "schema_version": 3, "grade": True, "solution": True, "locked": False, "task": False,
+            "grade_id": "why", "points": 1}}),
+    ])
+    nbformat.write(nb, tmp_path / "Nb.ipynb")
+    return tmp_path
+
+
+def _notebooks(scores, ran=()):
+    return [{"notebook": "Nb", "grades": [
+        {"name": name, "auto_score": score, "max_score": max_score, "needs_manual_grade": False,
+         "ran": name not in ran} for name, (score, max_score) in scores.items()]}]
+
+
+FULL = {"conv": (2, 2), "conv_and_relu": (2, 2), "overfit": (1, 1), "table": (1, 1), "state": (1, 1),
+        "unlabelled": (1, 1)}
+JUDGED = [{"task": "conv_forward_naive", "passed": True}, {"task": "conv_forward_naive", "passed": True},
+          {"task": "relu_forward", "passed": True}, {"task": "relu_forward", "passed": False},
+          {"task": "FullyConnectedNet", "passed": True}]
+
+
+def _by_name(notebooks):
+    return {g["name"]: g for g in notebooks[0]["grades"]}
+
+
+def test_points_stay_only_where_the_judge_confirms_every_task_and_the_recheck(source):
+    notebooks = _notebooks(FULL)
+    before = confirm_with_functions(notebooks, JUDGED, source, [
+        {"name": "overfit_3_layer", "passed": True, "message": "accuracy 1.00"},
+        {"name": "alexnet_table", "passed": False, "message": "out_shape is wrong"}])
+    grades = _by_name(notebooks)
+    assert before == 8
+    assert {k: g["auto_score"] for k, g in grades.items()} == {
+        "conv": 2, "conv_and_relu": 0, "overfit": 1, "table": 0, "state": 0, "unlabelled": 0}
+    assert all(g["score_before_check"] == FULL[k][0] for k, g in grades.items())
+    assert grades["conv"]["message"] == "passed"
+    assert grades["conv_and_relu"]["message"] == "not confirmed: relu_forward failed 1 of 2 function cases"
+    assert grades["table"]["message"] == "not confirmed: the re-check alexnet_table failed: out_shape is wrong"
+    assert grades["state"]["message"] == grades["unlabelled"]["message"] == NOT_CHECKABLE
+
+
+def test_a_recheck_that_did_not_run_confirms_nothing(source):
+    notebooks = _notebooks(FULL)
+    confirm_with_functions(notebooks, JUDGED, source, [])
+    grades = _by_name(notebooks)
+    assert grades["overfit"]["auto_score"] == 0
+    assert grades["overfit"]["message"] == "not confirmed: the re-check overfit_3_layer did not run"
+
+
+def test_partial_credit_failures_and_cells_that_never_ran_keep_nothing(source):
+    notebooks = _notebooks({**FULL, "conv": (1.5, 2), "conv_and_relu": (0, 2)}, ran={"overfit"})
+    confirm_with_functions(notebooks, JUDGED + [{"task": "relu_forward", "passed": True}], source,
+                           [{"name": "overfit_3_layer", "passed": True, "message": ""}])
+    grades = _by_name(notebooks)
+    assert grades["conv"]["auto_score"] == 0 and grades["conv"]["message"] == FAILED
+    assert grades["conv_and_relu"]["message"] == FAILED
+    assert grades["overfit"]["auto_score"] == 0 and grades["overfit"]["message"] == DID_NOT_RUN
+
+
+def test_the_claims_come_from_the_source_not_the_students_copy(source, tmp_path):
+    # a cell the source does not list (or a notebook it does not have) keeps nothing
+    notebooks = [{"notebook": "Other", "grades": [
+        {"name": "conv", "auto_score": 2, "max_score": 2, "needs_manual_grade": False, "ran": True}]}]
+    confirm_with_functions(notebooks, JUDGED, source, [])
+    assert notebooks[0]["grades"][0]["auto_score"] == 0
+
+
+def test_written_answers_keep_what_nbgrader_gave_them(source):
+    notebooks = _notebooks({"why": (0, 1)}, ran={"why"})
+    confirm_with_functions(notebooks, JUDGED, source, [])
+    grade = notebooks[0]["grades"][0]
+    assert grade["auto_score"] == 0 and grade["message"] == NOT_ANSWERED and "score_before_check" not in grade
+    manual = _notebooks({"why": (None, 1)})
+    manual[0]["grades"][0]["needs_manual_grade"] = True
+    confirm_with_functions(manual, JUDGED, source, [])
+    assert manual[0]["grades"][0]["auto_score"] is None and manual[0]["grades"][0]["message"] == ""
+
+
+def test_recheck_names_are_read_from_the_source(source):
+    assert recheck_names(source) == ["alexnet_table", "overfit_3_layer"]
+
+
+def test_feedback_and_gradescope_show_the_graders_messages(source):
+    from autograder.export import gradescope_results
+    from autograder.feedback import render
+
+    notebooks = _notebooks(FULL)
+    confirm_with_functions(notebooks, JUDGED, source, [])
+    result = {"student_id": "alice", "nbgrader_ok": True, "judge_error": "", "missing_files": [],
+              "notebooks": notebooks, "functions": [], "rechecks": []}
+    page = render(result, "a2")
+    assert "relu_forward failed 1 of 2 function cases" in page and "check()" not in page
+    outputs = {t["name"]: t["output"] for t in gradescope_results(result)["tests"]}
+    assert outputs["Nb: conv"] == "passed" and outputs["Nb: state"] == NOT_CHECKABLE
