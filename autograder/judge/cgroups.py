@@ -104,6 +104,14 @@ class RunGroup:
                 if (folder / key).exists():
                     (folder / key).write_text(value)
 
+    @classmethod
+    def attach(cls, folders):
+        """The group whose folders are given (made by another process: a RunGroup's folders)."""
+        group = cls.__new__(cls)
+        group.folders = [Path(f) for f in folders]
+        group.mode = limits_mode() if folders else "rlimits"
+        return group
+
     def join(self):
         """Move the calling process into the group (called between fork and exec)."""
         for folder in self.folders:
