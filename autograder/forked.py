@@ -1,6 +1,6 @@
 """The few things the forked children of the grading zygotes (autograder/nbgrader_zygote.py,
 autograder/kernel_zygote.py) and the kernel launcher do: run a body and leave with its status,
-wait for a child through interrupted calls, forward signals, read a line, redirect output.
+forward signals, read a line, redirect output.
 Standard library only: kernel_zygote.py runs it inside the sandbox."""
 import os
 import signal
@@ -30,15 +30,6 @@ def run_and_leave(body):
             sys.stderr.flush()
         finally:
             os._exit(code)
-
-
-def wait_for(pid):
-    """The wait status of child pid, waiting through interrupted calls."""
-    while True:
-        try:
-            return os.waitpid(pid, 0)[1]
-        except InterruptedError:
-            continue
 
 
 def forward_signals(send):

@@ -292,7 +292,7 @@ def graded(tmp_path_factory):
     from autograder.release import build_release
 
     if not isolation_available():
-        pytest.skip("the sandbox's isolation needs root and util-linux unshare")
+        pytest.skip("the sandbox needs bubblewrap (`apt-get install bubblewrap`)")
     tmp = tmp_path_factory.mktemp("hostile")
     course = Course(root=tmp / "course", db_url=f"sqlite:///{tmp / 'course' / 'gradebook.db'}",
                     source_root=make_toy_source(tmp / "src"))
@@ -417,9 +417,9 @@ def test_exits_stop_only_their_own_notebook(graded):
 
 def test_a_loop_that_ignores_interrupts_is_bounded_by_the_cell_timeout(graded):
     result = graded.results["deaf-loop"]
-    # the interrupt is ignored, so the cell never ends; nbgrader gives up on the notebook after
-    # the cell timeout and the IOPub timeout, and the run's PID namespace takes the kernel
-    assert not result["nbgrader_ok"] and "Timeout" in result["nbgrader_log"]
+    # the interrupt would be ignored, so at the cell timeout the kernel is killed: the loop's cell
+    # and every later one get an error, and the notebook is listed as out of time
+    assert result["timed_out"] == ["Toy"]
     assert _points(result) == 0
     assert result["seconds"]["notebooks"] < 9 * CELL_TIMEOUT
 
@@ -434,7 +434,8 @@ def test_fork_and_memory_bombs_are_contained(graded):
 
 def test_the_network_is_unreachable(graded):
     out = _outputs(graded.course, "network")
-    assert "tcp FAILED" in out and "udp FAILED" in out and "unix FAILED" in out, out[:2000]
+    # UDP to 127.0.0.1 may be sent: into the sandbox's own loopback, where nothing listens
+    assert "tcp FAILED" in out and "unix FAILED" in out and ("udp FAILED" in out or "udp SENT" in out), out[:2000]
     assert graded.listener.seen == []
 
 

@@ -37,7 +37,7 @@ UID_BASE = 1_900_000_000  # student runs' users: UID_BASE + the grading worker's
 INSTALL_HINT = ("install bubblewrap: `apt-get install bubblewrap` (Debian/Ubuntu; `dnf install "
                 "bubblewrap` on Fedora), or run `make install-dev`, which does it through .ci/install-bwrap")
 __all__ = ["BwrapMissing", "Limits", "RunGroup", "Sandbox", "describe_exit", "end_user_processes",
-           "isolation_available", "kill_tree", "limits_mode", "sandboxed_popen", "student_user"]
+           "isolation_available", "kill_tree", "limits_mode", "sandboxed_popen", "student_user", "trusted_popen"]
 
 
 class BwrapMissing(RuntimeError):
@@ -251,8 +251,9 @@ def kill_tree(proc, wait=5.0):
 
 
 def end_user_processes(uid, wait=5.0):
-    """SIGKILL every process of the host user uid (a student run's), until none is left.
-    Returns how many were found at first."""
+    """SIGKILL every process of the host user uid (a student run's), until none is left (dead
+    ones waiting for their parent to collect them do not count). Returns how many were found at
+    first."""
     import time
 
     if uid == os.getuid():
@@ -263,9 +264,9 @@ def end_user_processes(uid, wait=5.0):
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
                 try:
-                    if entry.stat().st_uid == uid:
+                    if entry.stat().st_uid == uid and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
                         found.append(int(entry.name))
-                except OSError:
+                except (OSError, IndexError):
                     pass
         first = len(found) if first is None else first
         if not found or time.monotonic() > deadline:
