@@ -22,8 +22,8 @@ from pathlib import Path
 from cs231n.tasks import TASKS_BY_FILE
 
 from .config import ROOT
-from .judge.sandbox import limits_mode
 from .evidence import confirm_with_functions, read_notebook_grades, withhold_hidden_tests
+from .judge.sandbox import limits_mode
 
 RUN_SLACK = 120  # seconds of an nbgrader run beyond its notebooks' budgets (start, kernels, saving)
 # What nbgrader autograde leaves out when it copies a submission into autograded/: the course's
@@ -118,7 +118,7 @@ def run_nbgrader_autograde(job, private_root):
     with kernel_sandbox.sandboxed_nbgrader(nbgrader_args, run_dir, env=kernel_env, budget=job.notebook_budget,
                                            overrun_report=overruns) as run:
         returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, timeout=timeout, env=env)
-    out_of_time = sorted(set(overruns.read_text().split())) if overruns.exists() else []
+    out_of_time = sorted(set(overruns.read_text().splitlines())) if overruns.exists() else []
     if timed_out:
         return False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}", out_of_time
     return returncode == 0, _tail(log), out_of_time

@@ -441,10 +441,10 @@ def judge_package(student_pkg_dir, *, reference_pkg_dir=None, timeout_per_case=2
     limits = _limits(timeout_per_case, total_timeout, memory_mb)
     uid, gid = _sandbox.student_user(uid_slot)
     results = []
-    group = _sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
     with tempfile.TemporaryDirectory(prefix="cs231n-judge-") as tmp:
         w, found = _prepare(tmp, student_pkg_dir)
         box = _sandbox.Sandbox(cwd=str(w), ro=(str(w),), uid=uid, gid=gid, limits=limits)
+        group = _sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
         run = _Run(Worker(w, limits, box, Path(tmp) / "stderr", group), deadline,
                    timeout_per_case, total_timeout,
                    None if found else "no cs231n package found in the submission")
