@@ -6,7 +6,6 @@ looping or slow notebook may cost.
 Everything the hostile code tries lies in world-readable (or world-writable) places of the host,
 so only the sandbox's allow-list stands in its way."""
 import ctypes
-import json
 import os
 import shutil
 import socket
@@ -430,3 +429,66 @@ def test_a_fork_bomb_does_not_stop_another_students_sandbox(tmp_path):
         sandbox.kill_tree(proc)
         bomber_group.close()
     assert sandbox.end_user_processes(sandbox.student_user(7001)[0]) == 0, "the bomb outlived its sandbox"
+
+
+WORKER = """import sys
+from autograder.grade_one import GradeJob, grade_submission
+grade_submission(GradeJob(*sys.argv[1:12]))
+"""
+
+
+def _processes(match):
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and match(entry):
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+def _alive(entry):
+    return (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_killing_the_grading_worker_ends_everything_its_student_run_started(batch):
+    """kill -9 of a worker grading a looping notebook: its nbgrader zygote, nbgrader, the kernel
+    sandbox and every process of the run's user go with it."""
+    from autograder.grade import prepare
+
+    course = batch.course
+    base, template_db, scratch = prepare(course)
+    args = ["deaf", course.assignment_id, str(course.step_dir("submitted", "deaf")), str(base), str(template_db),
+            str(course.source_root), str(scratch), "digits", "300", "5", str(course.root)]
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    uid = sandbox.student_user(worker.pid)[0]
+
+    def run_user(entry):
+        return entry.stat().st_uid == uid and _alive(entry)
+
+    def zygote(entry):
+        argv = (entry / "cmdline").read_bytes().split(b"\0")
+        return b"autograder.nbgrader_zygote" in argv and str(worker.pid).encode() in argv and _alive(entry)
+
+    try:
+        for _ in range(1800):  # until the kernel sandbox runs (the judge comes first)
+            kernels = [p for p in _processes(run_user)
+                       if b"kernel_zygote.py" in Path(f"/proc/{p}/cmdline").read_bytes()]
+            if len(kernels) >= 2:  # the zygote and the looping kernel forked from it
+                break
+            assert worker.poll() is None, "the worker ended before its notebook ran"
+            time.sleep(0.1)
+        else:
+            pytest.fail("the notebook's kernel never started")
+        assert _processes(zygote)
+    finally:
+        worker.kill()
+        worker.wait()
+    for _ in range(100):
+        left = _processes(run_user) + _processes(zygote)
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, "processes of the student run outlived its worker"
