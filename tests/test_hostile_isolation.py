@@ -6,6 +6,7 @@ looping or slow notebook may cost.
 Everything the hostile code tries lies in world-readable (or world-writable) places of the host,
 so only the sandbox's allow-list stands in its way."""
 import ctypes
+import json
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,6 +32,7 @@ pytestmark = [pytest.mark.slow,
                                  reason="per-student users and cgroups need root; the sandbox needs bwrap")]
 
 CELL_TIMEOUT = 10
+SLOT = 5_000_000 + os.getpid()  # user slots beyond every pid: no other grader on the machine has them
 HONEST_MARK = "honest-work-5521"
 HOST_SHM_KEY, HOST_MSG_KEY = 0x2315A001, 0x2315A002  # made by the test, in the host's IPC namespace
 PROBE_SHM_KEY, PROBE_MSG_KEY = 0x2315A003, 0x2315A004  # made by every sandboxed run
@@ -339,8 +342,8 @@ def test_the_host_sees_every_sandboxed_process_as_an_unprivileged_user_and_none_
     uids = {uid for _, uid in batch.watcher.samples}
     assert all(uid >= sandbox.UID_BASE for uid in uids), uids
     assert len(uids) >= 2, "two workers grade as two users"
-    for uid in uids:
-        assert sandbox.end_user_processes(uid) == 0, f"a process of user {uid} outlived its run"
+    assert _processes(lambda e: e.stat().st_uid in uids and _alive(e) and "/cs231n-" in (e / "cgroup").read_text()) == [], \
+        "a process of a student run outlived it"
 
 
 def test_a_fork_bomb_gains_nothing_and_is_stopped(batch):
@@ -407,16 +410,17 @@ time.sleep(int(sys.argv[2]))
 def test_a_fork_bomb_does_not_stop_another_students_sandbox(tmp_path):
     tmp_path.chmod(0o755)
     limits = sandbox.Limits(nproc=64)
+    bomb_slot, calm_slot = SLOT + 1, SLOT + 2
     python = os.path.realpath(sys.executable)
     bomber_group = sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
-    bomber = sandbox.Sandbox(cwd=str(tmp_path), ro=(str(tmp_path),), uid=sandbox.student_user(7001)[0],
-                             gid=sandbox.student_user(7001)[1], limits=limits)
+    bomber = sandbox.Sandbox(cwd=str(tmp_path), ro=(str(tmp_path),), uid=sandbox.student_user(bomb_slot)[0],
+                             gid=sandbox.student_user(bomb_slot)[1], limits=limits)
     proc = sandbox.sandboxed_popen([python, "-I", "-S", "-c", FORK_MANY, "1000", "30"], bomber,
                                    group=bomber_group, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().startswith("stopped by BlockingIOError")
-        other = sandbox.Sandbox(cwd=str(tmp_path), ro=(str(tmp_path),), uid=sandbox.student_user(7002)[0],
-                                gid=sandbox.student_user(7002)[1], limits=limits)
+        other = sandbox.Sandbox(cwd=str(tmp_path), ro=(str(tmp_path),), uid=sandbox.student_user(calm_slot)[0],
+                                gid=sandbox.student_user(calm_slot)[1], limits=limits)
         other_group = sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
         try:
             calm = sandbox.sandboxed_popen([python, "-I", "-S", "-c", FORK_MANY, "20", "0"], other,
@@ -427,13 +431,18 @@ def test_a_fork_bomb_does_not_stop_another_students_sandbox(tmp_path):
         assert out.startswith("forked 20"), out
     finally:
         sandbox.kill_tree(proc)
+        for _ in range(100):  # bwrap's --die-with-parent takes every forked child
+            if not bomber_group.pids():
+                break
+            time.sleep(0.1)
+        left = bomber_group.pids()
         bomber_group.close()
-    assert sandbox.end_user_processes(sandbox.student_user(7001)[0]) == 0, "the bomb outlived its sandbox"
+    assert not left, "the bomb outlived its sandbox"
 
 
-WORKER = """import sys
+WORKER = """import json, sys
 from autograder.grade_one import GradeJob, grade_submission
-grade_submission(GradeJob(*sys.argv[1:12]))
+grade_submission(GradeJob(**json.loads(sys.argv[1])))
 """
 
 
@@ -452,21 +461,23 @@ def _alive(entry):
     return (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_killing_the_grading_worker_ends_everything_its_student_run_started(batch):
+def test_killing_the_grading_worker_ends_everything_its_student_run_started(batch, tmp_path):
     """kill -9 of a worker grading a looping notebook: its nbgrader zygote, nbgrader, the kernel
     sandbox and every process of the run's user go with it."""
     from autograder.grade import prepare
+    from autograder.grade_one import GradeJob
 
     course = batch.course
     base, template_db, scratch = prepare(course)
-    args = ["deaf", course.assignment_id, str(course.step_dir("submitted", "deaf")), str(base), str(template_db),
-            str(course.source_root), str(scratch), "digits", "300", "5", str(course.root)]
-    worker = subprocess.Popen([sys.executable, "-c", WORKER, *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    job = GradeJob("deaf", course.assignment_id, str(course.step_dir("submitted", "deaf")), str(base),
+                   str(template_db), str(course.source_root), str(scratch), "digits", 300, 5, str(course.root))
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - the worker's, closed below
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(asdict(job))], cwd=ROOT,
+                              stdout=log, stderr=log)
     uid = sandbox.student_user(worker.pid)[0]
 
-    def run_user(entry):
-        return entry.stat().st_uid == uid and _alive(entry)
+    def run_user(entry):  # in a cgroup of this worker's runs (named after its pid)
+        return entry.stat().st_uid == uid and _alive(entry) and f"/cs231n-{worker.pid}-" in (entry / "cgroup").read_text()
 
     def zygote(entry):
         argv = (entry / "cmdline").read_bytes().split(b"\0")
@@ -478,7 +489,7 @@ def test_killing_the_grading_worker_ends_everything_its_student_run_started(batc
                        if b"kernel_zygote.py" in Path(f"/proc/{p}/cmdline").read_bytes()]
             if len(kernels) >= 2:  # the zygote and the looping kernel forked from it
                 break
-            assert worker.poll() is None, "the worker ended before its notebook ran"
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
             time.sleep(0.1)
         else:
             pytest.fail("the notebook's kernel never started")
@@ -486,6 +497,7 @@ def test_killing_the_grading_worker_ends_everything_its_student_run_started(batc
     finally:
         worker.kill()
         worker.wait()
+        log.close()
     for _ in range(100):
         left = _processes(run_user) + _processes(zygote)
         if not left:
