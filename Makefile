@@ -11,7 +11,7 @@ STAMP_DEV  := $(VENV)/.installed-dev
 EXT_SRC    := $(wildcard cs231n/*.pyx) setup.py pyproject.toml
 JOBS   ?= auto
 
-.PHONY: install install-dev install-torch build demo train-demo test test-fast lab bench bench-grading data clean help browser
+.PHONY: install install-dev install-torch build demo train-demo test test-fast lab bench bench-grading data clean help browser sandbox
 
 help:
 	@echo "make demo     set up, then run the whole course on a demo class (release, grading, feedback)"
@@ -42,7 +42,7 @@ $(VENV)/.built: $(EXT_SRC) $(STAMP_USER)
 	touch $@
 
 install: $(STAMP_USER) $(VENV)/.built
-install-dev: $(STAMP_DEV) $(VENV)/.built browser install-torch
+install-dev: $(STAMP_DEV) $(VENV)/.built browser sandbox install-torch
 
 # The optional PyTorch notebook's one dependency, pinned as pyproject.toml's extra `torch` (a test
 # keeps the two equal). Where the default wheel is a CUDA build (PyPI on Linux), point pip at
@@ -59,6 +59,10 @@ install-torch: $(STAMP_TORCH)
 # present; prints what to run and exits 0 when it cannot (the test then skips with that reason).
 browser:
 	@bash .ci/install-browser
+# Debian's bubblewrap, the sandbox grading runs student code in (docs/isolation.md): installed
+# when missing (as root), instant when present; without it grading refuses to run student code.
+sandbox:
+	@bash .ci/install-bwrap
 build: $(VENV)/.built
 
 # The whole course on a demo class: release, six submissions, grading, feedback, grades.

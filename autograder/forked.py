@@ -1,6 +1,7 @@
-"""The few things every forked child of the grading zygotes does (autograder/nbgrader_zygote.py,
-autograder/kernel_zygote.py, kernel_sandbox.enter_run_namespaces): run a body and leave with its
-status, wait for a child through interrupted calls, forward signals to it, read a JSON line."""
+"""The few things the forked children of the grading zygotes (autograder/nbgrader_zygote.py,
+autograder/kernel_zygote.py) and the kernel launcher do: run a body and leave with its status,
+forward signals, read a line, redirect output.
+Standard library only: kernel_zygote.py runs it inside the sandbox."""
 import os
 import signal
 import sys
@@ -31,25 +32,15 @@ def run_and_leave(body):
             os._exit(code)
 
 
-def wait_for(pid):
-    """The wait status of child pid, waiting through interrupted calls."""
-    while True:
-        try:
-            return os.waitpid(pid, 0)[1]
-        except InterruptedError:
-            continue
-
-
-def forward_signals(targets):
-    """From now on SIGINT goes on as SIGINT (a kernel interrupt) and SIGTERM/SIGHUP as SIGKILL to
-    every pid of targets(signum) (a negative pid: a process group). No waiting in the handler:
-    a wait in the main thread may hold the lock it would need."""
+def forward_signals(send):
+    """From now on SIGINT goes on as send(SIGINT) (a kernel interrupt), SIGTERM and SIGHUP as
+    send(SIGKILL). No waiting in the handler: a wait in the main thread may hold the lock it
+    would need."""
     def forward(signum, _frame):
-        for pid in targets(signum):
-            try:
-                os.kill(pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
-            except OSError:
-                pass
+        try:
+            send(signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
+        except OSError:
+            pass
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
@@ -69,8 +60,13 @@ def read_line(conn, limit=1 << 20):
 def redirect_output(log_path):
     """stdin from /dev/null; stdout and stderr appended to log_path (created 0600)."""
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    redirect_fds(log)
+    os.close(log)
+
+
+def redirect_fds(log):
+    """stdin from /dev/null; stdout and stderr to the open file descriptor log."""
     null = os.open(os.devnull, os.O_RDONLY)
     for fd, target in ((null, 0), (log, 1), (log, 2)):
         os.dup2(fd, target)
-    os.close(log)
     os.close(null)

@@ -24,8 +24,9 @@ from cs231n.tasks import TASKS_BY_FILE
 from .config import ROOT
 from .evidence import confirm_with_functions, read_notebook_grades, recheck_names
 from .optional import mark_not_attempted, set_aside_unrunnable
+from .judge.sandbox import limits_mode
 
-NOTEBOOK_TIMEOUT = 1800  # seconds for the whole nbgrader run of one student
+RUN_SLACK = 120  # seconds of an nbgrader run beyond its notebooks' budgets (start, kernels, saving)
 # What nbgrader autograde leaves out when it copies a submission into autograded/: the course's
 # list (nbgrader_config.py) also leaves out *.so, to keep builds out of the release, but the
 # package graded here is ours (assemble_package) and its compiled fast layers must reach the
@@ -48,6 +49,7 @@ class GradeJob:
     cell_timeout: int = 300
     judge_timeout: int = 20
     course_root: str = ""
+    notebook_budget: int = 600  # seconds for each notebook in all (its cells' timeouts within it)
 
 
 def submission_digest(submitted_dir):
@@ -77,13 +79,6 @@ def assemble_package(base_package, submitted_dir, dest):
     return missing
 
 
-def _kernel_hide(job, private_root):
-    """What a notebook's kernel must not see: everything of the grader's but its own work copy."""
-    places = [job.source_root, job.course_root, job.scratch_root, private_root, job.submitted_dir,
-              Path(job.template_db).parent, Path(job.base_package).parent]
-    return [str(p) for p in places if p]
-
-
 def _tail(path, size=4000):
     try:
         with open(path, "rb") as f:
@@ -94,12 +89,15 @@ def _tail(path, size=4000):
 
 
 def run_nbgrader_autograde(job, private_root):
-    """nbgrader autograde of one student in a private course; returns (ok, log tail).
+    """nbgrader autograde of one student in a private course; returns (ok, log tail, the names
+    of the notebooks that ran out of time).
 
     nbgrader runs as the grader, forked from this worker's zygote (autograder.nbgrader_zygote:
     nbgrader is imported once per worker, not once per student); every notebook's kernel runs
-    in the judge's sandbox (autograder.kernel_sandbox: own user, limits, no network, hidden
-    folders), with bounded outputs, and whatever the kernels leave behind dies with the run."""
+    in the student run's bubblewrap sandbox (autograder.kernel_sandbox), with bounded outputs; a
+    cell past its timeout or its notebook's budget is ended by killing the kernel, and whatever
+    the run started dies with it. The run's own limit (the notebooks' budgets and RUN_SLACK) is
+    the grader's last resort, never reached by a student's code."""
     from . import kernel_sandbox
     from .nbgrader_zygote import run_nbgrader
 
@@ -115,13 +113,16 @@ def run_nbgrader_autograde(job, private_root):
     kernel_env = {"CS231N_DATASET": job.dataset, "CS231N_FAST": "1", "MPLBACKEND": "Agg"}
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CS231N_DB_URL", "CS231N_COURSE_DIR")}
     env.update(kernel_env)
-    log = run_dir / "nbgrader.log"
-    with kernel_sandbox.sandboxed_nbgrader(nbgrader_args, run_dir, hide=_kernel_hide(job, private_root),
-                                           env=kernel_env) as run:
-        returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, timeout=NOTEBOOK_TIMEOUT, env=env)
+    log, overruns = run_dir / "nbgrader.log", run_dir / "timed-out.txt"
+    notebooks = max(1, len(list((Path(job.source_root) / job.assignment_id).glob("*.ipynb"))))
+    timeout = notebooks * job.notebook_budget + RUN_SLACK
+    with kernel_sandbox.sandboxed_nbgrader(nbgrader_args, run_dir, env=kernel_env, budget=job.notebook_budget,
+                                           overrun_report=overruns) as run:
+        returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, timeout=timeout, env=env)
+    out_of_time = sorted(set(overruns.read_text().splitlines())) if overruns.exists() else []
     if timed_out:
-        return False, f"nbgrader autograde ran longer than {NOTEBOOK_TIMEOUT} s: {_tail(log, 500)}"
-    return returncode == 0, _tail(log)
+        return False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}", out_of_time
+    return returncode == 0, _tail(log), out_of_time
 
 
 def grade_submission(job):
@@ -145,14 +146,13 @@ def grade_submission(job):
     # a JudgeError is ours, not the student's: it fails the run
     from .judge import judge_package, recheck_package
 
-    hide = [job.course_root] if job.course_root else []
-    functions = [asdict(r) for r in judge_package(judge_copy, timeout_per_case=job.judge_timeout, hide=hide)]
     source_dir = Path(job.source_root) / job.assignment_id
-    rechecks = [asdict(r) for r in recheck_package(judge_copy, recheck_names(source_dir), hide=hide)]
+    functions = [asdict(r) for r in judge_package(judge_copy, timeout_per_case=job.judge_timeout)]
+    rechecks = [asdict(r) for r in recheck_package(judge_copy, recheck_names(source_dir))]
     judge_error = ""
     judged = time.time()
 
-    ok, log = run_nbgrader_autograde(job, private)
+    ok, log, timed_out = run_nbgrader_autograde(job, private)
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
                                      job.assignment_id, job.student_id)
     before_check = confirm_with_functions(notebooks, functions, source_dir, rechecks)
@@ -168,6 +168,8 @@ def grade_submission(job):
         "nbgrader_ok": ok,
         "nbgrader_log": "" if ok else log,
         "judge_error": judge_error,
+        "timed_out": timed_out,  # notebooks stopped at a cell's timeout or their budget
+        "limits": limits_mode(),  # how the run's memory and processes were bounded
         "seconds": {"judge": round(judged - started, 2), "notebooks": round(time.time() - judged, 2)},
         "autograded_dir": str(private / "autograded" / job.student_id / job.assignment_id),
         "scratch": str(scratch),

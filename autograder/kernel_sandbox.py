@@ -1,41 +1,30 @@
-"""Notebook kernels for grading, run in the judge's sandbox (autograder/judge/sandbox.py).
+"""Notebook kernels for grading, in the student run's bubblewrap sandbox.
 
-nbgrader itself (trusted: it holds the gradebook and the hidden tests) runs as the grader; only
-the KERNEL that executes the student's notebook is untrusted, so only the kernel is sandboxed:
+nbgrader itself (trusted: it holds the gradebook and the hidden tests) runs as the grader, outside;
+only the kernels that execute the student's notebooks are untrusted, and they all run in one
+sandbox per student run (autograder/judge/sandbox.py), forked from the run's kernel zygote:
 
-    with sandboxed_nbgrader(["autograde", ...], run_dir, hide=[...]) as run:
-        nbgrader_zygote.run_nbgrader(run, cwd, log_path, timeout)
+    with sandboxed_nbgrader(["autograde", ...], run_dir, env={...}, budget=600) as run:
+        nbgrader_zygote.run_nbgrader(run, cwd, log_path, timeout)   # calls enter_run first
 
-What a graded notebook's kernel gets (as root, the grader here and in CI):
-- the kernelspec `cs231n-sandboxed` (autograder/kernels/, found through JUPYTER_PATH and chosen
-  with --Execute.kernel_name) starts this file as the launcher, as root, in the notebook's
-  autograded folder;
-- the launcher copies that folder, without notebooks (they hold the hidden tests), links or
-  oversized files, into a fresh work folder, and starts `python -m ipykernel_launcher` there with
-  sandboxed_popen: an unprivileged user of its own (a numeric uid chosen per nbgrader run, so
-  that RLIMIT_NPROC counts this run's processes only and a fork bomb cannot starve other
-  students' kernels or the judge), first in line for the OOM killer, CPU/memory/process/
-  file-size/descriptor limits, a network namespace without network, a PID namespace, fresh
-  /tmp, and the repository, the course folder, the source notebooks, the private course and
-  gradebook and every other folder the caller names covered by empty read-only mounts, and /run
-  too (unix sockets in the file system do not care about network namespaces). In an nbgrader
-  run started by autograder/nbgrader_zygote.py, the launcher asks the run's kernel zygote
-  (autograder/kernel_zygote.py) for the kernel instead: the same sandbox, entered by a fork of
-  a process that has already imported ipykernel, numpy, matplotlib and the rest;
+- enter_run, in the process that becomes nbgrader: a private mount namespace with a small tmpfs
+  on KERNELS_MOUNT (a short path for the unix sockets; it bounds what the kernels can write and
+  vanishes with the run), holding runtime/ (the kernels' ipc sockets and connection files, owned
+  by the run's user), code/ (copies of kernel_zygote.py and forked.py) and the kernels' work
+  folders; then the kernel zygote in the sandbox, whose only writable bind is that tmpfs.
+- the kernelspec `cs231n-sandboxed` (autograder/kernels/, found through JUPYTER_PATH) starts this
+  file as the launcher, as the grader, in the notebook's autograded folder. It copies that folder
+  without notebooks (they hold the hidden tests), links or oversized files into a work folder in
+  the tmpfs, asks the zygote for a kernel there, forwards interrupts to it and kills it on
+  SIGTERM; when the launcher dies, even by SIGKILL, the zygote kills the kernel's session.
 - the kernel talks to nbclient over jupyter_client's `ipc` transport (unix sockets: TCP on
-  127.0.0.1 cannot cross network namespaces), in a runtime folder owned by the kernel's user;
-- interrupts (SIGINT) are forwarded to the kernel; SIGTERM, or the death of the launcher (even by
-  SIGKILL, through a watchdog), kills the whole sandbox.
-- nbgrader runs in a mount and PID namespace of its own (`enter_run_namespaces`, called by
-  autograder/nbgrader_zygote.py in the process that becomes nbgrader): the runtime and
-  work folders are a small tmpfs (on KERNELS_MOUNT, a short path for the sockets) that exists
-  only for that run, so a kernel can fill neither the disk nor the grader's folders, and
-  whatever a kernel leaves running dies with the run.
-- the kernel's own stdout/stderr (fd 1 and 2, not the notebook's outputs) go to a log file in the
-  run folder, bounded by RLIMIT_FSIZE; the notebook's outputs are capped per cell by
-  BoundedExecute, the Execute preprocessor nbgrader uses for grading here, and no single ZMQ
-  message from the kernel may exceed MAX_MESSAGE_BYTES.
-Not root: the kernel still runs through sandboxed_popen, with the limits only (it warns once).
+  127.0.0.1 cannot cross network namespaces); its own stdout/stderr go to a log in run_dir;
+  the notebook's outputs are capped per cell by BoundedExecute, and no single ZMQ message may
+  exceed MAX_MESSAGE_BYTES.
+- BoundedExecute also bounds time: a cell past its timeout, or past what is left of the
+  notebook's budget, is ended by killing the kernel (a loop may ignore SIGINT); that cell and
+  every later code cell get an error output, and the notebook's name goes to the overrun report.
+- when the run ends, everything in its cgroup and every process of its user is killed.
 
 Run as a script this file is the launcher (`kernel_sandbox.py -f CONNECTION_FILE ...`).
 """
@@ -43,6 +32,7 @@ import ctypes
 import dataclasses
 import json
 import os
+import select
 import shutil
 import signal
 import stat
@@ -57,126 +47,133 @@ if __name__ == "__main__":  # started by path (the kernelspec): import the proje
     _root = str(Path(__file__).resolve().parent.parent)
     sys.path[:] = [_root] + [p for p in sys.path[1:] if p != _root]
 
-from autograder import kernel_zygote
-from autograder.forked import forward_signals, wait_for
+from autograder import forked, kernel_zygote
+from autograder.forked import forward_signals
 from autograder.judge import sandbox as _sandbox
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 KERNEL_NAME = "cs231n-sandboxed"
 JUPYTER_PATH = HERE  # holds kernels/cs231n-sandboxed/kernel.json
-SPEC_ENV = "CS231N_KERNEL_SANDBOX"  # the launcher's instructions: a JSON file written by the grader
-UID_BASE = 1_900_000_000  # kernel users: UID_BASE + the grading worker's pid (no passwd entry)
+SPEC_ENV = "CS231N_KERNEL_SANDBOX"  # the run's spec: a JSON file written by the grader
 MAX_MESSAGE_BYTES = 64 << 20  # largest ZMQ message nbclient accepts from a kernel
 MAX_QUEUED_MESSAGES = 16  # per socket, in nbgrader's process (ZMQ_RCVHWM): at most 1 GB queued
 MAX_CELL_OUTPUT_BYTES = 2 << 20  # outputs kept per cell; the rest is replaced by one line
 MAX_COPY_BYTES = 64 << 20  # of the notebook folder into the kernel's work folder
-KERNELS_MOUNT = "/run/cs231n-kernels" if os.path.isdir("/run") else "/tmp/cs231n-kernels"
-RUN_TMPFS_MB = 512  # the tmpfs of one nbgrader run: runtime folder and kernel work folders
-# The instructor's tree, and /run: unix sockets in the file system (a database's, say) are
-# reachable from any network namespace.
-ALWAYS_HIDDEN = tuple(p for p in (str(ROOT), "/run") if os.path.isdir(p))
+KERNELS_MOUNT = "/run/cs231n-kernels"  # the run's tmpfs, in the run's own mount namespace
+RUN_TMPFS_MB = 512
+ZYGOTE_START_TIMEOUT = 120  # seconds for the kernel zygote's imports
 KERNEL_LIMITS = {"cpu_seconds": 3600, "memory_mb": 4096, "nproc": 128, "fsize_mb": 64,
                  "nofile": 1024, "tmpfs_mb": 128}
 ENV_PASSED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "CS231N_DATASET", "CS231N_FAST", "MPLBACKEND")
+CLONE_NEWNS, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x00020000, 2, 4, 16384, 1 << 18
 
 
 # --------------------------------------------------------------------------------------------
-# The grader's side: the command that runs nbgrader with sandboxed kernels
+# The grader's side: the run, and the process that becomes nbgrader
 # --------------------------------------------------------------------------------------------
-def isolated():
-    return _sandbox.isolation_available()
-
-
-def run_user(token=None):
-    """(uid, gid) of the kernels of one nbgrader run: unique among the runs on this machine."""
-    number = UID_BASE + (os.getpid() if token is None else token)
-    return number, number
-
-
 @dataclass
 class NbgraderRun:
-    """How to run nbgrader with every kernel in the sandbox.
+    """How to run nbgrader with every kernel in the student run's sandbox.
 
-    args: nbgrader's command line after `nbgrader` (the caller's, plus the kernel's settings).
+    args: nbgrader's command line after `nbgrader` (the caller's, plus the kernels' settings).
     env: variables to add to nbgrader's environment.
-    namespace_spec: the spec file for enter_run_namespaces, which the process that becomes
-    nbgrader must call first (None without isolation).
+    run_spec: the spec file for enter_run, which the process that becomes nbgrader calls first.
     """
 
     args: list
     env: dict = field(default_factory=dict)
-    namespace_spec: str = None
+    run_spec: str = None
 
 
 @contextmanager
-def sandboxed_nbgrader(nbgrader_args, run_dir, *, hide=(), expose=(), limits=None, env=None,
-                       isolate=None, uid=None):
-    """Yields the NbgraderRun that runs `nbgrader *nbgrader_args` with every kernel in the sandbox.
+def sandboxed_nbgrader(nbgrader_args, run_dir, *, limits=None, env=None, uid_slot=None, budget=0,
+                       overrun_report=None):
+    """Yields the NbgraderRun that runs `nbgrader *nbgrader_args` with every kernel sandboxed.
 
-    run_dir: an empty folder of the grader's (not readable by others) for this run: the spec
-    and the kernel logs. hide: folders no kernel may see (the repository is always added).
-    expose: read-only folders the kernels need beyond the interpreter and their work folder.
+    run_dir: an empty folder of the grader's for this run (the spec, the kernels' logs).
     limits: Limits fields overriding KERNEL_LIMITS. env: variables the kernels get (on top of a
-    minimal PATH/HOME/LANG and ENV_PASSED). isolate: as in sandboxed_popen (None: where root).
+    minimal PATH/HOME/LANG and ENV_PASSED). uid_slot: the run's user (sandbox.student_user).
+    budget: seconds each notebook may take in all (0: cell timeouts only). overrun_report: a
+    file to which the names of notebooks that ran out of time are appended.
+    When the run ends, every process of its cgroup and of its user is killed.
     """
+    _sandbox.bwrap()  # no student code without the sandbox
     run_dir = Path(run_dir).resolve()
-    isolate = isolated() if isolate is None else isolate
-    uid, gid = (uid if uid is not None else run_user()) if isolate else (os.getuid(), os.getgid())
-    # The runtime folder holds the kernels' unix sockets, whose paths must stay under ~100
-    # bytes: with isolation, a fixed short path on which each run mounts a tmpfs of its own in
-    # its own mount namespace; without, a short temporary folder.
-    shared = Path(KERNELS_MOUNT) if isolate else Path(tempfile.mkdtemp(prefix="cs231n-k-"))
-    spec = {"hide": sorted({*ALWAYS_HIDDEN, *(str(Path(p).resolve()) for p in hide)}),
-            "expose": [str(Path(p).resolve()) for p in expose],
-            "limits": {**KERNEL_LIMITS, **(limits or {})}, "env": dict(env or {}),
-            "isolate": isolate, "uid": uid, "gid": gid, "shared": str(shared),
+    uid, gid = _sandbox.student_user(uid_slot)
+    limits = _sandbox.Limits(**{**KERNEL_LIMITS, **(limits or {})})
+    as_root = os.geteuid() == 0
+    # the runtime folder holds the kernels' unix sockets, whose paths must stay under ~100 bytes
+    shared = KERNELS_MOUNT if as_root else tempfile.mkdtemp(prefix="cs231n-k-")
+    group = _sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
+    spec = {"uid": uid, "gid": gid, "limits": dataclasses.asdict(limits), "env": dict(env or {}),
+            "shared": shared, "tmpfs": as_root, "group": [str(f) for f in group.folders],
             "logs": str(run_dir / "logs")}
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     spec_file = run_dir / "kernel-sandbox.json"
     spec_file.write_text(json.dumps(spec, indent=1))
     # a lone KernelManager writes its connection file with mkstemp (so in TMPDIR), and its ipc
     # sockets at `ip`-N, a path relative to each process's folder unless given
-    runtime = str(shared / "runtime")
+    runtime = f"{shared}/runtime"
     args = [*nbgrader_args, f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
-            f"--KernelManager.ip={runtime}/kernel-ipc"]
+            f"--KernelManager.ip={runtime}/kernel-ipc", f"--BoundedExecute.notebook_budget={int(budget)}",
+            *([f"--BoundedExecute.overrun_report={overrun_report}"] if overrun_report else [])]
     extra_env = {"JUPYTER_PATH": str(JUPYTER_PATH), "JUPYTER_RUNTIME_DIR": runtime, "TMPDIR": runtime,
                  SPEC_ENV: str(spec_file)}
-    if not isolate:
-        (shared / "runtime").mkdir()
     try:
-        yield NbgraderRun(args, extra_env, str(spec_file) if isolate else None)
+        yield NbgraderRun(args, extra_env, str(spec_file))
     finally:
-        if not isolate:
+        group.close()
+        _sandbox.end_user_processes(uid)
+        if not as_root:
             shutil.rmtree(shared, ignore_errors=True)
 
 
-CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+def _mount_run_tmpfs(folder):
+    """This process (root, single-threaded) into a private mount namespace with a tmpfs on
+    folder; it goes when the last process of the namespace does."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    if libc.unshare(CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+    os.makedirs(folder, mode=0o755, exist_ok=True)  # on the machine: an empty mount point
+    for args in ((None, b"/", None, MS_REC | MS_PRIVATE, None),
+                 (b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, f"size={RUN_TMPFS_MB}m,mode=0711".encode())):
+        if libc.mount(*args) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"mount {args[1]!r}: {os.strerror(err)}")
 
 
-def enter_run_namespaces(spec_file):
-    """Make the calling process (root, single-threaded) into process 1 of a new PID namespace
-    with a private mount namespace, a /proc of its own and the run's tmpfs on the spec's shared
-    folder, owned as the kernels need it. Returns in that process; the caller's original
-    process waits for it and exits with its status (it never returns). Whatever the run leaves
-    behind dies with process 1, which dies with its parent (parent-death signal)."""
+def enter_run(spec_file):
+    """In the process that becomes nbgrader, before it reads anything: the run's shared folder
+    and the kernel zygote in the sandbox (see the module docstring). Returns the environment
+    entries that tell launchers where the zygote listens ({} if it did not start)."""
     spec = json.loads(Path(spec_file).read_text())
-    libc = _sandbox._libc()
-    if libc.unshare(CLONE_NEWNS | CLONE_NEWPID) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS | CLONE_NEWPID)")
-    _sandbox._mount(libc, None, "/", None, _sandbox.MS_REC | _sandbox.MS_PRIVATE)
-    child = os.fork()
-    if child:  # the original process: outside the new PID namespace, waits for process 1
-        os._exit(os.waitstatus_to_exitcode(wait_for(child)) % 256)
-    libc.prctl(_sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    _sandbox._mount(libc, "proc", "/proc", "proc", _sandbox.MS_NOSUID | _sandbox.MS_NODEV | _sandbox.MS_NOEXEC)
     shared = spec["shared"]
-    os.makedirs(shared, mode=0o755, exist_ok=True)  # on the machine: an empty mount point
-    _sandbox._mount(libc, "tmpfs", shared, "tmpfs", _sandbox.MS_NOSUID | _sandbox.MS_NODEV,
-                    f"size={RUN_TMPFS_MB}m,mode=0711")
-    runtime = os.path.join(shared, "runtime")
+    if spec["tmpfs"]:
+        _mount_run_tmpfs(shared)
+    runtime, code = os.path.join(shared, "runtime"), os.path.join(shared, "code")
     os.mkdir(runtime, 0o700)
     os.chown(runtime, spec["uid"], spec["gid"])
+    os.mkdir(code, 0o755)
+    for module in (kernel_zygote, forked):
+        target = os.path.join(code, os.path.basename(module.__file__))
+        shutil.copyfile(module.__file__, target)
+        os.chmod(target, 0o644)
+    address = os.path.join(runtime, kernel_zygote.SOCKET_NAME)
+    box = _sandbox.Sandbox(cwd=shared, rw=(shared,), uid=spec["uid"], gid=spec["gid"],
+                           limits=_sandbox.Limits(**spec["limits"]))
+    argv = [os.path.realpath(sys.executable), "-I", "-S", os.path.join(code, "kernel_zygote.py"),
+            _sandbox.site_packages(), address]
+    ready_r, ready_w = os.pipe()
+    with open(os.path.join(spec["logs"], "kernel-zygote.log"), "ab") as log:
+        # before nbgrader starts any thread: the preexec_fn of sandboxed_popen is safe here
+        _sandbox.sandboxed_popen([*argv, str(ready_w)], box, group=_sandbox.RunGroup.attach(spec["group"]),
+                                 env=_kernel_env(spec, "/tmp"), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=log, pass_fds=(ready_w,))
+    os.close(ready_w)
+    with os.fdopen(ready_r, "rb") as ready:
+        ok = bool(select.select([ready], [], [], ZYGOTE_START_TIMEOUT)[0]) and ready.read(1) == b"1"
+    return {kernel_zygote.SOCKET_ENV: address} if ok else {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,47 +204,15 @@ def _chown_tree(top, uid, gid):
             os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
 
 
-def _kernel_env(work, spec):
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8",
-           "TMPDIR": "/tmp", "USER": "student", "LOGNAME": "student",
-           "IPYTHONDIR": "/tmp/.ipython", "MPLCONFIGDIR": "/tmp/.matplotlib",
-           "JUPYTER_RUNTIME_DIR": "/tmp/.jupyter-runtime", "PYTHONDONTWRITEBYTECODE": "1",
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+def _kernel_env(spec, home):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "TMPDIR": "/tmp",
+           "USER": "student", "LOGNAME": "student", "IPYTHONDIR": "/tmp/.ipython",
+           "MPLCONFIGDIR": "/tmp/.matplotlib", "JUPYTER_RUNTIME_DIR": "/tmp/.jupyter-runtime",
+           "PYTHONDONTWRITEBYTECODE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1"}
     env.update({k: os.environ[k] for k in ENV_PASSED if k in os.environ})
     env.update(spec.get("env", {}))
     return env
-
-
-def _site_packages():
-    """The folder numpy is installed in (found without importing it: the launcher starts fast)."""
-    from importlib.util import find_spec
-
-    return str(Path(find_spec("numpy").origin).resolve().parent.parent)
-
-
-WATCHDOG = """import os, signal, sys
-sys.stdin.buffer.read()
-try:
-    os.killpg(int(sys.argv[1]), signal.SIGKILL)
-except OSError:
-    pass
-"""
-
-
-def _watchdog(pid):
-    """A process outside our process group that kills group `pid` once we are gone."""
-    return subprocess.Popen([sys.executable, "-I", "-S", "-c", WATCHDOG, str(pid)],
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
-
-
-def _kernel_pids(proc):
-    """The kernel: the child of `unshare` (or the process itself without isolation)."""
-    try:
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-    except OSError:
-        children = []
-    return [int(c) for c in children] or [proc.pid]
 
 
 def launch(args):
@@ -256,85 +221,40 @@ def launch(args):
         print("usage: kernel_sandbox.py -f CONNECTION_FILE [kernel arguments]", file=sys.stderr)
         return 2
     connection_file, extra = os.path.abspath(args[1]), list(args[2:])
-    spec_file = os.environ.get(SPEC_ENV)
-    if spec_file:
-        spec = json.loads(Path(spec_file).read_text())
-    else:  # chosen by hand (e.g. in JupyterLab): hide the instructor's tree, defaults otherwise
-        spec = {"hide": list(ALWAYS_HIDDEN), "expose": [], "limits": KERNEL_LIMITS, "env": {}, "isolate": None}
-    isolate = spec.get("isolate")
-    isolate = isolated() if isolate is None else isolate
-    if isolate and spec.get("uid") is not None:
-        # the kernels of this run get a user of their own (see the module docstring); sandbox.py
-        # reads it from here
-        _sandbox._user = (spec["uid"], spec["gid"])
-    uid, gid = _sandbox.sandbox_user() if isolate else (os.getuid(), os.getgid())
+    address = os.environ.get(kernel_zygote.SOCKET_ENV)
+    if not os.environ.get(SPEC_ENV) or not address:
+        print("kernel_sandbox: this kernel runs only in a grading run (sandboxed_nbgrader), whose kernel "
+              "zygote did not start: see kernel-zygote.log in the run's logs", file=sys.stderr)
+        return 2
+    spec = json.loads(Path(os.environ[SPEC_ENV]).read_text())
     try:
         notebook_dir = os.getcwd()
     except FileNotFoundError:
         print("kernel_sandbox: the notebook's folder is gone", file=sys.stderr)
         return 1
-    work = tempfile.mkdtemp(prefix="work-", dir=spec.get("shared") or tempfile.gettempdir())
+    work = tempfile.mkdtemp(prefix="work-", dir=spec["shared"])
     _copy_workdir(notebook_dir, work)
-    runtime = os.path.dirname(connection_file)
-    if isolate:
-        _chown_tree(work, uid, gid)
-        os.chown(connection_file, uid, gid)
-    try:  # inherited by the kernel and all it starts: the first the OOM killer takes
-        Path("/proc/self/oom_score_adj").write_text("1000")
-    except OSError:
-        pass
+    _chown_tree(work, spec["uid"], spec["gid"])
+    os.chown(connection_file, spec["uid"], spec["gid"])
     if "--HistoryManager.hist_file=:memory:" not in extra:
         extra.append("--HistoryManager.hist_file=:memory:")
-    limits = _sandbox.Limits(**spec.get("limits", KERNEL_LIMITS))
-    logs = spec.get("logs")
-    log_path = os.path.join(logs, f"kernel-{os.getpid()}.log") if logs else os.devnull
-    hide, expose = spec.get("hide", []), [runtime, _site_packages(), *spec.get("expose", [])]
-    zygote = os.environ.get(kernel_zygote.SOCKET_ENV)
-    if isolate and zygote:
-        try:
-            return _launch_forked(zygote, {
-                "uid": uid, "sandbox": _sandbox.launch_spec(work, limits, uid, gid, hide=hide, expose=expose),
-                "env": _kernel_env(work, spec), "argv": ["-f", connection_file, *extra], "log": log_path,
-                "limits": dataclasses.asdict(limits)})
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, *extra]
-    with open(log_path, "ab") as log:
-        proc = _sandbox.sandboxed_popen(
-            argv, work, limits, env=_kernel_env(work, spec), hide=hide, expose=expose, isolate=isolate,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    watchdog = _watchdog(proc.pid)
-    forward_signals(lambda signum: _kernel_pids(proc) if signum == signal.SIGINT else [-proc.pid])
+    log = os.open(os.path.join(spec["logs"], f"kernel-{os.getpid()}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        code = proc.wait()
+        conn, pidfd = kernel_zygote.request_kernel(
+            address, {"cwd": work, "env": _kernel_env(spec, work), "argv": ["-f", connection_file, *extra]}, log)
     finally:
-        _sandbox.kill_tree(proc)
-        watchdog.stdin.close()
-        watchdog.wait()
-        shutil.rmtree(work, ignore_errors=True)
-    return code
-
-
-def _launch_forked(address, request):
-    """The kernel from the run's kernel zygote (autograder/kernel_zygote.py): the same sandbox,
-    without importing ipykernel, numpy and the rest again; returns when the kernel is gone."""
-    import select
-
-    pid = kernel_zygote.request_kernel(address, request)
-    pidfd = os.pidfd_open(pid)
-    watchdog = _watchdog(pid)  # the kernel's parent leads its own process group
-    forward_signals(lambda _signum: [pid])
+        os.close(log)
+    forward_signals(lambda signum: signal.pidfd_send_signal(pidfd, signum))
     try:
-        while not select.select([pidfd], [], [])[0]:
-            pass
+        select.select([pidfd], [], [])  # until the kernel ends
     finally:
         try:
-            os.kill(pid, signal.SIGKILL)
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
         except OSError:
             pass
+        conn.close()  # the zygote kills the kernel's session
         os.close(pidfd)
-        watchdog.stdin.close()
-        watchdog.wait()
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
@@ -358,13 +278,25 @@ def _message_bytes(content):
     return len(json.dumps(content, default=str))
 
 
+class CellOverrun(Exception):
+    """A cell ran past its time; its kernel has been killed."""
+
+
+def _error(ename, text):
+    from nbformat.v4 import new_output
+
+    return new_output("error", ename=ename, evalue=text, traceback=[f"{ename}: {text}"])
+
+
 def _bounded_execute():
+    import time
+
     import zmq
     import zmq.asyncio
     from jupyter_client.manager import AsyncKernelManager
     from nbformat.v4 import new_output
     from nbgrader.preprocessors import Execute
-    from traitlets import Integer, default
+    from traitlets import Integer, Unicode, default
 
     def bounded_context():
         context = zmq.asyncio.Context()
@@ -387,17 +319,67 @@ def _bounded_execute():
             return kc
 
     class BoundedExecute(Execute):
-        """nbgrader's Execute, keeping at most max_cell_output_bytes of each cell's outputs.
+        """nbgrader's Execute, bounded in what a kernel can make it hold and in time.
 
-        Error outputs are always kept (they decide a test cell's score), with their text cut."""
+        Keeps at most max_cell_output_bytes of each cell's outputs (errors always kept, their
+        text cut). A cell past its timeout, or past what is left of notebook_budget, is ended by
+        killing the kernel; it and every later code cell get an error output, and the notebook's
+        name is appended to overrun_report."""
 
         max_cell_output_bytes = Integer(MAX_CELL_OUTPUT_BYTES, config=True,
                                         help="Outputs kept per cell; errors always kept.")
+        notebook_budget = Integer(0, config=True, help="Seconds for the whole notebook (0: no budget).")
+        overrun_report = Unicode("", config=True, help="File listing the notebooks that ran out of time.")
 
         def __init__(self, *args, **kwargs):
             kwargs.setdefault("kernel_manager_class", BoundedKernelManager)
             super().__init__(*args, **kwargs)
             self._output_bytes = {}
+            self._started, self._stopped = time.monotonic(), ""
+
+        def preprocess(self, nb, resources=None, km=None):
+            self._started, self._stopped, self._output_bytes = time.monotonic(), "", {}
+            self._name = ((resources or {}).get("metadata") or {}).get("name", "notebook")
+            return super().preprocess(nb, resources, km)
+
+        def _left(self):
+            return self.notebook_budget - (time.monotonic() - self._started) if self.notebook_budget else None
+
+        def _get_timeout(self, cell):
+            timeout, left = super()._get_timeout(cell), self._left()
+            if left is not None:
+                timeout = max(1, int(min(timeout or left, left)))
+            return timeout
+
+        async def _async_handle_timeout(self, timeout, cell=None):
+            if cell is None:  # waiting for the kernel to start: nbclient's own handling
+                return await super()._async_handle_timeout(timeout, cell)
+            self.log.error("Cell %s ran longer than %s s: killing the kernel", cell.get("id", ""), timeout)
+            await self.km.shutdown_kernel(now=True)
+            raise CellOverrun(timeout)
+
+        def _overran(self, why):
+            self._stopped = why
+            if self.overrun_report:
+                with open(self.overrun_report, "a") as report:
+                    report.write(f"{self._name}\n")
+
+        def preprocess_cell(self, cell, resources, index):
+            if cell.cell_type != "code" or not cell.source.strip():
+                return cell, resources
+            left = self._left()
+            if not self._stopped and left is not None and left < 1:
+                self._overran(f"the notebook used up its {self.notebook_budget} s")
+            if self._stopped:
+                cell.outputs = [_error("NotRun", f"not run: {self._stopped}")]
+                return cell, resources
+            try:
+                return super().preprocess_cell(cell, resources, index)
+            except CellOverrun as overrun:
+                cell.outputs.append(_error("CellTimeoutError", f"the cell ran longer than {overrun.args[0]} s, "
+                                           "so its kernel was stopped"))
+                self._overran(f"an earlier cell ran longer than {overrun.args[0]} s")
+                return cell, resources
 
         def process_message(self, msg, cell, cell_index):
             kind, content = msg["msg_type"], msg["content"]

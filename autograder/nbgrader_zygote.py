@@ -6,18 +6,20 @@ Started as `python -m nbgrader` once per student, that import was a third of a g
 time. Instead, each grading worker keeps a zygote: a single-threaded Python process that has
 imported nbgrader, nbclient, jupyter_client and the kernel sandbox, and forks one child per run.
 The child is what `python -m nbgrader ARGS` was: its own session, its environment, its working
-folder, stdout and stderr into a log file, stdin from /dev/null; where the run is isolated it
-first becomes process 1 of its own PID and mount namespaces (kernel_sandbox.enter_run_namespaces).
+folder, stdout and stderr into a log file, stdin from /dev/null; before nbgrader reads anything
+it sets up the student run's kernel sandbox (kernel_sandbox.enter_run: the run's tmpfs and the
+kernel zygote in bubblewrap).
 
-    run = kernel_sandbox.NbgraderRun(["autograde", "a2", ...], env={...})
+    with kernel_sandbox.sandboxed_nbgrader(["autograde", "a2", ...], run_dir, ...) as run:
     returncode = run_nbgrader(run, cwd=ROOT, log_path=..., timeout=1800, env=os.environ)
 
 The zygote is a fork of nothing but itself, so nothing a grading worker does (threads of a Dask
-worker, open gradebooks, the judge) is inherited by nbgrader. The child dies with the zygote
-(parent-death signal), and the zygote with the worker (it exits when its stdin closes).
+worker, open gradebooks, the judge) is inherited by nbgrader. The child dies with the zygote and
+the zygote with the worker (parent-death signals; the zygote also exits when its stdin closes),
+and the run's sandbox with the child (bwrap's --die-with-parent).
 
 Run as `python -m autograder.nbgrader_zygote` this file is the zygote. Protocol: one JSON line
-per run on stdin ({"args", "env", "cwd", "log", "timeout", "namespace_spec"}), one JSON line back
+per run on stdin ({"args", "env", "cwd", "log", "timeout", "run_spec"}), one JSON line back
 on stdout when the run ended ({"returncode", "timed_out"}).
 """
 import json
@@ -35,6 +37,7 @@ PRELOAD = ("nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "nbgrader.
            "nbgrader.preprocessors", "nbgrader.api", "nbclient", "jupyter_client.manager",
            "zmq.asyncio", "autograder.kernel_sandbox", "autograder.nbgrader_fixes")
 ANSWER_GRACE = 60  # seconds the zygote may take beyond a run's timeout to answer
+PR_SET_PDEATHSIG = 1
 
 
 class ZygoteFailed(RuntimeError):
@@ -45,7 +48,7 @@ class Zygote:
     """One zygote process (see the module docstring); runs one nbgrader at a time."""
 
     def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.nbgrader_zygote"], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.nbgrader_zygote", str(os.getpid())], cwd=ROOT,
                                      stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      start_new_session=True, close_fds=True)
@@ -98,7 +101,7 @@ def run_nbgrader(run, cwd, log_path, timeout, env):
     if zygote is None:
         zygote = Zygote()
     answer = zygote.run({"args": list(map(str, run.args)), "env": {**env, **run.env}, "cwd": str(cwd),
-                         "log": str(log_path), "timeout": timeout, "namespace_spec": run.namespace_spec})
+                         "log": str(log_path), "timeout": timeout, "run_spec": run.run_spec})
     with _idle_lock:
         _idle.append(zygote)
     return answer["returncode"], answer["timed_out"]
@@ -113,9 +116,9 @@ def _child(request):
 
 
 def _become_nbgrader(request):
-    from .judge import sandbox
+    import ctypes
 
-    sandbox._libc().prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the zygote
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the zygote
     os.setsid()
     redirect_output(request["log"])
     os.chdir(request["cwd"])
@@ -124,12 +127,10 @@ def _become_nbgrader(request):
     import tempfile
 
     tempfile.tempdir = None  # TMPDIR changed: look again
-    if request["namespace_spec"]:
-        from .kernel_sandbox import enter_run_namespaces
-        from .kernel_zygote import start
+    if request["run_spec"]:
+        from .kernel_sandbox import enter_run
 
-        enter_run_namespaces(request["namespace_spec"])
-        os.environ.update(start(request["namespace_spec"]))  # before nbgrader reads anything
+        os.environ.update(enter_run(request["run_spec"]))  # before nbgrader reads anything
     from nbgrader.apps.nbgraderapp import NbGraderApp
 
     sys.argv = ["nbgrader", *request["args"]]
@@ -148,9 +149,14 @@ def _wait(pid, timeout):
         os.close(pidfd)
 
 
-def serve():
-    """The zygote's loop: one run per line of stdin, until stdin closes."""
+def serve(parent):
+    """The zygote's loop: one run per line of stdin, until stdin closes or its parent dies."""
+    import ctypes
     import importlib
+
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # gone before the line above
+        return
 
     for name in PRELOAD:
         importlib.import_module(name)
@@ -161,7 +167,7 @@ def serve():
         if pid == 0:
             _child(request)
         status, why = _wait(pid, request["timeout"])
-        if status is None:  # killing the child ends its PID namespace and all inside it
+        if status is None:  # killing the child ends its sandbox (--die-with-parent) and all inside it
             for kill in (os.killpg, os.kill):
                 try:
                     kill(pid, signal.SIGKILL)
@@ -176,4 +182,4 @@ def serve():
 
 
 if __name__ == "__main__":
-    serve()
+    serve(int(sys.argv[1]))

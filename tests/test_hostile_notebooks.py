@@ -292,7 +292,7 @@ def graded(tmp_path_factory):
     from autograder.release import build_release
 
     if not isolation_available():
-        pytest.skip("the sandbox's isolation needs root and util-linux unshare")
+        pytest.skip("the sandbox needs bubblewrap (`apt-get install bubblewrap`)")
     tmp = tmp_path_factory.mktemp("hostile")
     course = Course(root=tmp / "course", db_url=f"sqlite:///{tmp / 'course' / 'gradebook.db'}",
                     source_root=make_toy_source(tmp / "src"))
@@ -419,9 +419,9 @@ def test_exits_stop_only_their_own_notebook(graded):
 
 def test_a_loop_that_ignores_interrupts_is_bounded_by_the_cell_timeout(graded):
     result = graded.results["deaf-loop"]
-    # the interrupt is ignored, so the cell never ends; nbgrader gives up on the notebook after
-    # the cell timeout and the IOPub timeout, and the run's PID namespace takes the kernel
-    assert not result["nbgrader_ok"] and "Timeout" in result["nbgrader_log"]
+    # the interrupt would be ignored, so at the cell timeout the kernel is killed: the loop's cell
+    # and every later one get an error, and the notebook is listed as out of time
+    assert result["timed_out"] == ["Toy"]
     assert _points(result) == 0
     assert result["seconds"]["notebooks"] < 9 * CELL_TIMEOUT
 
@@ -436,18 +436,20 @@ def test_fork_and_memory_bombs_are_contained(graded):
 
 def test_the_network_is_unreachable(graded):
     out = _outputs(graded.course, "network")
-    assert "tcp FAILED" in out and "udp FAILED" in out and "unix FAILED" in out, out[:2000]
+    # UDP to 127.0.0.1 may be sent: into the sandbox's own loopback, where nothing listens
+    assert "tcp FAILED" in out and "unix FAILED" in out and ("udp FAILED" in out or "udp SENT" in out), out[:2000]
     assert graded.listener.seen == []
 
 
 def test_floods_of_output_are_cut(graded):
     """The flood is bounded and the grader unaffected. On a heavily loaded machine the flooding
-    kernel can also run out of its own limits and nbgrader give up on that notebook: then it gains
-    nothing (no more than its honest cells) and the batch still finishes."""
+    kernel can also run out of its own limits and nbgrader give up on that notebook, or run past
+    the cell timeout and be killed: then it gains nothing (no more than its honest cells) and the
+    batch still finishes."""
     result = graded.results["flood"]
     grades = _grades(result)
     path = graded.course.step_dir("autograded", "flood") / "Toy.ipynb"
-    if not result["nbgrader_ok"] and not path.exists():
+    if (not result["nbgrader_ok"] and not path.exists()) or result["timed_out"]:
         assert all((g["auto_score"] or 0) <= g["max_score"] for g in grades.values())
         assert (grades["test_double"]["auto_score"] or 0) + (grades["test_relu"]["auto_score"] or 0) <= 5
         return

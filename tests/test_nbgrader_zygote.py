@@ -2,6 +2,7 @@
 
 The runs here are real nbgrader command lines; a `nbgrader_config.py` in the run's folder
 (nbgrader loads it from there) stands for a run that hangs or leaves processes behind."""
+import json
 import os
 import signal
 import subprocess
@@ -13,8 +14,10 @@ import pytest
 
 from autograder import kernel_sandbox, nbgrader_zygote
 from autograder.config import ROOT
+from autograder.judge import sandbox
 from autograder.judge.sandbox import isolation_available
 
+SLOT = 5_000_000 + os.getpid()  # a user slot beyond every pid: no other grader here has it
 HANG = '''import os, subprocess, time
 from pathlib import Path
 Path("pid").write_text(str(os.getpid()))
@@ -23,8 +26,8 @@ time.sleep(600)
 '''
 
 
-def _run(args, cwd, tmp_path, timeout=120, namespace_spec=None):
-    run = kernel_sandbox.NbgraderRun(args, {}, namespace_spec)
+def _run(args, cwd, tmp_path, timeout=120):
+    run = kernel_sandbox.NbgraderRun(args, {})
     log = tmp_path / "nbgrader.log"
     code, timed_out = nbgrader_zygote.run_nbgrader(run, cwd=cwd, log_path=log, timeout=timeout,
                                                   env=dict(os.environ))
@@ -73,25 +76,32 @@ def test_a_run_past_its_timeout_is_killed_with_all_it_started(tmp_path):
             os.kill(pid, 0)
 
 
-@pytest.mark.skipif(not isolation_available(), reason="namespaces need root and util-linux")
-def test_an_isolated_run_is_process_1_of_its_namespace_with_its_tmpfs(tmp_path):
+@pytest.mark.skipif(os.geteuid() != 0 or not isolation_available(), reason="the run's tmpfs needs root, the sandbox bwrap")
+def test_an_isolated_run_has_its_tmpfs_and_its_kernel_zygote_in_the_sandbox(tmp_path):
     (tmp_path / "nbgrader_config.py").write_text(
-        "import os\nfrom pathlib import Path\n"
-        "Path('seen').write_text(f\"{os.getpid()} {len([p for p in os.listdir('/proc') if p.isdigit()])} "
-        "{os.path.ismount(os.environ['KERNELS_MOUNT'])} {sorted(os.listdir(os.environ['KERNELS_MOUNT']))}\")\n")
+        "import json, os\nfrom pathlib import Path\n"
+        "mount = os.environ['KERNELS_MOUNT']\n"
+        "zygotes = [p.name for p in Path('/proc').iterdir() if p.name.isdigit() and "
+        "b'kernel_zygote.py' in (p / 'cmdline').read_bytes() and b'bwrap' not in (p / 'cmdline').read_bytes()]\n"
+        "uids = [(Path('/proc') / z / 'status').read_text().split('Uid:')[1].split()[0] for z in zygotes]\n"
+        "Path('seen').write_text(json.dumps([os.path.ismount(mount), sorted(os.listdir(mount)), "
+        "sorted(os.listdir(mount + '/runtime')), uids]))\n")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     # autograde loads the config file of the run's folder, then fails: there is no course
-    with kernel_sandbox.sandboxed_nbgrader(["autograde", "a2"], run_dir, isolate=True) as run:
+    with kernel_sandbox.sandboxed_nbgrader(["autograde", "a2"], run_dir, uid_slot=SLOT) as run:
         run.env["KERNELS_MOUNT"] = kernel_sandbox.KERNELS_MOUNT
         nbgrader_zygote.run_nbgrader(run, cwd=tmp_path, log_path=tmp_path / "log", timeout=120,
                                      env=dict(os.environ))
-    pid, processes, mounted, listing = (tmp_path / "seen").read_text().split(" ", 3)
-    assert pid == "1" and int(processes) <= 3, "nbgrader (and the run's kernel zygote) alone in a PID namespace"
-    assert mounted == "True", "the run's tmpfs is not mounted"
-    assert listing == "['kernel-zygote.sock', 'mplconfig', 'runtime']", \
-        "the run's tmpfs holds the kernels' runtime folder and the kernel zygote's socket and config"
+    mounted, listing, runtime, uids = json.loads((tmp_path / "seen").read_text())
+    assert mounted, "the run's tmpfs is not mounted"
+    assert listing == ["code", "runtime"], "the run's tmpfs holds the zygote's code and the runtime folder"
+    assert runtime == ["kernel-zygote.sock"], "the zygote listens in the runtime folder"
+    uid = sandbox.student_user(SLOT)[0]
+    assert uids == [str(uid)], "the kernel zygote runs in the sandbox, as the run's user"
     assert not os.path.ismount(kernel_sandbox.KERNELS_MOUNT), "the run's tmpfs leaked to the machine"
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and p.stat().st_uid == uid
+                and (p / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"], "a process of the run's user outlived it"
 
 
 def test_a_dead_zygote_is_replaced(tmp_path):

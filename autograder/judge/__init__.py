@@ -39,13 +39,12 @@ hidden cases, the gradebook or other submissions; open network connections. So:
   PID namespace are killed, the case fails, and the next case gets a fresh worker. A worker
   that dies fails only its case; a package whose import kills or hangs the worker fails every
   case at once, without retrying. `total_timeout` bounds a whole submission.
-- sandbox.py starts the worker: RLIMIT_CPU, RLIMIT_AS (`memory_mb`), RLIMIT_NPROC,
-  RLIMIT_FSIZE, RLIMIT_NOFILE and RLIMIT_CORE 0 from preexec_fn, a new session; and as root:
-  an unprivileged user (cs231n-judge, created if missing, else nobody) that cannot read what is
-  not world-readable, a network namespace with no usable interface, a PID namespace, fresh
-  small tmpfs for /tmp, /var/tmp, /dev/shm and its working folder, and the instructor's tree
-  (reference, hidden cases, .git, course folder), the reference and the submission's own
-  folder covered by empty read-only mounts. Not root: limits only, with one warning.
+- sandbox.py starts the worker in bubblewrap (docs/isolation.md): a new root holding only
+  read-only binds of the interpreter, site-packages and the worker's folder (the copied .py
+  files: no compiled layers), new user, PID, network, IPC, UTS and cgroup namespaces, the student
+  run's own unprivileged uid, rlimits (RLIMIT_CPU, RLIMIT_AS from `memory_mb`, RLIMIT_NPROC,
+  RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_CORE 0) and the run's cgroup (memory, processes) where the
+  machine offers one. Without bwrap the judge refuses to run (BwrapMissing says how to get it).
 What stays possible: a submission can spend its own time and memory, and learn its own inputs.
 It cannot learn the expected outputs, which never leave the grader.
 """

@@ -6,6 +6,7 @@ import math
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -130,9 +131,10 @@ def _copy_package(src_parent, dst_parent):
 
 
 def _prepare(tmp, pkg_parent):
-    """tmp/w/{pkg/cs231n, judge/<worker files>, run/}; returns (w, whether a package was found)."""
+    """tmp/w/{pkg/cs231n, judge/<worker files>}; returns (w, whether a package was found).
+    Only .py files are copied, so the judged package has no compiled layers to load."""
     w = Path(tmp) / "w"
-    for sub in ("pkg", "judge", "run"):
+    for sub in ("pkg", "judge"):
         (w / sub).mkdir(parents=True)
         os.chmod(w / sub, 0o755)
     os.chmod(w, 0o755)
@@ -141,10 +143,6 @@ def _prepare(tmp, pkg_parent):
         shutil.copyfile(HERE / name, w / "judge" / name)
         os.chmod(w / "judge" / name, 0o644)
     return w, found
-
-
-def _site_packages():
-    return str(Path(np.__file__).resolve().parent.parent)
 
 
 def _env(home):
@@ -171,22 +169,27 @@ class ImportBroken(Exception):
 
 
 class Worker:
-    """One worker process on one prepared folder; start() then ask() once per case."""
+    """One worker process on one prepared folder; start() then ask() once per case.
 
-    def __init__(self, w, limits, isolate, hide, stderr_path):
-        self.w, self.limits, self.isolate, self.hide = w, limits, isolate, hide
+    box: the Sandbox it runs in (group: its run's RunGroup), or None for our own reference
+    package, which runs with the limits only."""
+
+    def __init__(self, w, limits, box, stderr_path, group=None):
+        self.w, self.limits, self.box, self.group = w, limits, box, group
         self.stderr_path = stderr_path
         self.proc = None
 
     def start(self, import_timeout):
-        argv = [sys.executable, "-I", "-S", str(self.w / "judge" / "worker.py"),
-                str(self.w / "pkg"), _site_packages(), *MODULES]
+        argv = [os.path.realpath(sys.executable), "-I", "-S", str(self.w / "judge" / "worker.py"),
+                str(self.w / "pkg"), _sandbox.site_packages(), *MODULES]
+        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
         with open(self.stderr_path, "wb") as stderr:
-            self.proc = _sandbox.sandboxed_popen(
-                argv, self.w, self.limits, env=_env(self.w / "run"), hide=self.hide,
-                expose=[self.w, _site_packages()], writable=[self.w / "run"],
-                isolate=self.isolate, stdin=_sandbox.subprocess.PIPE,
-                stdout=_sandbox.subprocess.PIPE, stderr=stderr)
+            if self.box is None:
+                self.proc = _sandbox.trusted_popen(argv, self.w, self.limits, env=_env(self.w),
+                                                   stderr=stderr, **pipes)
+            else:
+                self.proc = _sandbox.sandboxed_popen(argv, self.box, group=self.group, env=_env("/tmp"),
+                                                     stderr=stderr, **pipes)
         self.out, self.inp = self.proc.stdout.fileno(), self.proc.stdin.fileno()
         os.set_blocking(self.inp, False)
         try:
@@ -223,7 +226,7 @@ class Worker:
     def _exit(self):
         try:
             self.proc.wait(2)
-        except _sandbox.subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired:
             self.stop()
             return "closed its output"
         code = self.proc.returncode
@@ -369,8 +372,7 @@ def expected_outputs(reference_pkg_dir, cases, salt):
         w, found = _prepare(tmp, reference_pkg_dir)
         if not found:
             raise JudgeError(f"no cs231n package in the reference folder {reference_pkg_dir}")
-        worker = Worker(w, _sandbox.Limits(cpu_seconds=600, memory_mb=4096), False, (),
-                        Path(tmp) / "stderr")
+        worker = Worker(w, _sandbox.Limits(cpu_seconds=600, memory_mb=4096), None, Path(tmp) / "stderr")
         try:
             worker.start(BOOT_TIMEOUT)
         except ImportBroken as exc:
@@ -412,20 +414,20 @@ def _reply_limit(outputs):
 # The judge
 # --------------------------------------------------------------------------------------------
 def judge_package(student_pkg_dir, *, reference_pkg_dir=None, timeout_per_case=20,
-                  total_timeout=300, memory_mb=2048, sandbox=None, hide=(), tasks=None):
+                  total_timeout=300, memory_mb=2048, tasks=None, uid_slot=None):
     """Judge the student's cs231n package (student_pkg_dir/cs231n) case by case.
 
     reference_pkg_dir: folder holding the reference cs231n (default: the instructor's tree).
     timeout_per_case: wall-clock seconds per case (and for importing the package).
     total_timeout: wall-clock seconds for the whole submission; cases left over fail.
-    memory_mb: address-space limit of the worker. sandbox: None (isolate where root, warn
-    otherwise), True (demand isolation), False (limits only; for debugging).
-    hide: further folders the worker must not see (the course folder, other submissions);
-    the instructor's tree, the reference and the submission's own folder are always hidden.
-    tasks: judge only these tasks (default all).
+    memory_mb: address-space limit of the worker. tasks: judge only these tasks (default all).
+    uid_slot: the student run's user (sandbox.student_user; default this process's).
+    The worker runs in a bubblewrap sandbox (sandbox.py) that sees only a copy of the package's
+    .py files, the interpreter and site-packages; BwrapMissing without bwrap.
     Returns one CaseResult per hidden case, in the order of hidden_cases().
     """
     start = time.monotonic()
+    _sandbox.bwrap()  # refuse before any work when there is no sandbox
     reference_pkg_dir = Path(reference_pkg_dir or ROOT).resolve()
     student_pkg_dir = Path(student_pkg_dir).resolve()
     cases = cases_for(reference_pkg_dir)
@@ -437,11 +439,13 @@ def judge_package(student_pkg_dir, *, reference_pkg_dir=None, timeout_per_case=2
     expected = expected_outputs(reference_pkg_dir, cases, _salt())
     deadline = start + total_timeout
     limits = _limits(timeout_per_case, total_timeout, memory_mb)
-    hidden = [ROOT, reference_pkg_dir, student_pkg_dir, *map(Path, hide)]
+    uid, gid = _sandbox.student_user(uid_slot)
     results = []
     with tempfile.TemporaryDirectory(prefix="cs231n-judge-") as tmp:
         w, found = _prepare(tmp, student_pkg_dir)
-        run = _Run(Worker(w, limits, sandbox, hidden, Path(tmp) / "stderr"), deadline,
+        box = _sandbox.Sandbox(cwd=str(w), ro=(str(w),), uid=uid, gid=gid, limits=limits)
+        group = _sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
+        run = _Run(Worker(w, limits, box, Path(tmp) / "stderr", group), deadline,
                    timeout_per_case, total_timeout,
                    None if found else "no cs231n package found in the submission")
         try:
@@ -453,6 +457,8 @@ def judge_package(student_pkg_dir, *, reference_pkg_dir=None, timeout_per_case=2
                                           case.points, passed, message.strip()))
         finally:
             run.worker.stop()
+            group.close()
+            _sandbox.end_user_processes(uid)
     return results
 
 
@@ -530,7 +536,7 @@ def rechecks_named(names):
 
 
 def recheck_package(student_pkg_dir, names, *, reference_pkg_dir=None, memory_mb=2048,
-                    sandbox=None, hide=()):
+                    uid_slot=None):
     """Run the named re-checks on the student's package (student_pkg_dir/cs231n), in the same
     kind of worker as the hidden cases, each within its own `seconds`.
 
@@ -541,17 +547,20 @@ def recheck_package(student_pkg_dir, names, *, reference_pkg_dir=None, memory_mb
     rechecks = rechecks_named(names)
     if not rechecks:
         return []
+    _sandbox.bwrap()  # refuse before any work when there is no sandbox
     reference_pkg_dir = Path(reference_pkg_dir or ROOT).resolve()
     student_pkg_dir = Path(student_pkg_dir).resolve()
     compared = [r for r in rechecks if r.verdict is None]
     expected = expected_outputs(reference_pkg_dir, compared, _salt()) if compared else {}
     total = sum(r.seconds for r in rechecks)
     limits = _limits(max(r.seconds for r in rechecks), total, memory_mb)
-    hidden = [ROOT, reference_pkg_dir, student_pkg_dir, *map(Path, hide)]
+    uid, gid = _sandbox.student_user(uid_slot)
     results = []
     with tempfile.TemporaryDirectory(prefix="cs231n-recheck-") as tmp:
         w, found = _prepare(tmp, student_pkg_dir)
-        run = _Run(Worker(w, limits, sandbox, hidden, Path(tmp) / "stderr"),
+        box = _sandbox.Sandbox(cwd=str(w), ro=(str(w),), uid=uid, gid=gid, limits=limits)
+        group = _sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
+        run = _Run(Worker(w, limits, box, Path(tmp) / "stderr", group),
                    time.monotonic() + total + BOOT_TIMEOUT, max(r.seconds for r in rechecks), total,
                    None if found else "no cs231n package found in the submission")
         try:
@@ -560,6 +569,8 @@ def recheck_package(student_pkg_dir, names, *, reference_pkg_dir=None, memory_mb
                 results.append(RecheckResult(recheck.name, passed, message.strip()))
         finally:
             run.worker.stop()
+            group.close()
+            _sandbox.end_user_processes(uid)
     return results
 
 

@@ -1,29 +1,23 @@
-"""Run an untrusted command: resource limits, its own process group, and where the caller is
-root, an unprivileged user, no network, its own PID namespace and hidden folders.
+"""Untrusted code in a bubblewrap sandbox: a root built from named binds only.
 
-    proc = sandboxed_popen(argv, cwd, Limits(memory_mb=2048, cpu_seconds=60),
-                           stdin=PIPE, stdout=PIPE, hide=[repo_root], expose=[venv, workdir])
+    box = Sandbox(cwd=work, ro=[work], limits=Limits(memory_mb=2048), uid=student_user())
+    proc = sandboxed_popen(argv, box, group=RunGroup(...), env={...}, stdin=PIPE, stdout=PIPE)
 
-What the child gets, as root (the grader here and in CI):
-- `unshare --net --pid --fork --kill-child --mount --mount-proc`: a network namespace whose only
-  interface (lo) is down, so every connect fails; a PID namespace in which the child is process
-  1, so that when it dies (or the grader kills the unshare process) the kernel kills every
-  process it left behind, double-forked or not; a private /proc.
-- then this file, run as root inside the namespaces (`python -I -S sandbox.py SPEC`), mounts
-  fresh small tmpfs on /tmp, /var/tmp and /dev/shm and on the caller's `writable` folders, an
-  empty read-only tmpfs over every `hide` folder and over every folder the user could not
-  traverse on the way to an `expose` folder (e.g. /root, where pyenv keeps Python), binds the
-  `expose` folders back in, drops to the unprivileged user (setgroups/setgid/setuid, no new
-  privileges, parent-death signal), and execs argv.
-- from preexec_fn, before anything runs: RLIMIT_CPU, RLIMIT_AS, RLIMIT_NPROC, RLIMIT_FSIZE,
-  RLIMIT_NOFILE, RLIMIT_CORE 0, inherited through the execs; and a new session, so that
-  `kill_tree` reaches the whole group.
-Not root: the limits and the session only, and one warning saying so.
+What the command sees (bwrap, run as the box's unprivileged uid through `setpriv`, so the host
+sees that uid and the sandbox's root maps to nobody): read-only binds of /usr/lib (and /lib,
+/lib64 as on the machine), the interpreter (its binary, libpython and standard library, with the
+installation's own site-packages hidden) and this venv's site-packages; the box's `ro` and `rw`
+folders at their own paths; fresh /proc, /dev, and small tmpfs /tmp and /dev/shm. Nothing else of
+the host. New user, PID, network, IPC, UTS and cgroup namespaces, no further user namespaces,
+a new session, and `--die-with-parent`: when the process that started the sandbox dies, every
+process in it dies too. Limits: rlimits on each process (Limits) and, where the machine offers
+one, the run's cgroup (autograder.judge.cgroups).
 
-Run as a script this file is that launcher; it imports nothing outside the standard library.
+bwrap resolves every bind source as the unprivileged uid; a source under a folder that uid may not
+traverse (Python under /root, a 0700 scratch folder) is first made reachable by an outer bwrap run
+as the grader, in a mount namespace of its own: that folder is covered by an empty tmpfs holding
+only the binds. Without bwrap, sandboxed_popen refuses (BwrapMissing says how to install it).
 """
-import ctypes
-import json
 import logging
 import os
 import resource
@@ -31,32 +25,34 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cgroups import RunGroup, limits_mode
 
 log = logging.getLogger(__name__)
 
-JUDGE_USER = "cs231n-judge"
-FALLBACK_USER = "nobody"
+UID_BASE = 1_900_000_000  # student runs' users: UID_BASE + the grading worker's pid (no passwd entry)
+INSTALL_HINT = ("install bubblewrap: `apt-get install bubblewrap` (Debian/Ubuntu; `dnf install "
+                "bubblewrap` on Fedora), or run `make install-dev`, which does it through .ci/install-bwrap")
+__all__ = ["BwrapMissing", "Limits", "RunGroup", "Sandbox", "describe_exit", "end_user_processes",
+           "isolation_available", "kill_tree", "limits_mode", "sandboxed_popen", "student_user", "trusted_popen"]
 
-# Linux constants (mount(2), prctl(2)).
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
-# Shared temporary folders: each sandbox gets fresh, small ones instead of the machine's.
-SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
+
+class BwrapMissing(RuntimeError):
+    """Student code is never run without the sandbox."""
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Kernel limits of one sandboxed process tree (inherited by everything it starts).
+    """Limits of one sandbox (rlimits are per process and inherited by everything it starts).
 
-    cpu_seconds: RLIMIT_CPU, CPU time of each process (SIGXCPU, then SIGKILL past it).
-    memory_mb: RLIMIT_AS, address space of each process; allocations past it fail (MemoryError).
-    nproc: RLIMIT_NPROC, processes and threads of the sandbox user (all its sandboxes together).
-    fsize_mb: RLIMIT_FSIZE, largest file it may write.
-    nofile: RLIMIT_NOFILE, open file descriptors.
-    tmpfs_mb: size of each writable folder it gets (/tmp, /var/tmp, /dev/shm and the caller's
-    `writable` ones are fresh memory-backed tmpfs of this size; isolation only).
+    cpu_seconds: RLIMIT_CPU of each process (SIGXCPU, then SIGKILL past it).
+    memory_mb: RLIMIT_AS of each process; allocations past it fail (MemoryError).
+    nproc: RLIMIT_NPROC of the sandbox's uid, and the run cgroup's process limit.
+    fsize_mb: RLIMIT_FSIZE, largest file it may write. nofile: RLIMIT_NOFILE.
+    tmpfs_mb: size of its /tmp and /dev/shm.
     """
 
     cpu_seconds: int = 60
@@ -65,6 +61,11 @@ class Limits:
     fsize_mb: int = 16
     nofile: int = 256
     tmpfs_mb: int = 64
+
+    @property
+    def group_memory_mb(self):
+        """Memory of the whole run (its cgroup): one process's limit, and room for the rest."""
+        return self.memory_mb + 1024
 
     def rlimits(self):
         mb = 1024 * 1024
@@ -76,104 +77,165 @@ class Limits:
                 (resource.RLIMIT_CORE, (0, 0))]
 
 
+def bwrap():
+    """The bwrap executable; BwrapMissing (saying how to get it) if there is none."""
+    path = shutil.which("bwrap")
+    if path is None:
+        raise BwrapMissing(f"grading runs student code only inside bubblewrap (`bwrap`), which is "
+                           f"not installed: {INSTALL_HINT}")
+    return path
+
+
 def isolation_available():
-    """True where the full sandbox can be had: root, and util-linux unshare on PATH."""
-    return os.geteuid() == 0 and shutil.which("unshare") is not None
+    """True where student code can be sandboxed: bwrap is installed."""
+    return shutil.which("bwrap") is not None
 
 
-_warned = False
-_user = None
+def student_user(slot=None):
+    """(uid, gid) of the student run graded by this worker: UID_BASE + slot (default this
+    process's pid, unique among the workers of this machine), so that RLIMIT_NPROC counts one
+    student's processes only. The grader's own ids where it is not root (it cannot switch)."""
+    if os.geteuid() != 0:
+        return os.getuid(), os.getgid()
+    number = UID_BASE + (os.getpid() if slot is None else slot)
+    return number, number
 
 
-def _warn_once(text):
-    global _warned
-    if not _warned:
-        _warned = True
-        log.warning(text)
+def interpreter_paths():
+    """What this Python needs to run elsewhere: (read-only paths, paths to hide under them)."""
+    paths = sysconfig.get_paths()
+    site_packages = {os.path.realpath(paths[k]) for k in ("purelib", "platlib")}
+    stdlib = os.path.dirname(os.path.realpath(os.__file__))
+    binds = {os.path.realpath(sys.executable), stdlib, *site_packages}
+    dynload = os.path.realpath(sysconfig.get_config_var("DESTSHARED") or stdlib)
+    if not dynload.startswith(stdlib + os.sep) and os.path.isdir(dynload):
+        binds.add(dynload)
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        binds.add(os.path.realpath(os.path.join(sysconfig.get_config_var("LIBDIR"),
+                                                sysconfig.get_config_var("INSTSONAME"))))
+    # the installation's own packages (pyenv's, the system's) are not the venv's
+    base_site = os.path.join(stdlib, "site-packages")
+    hidden = [base_site] if os.path.isdir(base_site) and base_site not in site_packages else []
+    return sorted(binds), hidden
 
 
-def sandbox_user():
-    """(uid, gid) of the unprivileged sandbox user: JUDGE_USER, created as a system user
-    without home or shell if missing; `nobody` if it cannot be created."""
-    global _user
-    if _user is None:
-        import pwd
-
-        try:
-            entry = pwd.getpwnam(JUDGE_USER)
-        except KeyError:
-            useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-            made = subprocess.run([useradd, "--system", "--no-create-home", "--user-group",
-                                   "--shell", "/usr/sbin/nologin", JUDGE_USER],
-                                  capture_output=True, text=True, check=False)
-            try:
-                entry = pwd.getpwnam(JUDGE_USER)
-            except KeyError:
-                log.warning("could not create the user %s (%s); sandboxes run as %s",
-                            JUDGE_USER, made.stderr.strip(), FALLBACK_USER)
-                entry = pwd.getpwnam(FALLBACK_USER)
-        _user = (entry.pw_uid, entry.pw_gid)
-    return _user
+def site_packages():
+    """This venv's site-packages (numpy and friends), as bound in every sandbox."""
+    return os.path.realpath(sysconfig.get_paths()["purelib"])
 
 
-def _preexec(limits):
+@dataclass(frozen=True)
+class Sandbox:
+    """One sandbox's view (see the module docstring).
+
+    cwd: its working folder. ro, rw: further folders bound read-only / read-write at their own
+    paths. uid, gid: its user on the host. limits: Limits. tmpfs: further empty folders.
+    """
+
+    cwd: str
+    ro: tuple = ()
+    rw: tuple = ()
+    tmpfs: tuple = ()
+    uid: int = field(default_factory=lambda: student_user()[0])
+    gid: int = field(default_factory=lambda: student_user()[1])
+    limits: Limits = Limits()
+
+    def binds(self):
+        """[(flag, path)] of everything bound, in mount order."""
+        system = []
+        for path in ("/lib", "/lib64", "/lib32"):
+            if os.path.islink(path):
+                continue
+            if os.path.isdir(path):
+                system.append(("--ro-bind", path))
+        system += [("--ro-bind", p) for p in ("/usr/lib", "/usr/lib64", "/usr/lib32") if os.path.isdir(p)]
+        python, hidden = interpreter_paths()
+        return [*system, *(("--ro-bind", p) for p in python), *(("--tmpfs", p) for p in hidden),
+                *(("--ro-bind", os.path.realpath(p)) for p in self.ro),
+                *(("--bind", os.path.realpath(p)) for p in self.rw),
+                *(("--tmpfs", p) for p in self.tmpfs)]
+
+    def command(self, argv):
+        """The whole command line: [outer bwrap, if needed] [setpriv] bwrap ... -- argv."""
+        size = str(self.limits.tmpfs_mb << 20)
+        inner = [bwrap(), "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--disable-userns",
+                 "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev",
+                 "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+                 "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
+        for link in ("/lib", "/lib64", "/lib32"):
+            if os.path.islink(link):
+                inner += ["--symlink", os.readlink(link), link]
+        for flag, path in self.binds():
+            inner += [flag, path, path] if flag != "--tmpfs" else [flag, path]
+        inner += ["--chdir", os.path.realpath(self.cwd), "--", *map(str, argv)]
+        if (self.uid, self.gid) == (os.getuid(), os.getgid()):
+            return inner
+        become = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+                  "--no-new-privs", "--"]
+        return [*self._reach(), *become, *inner]
+
+    def _reach(self):
+        """An outer bwrap (run as the grader) in which every bind source is reachable by the
+        box's uid: each folder it may not traverse is covered by a tmpfs holding only the binds."""
+        sources = [p for flag, p in self.binds() if flag != "--tmpfs"]
+        covers = {}
+        for path in sources:
+            parts = Path(path).parts
+            for i in range(2, len(parts)):
+                folder = str(Path(*parts[:i]))
+                if not os.stat(folder).st_mode & 0o001:
+                    covers.setdefault(folder, []).append(path)
+                    break
+        if not covers:
+            return []
+        outer = [bwrap(), "--dev-bind", "/", "/", "--die-with-parent"]
+        for folder in sorted(covers, key=len):
+            outer += ["--perms", "0755", "--tmpfs", folder]
+            made = {folder}
+            for path in covers[folder]:
+                parts = Path(path).parts
+                for i in range(len(Path(folder).parts) + 1, len(parts)):
+                    step = str(Path(*parts[:i]))
+                    if step not in made:
+                        made.add(step)
+                        outer += ["--perms", "0755", "--dir", step]
+                outer += ["--bind", path, path]
+        return [*outer, "--"]
+
+
+def _preexec(limits, group):
     def run():
         for which, value in limits.rlimits():
             resource.setrlimit(which, value)
+        if group is not None:
+            group.join()
     return run
 
 
-def sandboxed_popen(argv, cwd, limits=Limits(), *, env=None, hide=(), expose=(), writable=(),
-                    isolate=None, **popen_kwargs):
-    """subprocess.Popen(argv) in the sandbox described in the module docstring.
+def sandboxed_popen(argv, box, *, group=None, env=None, **popen_kwargs):
+    """subprocess.Popen(argv) inside the sandbox `box` (a Sandbox), in its own session.
 
-    cwd: the child's working folder (exposed automatically). env: its whole environment;
-    nothing is inherited (default: empty), so give a scrubbed one. hide: folders to replace by
-    an empty read-only folder. expose: folders that must stay reachable (this interpreter's
-    prefixes are added; add the data the child reads). writable: existing folders that become
-    fresh empty tmpfs owned by the sandbox user (its only writable places besides its own
-    /tmp). isolate: True demands user, namespaces and mounts (RuntimeError if not root), False
-    runs with the limits only, None uses them where available and warns once where not.
-    Other keyword arguments go to Popen (stdin, stdout, stderr, ...).
-    Returns the Popen; stop it with kill_tree(proc).
-    """
-    if isolate is None:
-        isolate = isolation_available()
-        if not isolate:
-            _warn_once("sandbox: not running as root (or no `unshare`), so untrusted code runs as "
-                       "this user, with network and without hidden folders; only resource limits "
-                       "and a process group apply")
-    elif isolate and not isolation_available():
-        raise RuntimeError("sandbox: isolation needs root and util-linux `unshare`")
-    cwd = os.path.abspath(cwd)
-    if isolate:
-        spec = {**launch_spec(cwd, limits, *sandbox_user(), hide=hide, expose=expose, writable=writable),
-                "argv": list(map(str, argv))}
-        argv = [shutil.which("unshare"), "--net", "--pid", "--fork", "--kill-child", "--mount",
-                "--mount-proc", "--propagation", "private", "--",
-                sys.executable, "-I", "-S", os.path.abspath(__file__), json.dumps(spec)]
-    # preexec_fn only calls setrlimit; start sandboxes from one thread (or from processes).
-    return subprocess.Popen(argv, cwd=cwd, env=env if env is not None else {},
-                            preexec_fn=_preexec(limits),  # noqa: PLW1509
+    group: the run's RunGroup (its processes join it before anything runs). env: the whole
+    environment (nothing is inherited; default empty). Other keyword arguments go to Popen.
+    Returns the Popen; stop it with kill_tree(proc). Raises BwrapMissing without bwrap."""
+    command = box.command(argv)
+    # preexec_fn only calls setrlimit and writes a pid into the group: start sandboxes from one
+    # thread (or from processes)
+    return subprocess.Popen(command, cwd="/", env=env if env is not None else {},
+                            preexec_fn=_preexec(box.limits, group),  # noqa: PLW1509
                             start_new_session=True, close_fds=True, **popen_kwargs)
 
 
-def launch_spec(cwd, limits, uid, gid, *, hide=(), expose=(), writable=()):
-    """What enter_sandbox needs (the launcher's spec, without argv): see sandboxed_popen."""
-    cwd = os.path.abspath(cwd)
-    return {"uid": uid, "gid": gid, "cwd": cwd, "hide": [os.path.abspath(p) for p in hide],
-            "tmpfs_mb": limits.tmpfs_mb, "private": [os.path.abspath(p) for p in writable],
-            "expose": [os.path.abspath(p) for p in (*expose, cwd, *_interpreter_dirs())]}
-
-
-def _interpreter_dirs():
-    """Folders the child's Python needs: the venv, the base installation, the real executable."""
-    return {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+def trusted_popen(argv, cwd, limits, *, env=None, **popen_kwargs):
+    """Our own code (the reference package), with the limits only, in its own session."""
+    return subprocess.Popen(argv, cwd=cwd, env=env if env is not None else {},
+                            preexec_fn=_preexec(limits, None),  # noqa: PLW1509
+                            start_new_session=True, close_fds=True, **popen_kwargs)
 
 
 def kill_tree(proc, wait=5.0):
-    """SIGKILL the sandbox's process group (with isolation, its PID namespace dies with it) and
-    reap the process; safe to call twice."""
+    """SIGKILL the sandbox (its session; bwrap's --die-with-parent takes the rest) and reap it;
+    safe to call twice."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -188,11 +250,40 @@ def kill_tree(proc, wait=5.0):
         log.warning("sandbox: process %s did not die after SIGKILL", proc.pid)
 
 
+def end_user_processes(uid, wait=5.0):
+    """SIGKILL every process of the host user uid (a student run's), until none is left (dead
+    ones waiting for their parent to collect them do not count). Returns how many were found at
+    first."""
+    import time
+
+    if uid == os.getuid():
+        return 0
+    deadline, first = time.monotonic() + wait, None
+    while True:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if entry.stat().st_uid == uid and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                        found.append(int(entry.name))
+                except (OSError, IndexError):
+                    pass
+        first = len(found) if first is None else first
+        if not found or time.monotonic() > deadline:
+            return first
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+
+
 def describe_exit(returncode):
     """'exited with code 3', 'was killed by SIGKILL', ... for a Popen returncode (or None)."""
     if returncode is None:
         return "is still running"
-    if returncode < 0 or returncode > 128:  # unshare reports a signal death of its child as 128+n
+    if returncode < 0 or returncode > 128:  # bwrap reports a signal death of its child as 128+n
         number = -returncode if returncode < 0 else returncode - 128
         try:
             name = signal.Signals(number).name
@@ -204,99 +295,6 @@ def describe_exit(returncode):
     return f"exited with code {returncode}"
 
 
-# --------------------------------------------------------------------------------------------
-# The launcher: runs as root inside the new namespaces, before any untrusted code.
-# --------------------------------------------------------------------------------------------
-def _libc():
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                           ctypes.c_char_p]
-    return libc
-
-
-def _mount(libc, source, target, fstype, flags, data=None):
-    enc = (lambda s: None if s is None else os.fsencode(s))
-    if libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
-
-
-def _inside(path, folder):
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
-
-
-def _outermost(paths):
-    paths = sorted(set(paths))
-    return [p for p in paths if not any(p != o and _inside(p, o) for o in paths)]
-
-
-def _plan(spec):
-    """(scratch, covers, binds, private) for the launcher, all real absolute paths.
-
-    scratch: the shared temporary folders, replaced by fresh small tmpfs (mode 1777).
-    covers: the hidden folders, and on the way to each exposed folder the first one that others
-    may not traverse; each gets an empty tmpfs, read-only once the binds are in.
-    binds: the exposed folders that lie under a scratch or cover mount, bound back in.
-    private: the caller's writable folders, each a fresh tmpfs owned by the sandbox user.
-    """
-    scratch = [p for p in SCRATCH if os.path.isdir(p) and not os.path.islink(p)]
-    expose = _outermost(os.path.realpath(p) for p in spec["expose"] if os.path.isdir(p))
-    covers = [os.path.realpath(p) for p in spec["hide"] if os.path.isdir(p)]
-    for path in expose:
-        parts = path.split("/")
-        for i in range(2, len(parts)):
-            ancestor = "/".join(parts[:i])
-            if not os.stat(ancestor).st_mode & 0o001:
-                covers.append(ancestor)
-                break
-    covers = [c for c in _outermost(covers) if not any(_inside(c, s) for s in scratch)]
-    binds = [p for p in expose if any(_inside(p, m) and p != m for m in (*scratch, *covers))]
-    return scratch, covers, binds, [os.path.realpath(p) for p in spec["private"]]
-
-
-def enter_sandbox(spec):
-    """In the calling process (root, inside its fresh namespaces): the mounts of the spec, its
-    folder, then the sandbox user with no new privileges and the parent-death signal. Used by
-    this launcher before it execs, and by autograder/kernel_zygote.py before it runs a kernel."""
-    libc = _libc()
-    scratch, covers, binds, private = _plan(spec)
-    size = f"size={spec['tmpfs_mb']}m"
-    # Open every folder to bind back before mounting anything: the binds come from these
-    # handles, whatever is mounted over their paths meanwhile.
-    handles = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in binds}
-    for folder in scratch:
-        _mount(libc, "tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, f"{size},mode=1777")
-    for folder in covers:
-        _mount(libc, "tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
-    for path, fd in handles.items():
-        os.makedirs(path, exist_ok=True)
-        _mount(libc, f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-        os.close(fd)
-    for folder in covers:
-        _mount(libc, None, folder, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    for folder in private:
-        _mount(libc, "tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV,
-               f"{size},mode=0700,uid={spec['uid']},gid={spec['gid']}")
-    os.chdir(spec["cwd"])
-    os.setgroups([])
-    os.setgid(spec["gid"])
-    os.setuid(spec["uid"])
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
-    # Changing the uid cleared the parent-death signal that `unshare --kill-child` set: set it
-    # again, so that killing unshare still kills this process (and with it the namespace).
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def _launch(spec):
-    enter_sandbox(spec)
-    argv = spec["argv"]
-    os.execve(argv[0], argv, dict(os.environ))
-
-
-if __name__ == "__main__":
-    try:
-        _launch(json.loads(sys.argv[1]))
-    except Exception as exc:  # noqa: BLE001  (any set-up failure is reported)
-        print(f"sandbox launcher failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        os._exit(121)
+if __name__ == "__main__":  # print the sandbox of this machine: python -m autograder.judge.sandbox
+    print(" ".join(Sandbox(cwd="/tmp").command([sys.executable, "-I", "-S", "-c", "pass"])))
+    print("limits:", limits_mode())

@@ -1,0 +1,145 @@
+"""The processes of one student run as one group: memory and process count bounded together, and
+every process of the group killed at the end.
+
+    group = RunGroup(memory_mb=3072, pids=256)    # a cgroup where the machine offers one
+    sandbox.sandboxed_popen(argv, box, group=group, ...)   # its processes join it before exec
+    group.close()                                  # SIGKILL whatever is left, remove the cgroup
+
+The cgroup is made under the grader's own (so the machine's limits on the grader still hold):
+cgroup v1 `memory` and `pids` controllers, or cgroup v2 with both enabled for children. Where
+neither can be had (not root, no controllers), `mode` is "rlimits": each process then has only
+the rlimits of autograder.judge.sandbox.Limits.
+"""
+import os
+import signal
+import time
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PREFIX = "cs231n-"
+_counter = 0
+_mode = None
+
+
+def _own_paths():
+    """{controller: path of this process's cgroup}, from /proc/self/cgroup ("" for v2)."""
+    paths = {}
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return paths
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for name in controllers.split(",") if controllers else [""]:
+            paths[name] = path
+    return paths
+
+
+def _parents():
+    """(mode, [parent folders]) where a run's cgroup can be made, or ("rlimits", [])."""
+    if os.geteuid() != 0:
+        return "rlimits", []
+    own = _own_paths()
+    v1 = [CGROUP_ROOT / name / own[name].lstrip("/") for name in ("memory", "pids") if name in own]
+    if len(v1) == 2 and all((p / "cgroup.procs").is_file() for p in v1):
+        return "cgroup v1", v1
+    v2 = CGROUP_ROOT / own.get("", "/").lstrip("/")
+    try:
+        enabled = (v2 / "cgroup.subtree_control").read_text().split()
+    except OSError:
+        enabled = []
+    if (CGROUP_ROOT / "cgroup.controllers").is_file() and {"memory", "pids"} <= set(enabled):
+        return "cgroup v2", [v2]
+    return "rlimits", []
+
+
+def limits_mode():
+    """How a student run's memory and processes are bounded here: "cgroup v1", "cgroup v2" or
+    "rlimits" (per process only). Tried once: a test group is made and removed."""
+    global _mode
+    if _mode is None:
+        mode, parents = _parents()
+        try:
+            for parent in parents:
+                probe = parent / f"{PREFIX}probe-{os.getpid()}"
+                probe.mkdir(exist_ok=True)
+                probe.rmdir()
+        except OSError:
+            mode = "rlimits"
+        _mode = mode
+    return _mode
+
+
+def _remove_stale(parent):
+    """Empty groups left by graders that were killed (their pid is in the name)."""
+    for folder in parent.glob(f"{PREFIX}*-*"):
+        owner = folder.name[len(PREFIX):].split("-")[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+
+
+class RunGroup:
+    """One student run's cgroup (see the module docstring); `mode` says which kind."""
+
+    def __init__(self, memory_mb, pids):
+        global _counter
+        self.mode, self.folders = limits_mode(), []
+        if self.mode == "rlimits":
+            return
+        _counter += 1
+        name = f"{PREFIX}{os.getpid()}-{_counter}"
+        limit = str(int(memory_mb) << 20)
+        for parent in _parents()[1]:
+            _remove_stale(parent)
+            folder = parent / name
+            folder.mkdir()
+            self.folders.append(folder)
+            settings = {"cgroup v2": [("memory.max", limit), ("memory.swap.max", "0"), ("pids.max", str(pids))],
+                        "cgroup v1": [("memory.limit_in_bytes", limit), ("memory.memsw.limit_in_bytes", limit),
+                                      ("pids.max", str(pids))]}[self.mode]
+            for key, value in settings:
+                if (folder / key).exists():
+                    (folder / key).write_text(value)
+
+    @classmethod
+    def attach(cls, folders):
+        """The group whose folders are given (made by another process: a RunGroup's folders)."""
+        group = cls.__new__(cls)
+        group.folders = [Path(f) for f in folders]
+        group.mode = limits_mode() if folders else "rlimits"
+        return group
+
+    def join(self):
+        """Move the calling process into the group (called between fork and exec)."""
+        for folder in self.folders:
+            with open(folder / "cgroup.procs", "w") as procs:
+                procs.write(str(os.getpid()))
+
+    def pids(self):
+        found = set()
+        for folder in self.folders:
+            try:
+                found.update(int(p) for p in (folder / "cgroup.procs").read_text().split())
+            except OSError:
+                pass
+        return found
+
+    def close(self, wait=5.0):
+        """SIGKILL every process of the group, then remove it."""
+        deadline = time.monotonic() + wait
+        while self.pids() and time.monotonic() < deadline:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        for folder in self.folders:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        self.folders = []
