@@ -8,14 +8,16 @@
 3. run `nbgrader autograde` for this one student in a private course folder whose gradebook is a
    copy of a template holding only the assignment, with deleted test cells restored and every
    cell under a timeout;
-4. return plain data: every grade cell's score, a short error line per failed cell (never its
-   source), the judge's results, timings.
+4. return a GradeResult (autograder.results): every grade cell's score, a short error line per
+   failed cell (never its source), the judge's results, timings; or a NotGraded saying why,
+   when the grader failed (autograder.failures), never a score.
 """
 import hashlib
 import os
 import shutil
 import tempfile
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,8 +25,11 @@ from cs231n.tasks import TASKS_BY_FILE
 
 from .config import ROOT
 from .evidence import confirm_with_functions, read_notebook_grades, withhold_hidden_tests
+from .failures import nbgrader_failure, reason_for
+from .results import GradeResult, NotGraded
 
 NOTEBOOK_TIMEOUT = 1800  # seconds for the whole nbgrader run of one student
+NBGRADER_TIMED_OUT = "nbgrader autograde ran longer than"  # how run_nbgrader_autograde's log says so
 # What nbgrader autograde leaves out when it copies a submission into autograded/: the course's
 # list (nbgrader_config.py) also leaves out *.so, to keep builds out of the release, but the
 # package graded here is ours (assemble_package) and its compiled fast layers must reach the
@@ -124,9 +129,27 @@ def run_nbgrader_autograde(job, private_root):
 
 
 def grade_submission(job):
-    """Grade one student; returns a JSON-able dict (see the module docstring)."""
+    """Grade one student: a GradeResult, or NotGraded when the grader failed (see
+    autograder.failures). Never raises for a grader-side failure: the coordinator gets a
+    NotGraded saying why."""
+    scratch = ""
+    try:
+        scratch = tempfile.mkdtemp(prefix=f"grade-{job.student_id}-", dir=job.scratch_root)
+        return _grade_in(job, Path(scratch))
+    except Exception as error:  # noqa: BLE001 - the grader's failure, reported as not graded
+        return NotGraded(job.student_id, _digest_or_blank(job.submitted_dir), reason_for(error, job.scratch_root),
+                         log=traceback.format_exc()[-4000:], scratch=scratch)
+
+
+def _digest_or_blank(submitted_dir):
+    try:
+        return submission_digest(submitted_dir)
+    except OSError:
+        return ""
+
+
+def _grade_in(job, scratch):
     started = time.time()
-    scratch = Path(tempfile.mkdtemp(prefix=f"grade-{job.student_id}-", dir=job.scratch_root))
     private = scratch / "course"
     student_dir = private / "submitted" / job.student_id / job.assignment_id
     student_dir.mkdir(parents=True)
@@ -140,30 +163,25 @@ def grade_submission(job):
     shutil.copytree(student_dir / "cs231n", judge_copy / "cs231n")
     shutil.copyfile(job.template_db, private / "gradebook.db")
 
-    # a JudgeError is ours, not the student's: it fails the run
+    # a JudgeError is ours, not the student's: it makes the student not graded
     from .judge import judge_package
 
     hide = [job.course_root] if job.course_root else []
     functions = [asdict(r) for r in judge_package(judge_copy, timeout_per_case=job.judge_timeout, hide=hide)]
-    judge_error = ""
     judged = time.time()
 
     ok, log = run_nbgrader_autograde(job, private)
+    digest = submission_digest(job.submitted_dir)
+    why = nbgrader_failure(0 if ok else 1, log.startswith(NBGRADER_TIMED_OUT), scratch)
+    if why:
+        return NotGraded(job.student_id, digest, why, log=log, scratch=str(scratch))
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
                                      job.assignment_id, job.student_id)
     before_check = confirm_with_functions(notebooks, functions, Path(job.source_root) / job.assignment_id)
     withhold_hidden_tests(notebooks, Path(job.source_root) / job.assignment_id)
-    return {
-        "student_id": job.student_id,
-        "digest": submission_digest(job.submitted_dir),
-        "notebooks": notebooks,
-        "notebook_score_before_check": before_check,
-        "functions": functions,
-        "missing_files": missing,
-        "nbgrader_ok": ok,
-        "nbgrader_log": "" if ok else log,
-        "judge_error": judge_error,
-        "seconds": {"judge": round(judged - started, 2), "notebooks": round(time.time() - judged, 2)},
-        "autograded_dir": str(private / "autograded" / job.student_id / job.assignment_id),
-        "scratch": str(scratch),
-    }
+    return GradeResult(
+        student_id=job.student_id, digest=digest, notebooks=notebooks,
+        notebook_score_before_check=before_check, functions=functions, missing_files=missing,
+        nbgrader_ok=ok, nbgrader_log="" if ok else log,
+        seconds={"judge": round(judged - started, 2), "notebooks": round(time.time() - judged, 2)},
+        autograded_dir=str(private / "autograded" / job.student_id / job.assignment_id), scratch=str(scratch))
