@@ -135,8 +135,13 @@ def _grade_all(course, students, workers, scheduler, force, dataset, progress, o
 
     from tqdm.auto import tqdm
 
-    base, template_db, scratch = prepare(course)
-    remove_stale_scratch(scratch)
+    try:
+        base, template_db, scratch = prepare(course)
+        remove_stale_scratch(scratch)
+        unprepared = None
+    except Exception as error:  # noqa: BLE001 - every student is then not graded, saying why
+        base = template_db = scratch = ""
+        unprepared = f"the run could not prepare the grading: {reason_for(error, course.root)}"
     available = submitted_students(course)
     unknown = sorted(set(students or []) - set(available))
     if unknown:
@@ -172,11 +177,13 @@ def _grade_all(course, students, workers, scheduler, force, dataset, progress, o
             outcome.reason += f" (and the failure could not be stored: {reason_for(error)})"
         return outcome
 
-    def settle(future, student_id):
+    def outcome_of(future, student_id):
         try:
-            outcome = future.result()
+            return future.result()
         except Exception as error:  # noqa: BLE001 - a worker that died, a Dask error: per student
-            outcome = NotGraded(student_id, digests[student_id], reason_for(error))
+            return NotGraded(student_id, digests[student_id], reason_for(error))
+
+    def settle(student_id, outcome):
         outcome = store(outcome)
         if outcome.scratch:
             shutil.rmtree(outcome.scratch, ignore_errors=True)
@@ -188,7 +195,10 @@ def _grade_all(course, students, workers, scheduler, force, dataset, progress, o
         if on_result:
             on_result(outcome)
 
-    if scheduler:
+    if unprepared:
+        for job in jobs:
+            settle(job.student_id, NotGraded(job.student_id, digests[job.student_id], unprepared))
+    elif scheduler:
         from distributed import Client
         from distributed import as_completed as dask_completed
 
@@ -196,12 +206,12 @@ def _grade_all(course, students, workers, scheduler, force, dataset, progress, o
             futures = {client.submit(grade_submission, job, key=f"grade-{job.student_id}-{time.time()}",
                                      pure=False): job.student_id for job in jobs}
             for future in dask_completed(futures):
-                settle(future, futures[future])
+                settle(futures[future], outcome_of(future, futures[future]))
     elif jobs:
         with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), initializer=_die_with,
                                  initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(grade_submission, job): job.student_id for job in jobs}
             for future in as_completed(futures):
-                settle(future, futures[future])
+                settle(futures[future], outcome_of(future, futures[future]))
     bar.close()
     return results, failures
