@@ -121,47 +121,97 @@ def grade_all(course, students=None, workers=None, scheduler=None, force=False, 
     errors are scores, in the first).
 
     workers: processes on this machine (default: the number of cores); scheduler: the address of
-    a Dask scheduler to send the jobs to instead. Outcomes are stored as they arrive. Raises
+    a Dask scheduler to send the jobs to instead. Outcomes are stored as they arrive; on_result
+    is called with each (a GradeResult or a NotGraded) once stored. Raises
     autograder.lock.CourseBusy at once when another run holds the course folder.
     """
-    with course_lock(course.root):
-        return _grade_all(course, students, workers, scheduler, force, dataset, progress, on_result,
-                          judge_timeout, cell_timeout)
-
-
-def _grade_all(course, students, workers, scheduler, force, dataset, progress, on_result, judge_timeout,
-               cell_timeout):
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from tqdm.auto import tqdm
+    with course_lock(course.root):
+        try:
+            prepared, unprepared = prepare(course), ""
+            remove_stale_scratch(prepared[2])
+        except Exception as error:  # noqa: BLE001 - every student is then not graded, saying why
+            prepared = ("", "", "")
+            unprepared = f"the run could not prepare the grading: {reason_for(error, course.root)}"
+        jobs = pending_jobs(course, students, force, prepared, dataset=dataset, cell_timeout=cell_timeout,
+                            judge_timeout=judge_timeout)
+        outcomes = _Outcomes(course, jobs, progress, on_result)
+        if unprepared:
+            for job in jobs:
+                outcomes.settle(job.student_id, lambda job=job: NotGraded(job.student_id, job.digest, unprepared))
+        elif scheduler:
+            from distributed import Client
+            from distributed import as_completed as dask_completed
 
-    try:
-        base, template_db, scratch = prepare(course)
-        remove_stale_scratch(scratch)
-        unprepared = None
-    except Exception as error:  # noqa: BLE001 - every student is then not graded, saying why
-        base = template_db = scratch = ""
-        unprepared = f"the run could not prepare the grading: {reason_for(error, course.root)}"
+            with Client(scheduler) as client:
+                futures = {client.submit(grade_submission, job, key=f"grade-{job.student_id}-{time.time()}",
+                                         pure=False): job.student_id for job in jobs}
+                for future in dask_completed(futures):
+                    outcomes.settle(futures[future], future.result)
+        elif jobs:
+            with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), initializer=_die_with,
+                                     initargs=(os.getpid(),)) as pool:
+                futures = {pool.submit(grade_submission, job): job.student_id for job in jobs}
+                for future in as_completed(futures):
+                    outcomes.settle(futures[future], future.result)
+        return outcomes.close()
+
+
+def pending_jobs(course, students, force, prepared, **job_options):
+    """A GradeJob for each of students (default: every submitted one) whose submission is not
+    graded yet (every one with force). prepared: prepare()'s (base, template_db, scratch)."""
     available = submitted_students(course)
     unknown = sorted(set(students or []) - set(available))
     if unknown:
         raise ValueError(f"no submission collected for {unknown}; collected: {available}")
-    students = students or available
     done = {} if force else merged_digests(course)
-    jobs, digests = [], {}
-    for sid in students:
+    base, template_db, scratch = map(str, prepared)
+    jobs = []
+    for sid in students or available:
         submitted = course.step_dir("submitted", sid)
-        digests[sid] = submission_digest(submitted)
-        if done.get(sid) == digests[sid]:
-            continue
-        jobs.append(GradeJob(sid, course.assignment_id, str(submitted), str(base), str(template_db),
-                             str(course.source_root), str(scratch), dataset, cell_timeout, judge_timeout,
-                             str(course.root)))
-    results, failures = {}, {}
-    bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress)
+        digest = submission_digest(submitted)
+        if done.get(sid) != digest:
+            jobs.append(GradeJob(sid, course.assignment_id, str(submitted), base, template_db,
+                                 str(course.source_root), scratch, course_root=str(course.root), digest=digest,
+                                 **job_options))
+    return jobs
 
-    def store(outcome):
-        """Store one outcome; a GradeResult that cannot be stored becomes a NotGraded."""
+
+class _Outcomes:
+    """The coordinator's side of the outcomes: each stored in one transaction as it arrives,
+    counted on the progress bar, kept for the return value."""
+
+    def __init__(self, course, jobs, progress, on_result):
+        from tqdm.auto import tqdm
+
+        self.course, self.on_result = course, on_result
+        self.digests = {job.student_id: job.digest for job in jobs}
+        self.results, self.failures = {}, {}
+        self.bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress)
+
+    def settle(self, student_id, get_outcome):
+        """Store the outcome get_outcome() returns; an exception it raises (a worker that died,
+        a Dask error) makes the student not graded."""
+        try:
+            outcome = get_outcome()
+        except Exception as error:  # noqa: BLE001 - per student; the batch goes on
+            outcome = NotGraded(student_id, self.digests[student_id], reason_for(error))
+        outcome = self._store(outcome)
+        if outcome.scratch:
+            shutil.rmtree(outcome.scratch, ignore_errors=True)
+        if isinstance(outcome, GradeResult):
+            self.results[student_id] = outcome
+        else:
+            self.failures[student_id] = outcome.reason
+        self.bar.update(1)
+        if self.on_result:
+            self.on_result(outcome)
+
+    def _store(self, outcome):
+        """A GradeResult that cannot be stored becomes a NotGraded; a NotGraded that cannot be
+        stored is not (the student stays pending: the next run grades them anyway)."""
+        course = self.course
         if isinstance(outcome, GradeResult):
             try:
                 if Path(outcome.autograded_dir).is_dir():
@@ -173,45 +223,10 @@ def _grade_all(course, students, workers, scheduler, force, dataset, progress, o
                                     scratch=outcome.scratch)
         try:
             record_not_graded(course, outcome)
-        except Exception as error:  # noqa: BLE001 - nothing stored: the next run grades them anyway
+        except Exception as error:  # noqa: BLE001 - see the docstring
             outcome.reason += f" (and the failure could not be stored: {reason_for(error)})"
         return outcome
 
-    def outcome_of(future, student_id):
-        try:
-            return future.result()
-        except Exception as error:  # noqa: BLE001 - a worker that died, a Dask error: per student
-            return NotGraded(student_id, digests[student_id], reason_for(error))
-
-    def settle(student_id, outcome):
-        outcome = store(outcome)
-        if outcome.scratch:
-            shutil.rmtree(outcome.scratch, ignore_errors=True)
-        if isinstance(outcome, GradeResult):
-            results[student_id] = outcome
-        else:
-            failures[student_id] = outcome.reason
-        bar.update(1)
-        if on_result:
-            on_result(outcome)
-
-    if unprepared:
-        for job in jobs:
-            settle(job.student_id, NotGraded(job.student_id, digests[job.student_id], unprepared))
-    elif scheduler:
-        from distributed import Client
-        from distributed import as_completed as dask_completed
-
-        with Client(scheduler) as client:
-            futures = {client.submit(grade_submission, job, key=f"grade-{job.student_id}-{time.time()}",
-                                     pure=False): job.student_id for job in jobs}
-            for future in dask_completed(futures):
-                settle(futures[future], outcome_of(future, futures[future]))
-    elif jobs:
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), initializer=_die_with,
-                                 initargs=(os.getpid(),)) as pool:
-            futures = {pool.submit(grade_submission, job): job.student_id for job in jobs}
-            for future in as_completed(futures):
-                settle(futures[future], outcome_of(future, futures[future]))
-    bar.close()
-    return results, failures
+    def close(self):
+        self.bar.close()
+        return self.results, self.failures

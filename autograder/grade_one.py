@@ -52,6 +52,7 @@ class GradeJob:
     cell_timeout: int = 300
     judge_timeout: int = 20
     course_root: str = ""
+    digest: str = ""  # of the submission when the coordinator made the job
 
 
 def submission_digest(submitted_dir):
@@ -137,15 +138,8 @@ def grade_submission(job):
         scratch = tempfile.mkdtemp(prefix=f"grade-{job.student_id}-", dir=job.scratch_root)
         return _grade_in(job, Path(scratch))
     except Exception as error:  # noqa: BLE001 - the grader's failure, reported as not graded
-        return NotGraded(job.student_id, _digest_or_blank(job.submitted_dir), reason_for(error, job.scratch_root),
+        return NotGraded(job.student_id, job.digest, reason_for(error, job.scratch_root),
                          log=traceback.format_exc()[-4000:], scratch=scratch)
-
-
-def _digest_or_blank(submitted_dir):
-    try:
-        return submission_digest(submitted_dir)
-    except OSError:
-        return ""
 
 
 def _grade_in(job, scratch):

@@ -152,4 +152,6 @@ def test_the_batch_grades_the_others_and_reports_every_refusal(tmp_path):
         assert all(fragment in line for fragment in fragments), line
     rows = {r["student_id"]: r for r in csv.DictReader(io.StringIO((course.root / "export" / "grades.csv").read_text()))}
     assert set(rows) == {"honest"}
-    assert rows["honest"]["status"] == "graded" and float(rows["honest"]["score"]) == float(rows["honest"]["max_score"])
+    honest = rows["honest"]
+    assert honest["status"] == "graded" and float(honest["manual_pending"]) == 1  # the written answer
+    assert float(honest["score"]) == float(honest["max_score"]) - 1  # everything automatic
