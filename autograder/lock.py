@@ -4,16 +4,21 @@ The lock file holds a small JSON record of its holder (pid, host, start time), s
 can say who holds it. The record is only a description: the flock is what excludes, and the
 kernel releases it when its holder dies (kill -9 included), so a record left by a dead run
 never blocks. Processes forked by the holder (the pool workers) share the lock until they die
-too, so a run's workers still alive also keep the next run out.
+too, so a run's workers still alive also keep the next run out; when the recorded holder is
+dead, the next run gives its workers a few seconds to finish dying before it refuses.
 """
 import datetime
 import fcntl
 import json
 import os
 import socket
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+
+STRAGGLER_SECONDS = 10  # a dead holder's forked children get this long to finish dying
 
 
 @dataclass(frozen=True)
@@ -46,13 +51,47 @@ def lock_path(course_root):
     return Path(course_root) / ".grading" / "lock"
 
 
-def _describe_holder(fd):
+def _read_holder(fd):
     try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        holder = Holder.from_json(os.read(fd, 4096).decode())
+        return Holder.from_json(os.pread(fd, 4096, 0).decode())
     except (OSError, ValueError, KeyError):
+        return None
+
+
+def _gone(holder):
+    """True when holder's process is known dead (it ran on this host and no longer exists)."""
+    if holder is None or holder.host != socket.gethostname():
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _acquire(fd, path):
+    """flock fd; when the recorded holder is dead, wait up to STRAGGLER_SECONDS for the processes
+    it forked (its pool workers, killed with it) to finish exiting. Returns None when locked,
+    else a description of the holder."""
+    deadline = time.monotonic() + STRAGGLER_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            if not _gone(holder) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    if holder is None:
         return "a run that has not written its record yet"
-    return f"process {holder.pid} on {holder.host}, started {holder.started}"
+    described = f"process {holder.pid} on {holder.host}, started {holder.started}"
+    if _gone(holder):
+        described += (" (that process is gone, but processes it started still hold the lock: "
+                      f"look for them with `fuser -v {path}`)")
+    return described
 
 
 _held = {}  # lock path -> Holder, of the locks this process holds (the lock nests in a process)
@@ -64,7 +103,8 @@ def course_lock(course_root):
     Nested uses in one process share the outer one's lock (the CLI's grade holds it around
     collect and grade_all, which takes it too).
 
-    Raises CourseBusy at once (no waiting) when another run holds it."""
+    Raises CourseBusy at once when another live run holds it (a dead run's forked children get
+    STRAGGLER_SECONDS to finish dying first)."""
     path = lock_path(Path(course_root).resolve())
     if _held.get(str(path)) is not None and _held[str(path)].pid == os.getpid():
         yield _held[str(path)]
@@ -72,13 +112,11 @@ def course_lock(course_root):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        busy = _acquire(fd, path)
+        if busy:
             raise CourseBusy(
-                f"another grading run is working on {course_root}: {_describe_holder(fd)} (lock: {path}). "
-                "Wait for it to finish; two runs on one course folder would corrupt each other's grades."
-            ) from None
+                f"another grading run is working on {course_root}: {busy} (lock: {path}). "
+                "Wait for it to finish; two runs on one course folder would corrupt each other's grades.")
         holder = Holder.me()
         os.ftruncate(fd, 0)
         os.pwrite(fd, holder.to_json().encode() + b"\n", 0)

@@ -103,6 +103,31 @@ def test_a_held_lock_refuses_naming_its_holder_and_a_dead_holder_does_not_block(
             assert again == me
 
 
+HOLD_WITH_A_WORKER = "import os, sys, time; from autograder.lock import course_lock\n" \
+    "with course_lock(sys.argv[1]):\n    worker = os.fork()\n    if worker == 0:\n        time.sleep(600)\n" \
+    "    print(worker, flush=True); time.sleep(600)"
+
+
+def test_workers_of_a_dead_holder_keep_the_lock_until_they_die(tmp_path):
+    """A run killed alone leaves its forked workers holding the lock: the next run says so;
+    once they are gone, the lock is free."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WITH_A_WORKER, str(tmp_path)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    worker = int(holder.stdout.readline())
+    try:
+        holder.kill()
+        holder.wait()
+        with pytest.raises(CourseBusy, match=f"process {holder.pid} .* is gone, but processes it started"):
+            with course_lock(tmp_path):
+                pass
+    finally:
+        os.kill(worker, signal.SIGKILL)
+    _wait_for(lambda: not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2],
+              30, "the worker's death")
+    with course_lock(tmp_path) as me:
+        assert me.pid == os.getpid()
+
+
 def test_a_second_grade_run_refuses_and_the_first_grades_right(tmp_path):
     """Finding 6: two `grade` runs on one course folder recorded 68/68 maxima and crashed."""
     course = _course(tmp_path)
