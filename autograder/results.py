@@ -217,4 +217,17 @@ def record_not_graded(course, failure):
         gb.db.execute(not_graded_table.insert().values(assignment_id=aid, student_id=sid, digest=failure.digest,
                                                        record=failure.to_json(), failed_at=_now()))
         gb.db.commit()
+        if row is not None:  # nbgrader's own grades of the older submission go too
+            _remove_nbgrader_submission(gb, aid, sid)
         return True
+
+
+def _remove_nbgrader_submission(gb, assignment_id, student_id):
+    """nbgrader's remove_submission commits as it goes: after our transaction, not inside it
+    (grades.csv and the feedback read our tables)."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        gb.remove_submission(assignment_id, student_id)
+    except MissingEntry:
+        pass

@@ -157,15 +157,18 @@ def test_a_second_grade_run_refuses_and_the_first_grades_right(tmp_path):
 # Grader-side failures are never grades
 # --------------------------------------------------------------------------------------------
 @pytest.fixture
-def full_scratch(tmp_path):
-    """The course's scratch folder on a small tmpfs, filled up; yields (course, filler)."""
+def small_scratch(tmp_path):
+    """The course's scratch folder on a small tmpfs; yields (course, fill), fill() filling it
+    up and returning the file to delete to free it."""
     course = _course(tmp_path, reference=("ref1",), starter=("st1",))
     scratch = course.root / ".grading" / "scratch"
     scratch.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", str(scratch)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", str(scratch)], capture_output=True,
+                             check=False)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
-    try:
+
+    def fill():
         filler = scratch / "filler"
         with open(filler, "wb") as f:
             try:
@@ -173,28 +176,42 @@ def full_scratch(tmp_path):
                     f.write(b"\0" * 2**20)
             except OSError:
                 pass
-        yield course, filler
+        return filler
+
+    try:
+        yield course, fill
     finally:
         subprocess.run(["umount", "-l", str(scratch)], check=True)
 
 
-def test_a_full_disk_is_not_a_grade_and_the_next_run_grades_them(full_scratch):
+def test_a_full_disk_is_not_a_grade_and_the_next_run_grades_them(small_scratch):
     """Finding 7: a full disk recorded a student as 68/168, and the next run kept that grade."""
-    course, filler = full_scratch
+    from nbgrader.api import Gradebook, MissingEntry
+
+    course, fill = small_scratch
+    first, failures = grade_all(course, workers=1, **KW)
+    assert failures == {} and set(first) == {"ref1", "st1"}
+    resubmitted = course.step_dir("submitted", "st1") / "Toy.ipynb"  # same notebook, new bytes
+    resubmitted.write_text(resubmitted.read_text() + "\n")
+
+    filler = fill()
     results, failures = grade_all(course, workers=1, **KW)
     assert results == {}
-    assert set(failures) == {"ref1", "st1"} and all(why.startswith("disk full") for why in failures.values())
-    assert merged_digests(course) == {}  # no score stored
+    assert list(failures) == ["st1"] and failures["st1"].startswith("disk full")  # ref1: already graded
+    assert set(merged_digests(course)) == {"ref1"}  # st1's old grade is gone, and no new score stored
+    with Gradebook(course.db_url) as gb, pytest.raises(MissingEntry):
+        gb.find_submission(course.assignment_id, "st1")  # nbgrader's own copy of it too
     assert {sid: f.reason for sid, f in not_graded(course).items()} == failures
     rows = {r["student_id"]: r for r in csv.DictReader(io.StringIO(export(course, course.root / "out").read_text()))}
-    assert {sid: (r["status"], r["score"]) for sid, r in rows.items()} == {"ref1": ("not graded", ""),
-                                                                          "st1": ("not graded", "")}
-    assert "not graded: disk full" in rows["ref1"]["problems"]
+    assert (rows["st1"]["status"], rows["st1"]["score"]) == ("not graded", "")
+    assert "not graded: disk full" in rows["st1"]["problems"]
+    assert rows["ref1"]["status"] == "graded" and float(rows["ref1"]["score"]) > 0
 
     filler.unlink()
     results, failures = grade_all(course, workers=1, **KW)  # no --force
-    assert failures == {} and set(results) == {"ref1", "st1"}
+    assert failures == {} and set(results) == {"st1"}
     _is_right(course, results)
+    assert results["st1"].notebooks == first["st1"].notebooks
     assert not_graded(course) == {} and set(merged_digests(course)) == {"ref1", "st1"}
     assert list((course.root / ".grading" / "scratch").glob("grade-*")) == []
 
