@@ -264,10 +264,12 @@ def _descendants(pid):
 
 
 def _start_time(pid):
+    """The start time of a live process pid (None when it is gone or a zombie: dead, not reaped)."""
     try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[19]
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+    return None if fields[0] == "Z" else fields[19]
 
 
 def _tied_to_run(marker, course_root):
