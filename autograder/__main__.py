@@ -40,49 +40,44 @@ def _report_collected(collected):
 
 def cmd_collect(args):
     from .collect import collect
+    from .lock import CourseBusy, course_lock
 
-    refused = _report_collected(collect(args.submissions, _course(args)))
+    course = _course(args)
+    try:
+        with course_lock(course.root):
+            refused = _report_collected(collect(args.submissions, course))
+    except CourseBusy as busy:
+        print(f"not collecting: {busy}", file=sys.stderr)
+        return 3
     return 1 if refused else 0
-
-
-def summarize(results, failures, seconds):
-    """The closing account of a grading run, as lines of text."""
-    from .results import scores
-
-    lines = [f"graded {len(results)} submissions in {seconds:.0f} s"
-             + (f" ({seconds / len(results):.1f} s per submission with all workers)" if results else "")]
-    for sid, why in sorted(failures.items()):
-        lines.append(f"  FAILED TO RUN {sid}: {why}")
-    for sid, result in sorted(results.items()):
-        if not result.get("nbgrader_ok", True):
-            lines.append(f"  {sid}: some notebooks could not be run (see the feedback)")
-    lines.append("")
-    lines.append(f"{'student':<20} {'score':>8} {'max':>6}  notebooks  functions")
-    for sid, result in sorted(results.items()):
-        score, max_score, parts = scores(result)
-        lines.append(f"{sid:<20} {score:8.1f} {max_score:6.0f}  {parts['notebook_score']:9.1f}  "
-                     f"{parts['function_score']:9.1f}")
-    return lines
 
 
 def cmd_grade(args):
     from .export import export
     from .feedback import write_feedback
     from .grade import grade_all
+    from .lock import CourseBusy, course_lock
+    from .summary import summarize
 
     course = _course(args)
-    if args.submissions:
-        from .collect import collect
+    try:
+        with course_lock(course.root):  # collect, grade and export as one run
+            refused = []
+            if args.submissions:
+                from .collect import collect
 
-        _report_collected(collect(args.submissions, course))
-    start = time.time()
-    results, failures = grade_all(course, workers=args.workers, scheduler=args.scheduler, force=args.force,
-                                  dataset=args.dataset)
-    print("\n".join(summarize(results, failures, time.time() - start)))
-    write_feedback(course)
-    out = export(course, args.out or course.root / "export")
+                refused = _report_collected(collect(args.submissions, course))
+            start = time.time()
+            results, failures = grade_all(course, workers=args.workers, scheduler=args.scheduler,
+                                          force=args.force, dataset=args.dataset)
+            print("\n".join(summarize(results, failures, time.time() - start, refused)))
+            write_feedback(course)
+            out = export(course, args.out or course.root / "export")
+    except CourseBusy as busy:
+        print(f"not grading: {busy}", file=sys.stderr)
+        return 3
     print(f"\ngrades: {out}\nfeedback: {course.root / 'feedback'}")
-    return 1 if failures else 0
+    return 1 if failures or refused else 0
 
 
 def cmd_feedback(args):

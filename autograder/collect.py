@@ -8,14 +8,19 @@ Only what is graded is taken: the notebooks at the top of the submission and the
 under cs231n/; a single enclosing folder (a zip of `a2/`) is looked through. Everything else is
 skipped and reported. Refused outright, with nothing written for that student: links, members
 with absolute paths or `..`, more than MAX_FILES files, a file over MAX_FILE_BYTES, or a total
-over MAX_TOTAL_BYTES (a zip bomb is stopped while it inflates, not after). Each student's folder
-is written into a temporary folder and renamed into place when complete.
+over MAX_TOTAL_BYTES (a zip bomb is stopped while it inflates, not after); encrypted zips, zips
+compressed with a method Python cannot read (deflate64, as Windows' Explorer writes for large
+files), damaged zips; a name longer than MAX_NAME_CHARS; a name that is both a file and a
+folder. Each student's folder is written into a temporary folder and renamed into place when
+complete. A failure is always that student's: the others are collected.
 """
+import errno
 import re
 import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -23,6 +28,11 @@ from pathlib import Path, PurePosixPath
 MAX_FILE_BYTES = 20 * 2**20
 MAX_TOTAL_BYTES = 100 * 2**20
 MAX_FILES = 500
+MAX_NAME_CHARS = 200  # of one file or folder name (Linux allows 255 bytes)
+READABLE_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
+                    zipfile.ZIP_LZMA: "lzma"}
+METHOD_NAMES = {9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstandard", 95: "xz", 98: "ppmd", 99: "AES encryption"}
+REZIP = "make the zip again with ordinary (deflate) compression and no password, e.g. `zip -r a2.zip a2/`"
 STUDENT_ID = re.compile(r"^(?P<student_id>[A-Za-z0-9][A-Za-z0-9.@-]{0,63}?)(?:_.*)?(?:\.zip)?$")
 
 
@@ -67,6 +77,16 @@ def _check_member(name):
     return path
 
 
+def _check_readable(info):
+    """Refuse a member Python cannot inflate, saying how to make one it can."""
+    if info.flag_bits & 0x1:
+        raise SubmissionRefused(f"the zip is password-protected ({info.filename!r} is encrypted): {REZIP}")
+    if info.compress_type not in READABLE_METHODS:
+        method = METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
+        raise SubmissionRefused(f"{info.filename!r} is compressed with {method}, which the grader cannot "
+                                f"read: {REZIP}")
+
+
 def _read_zip(zip_path):
     """[(relative path, bytes)] of a zip's files, checked as they inflate."""
     entries, total = [], 0
@@ -79,6 +99,7 @@ def _read_zip(zip_path):
                 path = _check_member(info.filename)
                 if stat.S_ISLNK(info.external_attr >> 16):
                     raise SubmissionRefused(f"link in the submission: {info.filename!r}")
+                _check_readable(info)
                 with zf.open(info) as member:
                     data = member.read(MAX_FILE_BYTES + 1)
                 if len(data) > MAX_FILE_BYTES:
@@ -87,8 +108,9 @@ def _read_zip(zip_path):
                 if total > MAX_TOTAL_BYTES:
                     raise SubmissionRefused(f"the submission inflates to more than {MAX_TOTAL_BYTES >> 20} MB")
                 entries.append((path, data))
-    except zipfile.BadZipFile as error:
-        raise SubmissionRefused(f"not a readable zip file ({error})") from error
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as error:
+        raise SubmissionRefused(f"the zip is damaged or not a zip ({type(error).__name__}: {error}): "
+                                f"download it again to check it opens, then {REZIP}") from error
     return entries
 
 
@@ -113,6 +135,19 @@ def _read_folder(folder):
     return entries
 
 
+def _check_names(names):
+    """Refuse names no file system takes: too long, or a file that is also a folder."""
+    folders = {PurePosixPath(*n.parts[:i]) for n in names for i in range(1, len(n.parts))}
+    for name in names:
+        long = [part for part in name.parts if len(part) > MAX_NAME_CHARS]
+        if long:
+            raise SubmissionRefused(f"a name of {len(long[0])} characters in the submission ({long[0][:40]}...), "
+                                    f"more than {MAX_NAME_CHARS}: rename it")
+        if name in folders:
+            raise SubmissionRefused(f"{name.as_posix()!r} is both a file and a folder in the submission: "
+                                    "keep one of them")
+
+
 def collect_one(source, dest, timestamp=None):
     """Copy one student's submission (folder or zip) into dest, all or nothing.
 
@@ -121,6 +156,7 @@ def collect_one(source, dest, timestamp=None):
     source, dest = Path(source), Path(dest)
     entries = _read_zip(source) if source.is_file() else _read_folder(source)
     names = _strip_enclosing_folder([p for p, _ in entries])
+    _check_names(names)
     result = Collected(student_id_of(source) or "", source)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
@@ -169,9 +205,25 @@ def collect(submissions_dir, course):
             names = ", ".join(e.name for e in entries)
             results.append(Collected(student_id, entries[0], error=f"several submissions ({names})"))
             continue
-        try:
-            results.append(collect_one(entries[0], course.step_dir("submitted", student_id)))
-            results[-1].student_id = student_id
-        except SubmissionRefused as error:
-            results.append(Collected(student_id, entries[0], error=str(error)))
+        results.append(_collect_student(student_id, entries[0], course))
     return results
+
+
+def _collect_student(student_id, entry, course):
+    """collect_one for one student, every failure kept as that student's error."""
+    try:
+        collected = collect_one(entry, course.step_dir("submitted", student_id))
+        collected.student_id = student_id
+        return collected
+    except SubmissionRefused as error:
+        return Collected(student_id, entry, error=str(error))
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            why = "the course's disk is full (the grader's problem, not the student's): free space and collect again"
+        elif error.errno == errno.ENAMETOOLONG:
+            why = "a name in the submission is too long for the file system: rename it"
+        else:
+            why = f"could not be read or written ({error}): check the file, then collect again"
+        return Collected(student_id, entry, error=why)
+    except Exception as error:  # noqa: BLE001 - one bad submission never stops the batch
+        return Collected(student_id, entry, error=f"could not be collected ({type(error).__name__}: {error})")

@@ -79,12 +79,12 @@ def run_demo(course, workers=None, judge_timeout=10, cell_timeout=60):
 
     The timeouts are the demo's, not a course's: fast-mode cells take at most a few seconds
     here, and the infinite loop costs two cells' and two judge cases' timeouts."""
-    from .__main__ import summarize
     from .collect import collect
     from .export import export
     from .feedback import write_feedback
     from .grade import grade_all
     from .release import build_release
+    from .summary import summarize
 
     start = time.time()
     print(f"course folder: {course.root}")
@@ -93,13 +93,11 @@ def run_demo(course, workers=None, judge_timeout=10, cell_timeout=60):
     submissions = make_demo_class(course.source, release, course.root / "demo_submissions")
     print(f"2. demo class: {', '.join(DEMO_STUDENTS)} in {submissions}")
     refused = [c for c in collect(submissions, course) if c.error]
-    for c in refused:
-        print(f"   refused {c.student_id}: {c.error}")
     print("3. grading (notebooks in fast mode on the offline digits; a bar per submission)")
     graded_at = time.time()
     results, failures = grade_all(course, students=list(DEMO_STUDENTS), workers=workers, force=True,
                                   judge_timeout=judge_timeout, cell_timeout=cell_timeout)
-    print("\n".join(summarize(results, failures, time.time() - graded_at)))
+    print("\n".join(summarize(results, failures, time.time() - graded_at, refused)))
     feedback = write_feedback(course)
     grades = export(course, course.root / "export")
     print(f"\n4. feedback pages: {course.root / 'feedback'}/<student>/{course.assignment_id}/feedback.html"

@@ -8,15 +8,17 @@ import json
 from pathlib import Path
 
 from .feedback import write_atomically
-from .results import scores, stored_results
+from .results import not_graded, scores, stored_results
 
 CSV_FIELDS = ["student_id", "score", "max_score", "notebook_score", "notebook_max", "function_score",
-              "function_max", "manual_pending", "missing_files", "problems"]
+              "function_max", "manual_pending", "missing_files", "problems", "status"]
 
 
 def rows(course):
-    """One dict per graded student, the CSV's columns."""
-    out = []
+    """One dict per student, the CSV's columns: graded ones with their scores, not graded ones
+    (the grader failed; see autograder.results) with no number at all."""
+    out = [{"student_id": sid, "status": "not graded", "problems": f"not graded: {failure.reason}"}
+           for sid, failure in not_graded(course).items()]
     for sid, result in sorted(stored_results(course).items()):
         score, max_score, parts = scores(result)
         problems = []
@@ -26,8 +28,9 @@ def rows(course):
             problems.append(result["judge_error"])
         out.append({"student_id": sid, "score": round(score, 3), "max_score": round(max_score, 3),
                     **{k: round(v, 3) if isinstance(v, float) else v for k, v in parts.items()},
-                    "missing_files": " ".join(result.get("missing_files", [])), "problems": "; ".join(problems)})
-    return out
+                    "missing_files": " ".join(result.get("missing_files", [])), "problems": "; ".join(problems),
+                    "status": "graded"})
+    return sorted(out, key=lambda row: row["student_id"])
 
 
 def grades_csv(course):
@@ -60,7 +63,7 @@ def export(course, out_dir):
     out_dir = Path(out_dir)
     write_atomically(out_dir / "grades.csv", grades_csv(course))
     for sid, result in stored_results(course).items():
-        stored = {k: v for k, v in result.items() if k != "nbgrader_log"}
+        stored = {k: v for k, v in json.loads(result.to_json()).items() if k != "nbgrader_log"}
         write_atomically(out_dir / "results" / f"{sid}.json", json.dumps(stored, indent=1))
         write_atomically(out_dir / "gradescope" / sid / "results.json", json.dumps(gradescope_results(result), indent=1))
     return out_dir / "grades.csv"

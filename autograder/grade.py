@@ -1,22 +1,31 @@
 """The grading coordinator: submissions graded on a process pool or a Dask cluster (one student
-per job: autograder.grade_one), one writer to the gradebook, resumable.
+per job: autograder.grade_one), one writer to the gradebook, resumable. docs/grading.md draws
+the processes and the life of one student's grading.
 
-The coordinator (`grade_all`) is the only process that writes the course's gradebook: it merges
-each result in one transaction (nbgrader's grades plus a row of our own table holding the whole
-result), moves the autograded notebooks into course/autograded/, and writes grades.csv. A run
-killed at any point and started again grades what was not merged yet; merged students are skipped
-unless the submission changed or --force is given.
+The coordinator (`grade_all`) holds the course folder's lock (autograder.lock) for the whole
+run, and is the only process that writes the course's gradebook: it stores each outcome in one
+transaction (autograder.results: a GradeResult, or a NotGraded saying why the grader failed),
+and moves the autograded notebooks into course/autograded/. A run killed at any point and
+started again grades what was not graded yet; graded students are skipped unless the
+submission changed or --force is given. Pool workers die with the coordinator (parent-death
+signal), and the next run removes the scratch folders a dead run left.
 """
+import ctypes
 import hashlib
 import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
 from .config import PACKAGE, ROOT, Course
+from .failures import reason_for
 from .grade_one import GradeJob, grade_submission, submission_digest
-from .results import merge_result, merged_digests
+from .lock import course_lock
+from .results import GradeResult, NotGraded, merge_result, merged_digests, record_not_graded
 from .stubs import strip_package
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def _replace_dir(src, dest):
@@ -85,67 +94,139 @@ def submitted_students(course):
     return sorted(p.name for p in folder.iterdir() if (p / course.assignment_id).is_dir())
 
 
+def remove_stale_scratch(scratch):
+    """Remove the grade-* folders of runs that are gone (call it holding the course's lock:
+    then every such folder is stale); returns how many went."""
+    removed = 0
+    for stale in Path(scratch).glob("grade-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _die_with(coordinator_pid):
+    """A pool worker's initializer: SIGKILL when the coordinator dies, however it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != coordinator_pid:  # it died before the prctl
+        os._exit(1)
+
+
 def grade_all(course, students=None, workers=None, scheduler=None, force=False, dataset="digits",
               progress=True, on_result=None, judge_timeout=20, cell_timeout=300):
-    """Grade every submitted student (or `students`); returns ({student_id: result}, {student_id: why}),
-    the second for submissions the grader itself could not run (an infrastructure failure, not a
-    student's error: those are scores).
+    """Grade every submitted student (or `students`) not graded yet; returns
+    ({student_id: GradeResult}, {student_id: why}), the second for students the grader itself
+    failed to grade this run (stored as not graded, retried by the next run; a student's own
+    errors are scores, in the first).
 
     workers: processes on this machine (default: the number of cores); scheduler: the address of
-    a Dask scheduler to send the jobs to instead. Results are merged as they arrive.
+    a Dask scheduler to send the jobs to instead. Outcomes are stored as they arrive; on_result
+    is called with each (a GradeResult or a NotGraded) once stored. Raises
+    autograder.lock.CourseBusy at once when another run holds the course folder.
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from tqdm.auto import tqdm
+    with course_lock(course.root):
+        try:
+            prepared, unprepared = prepare(course), ""
+            remove_stale_scratch(prepared[2])
+        except Exception as error:  # noqa: BLE001 - every student is then not graded, saying why
+            prepared = ("", "", "")
+            unprepared = f"the run could not prepare the grading: {reason_for(error, course.root)}"
+        jobs = pending_jobs(course, students, force, prepared, dataset=dataset, cell_timeout=cell_timeout,
+                            judge_timeout=judge_timeout)
+        outcomes = _Outcomes(course, jobs, progress, on_result)
+        if unprepared:
+            for job in jobs:
+                outcomes.settle(job.student_id, lambda job=job: NotGraded(job.student_id, job.digest, unprepared))
+        elif scheduler:
+            from distributed import Client
+            from distributed import as_completed as dask_completed
 
-    base, template_db, scratch = prepare(course)
+            with Client(scheduler) as client:
+                futures = {client.submit(grade_submission, job, key=f"grade-{job.student_id}-{time.time()}",
+                                         pure=False): job.student_id for job in jobs}
+                for future in dask_completed(futures):
+                    outcomes.settle(futures[future], future.result)
+        elif jobs:
+            with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), initializer=_die_with,
+                                     initargs=(os.getpid(),)) as pool:
+                futures = {pool.submit(grade_submission, job): job.student_id for job in jobs}
+                for future in as_completed(futures):
+                    outcomes.settle(futures[future], future.result)
+        return outcomes.close()
+
+
+def pending_jobs(course, students, force, prepared, **job_options):
+    """A GradeJob for each of students (default: every submitted one) whose submission is not
+    graded yet (every one with force). prepared: prepare()'s (base, template_db, scratch)."""
     available = submitted_students(course)
     unknown = sorted(set(students or []) - set(available))
     if unknown:
         raise ValueError(f"no submission collected for {unknown}; collected: {available}")
-    students = students or available
     done = {} if force else merged_digests(course)
+    base, template_db, scratch = map(str, prepared)
     jobs = []
-    for sid in students:
+    for sid in students or available:
         submitted = course.step_dir("submitted", sid)
-        if done.get(sid) == submission_digest(submitted):
-            continue
-        jobs.append(GradeJob(sid, course.assignment_id, str(submitted), str(base), str(template_db),
-                             str(course.source_root), str(scratch), dataset, cell_timeout, judge_timeout,
-                             str(course.root)))
-    results, failures = {}, {}
-    bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress)
+        digest = submission_digest(submitted)
+        if done.get(sid) != digest:
+            jobs.append(GradeJob(sid, course.assignment_id, str(submitted), base, template_db,
+                                 str(course.source_root), scratch, course_root=str(course.root), digest=digest,
+                                 **job_options))
+    return jobs
 
-    def handle(result):
-        if Path(result["autograded_dir"]).is_dir():
-            _replace_dir(result["autograded_dir"], course.step_dir("autograded", result["student_id"]))
-        merge_result(course, result)
-        shutil.rmtree(result["scratch"], ignore_errors=True)
-        results[result["student_id"]] = result
-        bar.update(1)
-        if on_result:
-            on_result(result)
 
-    def settle(future, student_id):
+class _Outcomes:
+    """The coordinator's side of the outcomes: each stored in one transaction as it arrives,
+    counted on the progress bar, kept for the return value."""
+
+    def __init__(self, course, jobs, progress, on_result):
+        from tqdm.auto import tqdm
+
+        self.course, self.on_result = course, on_result
+        self.digests = {job.student_id: job.digest for job in jobs}
+        self.results, self.failures = {}, {}
+        self.bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress)
+
+    def settle(self, student_id, get_outcome):
+        """Store the outcome get_outcome() returns; an exception it raises (a worker that died,
+        a Dask error) makes the student not graded."""
         try:
-            handle(future.result())
-        except Exception as error:  # noqa: BLE001 - reported per student, the batch goes on
-            failures[student_id] = f"{type(error).__name__}: {error}"
-            bar.update(1)
+            outcome = get_outcome()
+        except Exception as error:  # noqa: BLE001 - per student; the batch goes on
+            outcome = NotGraded(student_id, self.digests[student_id], reason_for(error))
+        outcome = self._store(outcome)
+        if outcome.scratch:
+            shutil.rmtree(outcome.scratch, ignore_errors=True)
+        if isinstance(outcome, GradeResult):
+            self.results[student_id] = outcome
+        else:
+            self.failures[student_id] = outcome.reason
+        self.bar.update(1)
+        if self.on_result:
+            self.on_result(outcome)
 
-    if scheduler:
-        from distributed import Client
-        from distributed import as_completed as dask_completed
+    def _store(self, outcome):
+        """A GradeResult that cannot be stored becomes a NotGraded; a NotGraded that cannot be
+        stored is not (the student stays pending: the next run grades them anyway)."""
+        course = self.course
+        if isinstance(outcome, GradeResult):
+            try:
+                if Path(outcome.autograded_dir).is_dir():
+                    _replace_dir(outcome.autograded_dir, course.step_dir("autograded", outcome.student_id))
+                merge_result(course, outcome)
+                return outcome
+            except Exception as error:  # noqa: BLE001 - the grader's failure: not graded, retried
+                outcome = NotGraded(outcome.student_id, outcome.digest, reason_for(error, course.root),
+                                    scratch=outcome.scratch)
+        try:
+            record_not_graded(course, outcome)
+        except Exception as error:  # noqa: BLE001 - see the docstring
+            outcome.reason += f" (and the failure could not be stored: {reason_for(error)})"
+        return outcome
 
-        with Client(scheduler) as client:
-            futures = {client.submit(grade_submission, job, key=f"grade-{job.student_id}-{time.time()}",
-                                     pure=False): job.student_id for job in jobs}
-            for future in dask_completed(futures):
-                settle(future, futures[future])
-    elif jobs:
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-            futures = {pool.submit(grade_submission, job): job.student_id for job in jobs}
-            for future in as_completed(futures):
-                settle(future, futures[future])
-    bar.close()
-    return results, failures
+    def close(self):
+        self.bar.close()
+        return self.results, self.failures

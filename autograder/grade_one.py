@@ -8,14 +8,16 @@
 3. run `nbgrader autograde` for this one student in a private course folder whose gradebook is a
    copy of a template holding only the assignment, with deleted test cells restored and every
    cell under a timeout;
-4. return plain data: every grade cell's score and a grader-made message (autograder.evidence),
-   the judge's results and re-checks, timings.
+4. return a GradeResult (autograder.results): every grade cell's score and a grader-made message
+   (autograder.evidence), the judge's results and re-checks, timings; or a NotGraded saying why,
+   when the grader failed (autograder.failures), never a score.
 """
 import hashlib
 import os
 import shutil
 import tempfile
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,10 +25,13 @@ from cs231n.tasks import TASKS_BY_FILE
 
 from .config import ROOT
 from .evidence import confirm_with_functions, read_notebook_grades, recheck_names
-from .optional import mark_not_attempted, set_aside_unrunnable
+from .failures import nbgrader_failure, reason_for
 from .judge.sandbox import limits_mode
+from .optional import mark_not_attempted, set_aside_unrunnable
+from .results import GradeResult, NotGraded
 
 RUN_SLACK = 120  # seconds of an nbgrader run beyond its notebooks' budgets (start, kernels, saving)
+NBGRADER_TIMED_OUT = "nbgrader autograde ran longer than"  # how run_nbgrader_autograde's log says so
 # What nbgrader autograde leaves out when it copies a submission into autograded/: the course's
 # list (nbgrader_config.py) also leaves out *.so, to keep builds out of the release, but the
 # package graded here is ours (assemble_package) and its compiled fast layers must reach the
@@ -50,6 +55,7 @@ class GradeJob:
     judge_timeout: int = 20
     course_root: str = ""
     notebook_budget: int = 600  # seconds for each notebook in all (its cells' timeouts within it)
+    digest: str = ""  # of the submission when the coordinator made the job
 
 
 def submission_digest(submitted_dir):
@@ -126,9 +132,20 @@ def run_nbgrader_autograde(job, private_root):
 
 
 def grade_submission(job):
-    """Grade one student; returns a JSON-able dict (see the module docstring)."""
+    """Grade one student: a GradeResult, or NotGraded when the grader failed (see
+    autograder.failures). Never raises for a grader-side failure: the coordinator gets a
+    NotGraded saying why."""
+    scratch = ""
+    try:
+        scratch = tempfile.mkdtemp(prefix=f"grade-{job.student_id}-", dir=job.scratch_root)
+        return _grade_in(job, Path(scratch))
+    except Exception as error:  # noqa: BLE001 - the grader's failure, reported as not graded
+        return NotGraded(job.student_id, job.digest, reason_for(error, job.scratch_root),
+                         log=traceback.format_exc()[-4000:], scratch=scratch)
+
+
+def _grade_in(job, scratch):
     started = time.time()
-    scratch = Path(tempfile.mkdtemp(prefix=f"grade-{job.student_id}-", dir=job.scratch_root))
     private = scratch / "course"
     student_dir = private / "submitted" / job.student_id / job.assignment_id
     student_dir.mkdir(parents=True)
@@ -143,34 +160,27 @@ def grade_submission(job):
     shutil.copytree(student_dir / "cs231n", judge_copy / "cs231n")
     shutil.copyfile(job.template_db, private / "gradebook.db")
 
-    # a JudgeError is ours, not the student's: it fails the run
+    # a JudgeError is ours, not the student's: it makes the student not graded
     from .judge import judge_package, recheck_package
 
     source_dir = Path(job.source_root) / job.assignment_id
     functions = [asdict(r) for r in judge_package(judge_copy, timeout_per_case=job.judge_timeout)]
     rechecks = [asdict(r) for r in recheck_package(judge_copy, recheck_names(source_dir))]
-    judge_error = ""
     judged = time.time()
 
     ok, log, timed_out = run_nbgrader_autograde(job, private)
+    digest = submission_digest(job.submitted_dir)
+    why = nbgrader_failure(0 if ok else 1, log.startswith(NBGRADER_TIMED_OUT), scratch)
+    if why:
+        return NotGraded(job.student_id, digest, why, log=log, scratch=str(scratch))
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
                                      job.assignment_id, job.student_id)
     before_check = confirm_with_functions(notebooks, functions, source_dir, rechecks)
     mark_not_attempted(notebooks, set_aside)
-    return {
-        "student_id": job.student_id,
-        "digest": submission_digest(job.submitted_dir),
-        "notebooks": notebooks,
-        "notebook_score_before_check": before_check,
-        "functions": functions,
-        "rechecks": rechecks,
-        "missing_files": missing,
-        "nbgrader_ok": ok,
-        "nbgrader_log": "" if ok else log,
-        "judge_error": judge_error,
-        "timed_out": timed_out,  # notebooks stopped at a cell's timeout or their budget
-        "limits": limits_mode(),  # how the run's memory and processes were bounded
-        "seconds": {"judge": round(judged - started, 2), "notebooks": round(time.time() - judged, 2)},
-        "autograded_dir": str(private / "autograded" / job.student_id / job.assignment_id),
-        "scratch": str(scratch),
-    }
+    return GradeResult(
+        student_id=job.student_id, digest=digest, notebooks=notebooks,
+        notebook_score_before_check=before_check, functions=functions, rechecks=rechecks,
+        missing_files=missing, nbgrader_ok=ok, nbgrader_log="" if ok else log,
+        timed_out=timed_out, isolation=limits_mode(),
+        seconds={"judge": round(judged - started, 2), "notebooks": round(time.time() - judged, 2)},
+        autograded_dir=str(private / "autograded" / job.student_id / job.assignment_id), scratch=str(scratch))

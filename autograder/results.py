@@ -1,83 +1,235 @@
-"""Results of grading: a result's scores, and their storage in the gradebook (nbgrader's grades
-plus our own table holding each whole result), one transaction per student."""
+"""Results of grading: what a worker sends back for one student (GradeResult, or NotGraded when
+the grader itself failed), a result's scores, and their storage in the gradebook.
+
+A student is in one of three states: pending (nothing stored for the submission's digest: the
+next run grades them), graded (a row of RESULTS_TABLE whose digest is the submission's), or not
+graded (a row of NOT_GRADED_TABLE saying why: a failure of the grader, never a score; the next
+run grades them again). Every change of state is one transaction.
+
+Adding a field to GradeResult: give it a default. Stored rows written before it existed read
+back with the default, and fields this version does not know are kept in `extra`.
+"""
+import dataclasses
+import datetime
 import json
+from dataclasses import dataclass, field
 
 RESULTS_TABLE = "cs231n_results"
+NOT_GRADED_TABLE = "cs231n_not_graded"
+
+
+@dataclass
+class GradeResult:
+    """One student's grading, as a worker returns it and the gradebook stores it.
+
+    notebooks: [{notebook, grades: [{name, auto_score, max_score, needs_manual_grade, message,
+    ...}]}] as autograder.evidence reads them; functions: the judge's CaseResults as dicts;
+    rechecks: the judge's RecheckResults of notebook cells (name, passed, message) as dicts;
+    timed_out: notebooks that ran out of time; isolation: the limits mode the run used (e.g.
+    "cgroup" or "rlimits"), "" when the job does not say."""
+
+    student_id: str
+    digest: str
+    notebooks: list = field(default_factory=list)
+    functions: list = field(default_factory=list)
+    notebook_score_before_check: float = 0.0
+    missing_files: list = field(default_factory=list)
+    nbgrader_ok: bool = True
+    nbgrader_log: str = ""
+    judge_error: str = ""
+    rechecks: list = field(default_factory=list)
+    timed_out: list = field(default_factory=list)
+    isolation: str = ""
+    seconds: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+    # where the worker left its files; the coordinator's business, never stored
+    autograded_dir: str = ""
+    scratch: str = ""
+
+    TRANSIENT = ("autograded_dir", "scratch")
+
+    def __getitem__(self, name):
+        """result["notebooks"] as result.notebooks: a read-only bridge for call sites written
+        when results were dicts (branches merged alongside this one); new code uses attributes."""
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            if name in self.extra:
+                return self.extra[name]
+            raise KeyError(name) from None
+
+    def get(self, name, default=None):
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def to_json(self):
+        data = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.TRANSIENT and k != "extra"}
+        return json.dumps({**self.extra, **data})
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra", *cls.TRANSIENT}
+        return cls(**{k: v for k, v in data.items() if k in known},
+                   extra={k: v for k, v in data.items() if k not in known and k not in cls.TRANSIENT})
+
+
+@dataclass
+class NotGraded:
+    """A student the grader failed to grade (disk full, database error, nbgrader crash, the
+    grader's own timeout, a judge infrastructure error): why, never a score."""
+
+    student_id: str
+    digest: str
+    reason: str
+    log: str = ""
+    scratch: str = ""  # never stored
+
+    def to_json(self):
+        return json.dumps({"student_id": self.student_id, "digest": self.digest, "reason": self.reason,
+                           "log": self.log})
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        return cls(student_id=data["student_id"], digest=data["digest"], reason=data["reason"],
+                   log=data.get("log", ""))
 
 
 def scores(result):
-    """(score, max_score, parts) of a result: notebooks (extra_ cells add to the score only)
-    plus function tests."""
+    """(score, max_score, parts) of a GradeResult: notebooks (extra_ cells add to the score
+    only) plus function tests."""
     nb_score = nb_max = 0.0
     manual_pending = 0
-    for nb in result["notebooks"]:
+    for nb in result.notebooks:
         for g in nb["grades"]:
             if g["needs_manual_grade"]:
                 manual_pending += 1
             nb_score += g["auto_score"] or 0.0
             if not g["name"].startswith("extra_"):
                 nb_max += g["max_score"]
-    fn_score = sum(f["points"] for f in result["functions"])
-    fn_max = sum(f["max_points"] for f in result["functions"])
+    fn_score = sum(f["points"] for f in result.functions)
+    fn_max = sum(f["max_points"] for f in result.functions)
     parts = {"notebook_score": nb_score, "notebook_max": nb_max, "function_score": fn_score,
              "function_max": fn_max, "manual_pending": manual_pending}
     return nb_score + fn_score, nb_max + fn_max, parts
 
 
-def _results_table():
+# --------------------------------------------------------------------------------------------
+# Storage
+# --------------------------------------------------------------------------------------------
+def _tables():
     from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
 
     meta = MetaData()
-    return Table(RESULTS_TABLE, meta,
-                 Column("assignment_id", String(128), primary_key=True),
-                 Column("student_id", String(128), primary_key=True),
-                 Column("digest", String(64), nullable=False),
-                 Column("result", Text, nullable=False),
-                 Column("graded_at", DateTime, nullable=False))
+
+    def table(name, record, at):  # one row per (assignment, student): its record and when
+        return Table(name, meta, Column("assignment_id", String(128), primary_key=True),
+                     Column("student_id", String(128), primary_key=True),
+                     Column("digest", String(64), nullable=False),
+                     Column(record, Text, nullable=False), Column(at, DateTime, nullable=False))
+
+    return table(RESULTS_TABLE, "result", "graded_at"), table(NOT_GRADED_TABLE, "record", "failed_at")
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class _Store:
+    """The course gradebook with our two tables made; `with _Store(course) as (gb, results,
+    not_graded):`."""
+
+    def __init__(self, course):
+        self.course = course
+
+    def __enter__(self):
+        from nbgrader.api import Gradebook
+
+        self.gb = Gradebook(self.course.db_url)
+        self.gb.__enter__()
+        results, not_graded = _tables()
+        bind = self.gb.db.get_bind()
+        results.create(bind, checkfirst=True)
+        not_graded.create(bind, checkfirst=True)
+        return self.gb, results, not_graded
+
+    def __exit__(self, *exc):
+        return self.gb.__exit__(*exc)
+
+
+def _rows(course, which):
+    with _Store(course) as (gb, results, not_graded):
+        table = results if which == "results" else not_graded
+        return gb.db.execute(table.select().where(table.c.assignment_id == course.assignment_id)).fetchall()
 
 
 def merged_digests(course):
-    """{student_id: digest} of every result already merged into the gradebook."""
-    from nbgrader.api import Gradebook
-
-    table = _results_table()
-    with Gradebook(course.db_url) as gb:
-        table.create(gb.db.get_bind(), checkfirst=True)
-        rows = gb.db.execute(table.select().where(table.c.assignment_id == course.assignment_id)).fetchall()
-    return {row.student_id: row.digest for row in rows}
+    """{student_id: digest} of every graded student (not graded ones are not in it)."""
+    return {row.student_id: row.digest for row in _rows(course, "results")}
 
 
 def stored_results(course):
-    """{student_id: result dict} of every merged result."""
-    from nbgrader.api import Gradebook
+    """{student_id: GradeResult} of every graded student."""
+    return {row.student_id: GradeResult.from_json(row.result) for row in _rows(course, "results")}
 
-    table = _results_table()
-    with Gradebook(course.db_url) as gb:
-        table.create(gb.db.get_bind(), checkfirst=True)
-        rows = gb.db.execute(table.select().where(table.c.assignment_id == course.assignment_id)).fetchall()
-    return {row.student_id: json.loads(row.result) for row in rows}
+
+def not_graded(course):
+    """{student_id: NotGraded} of every student whose last grading failed on the grader's side
+    (and who has no grade of that submission)."""
+    return {row.student_id: NotGraded.from_json(row.record) for row in _rows(course, "not_graded")}
 
 
 def merge_result(course, result):
-    """Write one student's result into the gradebook in a single transaction."""
-    import datetime
-
-    from nbgrader.api import Gradebook
-
-    table = _results_table()
-    sid, aid = result["student_id"], course.assignment_id
-    stored = {k: v for k, v in result.items() if k not in ("scratch", "autograded_dir")}
-    with Gradebook(course.db_url) as gb:
-        table.create(gb.db.get_bind(), checkfirst=True)
+    """Store one student's GradeResult (nbgrader's grades too) in a single transaction; a
+    not-graded record of the student goes."""
+    sid, aid = result.student_id, course.assignment_id
+    with _Store(course) as (gb, results, not_graded_table):
         gb.update_or_create_student(sid)
         gb.update_or_create_submission(aid, sid)
-        for nb in result["notebooks"]:
+        for nb in result.notebooks:
             for g in nb["grades"]:
                 grade = gb.find_grade(g["name"], nb["notebook"], aid, sid)
                 grade.auto_score = g["auto_score"]
                 grade.needs_manual_grade = g["needs_manual_grade"]
-        gb.db.execute(table.delete().where((table.c.assignment_id == aid) & (table.c.student_id == sid)))
-        gb.db.execute(table.insert().values(assignment_id=aid, student_id=sid, digest=result["digest"],
-                                            result=json.dumps(stored),
-                                            graded_at=datetime.datetime.now(datetime.timezone.utc)))
+        for table in (results, not_graded_table):
+            gb.db.execute(table.delete().where((table.c.assignment_id == aid) & (table.c.student_id == sid)))
+        gb.db.execute(results.insert().values(assignment_id=aid, student_id=sid, digest=result.digest,
+                                              result=result.to_json(), graded_at=_now()))
         gb.db.commit()
+
+
+def record_not_graded(course, failure):
+    """Store a NotGraded in a single transaction. A stored grade of the same submission stays
+    (it is still right: a forced regrade failed); a grade of an older submission goes, so that
+    nothing shows a score for a submission that was not graded. Returns True when the failure
+    was stored, False when a grade of the same submission was kept instead."""
+    sid, aid = failure.student_id, course.assignment_id
+    with _Store(course) as (gb, results, not_graded_table):
+        mine = (results.c.assignment_id == aid) & (results.c.student_id == sid)
+        row = gb.db.execute(results.select().where(mine)).fetchone()
+        if row is not None and row.digest == failure.digest:
+            gb.db.rollback()
+            return False
+        gb.db.execute(results.delete().where(mine))
+        gb.db.execute(not_graded_table.delete().where((not_graded_table.c.assignment_id == aid)
+                                                      & (not_graded_table.c.student_id == sid)))
+        gb.db.execute(not_graded_table.insert().values(assignment_id=aid, student_id=sid, digest=failure.digest,
+                                                       record=failure.to_json(), failed_at=_now()))
+        gb.db.commit()
+        if row is not None:  # nbgrader's own grades of the older submission go too
+            _remove_nbgrader_submission(gb, aid, sid)
+        return True
+
+
+def _remove_nbgrader_submission(gb, assignment_id, student_id):
+    """nbgrader's remove_submission commits as it goes: after our transaction, not inside it
+    (grades.csv and the feedback read our tables)."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        gb.remove_submission(assignment_id, student_id)
+    except MissingEntry:
+        pass

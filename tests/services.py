@@ -40,29 +40,41 @@ def postgres_bin():
 def postgres_server():
     """Yield a SQLAlchemy URL of a fresh PostgreSQL database, served until the end.
 
-    Its files live in a fresh folder under the system temp dir (pytest's own are private to
-    root, and the server runs as the postgres user), removed afterwards.
+    Password authentication only (scram-sha-256, local socket and TCP alike; never trust: with
+    trust, any local process that reaches the socket owns the gradebook): the superuser and a
+    `grader` role that owns the gradebook database each get a random password. Its files live in
+    a fresh folder (mode 0700) under the system temp dir (pytest's own are private to root, and
+    the server runs as the postgres user), removed afterwards.
     """
+    import secrets
     import tempfile
 
     pg = postgres_bin()
-    tmp = Path(tempfile.mkdtemp(prefix="cs231n-pg-"))
-    data, sock = tmp / "pgdata", tmp / "pgsock"
-    sock.mkdir(parents=True)
+    tmp = Path(tempfile.mkdtemp(prefix="cs231n-pg-"))  # mode 0700
+    data, sock, pwfile = tmp / "pgdata", tmp / "pgsock", tmp / "superuser.pw"
+    sock.mkdir(parents=True, mode=0o700)
+    superuser, grader = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    pwfile.write_text(superuser + "\n")
+    pwfile.chmod(0o600)
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_postgres:
-        shutil.chown(tmp, "postgres")
-        shutil.chown(sock, "postgres")
+        for path in (tmp, sock, pwfile):
+            shutil.chown(path, "postgres")
     port = free_port()
-    subprocess.run(as_postgres + [str(pg / "initdb"), "-D", str(data), "--auth-local=trust",
-                                  "--auth-host=trust", "-U", "postgres"], check=True, capture_output=True)
+    subprocess.run(as_postgres + [str(pg / "initdb"), "-D", str(data), "--auth-local=scram-sha-256",
+                                  "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "-U", "postgres"],
+                   check=True, capture_output=True)
+    pwfile.unlink()
     options = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(as_postgres + [str(pg / "pg_ctl"), "-D", str(data), "-w", "-t", "30", "-o", options,
                                   "-l", str(tmp / "pg.log"), "start"], check=True, capture_output=True)
     try:
-        subprocess.run(["psql", "-h", str(sock), "-p", str(port), "-U", "postgres", "-c",
-                        "CREATE DATABASE gradebook"], check=True, capture_output=True)
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/gradebook"
+        psql = ["psql", "-h", str(sock), "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c"]
+        env = {**os.environ, "PGPASSWORD": superuser}
+        subprocess.run(psql + [f"CREATE ROLE grader LOGIN PASSWORD '{grader}'"], check=True, capture_output=True,
+                       env=env)
+        subprocess.run(psql + ["CREATE DATABASE gradebook OWNER grader"], check=True, capture_output=True, env=env)
+        yield f"postgresql+psycopg2://grader:{grader}@127.0.0.1:{port}/gradebook"
     finally:
         subprocess.run(as_postgres + [str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True)

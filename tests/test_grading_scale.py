@@ -35,7 +35,7 @@ def _class(course, tmp, **kw):
 
 
 def _essence(results):
-    return {sid: (r["notebooks"], [(f["task"], f["case"], f["points"], f["passed"]) for f in r["functions"]])
+    return {sid: (r.notebooks, [(f["task"], f["case"], f["points"], f["passed"]) for f in r.functions])
             for sid, r in results.items()}
 
 
@@ -70,6 +70,24 @@ def test_postgresql_gradebook_works_like_sqlite(tmp_path, local_run):
 
         with Gradebook(url) as gb:  # nbgrader's own view of the same database
             assert gb.find_submission("a2", "ref1").score > gb.find_submission("a2", "st1").score
+
+
+@pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed (Debian package postgresql)")
+def test_the_postgresql_gradebook_wants_its_password():
+    import sqlalchemy
+    from sqlalchemy.engine import URL, make_url
+
+    with postgres_server() as url:
+        right = make_url(url)
+
+        def as_(username, password):
+            return URL.create(right.drivername, username, password, right.host, right.port, right.database)
+
+        for wrong in (as_("grader", None), as_("grader", "not-" + right.password), as_("postgres", None)):
+            with pytest.raises(sqlalchemy.exc.OperationalError, match="password"):
+                sqlalchemy.create_engine(wrong).connect().close()
+        with sqlalchemy.create_engine(right).connect() as db:
+            assert db.execute(sqlalchemy.text("SELECT current_user")).scalar() == "grader"
 
 
 def _merged(db_path):

@@ -1,0 +1,34 @@
+"""The closing account of a grading run, as lines of text (the CLI and the demo print it)."""
+from .results import scores
+
+
+def summarize(results, failures, seconds, refused=()):
+    """Lines: what was graded and how long it took; every student not graded and why (the
+    next run grades them again); refused submissions; notebooks that ran out of time; the
+    isolation limits the runs reported; then the grade table.
+
+    results: {student_id: GradeResult}; failures: {student_id: why}; refused: collect's
+    Collected entries with an error."""
+    lines = [f"graded {len(results)} submissions in {seconds:.0f} s"
+             + (f" ({seconds / len(results):.1f} s per submission with all workers)" if results else "")]
+    for sid, why in sorted(failures.items()):
+        lines.append(f"  NOT GRADED {sid}: {why} (the next run grades them again)")
+    for entry in refused:
+        lines.append(f"  REFUSED {entry.student_id or entry.source.name} ({entry.source.name}): {entry.error}")
+    for sid, result in sorted(results.items()):
+        if result.timed_out:
+            lines.append(f"  {sid}: ran out of time: {', '.join(result.timed_out)}")
+        if not result.nbgrader_ok:
+            lines.append(f"  {sid}: some notebooks could not be run (see the feedback)")
+    modes = sorted({result.isolation for result in results.values() if result.isolation})
+    if modes:
+        lines.append(f"  isolation limits: {', '.join(modes)}")
+    lines.append("")
+    lines.append(f"{'student':<20} {'score':>8} {'max':>6}  notebooks  functions")
+    for sid, result in sorted(results.items()):
+        score, max_score, parts = scores(result)
+        lines.append(f"{sid:<20} {score:8.1f} {max_score:6.0f}  {parts['notebook_score']:9.1f}  "
+                     f"{parts['function_score']:9.1f}")
+    for sid in sorted(failures):
+        lines.append(f"{sid:<20} {'not graded':>15}")
+    return lines

@@ -1,0 +1,73 @@
+"""The messages of grading and what the summary makes of them: a GradeResult survives storage
+(old rows and fields of newer versions included), grader-side failures say why, and the summary
+lists every student not graded, every refused submission, every notebook that ran out of time
+and the isolation limits."""
+import errno
+import json
+from pathlib import Path
+
+from autograder.collect import Collected
+from autograder.failures import nbgrader_failure, reason_for
+from autograder.results import GradeResult, NotGraded, scores
+from autograder.summary import summarize
+
+GRADES = [{"notebook": "Toy", "grades": [
+    {"name": "test_double", "auto_score": 2.0, "max_score": 2.0, "needs_manual_grade": False, "message": ""},
+    {"name": "extra_bonus", "auto_score": 1.0, "max_score": 1.0, "needs_manual_grade": False, "message": ""},
+    {"name": "why_relu", "auto_score": None, "max_score": 1.0, "needs_manual_grade": True, "message": ""}]}]
+FUNCTIONS = [{"task": "relu_forward", "case": "basic", "points": 1.0, "max_points": 1.0, "passed": True, "message": ""},
+             {"task": "relu_backward", "case": "basic", "points": 0.0, "max_points": 2.0, "passed": False,
+              "message": "wrong"}]
+
+
+def _result(**kw):
+    return GradeResult("amy", "d1", notebooks=GRADES, functions=FUNCTIONS, **kw)
+
+
+def test_a_result_survives_storage_and_keeps_fields_it_does_not_know():
+    result = _result(timed_out=["Toy"], isolation="rlimits", autograded_dir="/x", scratch="/y")
+    stored = json.loads(result.to_json())
+    assert "scratch" not in stored and "autograded_dir" not in stored
+    newer = json.dumps({**stored, "recheck": {"test_double": True}})  # a field of a newer version
+    back = GradeResult.from_json(newer)
+    assert back.timed_out == ["Toy"] and back.isolation == "rlimits" and back.scratch == ""
+    assert back.extra == {"recheck": {"test_double": True}} and back["recheck"] == {"test_double": True}
+    assert json.loads(back.to_json()) == json.loads(newer)
+    older = {k: v for k, v in stored.items() if k not in ("timed_out", "isolation")}  # a row of an older version
+    assert GradeResult.from_json(json.dumps(older)).timed_out == []
+
+
+def test_scores_count_extra_credit_in_the_score_only():
+    score, max_score, parts = scores(_result())
+    assert (score, max_score) == (4.0, 6.0)  # 2 + 1 extra + 1 function; 2 + 1 manual + 3 functions
+    assert parts["manual_pending"] == 1 and parts["notebook_score"] == 3.0 and parts["function_max"] == 3.0
+
+
+def test_grader_side_failures_say_why():
+    full = OSError(errno.ENOSPC, "No space left on device", "/course/.grading/scratch/x")
+    assert reason_for(full).startswith("disk full writing /course/.grading/scratch/x")
+    import sqlalchemy.exc
+
+    locked = sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+    assert reason_for(locked).startswith("database error: OperationalError")
+    assert reason_for(ValueError("bug")) == "grader error: ValueError: bug"
+    assert nbgrader_failure(1, False, Path("/")) is None  # a kernel that died: the student's score
+    assert nbgrader_failure(0, False, Path("/")) is None
+    assert "time limit" in nbgrader_failure(1, True, Path("/"))
+
+
+def test_the_summary_lists_not_graded_refused_timed_out_and_isolation():
+    results = {"amy": _result(timed_out=["ConvolutionalNetworks"], isolation="cgroup"),
+               "bob": GradeResult("bob", "d2", nbgrader_ok=False, isolation="cgroup")}
+    failures = {"cid": NotGraded("cid", "d3", "disk full writing /x: free space").reason}
+    refused = [Collected("dan", Path("dan.zip"), error="the zip is password-protected")]
+    lines = summarize(results, failures, 12.0, refused)
+    text = "\n".join(lines)
+    assert lines[0].startswith("graded 2 submissions in 12 s")
+    assert "NOT GRADED cid: disk full writing /x: free space (the next run grades them again)" in text
+    assert "REFUSED dan (dan.zip): the zip is password-protected" in text
+    assert "amy: ran out of time: ConvolutionalNetworks" in text
+    assert "bob: some notebooks could not be run" in text
+    assert "isolation limits: cgroup" in text
+    table = {line.split()[0]: line.split()[1:] for line in lines[lines.index("") + 2:]}
+    assert table["amy"][:2] == ["4.0", "6"] and table["cid"] == ["not", "graded"]
