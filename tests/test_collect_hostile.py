@@ -154,4 +154,5 @@ def test_the_batch_grades_the_others_and_reports_every_refusal(tmp_path):
     assert set(rows) == {"honest"}
     honest = rows["honest"]
     assert honest["status"] == "graded" and float(honest["manual_pending"]) == 1  # the written answer
-    assert float(honest["score"]) == float(honest["max_score"]) - 1  # everything automatic
+    # everything automatic but test_double, which names no task and so keeps no points
+    assert float(honest["score"]) == float(honest["max_score"]) - 1 - 2
