@@ -279,6 +279,49 @@ def spatial_groupnorm_backward(load, inp):
 
 
 # --------------------------------------------------------------------------------------------
+# The residual block (cs231n.layer_utils)
+# --------------------------------------------------------------------------------------------
+def _block_params(inp):
+    """The block's params from the case's 'param.*' inputs, and fresh train-mode bn_params."""
+    params = {k[len("param."):]: v.copy() for k, v in inp.items() if k.startswith("param.")}
+    return params, [{"mode": "train"} for _ in range(2 + ("Wp" in params))]
+
+
+@probe
+def residual_block_forward(load, inp):
+    params, bn_params = _block_params(inp)
+    out, _ = pair(load("layer_utils").residual_block_forward(inp["x"], params, bn_params,
+                                                             _i(inp, "stride")),
+                  "residual_block_forward")
+    result = {"out": array(out, "out")}
+    for i, bn in enumerate(bn_params):
+        for key in ("running_mean", "running_var"):
+            result[f"bn_params[{i}].{key}"] = array(bn.get(key), f"bn_params[{i}]['{key}']")
+    return result
+
+
+@probe
+def residual_block_backward(load, inp):
+    """The student's backward on the student's own forward cache (the cache is the student's
+    design); a wrong forward shows up here only through the gradients it leads to."""
+    layer_utils = load("layer_utils")
+    params, bn_params = _block_params(inp)
+    _, cache = pair(layer_utils.residual_block_forward(inp["x"], params, bn_params,
+                                                       _i(inp, "stride")),
+                    "residual_block_forward")
+    dx, grads = pair(layer_utils.residual_block_backward(inp["dout"], cache),
+                     "residual_block_backward")
+    if not isinstance(grads, dict):
+        raise BadOutput(f"grads is {_kind(grads)}, expected a dict")
+    result = {"dx": array(dx, "dx")}
+    for name in params:
+        if name not in grads:
+            raise BadOutput(f"grads has no '{name}'")
+        result[f"grad.{name}"] = array(grads[name], f"grads['{name}']")
+    return result
+
+
+# --------------------------------------------------------------------------------------------
 # Update rules: several steps, carrying the config from one call to the next
 # --------------------------------------------------------------------------------------------
 STATE = {"sgd_momentum": ("velocity",), "nesterov": ("velocity",), "adagrad": ("cache",),
