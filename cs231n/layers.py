@@ -452,8 +452,8 @@ def conv_backward_naive(dout, cache):
     check_conv_dout(dout, x, w, conv_param, "conv_backward_naive")
     H_out, W_out = dout.shape[2:]
     dx, dw, db = None, None, None
-    # TODO: every window contributed w to out, so it receives dout * w; every filter saw the
-    # window, so dw collects dout * window. Accumulate into a padded dx, then crop the padding.
+    # TODO: for each output value, what does its upstream gradient send to the window it read,
+    # to the filter and to the bias? Mind windows that overlap and the zero padding around x.
     ### BEGIN SOLUTION
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     dxp = np.zeros_like(xp)
@@ -602,8 +602,9 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
                          f"the {C} channels of x, got G={G!r}{arithmetic}")
     eps = gn_param.get("eps", 1e-5)
     out, cache = None, None
-    # TODO: view x as (N, G, C // G * H * W), normalise each row (as in layernorm), view it
-    # back as (N, C, H, W), then scale and shift per channel (gamma[None, :, None, None]).
+    # TODO: find a view of x in which the numbers of one group of one example sit together,
+    # normalise them as layernorm normalises a row, go back to (N, C, H, W), then scale and shift
+    # per channel.
     ### BEGIN SOLUTION
     N, C, H, W = x.shape
     groups = x.reshape(N, G, -1)
