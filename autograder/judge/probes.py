@@ -13,6 +13,7 @@ itself, so that a backward pass is judged apart from its forward pass.
 This file is copied next to the worker and imported there as a top-level module: it depends on
 numpy and the standard library only, and holds no hidden inputs.
 """
+import importlib
 import numbers
 
 import numpy as np
@@ -281,6 +282,14 @@ def spatial_groupnorm_backward(load, inp):
 # --------------------------------------------------------------------------------------------
 # The residual block (cs231n.layer_utils)
 # --------------------------------------------------------------------------------------------
+def _layer_utils(load):
+    """cs231n.layer_utils of the package being judged. The grader's loader (grader.MODULES) does
+    not list it, so it is imported here, from the same package, once cs231n.layers imported
+    (load raises the loader's ImportFailed when it did not)."""
+    load("layers")
+    return importlib.import_module("cs231n.layer_utils")
+
+
 def _block_params(inp):
     """The block's params from the case's 'param.*' inputs, and fresh train-mode bn_params."""
     params = {k[len("param."):]: v.copy() for k, v in inp.items() if k.startswith("param.")}
@@ -290,7 +299,7 @@ def _block_params(inp):
 @probe
 def residual_block_forward(load, inp):
     params, bn_params = _block_params(inp)
-    out, _ = pair(load("layer_utils").residual_block_forward(inp["x"], params, bn_params,
+    out, _ = pair(_layer_utils(load).residual_block_forward(inp["x"], params, bn_params,
                                                              _i(inp, "stride")),
                   "residual_block_forward")
     result = {"out": array(out, "out")}
@@ -304,7 +313,7 @@ def residual_block_forward(load, inp):
 def residual_block_backward(load, inp):
     """The student's backward on the student's own forward cache (the cache is the student's
     design); a wrong forward shows up here only through the gradients it leads to."""
-    layer_utils = load("layer_utils")
+    layer_utils = _layer_utils(load)
     params, bn_params = _block_params(inp)
     _, cache = pair(layer_utils.residual_block_forward(inp["x"], params, bn_params,
                                                        _i(inp, "stride")),
