@@ -349,7 +349,8 @@ def dropout_forward(x, dropout_param):
       and optionally 'seed' (int) to make the mask reproducible.
     Returns a tuple of:
     - out: shaped like x, same dtype.
-    - cache: (dropout_param, mask); mask is None in test mode.
+    - cache: (dropout_param, mask); mask, shaped like x, holds the factor each unit was
+      multiplied by (0 where dropped), so that out = x * mask; None in test mode.
     """
     p, mode = dropout_param.get("p"), dropout_param.get("mode")
     if p is None or not 0 < p <= 1:
