@@ -9,7 +9,8 @@ The parts you write are marked TODO; `python -m pytest -m NAME` runs the checks 
 """
 import numpy as np
 
-from .shapes import check_ndim, conv_shapes, pool_shapes
+from .shapes import (check_conv_dout, check_conv_inputs, check_ndim, check_pool_dout,
+                     check_pool_inputs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,9 +339,9 @@ def layernorm_backward(dout, cache):
 def dropout_forward(x, dropout_param):
     """Inverted dropout. NOTE: p is the probability of KEEPING a unit, not of dropping it.
 
-    In 'train' mode each unit is kept with probability p and the kept units are divided by p,
-    so the expected output equals x and nothing needs rescaling at test time; in 'test' mode the
-    layer is the identity.
+    In 'train' mode each unit is kept with probability p and dropped (set to 0) otherwise, and
+    the kept units are rescaled so that the expected output equals x: nothing needs rescaling at
+    test time. In 'test' mode the layer is the identity.
 
     Inputs:
     - x: data, any shape.
@@ -348,7 +349,8 @@ def dropout_forward(x, dropout_param):
       and optionally 'seed' (int) to make the mask reproducible.
     Returns a tuple of:
     - out: shaped like x, same dtype.
-    - cache: (dropout_param, mask); mask is None in test mode.
+    - cache: (dropout_param, mask); mask, shaped like x, holds the factor each unit was
+      multiplied by (0 where dropped), so that out = x * mask; None in test mode.
     """
     p, mode = dropout_param.get("p"), dropout_param.get("mode")
     if p is None or not 0 < p <= 1:
@@ -361,8 +363,9 @@ def dropout_forward(x, dropout_param):
 
     mask, out = None, None
     if mode == "train":
-        # TODO: a mask that keeps each unit with probability p, already divided by p.
-        # Draw it with rng.random(x.shape) so that a seed makes it reproducible.
+        # TODO: a random mask that keeps each unit with probability p, and the output. Think
+        # about what the kept units must become so that the expected output equals x. Draw all
+        # randomness from `rng`, so that a seed makes the mask reproducible.
         ### BEGIN SOLUTION
         mask = (rng.random(x.shape) < p).astype(x.dtype) / np.asarray(p, dtype=x.dtype)
         out = x * mask
@@ -382,7 +385,7 @@ def dropout_backward(dout, cache):
     dropout_param, mask = cache
     dx = None
     if dropout_param["mode"] == "train":
-        # TODO: the gradient flows through the kept units only, scaled like the forward pass.
+        # TODO: the gradient flows through the kept units only; what did the forward pass do to them?
         ### BEGIN SOLUTION
         dx = dout * mask
         ### END SOLUTION
@@ -407,16 +410,22 @@ def conv_forward_naive(x, w, b, conv_param):
     - b: biases (F,).
     - conv_param: dict with 'stride' (int >= 1) and 'pad' (int >= 0 zeros on every side).
     Returns a tuple of:
-    - out: (N, F, H', W'), H' = 1 + (H + 2 * pad - HH) // stride, likewise W'; dtype of x.
+    - out: (N, F, H_out, W_out), where H_out and W_out count the positions the filter takes
+      along each axis (working them out is part of the task); dtype np.result_type(x, w).
     - cache: (x, w, b, conv_param)
-    Raises ValueError, with the arithmetic, when the windows do not tile the padded input.
+    Raises ValueError, with the arithmetic, when the windows do not tile the padded input (the
+    given first line checks this, so your sizes can assume the windows fit).
     """
-    N, C, H, W, F, HH, WW, stride, pad, H_out, W_out = conv_shapes(x, w, b, conv_param,
-                                                                  "conv_forward_naive")
+    N, C, H, W, F, HH, WW, stride, pad = check_conv_inputs(x, w, b, conv_param,
+                                                           "conv_forward_naive")
     out = None
-    # TODO: pad x with np.pad (only the two spatial axes), then loop over examples, filters
-    # and output positions; each output is one sum of a window times a filter, plus a bias.
+    # TODO: work out H_out and W_out from H, W, HH, WW, stride and pad (how many positions does
+    # a filter take on the padded input?). Then pad x (only the two spatial axes), loop over
+    # examples, filters and output positions; each output is one window times a filter, plus a
+    # bias.
     ### BEGIN SOLUTION
+    H_out = 1 + (H + 2 * pad - HH) // stride
+    W_out = 1 + (W + 2 * pad - WW) // stride
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     out = np.empty((N, F, H_out, W_out), dtype=np.result_type(x, w))
     for n in range(N):
@@ -439,14 +448,13 @@ def conv_backward_naive(dout, cache):
     Returns a tuple of: dx (N, C, H, W), dw (F, C, HH, WW), db (F,).
     """
     x, w, b, conv_param = cache
-    N, C, H, W, F, HH, WW, stride, pad, H_out, W_out = conv_shapes(x, w, b, conv_param,
-                                                                  "conv_backward_naive")
-    if dout.shape != (N, F, H_out, W_out):
-        raise ValueError(f"conv_backward_naive: dout must be shaped like the forward output "
-                         f"{(N, F, H_out, W_out)}, got {dout.shape}")
+    N, C, H, W, F, HH, WW, stride, pad = check_conv_inputs(x, w, b, conv_param,
+                                                           "conv_backward_naive")
+    check_conv_dout(dout, x, w, conv_param, "conv_backward_naive")
+    H_out, W_out = dout.shape[2:]
     dx, dw, db = None, None, None
-    # TODO: every window contributed w to out, so it receives dout * w; every filter saw the
-    # window, so dw collects dout * window. Accumulate into a padded dx, then crop the padding.
+    # TODO: for each output value, what does its upstream gradient send to the window it read,
+    # to the filter and to the bias? Mind windows that overlap and the zero padding around x.
     ### BEGIN SOLUTION
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     dxp = np.zeros_like(xp)
@@ -471,13 +479,17 @@ def max_pool_forward_naive(x, pool_param):
     - x: input (N, C, H, W).
     - pool_param: dict with 'pool_height', 'pool_width' and 'stride' (ints); no padding.
     Returns a tuple of:
-    - out: (N, C, H', W'), H' = 1 + (H - pool_height) // stride, likewise W'; dtype of x.
+    - out: (N, C, H_out, W_out), H_out and W_out the number of window positions along each axis
+      (working them out is part of the task); dtype of x.
     - cache: (x, pool_param)
     """
-    N, C, H, W, PH, PW, stride, H_out, W_out = pool_shapes(x, pool_param, "max_pool_forward_naive")
+    N, C, H, W, PH, PW, stride = check_pool_inputs(x, pool_param, "max_pool_forward_naive")
     out = None
-    # TODO: loop over examples, channels and output positions; take each window's maximum.
+    # TODO: work out H_out and W_out (a pool is a window sweep without padding), then loop over
+    # examples, channels and output positions; take each window's maximum.
     ### BEGIN SOLUTION
+    H_out = 1 + (H - PH) // stride
+    W_out = 1 + (W - PW) // stride
     out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
     for n in range(N):
         for c in range(C):
@@ -501,10 +513,9 @@ def max_pool_backward_naive(dout, cache):
     Returns: dx, (N, C, H, W).
     """
     x, pool_param = cache
-    N, C, H, W, PH, PW, stride, H_out, W_out = pool_shapes(x, pool_param, "max_pool_backward_naive")
-    if dout.shape != (N, C, H_out, W_out):
-        raise ValueError(f"max_pool_backward_naive: dout must be shaped like the forward output "
-                         f"{(N, C, H_out, W_out)}, got {dout.shape}")
+    N, C, H, W, PH, PW, stride = check_pool_inputs(x, pool_param, "max_pool_backward_naive")
+    check_pool_dout(dout, x, pool_param, "max_pool_backward_naive")
+    H_out, W_out = dout.shape[2:]
     dx = None
     # TODO: for each window, find its argmax (np.argmax, then np.unravel_index to get the row
     # and column) and add that window's dout there.
@@ -533,18 +544,6 @@ def _check_spatial_norm(x, gamma, beta, what):
                              f"{x.shape}, got {getattr(v, 'shape', type(v).__name__)}")
 
 
-def _channels_last_rows(x):
-    """(N, C, H, W) -> (N*H*W, C): one row per pixel, one column per channel."""
-    N, C, H, W = x.shape
-    return x.transpose(0, 2, 3, 1).reshape(-1, C)
-
-
-def _from_channels_last_rows(rows, shape):
-    """Inverse of _channels_last_rows for an array of the given (N, C, H, W) shape."""
-    N, C, H, W = shape
-    return rows.reshape(N, H, W, C).transpose(0, 3, 1, 2)
-
-
 def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     """Spatial batch normalisation: each channel is normalised over the batch AND all pixels.
 
@@ -557,11 +556,13 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     """
     _check_spatial_norm(x, gamma, beta, "spatial_batchnorm_forward")
     out, cache = None, None
-    # TODO: reshape so that channels are the features (use _channels_last_rows), call your
-    # batchnorm_forward, and reshape back (_from_channels_last_rows). Under five lines.
+    # TODO: arrange x as a matrix whose columns are the channels and whose rows are every
+    # (example, position) pair, call your batchnorm_forward on it, and bring the result back to
+    # (N, C, H, W). Mind which axes a plain reshape would mix up. A few lines.
     ### BEGIN SOLUTION
-    rows, cache = batchnorm_forward(_channels_last_rows(x), gamma, beta, bn_param)
-    out = _from_channels_last_rows(rows, x.shape)
+    N, C, H, W = x.shape
+    rows, cache = batchnorm_forward(x.transpose(0, 2, 3, 1).reshape(-1, C), gamma, beta, bn_param)
+    out = rows.reshape(N, H, W, C).transpose(0, 3, 1, 2)
     ### END SOLUTION
     return out, cache
 
@@ -573,10 +574,11 @@ def spatial_batchnorm_backward(dout, cache):
     Returns a tuple of: dx (N, C, H, W), dgamma (C,), dbeta (C,).
     """
     dx, dgamma, dbeta = None, None, None
-    # TODO: the same reshapes around batchnorm_backward_alt.
+    # TODO: the same rearrangement around batchnorm_backward_alt.
     ### BEGIN SOLUTION
-    drows, dgamma, dbeta = batchnorm_backward_alt(_channels_last_rows(dout), cache)
-    dx = _from_channels_last_rows(drows, dout.shape)
+    N, C, H, W = dout.shape
+    drows, dgamma, dbeta = batchnorm_backward_alt(dout.transpose(0, 2, 3, 1).reshape(-1, C), cache)
+    dx = drows.reshape(N, H, W, C).transpose(0, 3, 1, 2)
     ### END SOLUTION
     return dx, dgamma, dbeta
 
@@ -601,8 +603,9 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
                          f"the {C} channels of x, got G={G!r}{arithmetic}")
     eps = gn_param.get("eps", 1e-5)
     out, cache = None, None
-    # TODO: view x as (N, G, C // G * H * W), normalise each row (as in layernorm), view it
-    # back as (N, C, H, W), then scale and shift per channel (gamma[None, :, None, None]).
+    # TODO: find a view of x in which the numbers of one group of one example sit together,
+    # normalise them as layernorm normalises a row, go back to (N, C, H, W), then scale and shift
+    # per channel.
     ### BEGIN SOLUTION
     N, C, H, W = x.shape
     groups = x.reshape(N, G, -1)

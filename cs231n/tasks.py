@@ -26,6 +26,7 @@ TASKS_BY_FILE = {
                 "conv_macs"),
     "classifiers/cnn.py": ("ThreeLayerConvNet",),
     "classifiers/fc_net.py": ("TwoLayerNet", "FullyConnectedNet"),
+    "layer_utils.py": ("residual_block_forward", "residual_block_backward"),
     "layers.py": ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "svm_loss",
                   "softmax_loss", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
                   "layernorm_forward", "layernorm_backward", "dropout_forward", "dropout_backward",

@@ -308,9 +308,15 @@ def hostile(tmp_path_factory):
     yield results, set(sabotage), elapsed, connected
 
 
+# tasks that run another task's student code fail with it: the residual block runs the
+# student's spatial batchnorm
+BUILT_ON = {"residual_block_backward": "spatial_batchnorm_backward"}
+
+
 def test_hostile_submission_fails_only_what_it_sabotages(hostile):
     results, sabotaged, elapsed, _ = hostile
-    assert_only_failing(results, sabotaged - set(QUIET))
+    failing = sabotaged - set(QUIET)
+    assert_only_failing(results, failing | {t for t, base in BUILT_ON.items() if base in failing})
     assert elapsed < 60
 
 

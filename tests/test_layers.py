@@ -199,6 +199,8 @@ def test_dropout_keeps_a_fraction_p_and_preserves_the_mean(p):
     kept = np.mean(out != 0)
     assert abs(kept - p) < 0.01, f"kept {kept:.3f} of the units with p={p} (p is the KEEP probability)"
     assert abs(out.mean() - x.mean()) < 0.1, "inverted dropout must divide kept units by p"
+    kept = out != 0
+    assert np.allclose(out[kept], x[kept] / p, rtol=1e-12), "every kept unit must be x / p"
     test_out, _ = L.dropout_forward(x, {"mode": "test", "p": p})
     assert np.array_equal(test_out, x)
 

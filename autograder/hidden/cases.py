@@ -195,6 +195,43 @@ LAYER_CASES = [
 
 
 # --------------------------------------------------------------------------------------------
+# The residual block: identity and projection shortcuts, stride 1 and 2, batch 1, one channel
+# --------------------------------------------------------------------------------------------
+def residual_block(N, C, F, H, W, stride, backward=False):
+    def make(rng):
+        inp = {"x": normal(rng, N, C, H, W, scale=2.0) + 0.5, "stride": stride}
+        shapes = {"W1": (F, C, 3, 3), "b1": (F,), "gamma1": (F,), "beta1": (F,),
+                  "W2": (F, F, 3, 3), "b2": (F,), "gamma2": (F,), "beta2": (F,)}
+        if stride != 1 or C != F:
+            shapes.update({"Wp": (F, C, 1, 1), "bp": (F,), "gammap": (F,), "betap": (F,)})
+        for name, shape in shapes.items():
+            inp[f"param.{name}"] = (1 + normal(rng, *shape, scale=0.3) if name.startswith("gamma")
+                                    else normal(rng, *shape))
+        if backward:
+            H_out, W_out = (H - 1) // stride + 1, (W - 1) // stride + 1
+            inp["dout"] = normal(rng, N, F, H_out, W_out)
+        return inp
+    return make
+
+
+BLOCK_SHOW = ("x", "param.W1", "stride")
+RESIDUAL_CASES = [
+    Case("residual_block_forward", "identity", 1, "residual_block_forward",
+         residual_block(2, 3, 3, 4, 5, 1), tol=rel_net, show=BLOCK_SHOW),
+    Case("residual_block_forward", "projection_stride2", 1, "residual_block_forward",
+         residual_block(2, 2, 4, 5, 7, 2), tol=rel_net, show=BLOCK_SHOW),
+    Case("residual_block_forward", "batch1_one_channel_projection", 1, "residual_block_forward",
+         residual_block(1, 1, 2, 3, 3, 1), tol=rel_net, show=BLOCK_SHOW),
+    Case("residual_block_backward", "identity", 1.5, "residual_block_backward",
+         residual_block(2, 3, 3, 4, 5, 1, backward=True), tol=rel_net, show=BLOCK_SHOW),
+    Case("residual_block_backward", "projection_stride2", 1.5, "residual_block_backward",
+         residual_block(2, 2, 4, 5, 7, 2, backward=True), tol=rel_net, show=BLOCK_SHOW),
+    Case("residual_block_backward", "batch1_one_channel_identity", 1, "residual_block_backward",
+         residual_block(1, 1, 1, 3, 3, 1, backward=True), tol=rel_net, show=BLOCK_SHOW),
+]
+
+
+# --------------------------------------------------------------------------------------------
 # Update rules: three or four steps, carrying the config
 # --------------------------------------------------------------------------------------------
 def steps(rule, shape, n, **hyper):
@@ -337,7 +374,7 @@ ARCH_CASES = [
          fixed(in_shape=(31, 23, 5), filters=7, size=5, stride=2, pad=1), tol=0),
 ]
 
-CASES = LAYER_CASES + OPTIM_CASES + CLASSIFIER_CASES + ARCH_CASES
+CASES = LAYER_CASES + RESIDUAL_CASES + OPTIM_CASES + CLASSIFIER_CASES + ARCH_CASES
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ itself, so that a backward pass is judged apart from its forward pass.
 This file is copied next to the worker and imported there as a top-level module: it depends on
 numpy and the standard library only, and holds no hidden inputs.
 """
+import importlib
 import numbers
 
 import numpy as np
@@ -276,6 +277,57 @@ def spatial_groupnorm_forward(load, inp):
 def spatial_groupnorm_backward(load, inp):
     return _forward_backward(load, inp, "spatial_groupnorm_forward", "spatial_groupnorm_backward",
                              _i(inp, "G"), _params(inp, ("eps",)))
+
+
+# --------------------------------------------------------------------------------------------
+# The residual block (cs231n.layer_utils)
+# --------------------------------------------------------------------------------------------
+def _layer_utils(load):
+    """cs231n.layer_utils of the package being judged. The grader's loader (grader.MODULES) does
+    not list it, so it is imported here, from the same package, once cs231n.layers imported
+    (load raises the loader's ImportFailed when it did not)."""
+    load("layers")
+    return importlib.import_module("cs231n.layer_utils")
+
+
+def _block_params(inp):
+    """The block's params from the case's 'param.*' inputs, and fresh train-mode bn_params."""
+    params = {k[len("param."):]: v.copy() for k, v in inp.items() if k.startswith("param.")}
+    return params, [{"mode": "train"} for _ in range(2 + ("Wp" in params))]
+
+
+@probe
+def residual_block_forward(load, inp):
+    params, bn_params = _block_params(inp)
+    out, _ = pair(_layer_utils(load).residual_block_forward(inp["x"], params, bn_params,
+                                                             _i(inp, "stride")),
+                  "residual_block_forward")
+    result = {"out": array(out, "out")}
+    for i, bn in enumerate(bn_params):
+        for key in ("running_mean", "running_var"):
+            result[f"bn_params[{i}].{key}"] = array(bn.get(key), f"bn_params[{i}]['{key}']")
+    return result
+
+
+@probe
+def residual_block_backward(load, inp):
+    """The student's backward on the student's own forward cache (the cache is the student's
+    design); a wrong forward shows up here only through the gradients it leads to."""
+    layer_utils = _layer_utils(load)
+    params, bn_params = _block_params(inp)
+    _, cache = pair(layer_utils.residual_block_forward(inp["x"], params, bn_params,
+                                                       _i(inp, "stride")),
+                    "residual_block_forward")
+    dx, grads = pair(layer_utils.residual_block_backward(inp["dout"], cache),
+                     "residual_block_backward")
+    if not isinstance(grads, dict):
+        raise BadOutput(f"grads is {_kind(grads)}, expected a dict")
+    result = {"dx": array(dx, "dx")}
+    for name in params:
+        if name not in grads:
+            raise BadOutput(f"grads has no '{name}'")
+        result[f"grad.{name}"] = array(grads[name], f"grads['{name}']")
+    return result
 
 
 # --------------------------------------------------------------------------------------------
