@@ -11,7 +11,7 @@ STAMP_DEV  := $(VENV)/.installed-dev
 EXT_SRC    := $(wildcard cs231n/*.pyx) setup.py pyproject.toml
 JOBS   ?= auto
 
-.PHONY: install install-dev build demo train-demo test test-fast lab bench bench-grading data clean help browser
+.PHONY: install install-dev build demo train-demo test test-fast lab bench bench-grading data clean help browser proxy
 
 help:
 	@echo "make demo     set up, then run the whole course on a demo class (release, grading, feedback)"
@@ -41,13 +41,18 @@ $(VENV)/.built: $(EXT_SRC) $(STAMP_USER)
 	touch $@
 
 install: $(STAMP_USER) $(VENV)/.built
-install-dev: $(STAMP_DEV) $(VENV)/.built browser
+install-dev: $(STAMP_DEV) $(VENV)/.built browser proxy
 
 # Debian's Chromium for tests/test_browser.py: installed when missing (as root), instant when
 # present; prints what to run and exits 0 when it cannot (the test then skips with that reason).
 browser:
 	@bash .ci/install-browser
 build: $(VENV)/.built
+
+# JupyterHub's proxy (configurable-http-proxy) from the npm registry, as package.json and
+# package-lock.json pin it, for tests/test_jupyterhub.py; installs nodejs/npm when missing (root).
+proxy:
+	@bash .ci/install-proxy
 
 # The whole course on a demo class: release, six submissions, grading, feedback, grades.
 demo: install-dev
