@@ -43,12 +43,14 @@ def _api(course, root=None, exchange_root=None):
 
 def _system_exchange_config():
     """The exchange settings of the machine's nbgrader configuration (a hub's
-    /etc/jupyter/nbgrader_config.py): Exchange.* and the course id only."""
+    /etc/jupyter/nbgrader_config.py, or one on $JUPYTER_CONFIG_PATH): Exchange.* and the
+    course id only; the course's own nbgrader_config.py keeps everything else."""
+    from jupyter_core.paths import jupyter_config_path
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
     picked = Config()
-    for folder in ("/etc/jupyter", "/usr/local/etc/jupyter"):
+    for folder in reversed(jupyter_config_path()):  # the most specific last, as Jupyter reads them
         if (Path(folder) / "nbgrader_config.py").is_file():
             loaded = PyFileConfigLoader("nbgrader_config.py", path=folder).load_config()
             if "Exchange" in loaded:
@@ -66,8 +68,10 @@ def _check(result, step):
 
 def exchange_path(course, exchange_root=None):
     """The course's folder in the exchange (outbound/, inbound/, feedback/)."""
+    from nbgrader.exchange.default import Exchange
+
     api = _api(course, exchange_root=exchange_root)
-    return Path(api.exchange.Exchange(coursedir=api.coursedir, parent=api).root) / api.coursedir.course_id
+    return Path(Exchange(coursedir=api.coursedir, parent=api).root) / api.coursedir.course_id
 
 
 def release_to_exchange(course, exchange_root=None):

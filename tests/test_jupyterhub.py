@@ -62,6 +62,39 @@ def _require():
         pytest.skip(f"no Chromium at {BROWSER}: run `.ci/install-browser` as root")
 
 
+def users_python(tmp):
+    """The bin/ folder of a Python every user can run, with this project's packages.
+
+    This venv's interpreter may be private to root (pyenv under /root, as on this machine); a
+    hub's users need one they can execute, as a real deployment has (/opt/conda, /usr/bin). Then
+    a venv of the system's Python of the same version is made that loads this venv's packages
+    (same ABI), shares its share/ and etc/ (JupyterLab's assets, nbgrader's extensions), and has
+    this venv's console scripts with its own interpreter."""
+    if all(os.stat(p).st_mode & 0o001 for p in [Path(sys.executable).resolve(), *Path(sys.executable).resolve().parents]):
+        return BIN
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    system = Path(f"/usr/bin/python{version}")
+    if not system.exists():
+        pytest.skip(f"this Python is private to root and there is no {system} for the hub's users")
+    venv = tmp / "users-python"
+    subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True)
+    prefix = BIN.parent
+    for folder in ("share", "etc"):
+        (venv / folder).symlink_to(prefix / folder)
+    site = venv / "lib" / f"python{version}" / "site-packages"
+    (site / "cs231n_course.pth").write_text(f"import site; site.addsitedir({str(prefix / site.relative_to(venv))!r})\n")
+    for script in BIN.iterdir():
+        text = script.read_bytes() if script.is_file() and not script.is_symlink() else b""
+        if text.startswith(f"#!{BIN}/python".encode()) and not (venv / "bin" / script.name).exists():
+            (venv / "bin" / script.name).write_bytes(b"#!" + str(venv / "bin" / "python").encode()
+                                                     + text[text.index(b"\n"):])
+            (venv / "bin" / script.name).chmod(0o755)
+    for path in [venv, *venv.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
+    return venv / "bin"
+
+
 def _call(url, token=None, method="GET", data=None):
     request = urllib.request.Request(url, method=method, data=None if data is None else json.dumps(data).encode())
     if token:
@@ -97,10 +130,10 @@ def linux_users(*prefixes):
             subprocess.run(["userdel", "--remove", "--force", name], capture_output=True)
 
 
-def as_user(name, argv, env=None, check=True, timeout=600):
+def as_user(name, argv, env=None, check=True, timeout=600, bin_dir=BIN):
     """Run argv as the Linux user `name` in their home, with the hub's course environment."""
     home = f"/home/{name}"
-    full_env = {"HOME": home, "USER": name, "LOGNAME": name, "PATH": f"{BIN}:/usr/bin:/bin",
+    full_env = {"HOME": home, "USER": name, "LOGNAME": name, "PATH": f"{bin_dir}:/usr/bin:/bin",
                 "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", **(env or {})}
     proc = subprocess.run(["runuser", "-u", name, "--", "env", "-i", *[f"{k}={v}" for k, v in full_env.items()],
                            *argv], cwd=home, capture_output=True, text=True, timeout=timeout)
@@ -110,7 +143,7 @@ def as_user(name, argv, env=None, check=True, timeout=600):
 
 
 @contextlib.contextmanager
-def jupyterhub(state, instructor, student, exchange):
+def jupyterhub(state, instructor, student, exchange, bin_dir):
     """Yield (hub URL, admin API token) of a JupyterHub run from platforms/jupyterhub."""
     token = secrets.token_hex(16)
     port = free_port()
@@ -125,7 +158,8 @@ def jupyterhub(state, instructor, student, exchange):
     env = {**os.environ, "CS231N_INSTRUCTORS": instructor, "CS231N_STUDENTS": student,
            "CS231N_HUB_IP": "127.0.0.1", "CS231N_HUB_PORT": str(port), "CS231N_HUB_API_PORT": str(free_port()),
            "CS231N_PROXY_API_PORT": str(free_port()), "CS231N_HUB_STATE": str(state),
-           "CS231N_EXCHANGE": str(exchange), "PATH": f"{BIN}:{os.environ['PATH']}"}
+           "CS231N_EXCHANGE": str(exchange), "CS231N_SINGLEUSER": str(bin_dir / "jupyterhub-singleuser"),
+           "PATH": f"{BIN}:{os.environ['PATH']}"}
     log = open(state / "jupyterhub.log", "w")
     hub = subprocess.Popen([str(BIN / "jupyterhub"), "-f", str(config)], cwd=state, env=env, stdout=log,
                            stderr=subprocess.STDOUT, start_new_session=True)
@@ -165,18 +199,20 @@ def test_a_course_round_trip_through_jupyterhub_and_the_exchange():
     exchange.chmod(0o1777)
     (tmp / "hub").mkdir(mode=0o700)
     try:
+        bin_dir = users_python(tmp)
+        python = str(bin_dir / "python")
         with linux_users("cs231ni", "cs231ns") as users, \
-                jupyterhub(tmp / "hub", users["cs231ni"][0], users["cs231ns"][0], exchange) as (url, token):
+                jupyterhub(tmp / "hub", users["cs231ni"][0], users["cs231ns"][0], exchange, bin_dir) as (url, token):
             (instructor, _), (student, password) = users["cs231ni"], users["cs231ns"]
             course_env = {"JUPYTER_CONFIG_PATH": str(HUB_CONFIG.parent), "CS231N_EXCHANGE": str(exchange),
                           "PYTHONPATH": str(ROOT)}
             # the instructor's course: the toy assignment's source, in their home
-            as_user(instructor, [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+            as_user(instructor, [python, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
                                  "from course_fixtures import make_toy_source; from pathlib import Path; "
-                                 "make_toy_source(Path.home() / 'src')", str(ROOT / "tests")], course_env)
-            autograder = [sys.executable, "-m", "autograder", "--course", f"/home/{instructor}/course",
+                                 "make_toy_source(Path.home() / 'src')", str(ROOT / "tests")], course_env, bin_dir=bin_dir)
+            autograder = [python, "-m", "autograder", "--course", f"/home/{instructor}/course",
                           "--source", f"/home/{instructor}/src"]
-            released = as_user(instructor, [*autograder, "release", "--exchange"], course_env)
+            released = as_user(instructor, [*autograder, "release", "--exchange"], course_env, bin_dir=bin_dir)
             assert "released to the exchange" in released.stdout
             start_server(url, token, instructor)
             start_server(url, token, student)
@@ -207,7 +243,7 @@ def test_a_course_round_trip_through_jupyterhub_and_the_exchange():
                     src.chmod(0o755)
                     for folder in src.rglob("*"):
                         folder.chmod(0o755 if folder.is_dir() else 0o644)
-                    as_user(student, ["cp", "-r", f"{src}/a2/.", str(home)])
+                    as_user(student, ["cp", "-r", f"{src}/a2/.", str(home)], bin_dir=bin_dir)
                     fetched_list.get_by_role("button", name="Submit").click()
                     expect(page.locator("#submitted_assignments_list").get_by_text("a2")).to_be_visible()
                     inbound = list((exchange / "cs231n" / "inbound").glob(f"{student}+a2+*"))
@@ -215,16 +251,16 @@ def test_a_course_round_trip_through_jupyterhub_and_the_exchange():
 
                     # the instructor collects, grades and sends the feedback back
                     graded = as_user(instructor, [*autograder, "grade", "--exchange", "--workers", "1"], course_env,
-                                     timeout=900)
+                                     timeout=900, bin_dir=bin_dir)
                     assert "collected 1 submissions" in graded.stdout, graded.stdout
                     grades = (Path(f"/home/{instructor}/course/export/grades.csv")).read_text().splitlines()
                     row = dict(zip(grades[0].split(","), grades[1].split(",")))
                     assert row["student_id"] == student and float(row["score"]) > 0
-                    sent = as_user(instructor, [*autograder, "feedback", "--exchange"], course_env)
+                    sent = as_user(instructor, [*autograder, "feedback", "--exchange"], course_env, bin_dir=bin_dir)
                     assert f"feedback released to the exchange for 1 students: {student}" in sent.stdout
 
                     # the student fetches it and reads the score
-                    as_user(student, [str(BIN / "nbgrader"), "fetch_feedback", "a2"], course_env)
+                    as_user(student, [python, "-m", "nbgrader", "fetch_feedback", "a2"], course_env, bin_dir=bin_dir)
                     pages = list(home.glob("feedback/*/Toy.html"))
                     assert len(pages) == 1
                     relative = pages[0].relative_to(Path(f"/home/{student}")).as_posix()
