@@ -143,7 +143,7 @@ def graded(gradescope, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gradescope-uploads")
     folders = {}
     for kind in STUDENTS:
-        folders[kind] = _write_folder(_submission_files(kind, src, release), tmp / "subs" / kind)
+        folders[kind] = _write_folder(_submission_files(kind, src / "a2", release), tmp / "subs" / kind)
     _one_bug(folders["onebug"])
     uploads = {
         "reference": lambda d: _zip_folder(folders["reference"], d / "a2_submission.zip"),

@@ -45,7 +45,9 @@ fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install -r "$SOURCE/requirements.txt"
 # the fast layers, compiled here against this image's numpy (in place, like make install)
-if ! (cd /tmp && "$VENV/bin/python" -c 'import cs231n.fast_layers' 2>/dev/null); then
+built=("$SOURCE"/cs231n/fast_layers*.so)
+if [ ! -e "${built[0]}" ] || [ "$SOURCE/cs231n/fast_layers.pyx" -nt "${built[0]}" ] \
+        || ! (cd /tmp && "$VENV/bin/python" -c 'import cs231n, sys; sys.exit(not cs231n.__file__.startswith(sys.argv[1]))' "$SOURCE/"); then
     (cd "$SOURCE" && "${PIP[@]}" install --no-build-isolation -e .)
 fi
 (cd /tmp && "$VENV/bin/python" -c 'from cs231n.layer_utils import FAST_LAYERS; assert FAST_LAYERS, "fast layers not built"')
