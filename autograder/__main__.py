@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from .config import Course
+from .gradescope import VISIBILITIES
 
 
 def _course(args):
@@ -169,10 +170,11 @@ def main(argv=None):
     p = sub.add_parser("gradescope", help="write autograder.zip, Gradescope's autograder for this assignment")
     p.add_argument("--out", type=Path, required=True, help="the folder to write autograder.zip into")
     p.add_argument("--dataset", default="digits", help="dataset the notebooks run on (default digits)")
-    p.add_argument("--cell-timeout", type=int, default=300, help="seconds per notebook cell (default 300)")
+    p.add_argument("--cell-timeout", type=int, default=120, help="seconds per notebook cell (default 120: a "
+                   "Gradescope run has 10 minutes unless raised in its Autograder Settings)")
     p.add_argument("--judge-timeout", type=int, default=20, help="seconds per function case (default 20)")
-    p.add_argument("--hidden-visibility", default="after_published", choices=["hidden", "after_due_date",
-                   "after_published", "visible"], help="when students see tests holding hidden material")
+    p.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES,
+                   help="when students see tests holding hidden material")
     p.set_defaults(run=cmd_gradescope)
     p = sub.add_parser("demo", help="release, a demo class, grading, feedback: the whole course")
     p.add_argument("--workers", type=int, default=None)
