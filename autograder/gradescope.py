@@ -145,8 +145,8 @@ def results_json(result, hidden_cells=frozenset(), hidden_visibility="after_publ
                       "status": "passed" if f["passed"] else "failed", "output": f.get("message") or "",
                       "tags": ["function", f["task"]], "visibility": hidden_visibility})
     score, max_score, parts = scores(result)
-    lines = [f"Autograded score: {score:g} of {max_score:g} (notebooks {parts['notebook_score']:g}, "
-             f"functions {parts['function_score']:g})."]
+    lines = [(f"Autograded score: {score:g} of {max_score:g} (notebooks {parts['notebook_score']:g}, "
+              f"functions {parts['function_score']:g}).")]
     if parts["manual_pending"]:
         lines.append(f"{parts['manual_pending']} written answer(s) will be graded by hand.")
     lines += _problems(result)

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 from course_fixtures import HIDDEN_LINE, SOLUTION_LINE, make_toy_source
@@ -170,9 +169,8 @@ def test_the_zip_has_gradescope_layout_and_setup_builds_the_fast_layers(gradesco
         assert (root / "source" / name).is_file(), name
     with zipfile.ZipFile(root.parent / "out" / "autograder.zip") as zf:  # built there, not shipped
         assert not [n for n in zf.namelist() if n.endswith((".so", ".c")) or "__pycache__" in n]
-    probe = subprocess.run([str(root / "venv" / "bin" / "python"), "-c",
-                            "from cs231n.layer_utils import FAST_LAYERS; import cs231n.fast_layers as f; "
-                            "print(FAST_LAYERS, f.__file__)"], cwd="/", capture_output=True, text=True)
+    code = "from cs231n.layer_utils import FAST_LAYERS; import cs231n.fast_layers as f; print(FAST_LAYERS, f.__file__)"
+    probe = subprocess.run([str(root / "venv" / "bin" / "python"), "-c", code], cwd="/", capture_output=True, text=True)
     assert probe.stdout.startswith("True " + str(root / "source" / "cs231n")), probe.stderr
     assert all("setup.sh: ready" in out for out in outputs)
 
@@ -181,7 +179,7 @@ def test_results_follow_gradescopes_format(graded):
     import jsonschema
 
     texts, _ = graded
-    for name, text in texts.items():
+    for text in texts.values():
         jsonschema.validate(json.loads(text), RESULTS_SCHEMA)
 
 

@@ -207,9 +207,9 @@ def test_a_course_round_trip_through_jupyterhub_and_the_exchange():
             course_env = {"JUPYTER_CONFIG_PATH": str(HUB_CONFIG.parent), "CS231N_EXCHANGE": str(exchange),
                           "PYTHONPATH": str(ROOT)}
             # the instructor's course: the toy assignment's source, in their home
-            as_user(instructor, [python, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-                                 "from course_fixtures import make_toy_source; from pathlib import Path; "
-                                 "make_toy_source(Path.home() / 'src')", str(ROOT / "tests")], course_env, bin_dir=bin_dir)
+            make_source = ("import sys; sys.path.insert(0, sys.argv[1]); from course_fixtures import make_toy_source; "
+                           "from pathlib import Path; make_toy_source(Path.home() / 'src')")
+            as_user(instructor, [python, "-c", make_source, str(ROOT / "tests")], course_env, bin_dir=bin_dir)
             autograder = [python, "-m", "autograder", "--course", f"/home/{instructor}/course",
                           "--source", f"/home/{instructor}/src"]
             released = as_user(instructor, [*autograder, "release", "--exchange"], course_env, bin_dir=bin_dir)
