@@ -11,7 +11,7 @@ STAMP_DEV  := $(VENV)/.installed-dev
 EXT_SRC    := $(wildcard cs231n/*.pyx) setup.py pyproject.toml
 JOBS   ?= auto
 
-.PHONY: install install-dev install-torch build demo train-demo test test-fast lab bench bench-grading data clean help browser sandbox
+.PHONY: install install-dev install-torch build demo train-demo test test-fast lab bench bench-grading data clean help browser sandbox proxy
 
 help:
 	@echo "make demo     set up, then run the whole course on a demo class (release, grading, feedback)"
@@ -42,7 +42,7 @@ $(VENV)/.built: $(EXT_SRC) $(STAMP_USER)
 	touch $@
 
 install: $(STAMP_USER) $(VENV)/.built
-install-dev: $(STAMP_DEV) $(VENV)/.built browser sandbox install-torch
+install-dev: $(STAMP_DEV) $(VENV)/.built browser sandbox proxy install-torch
 
 # The optional PyTorch notebook's one dependency, pinned as pyproject.toml's extra `torch` (a test
 # keeps the two equal). Where the default wheel is a CUDA build (PyPI on Linux), point pip at
@@ -64,6 +64,11 @@ browser:
 sandbox:
 	@bash .ci/install-bwrap
 build: $(VENV)/.built
+
+# JupyterHub's proxy (configurable-http-proxy) from the npm registry, as package.json and
+# package-lock.json pin it, for tests/test_jupyterhub.py; installs nodejs/npm when missing (root).
+proxy:
+	@bash .ci/install-proxy
 
 # The whole course on a demo class: release, six submissions, grading, feedback, grades.
 demo: install-dev

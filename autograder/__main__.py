@@ -1,10 +1,11 @@
 """python -m autograder: the instructor's one entry point.
 
-    python -m autograder release [--out DIR]
+    python -m autograder release [--out DIR] [--exchange]
     python -m autograder collect SUBMISSIONS_DIR
     python -m autograder grade [SUBMISSIONS_DIR] [--out OUT_DIR] [--workers N | --scheduler ADDRESS] [--force]
-    python -m autograder feedback [--student ID ...]
+    python -m autograder feedback [--student ID ...] [--exchange]
     python -m autograder export [--out DIR]
+    python -m autograder gradescope --out DIR
     python -m autograder demo
 
 Every command works on the course folder (course/ or $CS231N_COURSE_DIR, or --course) and its
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from .config import Course
+from .gradescope import VISIBILITIES
 
 
 def _course(args):
@@ -27,6 +29,10 @@ def cmd_release(args):
 
     path = build_release(_course(args), out=args.out)
     print(f"release written to {path}")
+    if args.exchange:
+        from .exchange import release_to_exchange
+
+        print(f"released to the exchange: {release_to_exchange(_course(args), args.exchange_root)}")
     return 0
 
 
@@ -67,6 +73,10 @@ def cmd_grade(args):
                 from .collect import collect
 
                 refused = _report_collected(collect(args.submissions, course))
+            if args.exchange:
+                from .exchange import collect_from_exchange
+
+                refused += _report_collected(collect_from_exchange(course, args.exchange_root))
             start = time.time()
             results, failures = grade_all(course, workers=args.workers, scheduler=args.scheduler,
                                           force=args.force, dataset=args.dataset)
@@ -86,6 +96,11 @@ def cmd_feedback(args):
     written = write_feedback(_course(args), students=args.student)
     for sid, path in written.items():
         print(f"{sid}: {path}")
+    if args.exchange:
+        from .exchange import release_feedback_to_exchange
+
+        sent = release_feedback_to_exchange(_course(args), written, args.exchange_root)
+        print(f"feedback released to the exchange for {len(sent)} students: {' '.join(sent)}")
     return 0
 
 
@@ -95,6 +110,21 @@ def cmd_export(args):
     course = _course(args)
     print(export(course, args.out or course.root / "export"))
     return 0
+
+
+def cmd_gradescope(args):
+    from .gradescope import build_autograder_zip
+
+    path = build_autograder_zip(_course(args), args.out, dataset=args.dataset, cell_timeout=args.cell_timeout,
+                                judge_timeout=args.judge_timeout, hidden_visibility=args.hidden_visibility)
+    print(f"{path}: upload it as the assignment's autograder on Gradescope (Ubuntu 22.04 image)")
+    return 0
+
+
+def _exchange_flags(parser, what):
+    parser.add_argument("--exchange", action="store_true", help=f"{what} nbgrader's exchange (JupyterHub)")
+    parser.add_argument("--exchange-root", help="the exchange folder (default: nbgrader's configuration "
+                                                "or $CS231N_EXCHANGE)")
 
 
 def cmd_demo(args):
@@ -111,6 +141,7 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("release", help="build the student release")
     p.add_argument("--out", help="also copy the release to this new folder")
+    _exchange_flags(p, "then release it to")
     p.set_defaults(run=cmd_release)
     p = sub.add_parser("collect", help="take submissions from a folder of per-student folders or zips")
     p.add_argument("submissions", type=Path)
@@ -122,13 +153,24 @@ def main(argv=None):
     p.add_argument("--scheduler", help="address of a Dask scheduler to grade on instead")
     p.add_argument("--force", action="store_true", help="grade again what was already graded")
     p.add_argument("--dataset", default="digits", help="dataset the notebooks run on (default digits)")
+    _exchange_flags(p, "collect first from")
     p.set_defaults(run=cmd_grade)
     p = sub.add_parser("feedback", help="write the feedback pages")
     p.add_argument("--student", action="append", help="only these students")
+    _exchange_flags(p, "then release the pages through")
     p.set_defaults(run=cmd_feedback)
     p = sub.add_parser("export", help="write grades.csv and Gradescope results")
     p.add_argument("--out", type=Path)
     p.set_defaults(run=cmd_export)
+    p = sub.add_parser("gradescope", help="write autograder.zip, Gradescope's autograder for this assignment")
+    p.add_argument("--out", type=Path, required=True, help="the folder to write autograder.zip into")
+    p.add_argument("--dataset", default="digits", help="dataset the notebooks run on (default digits)")
+    p.add_argument("--cell-timeout", type=int, default=120, help="seconds per notebook cell (default 120: a "
+                   "Gradescope run has 10 minutes unless raised in its Autograder Settings)")
+    p.add_argument("--judge-timeout", type=int, default=20, help="seconds per function case (default 20)")
+    p.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES,
+                   help="when students see tests holding hidden material")
+    p.set_defaults(run=cmd_gradescope)
     p = sub.add_parser("demo", help="release, a demo class, grading, feedback: the whole course")
     p.add_argument("--workers", type=int, default=None)
     p.set_defaults(run=cmd_demo)

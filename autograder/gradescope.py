@@ -1,0 +1,247 @@
+"""Gradescope: the autograder zip (`python -m autograder gradescope --out DIR`) and what runs
+inside Gradescope's container for every submission (`run_autograder` calls `run`).
+
+The zip holds, at its root, Gradescope's two scripts (platforms/gradescope/: `setup.sh`,
+`run_autograder`) and the course's grading code and hidden material: the reference package,
+autograder/ (judge, hidden cases), the source notebooks, nbgrader_config.py and the
+requirements, plus SETTINGS (assignment, dataset, timeouts, visibility). Gradescope unpacks it
+into /autograder/source; students never see it, and graded code runs with it hidden.
+
+For each submission, `run` takes /autograder/submission (the zip `make submit` writes, or its
+files), grades it with the course's own pipeline in a temporary course folder (`collect`, then
+`grade_all`, the same as `python -m autograder grade`) and writes
+/autograder/results/results.json in Gradescope's format. A submission that cannot be graded
+gets a results.json that says why. GRADESCOPE_ROOT moves /autograder (for tests).
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import zipfile
+from fnmatch import fnmatch
+from pathlib import Path
+
+from .config import PACKAGE, ROOT, Course
+
+SCRIPTS = ROOT / "platforms" / "gradescope"
+SETTINGS = "gradescope.json"
+STUDENT = "submission"  # the one student of a Gradescope run
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+PROJECT_FILES = ("setup.py", "pyproject.toml", "requirements.txt", "nbgrader_config.py")
+SKIP = ("__pycache__", "*.pyc", "*.so", "*.c", ".ipynb_checkpoints", "*.egg-info")
+HOW_TO_SUBMIT = ("Upload the a2_submission.zip that `make submit` writes in your assignment folder "
+                 "(or its contents: the notebooks and the cs231n folder).")
+
+
+class NotGradable(Exception):
+    """The upload cannot be graded; the message tells the student why and what to upload."""
+
+
+# --------------------------------------------------------------------------------------------
+# Building the zip (instructor's machine)
+# --------------------------------------------------------------------------------------------
+def _add_tree(zf, folder, arcname):
+    """Add folder's files as arcname/..., leaving out builds and caches (SKIP)."""
+    for path in sorted(Path(folder).rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_file() and not path.is_symlink() \
+                and not any(fnmatch(part, pattern) for part in rel.parts for pattern in SKIP):
+            zf.write(path, f"{arcname}/{rel.as_posix()}")
+
+
+def build_autograder_zip(course, out_dir, dataset="digits", cell_timeout=300, judge_timeout=20,
+                         hidden_visibility="after_published"):
+    """Write out_dir/autograder.zip for course's assignment; returns its path.
+
+    hidden_visibility: when students see the results of tests that hold hidden material
+    (function-level cases, notebook cells with hidden tests): one of VISIBILITIES."""
+    if hidden_visibility not in VISIBILITIES:
+        raise ValueError(f"hidden_visibility must be one of {VISIBILITIES}, not {hidden_visibility!r}")
+    notebooks = sorted(course.source.glob("*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no notebooks in {course.source}: is --source right?")
+    out = Path(out_dir).resolve() / "autograder.zip"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    settings = {"assignment_id": course.assignment_id, "dataset": dataset, "cell_timeout": cell_timeout,
+                "judge_timeout": judge_timeout, "hidden_visibility": hidden_visibility}
+    fd, tmp = tempfile.mkstemp(prefix=".autograder-", suffix=".zip", dir=out.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for script in ("setup.sh", "run_autograder"):
+                info = zipfile.ZipInfo(script, date_time=(2026, 1, 1, 0, 0, 0))
+                info.external_attr = 0o755 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, (SCRIPTS / script).read_bytes())
+            for name in PROJECT_FILES:
+                zf.write(ROOT / name, name)
+            _add_tree(zf, PACKAGE, "cs231n")
+            _add_tree(zf, ROOT / "autograder", "autograder")
+            _add_tree(zf, course.source, f"assignments/{course.assignment_id}")
+            zf.writestr(SETTINGS, json.dumps(settings, indent=1))
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# results.json (Gradescope's format) from one graded result
+# --------------------------------------------------------------------------------------------
+def cells_with_hidden_tests(source_dir):
+    """{(notebook name, grade_id)} of the source notebooks' cells that hold hidden tests."""
+    import nbformat
+
+    found = set()
+    for path in sorted(Path(source_dir).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if grade_id and "BEGIN HIDDEN TESTS" in cell.source:
+                found.add((path.stem, grade_id))
+    return found
+
+
+def _problems(result):
+    problems = []
+    if result.get("missing_files"):
+        problems.append("missing from your submission: " + ", ".join(result["missing_files"]))
+    if result.get("judge_error"):
+        problems.append(result["judge_error"])
+    if not result.get("nbgrader_ok", True):
+        problems.append("some notebooks could not be run to the end (see the tests below)")
+    return problems
+
+
+def results_json(result, hidden_cells=frozenset(), hidden_visibility="after_published"):
+    """Gradescope's results.json for one graded result: every check a test with its points.
+
+    Written answers graded by hand are listed as pending (no score, max_score 0: the staff grade
+    them in a Gradescope question of their own), never as zero. Tests that hold hidden material
+    (every function-level case, notebook cells with hidden tests) get hidden_visibility; their
+    output is the grader's message, never a test's source."""
+    from .results import scores
+
+    tests = []
+    for nb in result["notebooks"]:
+        for g in nb["grades"]:
+            name = f"{nb['notebook']}: {g['name']}"
+            if g["needs_manual_grade"]:
+                tests.append({"name": f"{name} (written answer)", "max_score": 0.0, "visibility": "visible",
+                              "output": f"Pending: graded by hand by the course staff ({g['max_score']:g} points)."})
+                continue
+            score = g["auto_score"] or 0.0
+            hidden = (nb["notebook"], g["name"]) in hidden_cells
+            tests.append({"name": name, "score": score, "max_score": g["max_score"],
+                          "status": "passed" if score >= g["max_score"] else "failed",
+                          "output": g.get("message") or "", "tags": ["notebook"],
+                          "visibility": hidden_visibility if hidden else "visible"})
+    for f in result["functions"]:
+        tests.append({"name": f"{f['task']}: {f['case']}", "score": f["points"], "max_score": f["max_points"],
+                      "status": "passed" if f["passed"] else "failed", "output": f.get("message") or "",
+                      "tags": ["function", f["task"]], "visibility": hidden_visibility})
+    score, max_score, parts = scores(result)
+    lines = [(f"Autograded score: {score:g} of {max_score:g} (notebooks {parts['notebook_score']:g}, "
+              f"functions {parts['function_score']:g}).")]
+    if parts["manual_pending"]:
+        lines.append(f"{parts['manual_pending']} written answer(s) will be graded by hand.")
+    lines += _problems(result)
+    return {"score": round(score, 3), "output": "\n".join(lines), "stdout_visibility": "hidden", "tests": tests}
+
+
+def not_graded(why):
+    """results.json for an upload that could not be graded: zero, and why."""
+    return {"score": 0.0, "stdout_visibility": "hidden", "tests": [],
+            "output": f"Your submission was not graded: {why}"}
+
+
+# --------------------------------------------------------------------------------------------
+# Inside Gradescope's container
+# --------------------------------------------------------------------------------------------
+def stage_upload(submission_dir, uploads_dir):
+    """Put Gradescope's submission folder where `collect` takes it: uploads_dir/STUDENT(.zip).
+
+    Takes a single zip (as `make submit` writes it) or the unpacked files (notebooks at the top
+    or in one folder, with cs231n/); raises NotGradable otherwise."""
+    submission_dir, uploads_dir = Path(submission_dir), Path(uploads_dir)
+    uploads_dir.mkdir(parents=True, exist_ok=True)
+    files = [p for p in submission_dir.rglob("*") if p.is_file()] if submission_dir.is_dir() else []
+    if not files:
+        raise NotGradable(f"the upload is empty. {HOW_TO_SUBMIT}")
+    zips = [p for p in files if p.suffix.lower() == ".zip"]
+    if any(p.suffix == ".ipynb" for p in files) and not zips:
+        shutil.copytree(submission_dir, uploads_dir / STUDENT, symlinks=True)
+        return uploads_dir / STUDENT
+    if len(zips) == 1 and zipfile.is_zipfile(zips[0]):
+        shutil.copyfile(zips[0], uploads_dir / f"{STUDENT}.zip")
+        return uploads_dir / f"{STUDENT}.zip"
+    names = ", ".join(sorted(p.relative_to(submission_dir).as_posix() for p in files)[:10])
+    if len(zips) == 1:
+        raise NotGradable(f"{zips[0].name} is not a valid zip file. {HOW_TO_SUBMIT}")
+    if zips:
+        raise NotGradable(f"the upload holds several zip files ({names}); upload exactly one. {HOW_TO_SUBMIT}")
+    raise NotGradable(f"the upload holds no zip file and no notebook (found: {names}). {HOW_TO_SUBMIT}")
+
+
+def grade_upload(root):
+    """Grade root/submission with the settings in root/source; returns the results.json dict."""
+    from .collect import collect
+    from .grade import grade_all
+
+    root = Path(root)
+    settings = json.loads((root / "source" / SETTINGS).read_text())
+    work = Path(tempfile.mkdtemp(prefix="gradescope-"))
+    try:
+        course = Course(root=work / "course", db_url=f"sqlite:///{work / 'course' / 'gradebook.db'}",
+                        source_root=root / "source" / "assignments", assignment_id=settings["assignment_id"])
+        try:
+            stage_upload(root / "submission", work / "uploads")
+        except NotGradable as error:
+            return not_graded(str(error))
+        collected = collect(work / "uploads", course)
+        refused = [c.error for c in collected if c.error]
+        if refused:
+            return not_graded(f"{refused[0]}. {HOW_TO_SUBMIT}")
+        results, failures = grade_all(course, students=[STUDENT], force=True, progress=False,
+                                      dataset=settings["dataset"], cell_timeout=settings["cell_timeout"],
+                                      judge_timeout=settings["judge_timeout"])
+        if STUDENT not in results:
+            why = failures.get(STUDENT, "the grader returned no result")
+            return not_graded(f"the grader could not run it ({why}); the course staff can see the log.")
+        return results_json(results[STUDENT], cells_with_hidden_tests(course.source), settings["hidden_visibility"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(root=None):
+    """Grade the submission and write root/results/results.json, whatever happens; returns 0."""
+    from .feedback import write_atomically
+
+    root = Path(root or os.environ.get("GRADESCOPE_ROOT") or "/autograder")
+    started = time.time()
+    try:
+        payload = grade_upload(root)
+    except Exception as error:  # noqa: BLE001 - the student must get a results.json in any case
+        traceback.print_exc()
+        payload = not_graded(f"the autograder failed ({type(error).__name__}); the course staff can see the log.")
+    payload["execution_time"] = round(time.time() - started)
+    write_atomically(root / "results" / "results.json", json.dumps(payload, indent=1))
+    print(payload["output"])
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m autograder.gradescope")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="grade $GRADESCOPE_ROOT/submission (what run_autograder does)")
+    p.add_argument("--root", help="Gradescope's folder (default $GRADESCOPE_ROOT or /autograder)")
+    args = parser.parse_args(argv)
+    return run(args.root)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
