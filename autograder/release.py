@@ -35,7 +35,7 @@ SUPPORT_FILES = {  # release path: source path
 # and numerical gradients, never against the reference solution.
 PUBLIC_TESTS = ["conftest.py", "helpers.py", "test_layers.py", "test_classifiers.py", "test_optim.py",
                 "test_solver.py", "test_checks.py", "test_fast_layers.py", "test_gradient_check.py",
-                "test_arch.py"]
+                "test_arch.py", "test_residual.py"]
 FORBIDDEN_NAMES = ("autograder", "gradebook", "nbgrader_config", ".git", "hidden", "solution")
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 MIN_SECRET_LINE = 24  # shorter lines (e.g. "dx = dout") may legitimately appear in given code
