@@ -1,0 +1,399 @@
+"""Red team: what hostile student code can do from inside the grading sandbox (docs/isolation.md),
+beyond tests/test_hostile_isolation.py and tests/test_hostile_notebooks.py.
+
+Each attack runs student code through the sandbox's own entry point (sandbox.sandboxed_popen with
+the Sandbox a kernel run or the judge builds), not through a whole grading run, and asserts the
+SAFE outcome. An attack that works is marked xfail(strict=True) with "HOLE:" in its reason.
+
+Views used:
+- kernel: Sandbox(cwd=shared, rw=(shared,)) over a shared folder laid out as
+  kernel_sandbox.enter_run lays it out (runtime/ owned by the run's user, code/ root-owned);
+- judge: Sandbox(cwd=w, ro=(w,)) over a folder laid out as judge.grader._prepare lays it out.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder import forked, kernel_sandbox, kernel_zygote
+from autograder.config import ROOT
+from autograder.judge import sandbox
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(os.geteuid() != 0 or not sandbox.isolation_available(),
+                                 reason="per-student users and cgroups need root; the sandbox needs bwrap")]
+
+PYTHON = os.path.realpath(sys.executable)
+SLOT_A, SLOT_B = 7301, 7302  # users of two concurrently graded students
+
+
+def _user(slot):
+    return sandbox.student_user(slot)
+
+
+def _run(box, code, *args, timeout=120, group=None, env=None):
+    """Run `code` with this interpreter inside box; returns (returncode, stdout + stderr)."""
+    proc = sandbox.sandboxed_popen([PYTHON, "-I", "-S", "-c", textwrap.dedent(code), *map(str, args)], box,
+                                   group=group, env=env or {"PATH": "/usr/bin:/bin", "TMPDIR": "/tmp"},
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        sandbox.kill_tree(proc)
+    return proc.returncode, out
+
+
+@pytest.fixture
+def kernel_run(tmp_path):
+    """A kernel run's shared folder, as enter_run makes it (outside its private mount namespace):
+    shared/ (root, 0711), runtime/ (the run's user, 0700), code/ (root, 0755, copies of the
+    zygote's code), and one kernel work folder (the run's user, 0700)."""
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o711)
+    shared.chmod(0o711)
+    tmp_path.chmod(0o755)
+    uid, gid = _user(SLOT_A)
+    runtime, code, work = shared / "runtime", shared / "code", shared / "work-a"
+    runtime.mkdir(mode=0o700)
+    os.chown(runtime, uid, gid)
+    code.mkdir(mode=0o755)
+    for module in (kernel_zygote, forked):
+        target = code / Path(module.__file__).name
+        shutil.copyfile(module.__file__, target)
+        target.chmod(0o644)
+    work.mkdir(mode=0o700)
+    (work / "mine.py").write_text("x = 1\n")
+    kernel_sandbox._chown_tree(work, uid, gid)
+    box = sandbox.Sandbox(cwd=str(work), rw=(str(shared),), uid=uid, gid=gid,
+                          limits=sandbox.Limits(**kernel_sandbox.KERNEL_LIMITS))
+    yield box, shared
+    sandbox.end_user_processes(uid)
+
+
+@pytest.fixture
+def judge_box(tmp_path):
+    """The judge's view: a prepared folder w (pkg/cs231n, judge/), bound read-only."""
+    from autograder.judge import grader
+
+    tmp = Path(tempfile.mkdtemp(prefix="cs231n-judge-", dir=tmp_path))
+    student = tmp_path / "student"
+    (student / "cs231n").mkdir(parents=True)
+    (student / "cs231n" / "__init__.py").write_text("")
+    w, found = grader._prepare(tmp, student)
+    assert found
+    uid, gid = _user(SLOT_A)
+    yield sandbox.Sandbox(cwd=str(w), ro=(str(w),), uid=uid, gid=gid, limits=sandbox.Limits()), w
+    sandbox.end_user_processes(uid)
+
+
+# --------------------------------------------------------------------------------------------
+# WRITE: the kernels' shared folder, and what the trusted launcher does with it
+# --------------------------------------------------------------------------------------------
+def test_a_kernel_cannot_change_the_zygotes_code_or_plant_files_next_to_it(kernel_run):
+    box, shared = kernel_run
+    code = f"""
+        import os
+        report = []
+        def attempt(what, action):
+            try:
+                action()
+                report.append(what)
+            except OSError:
+                pass
+        shared = {str(shared)!r}
+        attempt("edit zygote", lambda: open(shared + "/code/kernel_zygote.py", "a").write("#x"))
+        attempt("replace zygote", lambda: os.rename(shared + "/code/forked.py", shared + "/code/f"))
+        attempt("plant in code", lambda: open(shared + "/code/sitecustomize.py", "w").write("x"))
+        attempt("plant in shared", lambda: os.mkdir(shared + "/work-fake"))
+        attempt("rename a work folder", lambda: os.rename(shared + "/work-a", shared + "/work-b"))
+        print("reached:", report)
+    """
+    rc, out = _run(box, code)
+    assert rc == 0 and "reached: []" in out, out
+    assert (shared / "code" / "kernel_zygote.py").read_bytes() == Path(kernel_zygote.__file__).read_bytes()
+
+
+def _launch(shared, connection_file, notebook_dir, run_dir):
+    """The kernel launcher (kernel_sandbox.py, run as the grader by jupyter_client) for one
+    notebook, with no zygote listening: it fails after preparing the kernel's files."""
+    uid, gid = _user(SLOT_A)
+    limits = sandbox.Limits(**kernel_sandbox.KERNEL_LIMITS)
+    spec = {"uid": uid, "gid": gid, "limits": limits.__dict__, "env": {}, "shared": str(shared),
+            "tmpfs": False, "group": [], "logs": str(run_dir)}
+    spec_file = run_dir / "kernel-sandbox.json"
+    spec_file.write_text(json.dumps(spec))
+    env = {"PATH": os.environ["PATH"], kernel_sandbox.SPEC_ENV: str(spec_file),
+           kernel_zygote.SOCKET_ENV: str(shared / "runtime" / "no-zygote.sock")}
+    return subprocess.run([PYTHON, str(ROOT / "autograder" / "kernel_sandbox.py"), "-f", str(connection_file)],
+                          cwd=notebook_dir, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "HOLE: runtime/ belongs to the student's user, so a process left by an earlier notebook "
+    "replaces the next kernel's connection file (written there by nbgrader) with a symlink; the "
+    "launcher, root and outside the sandbox, then os.chown()s the link's target: any host file "
+    "becomes the student's"))
+def test_a_kernel_cannot_make_the_launcher_chown_a_host_file(kernel_run, tmp_path):
+    box, shared = kernel_run
+    bait = tmp_path / "gradebook-secret.db"  # root's, 0600, outside every sandbox
+    bait.write_text("grades")
+    bait.chmod(0o600)
+    connection_file = shared / "runtime" / "kernel-1234.json"  # what nbgrader writes, root's, 0600
+    connection_file.write_text(json.dumps({"key": "nbgrader's"}))
+    connection_file.chmod(0o600)
+    # a process left running by the student's earlier notebook swaps it for a link
+    rc, out = _run(box, f"""
+        import os
+        link = {str(connection_file)!r}
+        os.symlink({str(bait)!r}, link + ".new")
+        os.rename(link + ".new", link)
+        print("swapped")
+    """)
+    assert rc == 0 and "swapped" in out, out
+    notebook_dir, run_dir = tmp_path / "autograded", tmp_path / "run"
+    notebook_dir.mkdir()
+    run_dir.mkdir()
+    (notebook_dir / "Toy.ipynb").write_text("{}")
+    _launch(shared, connection_file, notebook_dir, run_dir)
+    assert bait.stat().st_uid == 0, f"the launcher gave {bait} to the student's user {bait.stat().st_uid}"
+
+
+# --------------------------------------------------------------------------------------------
+# READ: the grader's environment and processes outside
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("view", ["kernel", "judge"])
+def test_neither_the_graders_environment_nor_its_processes_are_visible(view, request, monkeypatch):
+    from autograder.judge import grader
+
+    monkeypatch.setenv("CS231N_GRADER_SECRET", "s3cret-token-9917")
+    if view == "kernel":
+        box, _ = request.getfixturevalue("kernel_run")
+        env = kernel_sandbox._kernel_env({"env": {}}, box.cwd)
+    else:
+        box, _ = request.getfixturevalue("judge_box")
+        env = grader._env("/tmp")
+    code = """
+        import os
+        found, others = [], []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                data = open(f"/proc/{pid}/environ", "rb").read() + open(f"/proc/{pid}/cmdline", "rb").read()
+            except OSError:
+                continue
+            if b"s3cret-token" in data:
+                found.append(pid)
+            if b"pytest" in data or b"nbgrader" in data:
+                others.append(pid)
+        print("secret in", found, "outsiders", others, "pids", len([p for p in os.listdir("/proc") if p.isdigit()]))
+    """
+    rc, out = _run(box, code, env=env)
+    assert rc == 0 and "secret in [] outsiders []" in out, out
+    assert int(out.split("pids")[1]) <= 3, f"the sandbox sees processes other than its own: {out}"
+
+
+# --------------------------------------------------------------------------------------------
+# SEND BACK: abstract unix sockets, signals, kernel keyrings, POSIX message queues
+# --------------------------------------------------------------------------------------------
+ABSTRACT_LISTEN = """
+    import socket, sys, time
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(b"\\0" + sys.argv[1].encode())
+    s.listen(5)
+    print("listening", flush=True)
+    s.settimeout(60)
+    try:
+        s.accept()
+        print("reached", flush=True)
+    except OSError:
+        pass
+"""
+
+
+def _box_for(slot, tmp_path):
+    uid, gid = _user(slot)
+    tmp_path.chmod(0o755)
+    return sandbox.Sandbox(cwd=str(tmp_path), ro=(str(tmp_path),), uid=uid, gid=gid, limits=sandbox.Limits())
+
+
+def test_abstract_unix_sockets_do_not_cross_the_sandbox(tmp_path):
+    import socket as socketlib
+
+    host = socketlib.socket(socketlib.AF_UNIX)
+    host_name = f"cs231n-redteam-host-{os.getpid()}"
+    host.bind(b"\0" + host_name.encode())
+    host.listen(5)
+    host.settimeout(0.5)
+    other_name = f"cs231n-redteam-other-{os.getpid()}"
+    other = sandbox.sandboxed_popen([PYTHON, "-I", "-S", "-c", textwrap.dedent(ABSTRACT_LISTEN), other_name],
+                                    _box_for(SLOT_B, tmp_path), env={}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "listening"
+        rc, out = _run(_box_for(SLOT_A, tmp_path), """
+            import socket, sys
+            for name in sys.argv[1:]:
+                s = socket.socket(socket.AF_UNIX)
+                try:
+                    s.connect(b"\\0" + name.encode())
+                    print("connected", name)
+                except OSError as e:
+                    print("refused", name, type(e).__name__)
+        """, host_name, other_name)
+        assert rc == 0 and "connected" not in out and out.count("refused") == 2, out
+        with pytest.raises(OSError):
+            host.accept()
+    finally:
+        sandbox.kill_tree(other)
+        host.close()
+    assert "reached" not in other.stdout.read()
+
+
+def test_kill_minus_one_reaches_nothing_outside_the_sandbox(tmp_path):
+    uid, gid = _user(SLOT_A)
+    # a process of the same host user outside any sandbox, and another sandbox of that user
+    outside = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "sleep", "120"])
+    sibling = sandbox.sandboxed_popen([PYTHON, "-I", "-S", "-c", "import time; time.sleep(120)"],
+                                      _box_for(SLOT_A, tmp_path), env={})
+    try:
+        time.sleep(1)
+        rc, out = _run(_box_for(SLOT_A, tmp_path), """
+            import os, signal
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            for pid in range(2, 40000, 1):  # every pid number: only our namespace's exist here
+                try:
+                    os.kill(pid, 0)
+                except OSError:
+                    continue
+                if pid != os.getpid():
+                    print("can signal", pid)
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError as e:
+                print("kill -1:", e)
+            print("done")
+        """)
+        time.sleep(0.5)
+        assert outside.poll() is None, "a sandboxed kill(-1) killed a process outside its sandbox"
+        assert sibling.poll() is None, "a sandboxed kill(-1) killed another sandbox of the same user"
+        assert "can signal" not in out or all(int(line.split()[2]) < 10 for line in out.splitlines()
+                                               if line.startswith("can signal")), out
+    finally:
+        outside.kill()
+        outside.wait()
+        sandbox.kill_tree(sibling)
+        sandbox.end_user_processes(uid)
+
+
+KEYCTL = """
+    import ctypes, sys
+    libc = ctypes.CDLL(None, use_errno=True)
+    ADD_KEY, KEYCTL = 248, 250  # x86_64
+    KEY_SPEC_USER_KEYRING, KEYCTL_SEARCH = -4, 10
+    name = sys.argv[2].encode()
+    if sys.argv[1] == "leave":
+        payload = b"answers of the student graded before you"
+        got = libc.syscall(ADD_KEY, b"user", name, payload, len(payload), KEY_SPEC_USER_KEYRING)
+        print("added" if got > 0 else f"add failed {ctypes.get_errno()}")
+    else:
+        got = libc.syscall(KEYCTL, KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, b"user", name, 0)
+        print("found" if got > 0 else f"not found {ctypes.get_errno()}")
+"""
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="syscall numbers of x86_64")
+def test_a_kernel_keyring_does_not_carry_data_to_the_next_student_of_the_same_worker(tmp_path):
+    """One worker grades its students one after another with the same user (UID_BASE + its pid):
+    whatever a run leaves in that user's keyring must not reach the next run."""
+    name = f"cs231n-redteam-{os.getpid()}"
+    rc, out = _run(_box_for(SLOT_A, tmp_path), KEYCTL, "leave", name)
+    assert rc == 0, out
+    rc, later = _run(_box_for(SLOT_A, tmp_path), KEYCTL, "look", name)
+    assert rc == 0 and "not found" in later, f"left: {out.strip()}; next run: {later.strip()}"
+
+
+def test_posix_message_queues_and_shm_do_not_cross_sandboxes(tmp_path):
+    code = """
+        import ctypes, os, sys
+        rt = ctypes.CDLL("librt.so.1", use_errno=True)
+        rt.mq_open.restype = ctypes.c_int
+        name = b"/cs231n-redteam-" + sys.argv[2].encode()
+        if sys.argv[1] == "leave":
+            q = rt.mq_open(name, os.O_CREAT | os.O_RDWR, 0o666, None)
+            rt.mq_send(q, b"psst", 4, 0)
+            print("left" if q >= 0 else f"failed {ctypes.get_errno()}")
+        else:
+            q = rt.mq_open(name, os.O_RDONLY)
+            print("found" if q >= 0 else f"not found {ctypes.get_errno()}")
+    """
+    name = str(os.getpid())
+    rc, out = _run(_box_for(SLOT_A, tmp_path), code, "leave", name)
+    assert rc == 0 and "left" in out, out
+    rc, out = _run(_box_for(SLOT_A, tmp_path), code, "look", name)
+    assert rc == 0 and "not found" in out, out
+    assert not Path(f"/dev/mqueue/cs231n-redteam-{name}").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# KEEP: processes that leave their session
+# --------------------------------------------------------------------------------------------
+def test_a_process_that_leaves_its_session_dies_with_the_sandbox(tmp_path):
+    uid, _ = _user(SLOT_A)
+    rc, out = _run(_box_for(SLOT_A, tmp_path), """
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                import signal
+                for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+                    signal.signal(s, signal.SIG_IGN)
+                time.sleep(300)
+            os._exit(0)
+        time.sleep(0.5)
+        print("left one behind")
+    """)
+    assert "left one behind" in out, out
+    time.sleep(1)
+    # no end_user_processes: the PID namespace alone must have taken it
+    assert sandbox.end_user_processes(uid) == 0, "a double-forked process outlived its sandbox"
+
+
+# --------------------------------------------------------------------------------------------
+# COST: memory the rlimits do not see
+# --------------------------------------------------------------------------------------------
+def test_memory_in_memfds_is_bounded_by_the_runs_cgroup(tmp_path):
+    """memfd pages are not in the address space (RLIMIT_AS does not see them) and not on a sized
+    tmpfs; only the run's cgroup can bound them."""
+    if sandbox.limits_mode() == "rlimits":
+        pytest.skip("no cgroup here: rlimits only (see the report: memfds are then unbounded)")
+    limits = sandbox.Limits(memory_mb=128, fsize_mb=16, nofile=256)  # the group: 1152 MB
+    group = sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
+    uid, gid = _user(SLOT_A)
+    box = sandbox.Sandbox(cwd=str(tmp_path), ro=(str(tmp_path),), uid=uid, gid=gid, limits=limits)
+    tmp_path.chmod(0o755)
+    try:
+        rc, out = _run(box, """
+            import os
+            chunk, fds, total = b"x" * (16 << 20), [], 0
+            try:
+                while total < 2048:
+                    fd = os.memfd_create("hoard")
+                    os.write(fd, chunk)
+                    fds.append(fd)
+                    total += 16
+                    print(total, flush=True)
+            except OSError as e:
+                print("stopped", type(e).__name__, flush=True)
+        """, group=group, timeout=300)
+    finally:
+        group.close()
+    held = max([int(line) for line in out.split() if line.isdigit()] or [0])
+    assert held < limits.group_memory_mb + 64, f"held {held} MB in memfds past the run's {limits.group_memory_mb} MB"
