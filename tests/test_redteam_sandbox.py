@@ -166,6 +166,49 @@ def test_a_kernel_cannot_make_the_launcher_chown_a_host_file(kernel_run, tmp_pat
     assert bait.stat().st_uid == 0, f"the launcher gave {bait} to the student's user {bait.stat().st_uid}"
 
 
+HIJACKS = ("sitecustomize.py", "usercustomize.py", "json.py", "shutil.py", "tempfile.py", "select.py",
+           "signal.py", "socket.py", "stat.py", "autograder/__init__.py", "autograder/forked.py",
+           "autograder/kernel_zygote.py", "evil.pth")
+
+
+def test_the_launcher_imports_nothing_from_the_notebooks_folder(kernel_run, tmp_path):
+    """The launcher runs as the grader with the student's autograded folder as its working
+    folder: files there named like modules it imports (or like site hooks) must stay unread."""
+    _, shared = kernel_run
+    marker = tmp_path / "hijacked"
+    marker.mkdir()
+    notebook_dir, run_dir = tmp_path / "autograded", tmp_path / "run"
+    (notebook_dir / "autograder").mkdir(parents=True)
+    run_dir.mkdir()
+    for name in HIJACKS:
+        hook = f"import os; open({str(marker)!r} + '/' + {name.replace('/', '_')!r}, 'w').close()\n"
+        (notebook_dir / name).write_text(hook if not name.endswith(".pth") else "import os; " + hook)
+    connection_file = shared / "runtime" / "kernel-5678.json"
+    connection_file.write_text("{}")
+    done = _launch(shared, connection_file, notebook_dir, run_dir)
+    assert "no-zygote.sock" in done.stderr or "FileNotFoundError" in done.stderr, done.stderr[-2000:]
+    assert list(marker.iterdir()) == [], f"the launcher ran the student's {sorted(p.name for p in marker.iterdir())}"
+
+
+def test_no_privileges_and_no_further_namespaces_inside(kernel_run):
+    box, _ = kernel_run
+    rc, out = _run(box, """
+        import ctypes, os
+        status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+        print("caps", status["CapEff"].strip(), status["CapPrm"].strip(), "nnp", status["NoNewPrivs"].strip())
+        libc = ctypes.CDLL(None, use_errno=True)
+        for name, flag in (("user", 0x10000000), ("mount", 0x00020000), ("net", 0x40000000)):
+            print("unshare", name, "ok" if libc.unshare(flag) == 0 else "refused")
+        suid = [line.split()[4] for line in open("/proc/self/mountinfo")
+                if line.split()[4].startswith("/usr") and "nosuid" not in line.split()[5]]
+        print("suid mounts", suid)
+    """)
+    assert rc == 0, out
+    assert "caps 0000000000000000 0000000000000000 nnp 1" in out, out
+    assert "unshare user ok" not in out and "unshare mount ok" not in out and "unshare net ok" not in out, out
+    assert "suid mounts []" in out, out
+
+
 # --------------------------------------------------------------------------------------------
 # READ: the grader's environment and processes outside
 # --------------------------------------------------------------------------------------------
