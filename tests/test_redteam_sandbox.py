@@ -243,6 +243,33 @@ def test_neither_the_graders_environment_nor_its_processes_are_visible(view, req
     assert int(out.split("pids")[1]) <= 2, f"the sandbox sees processes other than its own: {out}"
 
 
+def test_the_judge_cannot_reach_the_instructors_package_through_site_packages(judge_box):
+    """The venv's site-packages is bound in every sandbox; the editable install of the project
+    left its finder there, which maps `cs231n` and `autograder` to the instructor's tree."""
+    box, w = judge_box
+    rc, out = _run(box, """
+        import glob, importlib, sys
+        sys.path[:] = [p for p in sys.path if p] + [sys.argv[1]]
+        for finder in glob.glob(sys.argv[1] + "/__editable__*finder.py"):
+            name = finder.rsplit("/", 1)[1][:-3]
+            try:
+                importlib.import_module(name).install()
+                print("finder installed", name)
+            except Exception as e:
+                print("finder failed", type(e).__name__)
+        for module in ("cs231n.layers", "cs231n.fast_layers", "autograder.hidden.cases", "autograder.judge.grader"):
+            try:
+                found = importlib.import_module(module)
+                print("imported", module, getattr(found, "__file__", ""))
+            except BaseException as e:
+                print("refused", module, type(e).__name__)
+        print("sos", glob.glob(sys.argv[1] + "/**/*im2col*", recursive=True) + glob.glob(sys.argv[1] + "/cs231n*/*.py"))
+    """, sandbox.site_packages(), env={"PATH": "/usr/bin:/bin"})
+    assert rc == 0, out
+    assert "imported" not in out and out.count("refused") == 4, out
+    assert "sos []" in out, out
+
+
 # --------------------------------------------------------------------------------------------
 # SEND BACK: abstract unix sockets, signals, kernel keyrings, POSIX message queues
 # --------------------------------------------------------------------------------------------
