@@ -496,3 +496,32 @@ def test_empty_files_on_the_tmpfs_are_bounded_by_the_runs_cgroup(tmp_path):
         print("made them all")
     """)
     assert "made them all" not in out and _last_count(out) < 600000, out[-300:]
+
+
+def test_a_kernels_log_on_the_graders_disk_is_bounded(kernel_run, tmp_path):
+    """A kernel's stdout and stderr go to a log file of the grader's (kernel_sandbox.launch opens
+    it, the zygote hands it over); ten processes printing at once must not grow it past the
+    kernels' file size limit."""
+    box, _ = kernel_run
+    log_path = tmp_path / "kernel-1.log"
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        proc = sandbox.sandboxed_popen([PYTHON, "-I", "-S", "-c", textwrap.dedent("""
+            import os, signal
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            for _ in range(9):
+                if os.fork() == 0:
+                    break
+            chunk = b"y" * (1 << 20)
+            for _ in range(100):
+                try:
+                    os.write(1, chunk)
+                except OSError:
+                    break
+        """)], box, env={}, stdout=log, stderr=log)
+        proc.wait(timeout=120)
+    finally:
+        os.close(log)
+        sandbox.kill_tree(proc)
+    limit = kernel_sandbox.KERNEL_LIMITS["fsize_mb"] << 20
+    assert 0 < log_path.stat().st_size <= limit, log_path.stat().st_size
