@@ -121,9 +121,10 @@ def test_a_kernel_cannot_change_the_zygotes_code_or_plant_files_next_to_it(kerne
     assert (shared / "code" / "kernel_zygote.py").read_bytes() == Path(kernel_zygote.__file__).read_bytes()
 
 
-def _launch(shared, connection_file, notebook_dir, run_dir):
+def _launch(shared, connection_file, notebook_dir, run_dir, zygote="no-zygote.sock"):
     """The kernel launcher (kernel_sandbox.py, run as the grader by jupyter_client) for one
-    notebook, with no zygote listening: it fails after preparing the kernel's files."""
+    notebook, the zygote's address runtime/`zygote` (by default nothing listens there: it fails
+    after preparing the kernel's files)."""
     uid, gid = _user(SLOT_A)
     limits = sandbox.Limits(**kernel_sandbox.KERNEL_LIMITS)
     spec = {"uid": uid, "gid": gid, "limits": limits.__dict__, "env": {}, "shared": str(shared),
@@ -131,7 +132,7 @@ def _launch(shared, connection_file, notebook_dir, run_dir):
     spec_file = run_dir / "kernel-sandbox.json"
     spec_file.write_text(json.dumps(spec))
     env = {"PATH": os.environ["PATH"], kernel_sandbox.SPEC_ENV: str(spec_file),
-           kernel_zygote.SOCKET_ENV: str(shared / "runtime" / "no-zygote.sock")}
+           kernel_zygote.SOCKET_ENV: str(shared / "runtime" / zygote)}
     return subprocess.run([PYTHON, str(ROOT / "autograder" / "kernel_sandbox.py"), "-f", str(connection_file)],
                           cwd=notebook_dir, env=env, capture_output=True, text=True, timeout=120)
 
@@ -164,6 +165,55 @@ def test_a_kernel_cannot_make_the_launcher_chown_a_host_file(kernel_run, tmp_pat
     (notebook_dir / "Toy.ipynb").write_text("{}")
     _launch(shared, connection_file, notebook_dir, run_dir)
     assert bait.stat().st_uid == 0, f"the launcher gave {bait} to the student's user {bait.stat().st_uid}"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "HOLE: runtime/ belongs to the student's user, so a sandboxed process replaces the zygote's "
+    "socket with a symlink to a host unix socket the sandbox cannot reach; the next launcher, "
+    "root and outside the sandbox, connects to it and sends its request (and its log fd)"))
+def test_a_kernel_cannot_make_the_launcher_connect_to_a_host_socket(kernel_run, tmp_path):
+    import socket as socketlib
+
+    box, shared = kernel_run
+    private = tmp_path / "private"  # like /run/postgresql: the grader's, out of every sandbox
+    private.mkdir(mode=0o700)
+    host = socketlib.socket(socketlib.AF_UNIX)
+    host.bind(str(private / "db.sock"))
+    host.listen(5)
+    host.settimeout(30)
+    zygote = shared / "runtime" / kernel_zygote.SOCKET_NAME
+    rc, out = _run(box, f"""
+        import os
+        os.symlink({str(private / "db.sock")!r}, {str(zygote)!r} + ".new")
+        os.rename({str(zygote)!r} + ".new", {str(zygote)!r})
+        print("swapped")
+    """)
+    assert rc == 0 and "swapped" in out, out
+    notebook_dir, run_dir = tmp_path / "autograded", tmp_path / "run"
+    notebook_dir.mkdir()
+    run_dir.mkdir()
+    connection_file = shared / "runtime" / "kernel-9.json"
+    connection_file.write_text("{}")
+    uid, gid = _user(SLOT_A)
+    (run_dir / "spec.json").write_text(json.dumps({
+        "uid": uid, "gid": gid, "env": {}, "shared": str(shared), "tmpfs": False, "group": [],
+        "logs": str(run_dir)}))
+    launcher = subprocess.Popen([PYTHON, str(ROOT / "autograder" / "kernel_sandbox.py"), "-f", str(connection_file)],
+                                cwd=notebook_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={"PATH": os.environ["PATH"], kernel_sandbox.SPEC_ENV: str(run_dir / "spec.json"),
+                                     kernel_zygote.SOCKET_ENV: str(zygote)})
+    try:
+        try:
+            conn, _ = host.accept()
+            got = conn.recv(4096)
+            conn.close()
+        except OSError:
+            got = b""
+    finally:
+        launcher.kill()
+        launcher.wait()
+        host.close()
+    assert got == b"", f"the launcher, as root, sent a host socket: {got[:200]!r}"
 
 
 HIJACKS = ("sitecustomize.py", "usercustomize.py", "json.py", "shutil.py", "tempfile.py", "select.py",
