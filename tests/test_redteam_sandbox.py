@@ -13,7 +13,6 @@ Views used:
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
