@@ -298,7 +298,6 @@ def launch(args):
         return 1
     try:  # the launcher is root: it never follows a path the sandbox can change
         connection = _read_connection_file(connection_file)
-        _check_zygote_address(address, spec["uid"])
     except OSError as error:
         print(f"kernel_sandbox: refusing to start the kernel: {error}", file=sys.stderr)
         return 1
@@ -311,9 +310,14 @@ def launch(args):
         extra.append("--HistoryManager.hist_file=:memory:")
     log = os.open(os.path.join(spec["logs"], f"kernel-{os.getpid()}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
+        _check_zygote_address(address, spec["uid"])
         argv = ["-f", os.path.join(work, CONNECTION_FILE), *extra]
         request = {"cwd": work, "env": _kernel_env(spec, work), "argv": argv}
         conn, pidfd = kernel_zygote.request_kernel(address, request, log)
+    except PermissionError as error:
+        print(f"kernel_sandbox: refusing to start the kernel: {error}", file=sys.stderr)
+        shutil.rmtree(work, ignore_errors=True)
+        return 1
     finally:
         os.close(log)
     forward_signals(lambda signum: signal.pidfd_send_signal(pidfd, signum))

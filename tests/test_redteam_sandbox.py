@@ -52,9 +52,10 @@ def _run(box, code, *args, timeout=120, group=None, env=None):
 
 @pytest.fixture
 def kernel_run(tmp_path):
-    """A kernel run's shared folder, as enter_run makes it (outside its private mount namespace):
-    shared/ (root, 0711), runtime/ (the run's user, 0700), code/ (root, 0755, copies of the
-    zygote's code), and one kernel work folder (the run's user, 0700)."""
+    """A kernel run's shared folder, as enter_run made it before runtime/ became root's (outside
+    its private mount namespace; the worst case for the launcher's checks): shared/ (root, 0711),
+    runtime/ (the run's user, 0700), code/ (root, 0755, copies of the zygote's code), and one
+    kernel work folder (the run's user, 0700)."""
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o711)
     shared.chmod(0o711)
@@ -120,10 +121,18 @@ def test_a_kernel_cannot_change_the_zygotes_code_or_plant_files_next_to_it(kerne
     assert (shared / "code" / "kernel_zygote.py").read_bytes() == Path(kernel_zygote.__file__).read_bytes()
 
 
+def _nbgrader_file(shared, name):
+    """A connection file as nbgrader writes it: root's, in nbgrader's root-only runtime folder."""
+    folder = shared / kernel_sandbox.NBGRADER_RUNTIME
+    folder.mkdir(mode=0o700, exist_ok=True)
+    (folder / name).write_text("{}")
+    return folder / name
+
+
 def _launch(shared, connection_file, notebook_dir, run_dir, zygote="no-zygote.sock"):
     """The kernel launcher (kernel_sandbox.py, run as the grader by jupyter_client) for one
-    notebook, the zygote's address runtime/`zygote` (by default nothing listens there: it fails
-    after preparing the kernel's files)."""
+    notebook, the zygote's address zygote/`zygote` (root's folder, as enter_run leaves it; by
+    default nothing listens there: it fails after preparing the kernel's files)."""
     uid, gid = _user(SLOT_A)
     limits = sandbox.Limits(**kernel_sandbox.KERNEL_LIMITS)
     spec = {"uid": uid, "gid": gid, "limits": limits.__dict__, "env": {}, "shared": str(shared),
@@ -131,7 +140,8 @@ def _launch(shared, connection_file, notebook_dir, run_dir, zygote="no-zygote.so
     spec_file = run_dir / "kernel-sandbox.json"
     spec_file.write_text(json.dumps(spec))
     env = {"PATH": os.environ["PATH"], kernel_sandbox.SPEC_ENV: str(spec_file),
-           kernel_zygote.SOCKET_ENV: str(shared / "runtime" / zygote)}
+           kernel_zygote.SOCKET_ENV: str(shared / kernel_sandbox.ZYGOTE_FOLDER / zygote)}
+    (shared / kernel_sandbox.ZYGOTE_FOLDER).mkdir(mode=0o755, exist_ok=True)
     return subprocess.run([PYTHON, str(ROOT / "autograder" / "kernel_sandbox.py"), "-f", str(connection_file)],
                           cwd=notebook_dir, env=env, capture_output=True, text=True, timeout=120)
 
@@ -182,9 +192,7 @@ def test_a_kernel_cannot_make_the_launcher_connect_to_a_host_socket(kernel_run, 
     notebook_dir, run_dir = tmp_path / "autograded", tmp_path / "run"
     notebook_dir.mkdir()
     run_dir.mkdir()
-    (shared / "nbgrader").mkdir(mode=0o700)  # nbgrader's runtime: the grader's only, as enter_run makes it
-    connection_file = shared / "nbgrader" / "kernel-9.json"
-    connection_file.write_text("{}")
+    connection_file = _nbgrader_file(shared, "kernel-9.json")
     uid, gid = _user(SLOT_A)
     (run_dir / "spec.json").write_text(json.dumps({
         "uid": uid, "gid": gid, "env": {}, "shared": str(shared), "tmpfs": False, "group": [],
@@ -299,9 +307,7 @@ def test_the_launcher_imports_nothing_from_the_notebooks_folder(kernel_run, tmp_
     for name in HIJACKS:
         hook = f"import os; open({str(marker)!r} + '/' + {name.replace('/', '_')!r}, 'w').close()\n"
         (notebook_dir / name).write_text(hook if not name.endswith(".pth") else "import os; " + hook)
-    connection_file = shared / "runtime" / "kernel-5678.json"
-    connection_file.write_text("{}")
-    done = _launch(shared, connection_file, notebook_dir, run_dir)
+    done = _launch(shared, _nbgrader_file(shared, "kernel-5678.json"), notebook_dir, run_dir)
     assert "no-zygote.sock" in done.stderr or "FileNotFoundError" in done.stderr, done.stderr[-2000:]
     assert list(marker.iterdir()) == [], f"the launcher ran the student's {sorted(p.name for p in marker.iterdir())}"
 
