@@ -10,8 +10,8 @@ sandbox per student run (autograder/judge/sandbox.py), forked from the run's ker
 - enter_run, in the process that becomes nbgrader: a private mount namespace with a small tmpfs
   on KERNELS_MOUNT (a short path for the unix sockets; it bounds what the kernels can write and
   vanishes with the run), holding nbgrader/ (nbgrader's runtime: its connection files; the
-  grader's only), runtime/ (the kernels' ipc sockets: sticky, so a process cannot replace another
-  user's entries), zygote/ (the zygote's socket; the grader's once the zygote listens), code/
+  grader's only), runtime/ (the kernels' ipc sockets; root's, 1733: no link there is followed, as the
+  tmpfs is nosymfollow), zygote/ (the zygote's socket; the grader's once the zygote listens), code/
   (copies of kernel_zygote.py and forked.py) and the kernels' work folders; then the kernel
   zygote in the sandbox, whose only writable bind is that tmpfs.
 - the kernelspec `cs231n-sandboxed` (autograder/kernels/, found through JUPYTER_PATH) starts this
@@ -159,7 +159,7 @@ def enter_run(spec_file):
     if spec["tmpfs"]:
         _mount_run_tmpfs(shared)
     os.mkdir(os.path.join(shared, NBGRADER_RUNTIME), 0o700)
-    # the kernels bind their ipc sockets here; sticky: no user replaces another's entries
+    # the kernels bind their ipc sockets here (links planted here are never followed: nosymfollow)
     ipc = os.path.join(shared, IPC_FOLDER)
     os.mkdir(ipc, 0o700)
     os.chmod(ipc, 0o1733)
