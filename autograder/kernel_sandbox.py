@@ -9,9 +9,11 @@ sandbox per student run (autograder/judge/sandbox.py), forked from the run's ker
 
 - enter_run, in the process that becomes nbgrader: a private mount namespace with a small tmpfs
   on KERNELS_MOUNT (a short path for the unix sockets; it bounds what the kernels can write and
-  vanishes with the run), holding runtime/ (the kernels' ipc sockets and connection files, owned
-  by the run's user), code/ (copies of kernel_zygote.py and forked.py) and the kernels' work
-  folders; then the kernel zygote in the sandbox, whose only writable bind is that tmpfs.
+  vanishes with the run), holding nbgrader/ (nbgrader's runtime: its connection files; the
+  grader's only), runtime/ (the kernels' ipc sockets; root's, 1733: no link there is followed, as the
+  tmpfs is nosymfollow), zygote/ (the zygote's socket; the grader's once the zygote listens), code/
+  (copies of kernel_zygote.py and forked.py) and the kernels' work folders; then the kernel
+  zygote in the sandbox, whose only writable bind is that tmpfs.
 - the kernelspec `cs231n-sandboxed` (autograder/kernels/, found through JUPYTER_PATH) starts this
   file as the launcher, as the grader, in the notebook's autograded folder. It copies that folder
   without notebooks (they hold the hidden tests), links or oversized files into a work folder in
@@ -61,11 +63,14 @@ MAX_CELL_OUTPUT_BYTES = 2 << 20  # outputs kept per cell; the rest is replaced b
 MAX_COPY_BYTES = 64 << 20  # of the notebook folder into the kernel's work folder
 KERNELS_MOUNT = "/run/cs231n-kernels"  # the run's tmpfs, in the run's own mount namespace
 RUN_TMPFS_MB = 512
+NBGRADER_RUNTIME, IPC_FOLDER, ZYGOTE_FOLDER = "nbgrader", "runtime", "zygote"  # in the run's shared folder
+CONNECTION_FILE = ".kernel-connection.json"  # the kernel's copy of its connection file, in its work folder
+MAX_CONNECTION_FILE = 1 << 16
 ZYGOTE_START_TIMEOUT = 120  # seconds for the kernel zygote's imports
 KERNEL_LIMITS = {"cpu_seconds": 3600, "memory_mb": 4096, "nproc": 128, "fsize_mb": 64,
                  "nofile": 1024, "tmpfs_mb": 128}
 ENV_PASSED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "CS231N_DATASET", "CS231N_FAST", "MPLBACKEND")
-CLONE_NEWNS, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x00020000, 2, 4, 16384, 1 << 18
+CLONE_NEWNS, MS_NOSUID, MS_NODEV, MS_NOSYMFOLLOW, MS_REC, MS_PRIVATE = 0x00020000, 2, 4, 256, 16384, 1 << 18
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,14 +116,14 @@ def sandboxed_nbgrader(nbgrader_args, run_dir, *, limits=None, env=None, uid_slo
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     spec_file = run_dir / "kernel-sandbox.json"
     spec_file.write_text(json.dumps(spec, indent=1))
-    # a lone KernelManager writes its connection file with mkstemp (so in TMPDIR), and its ipc
-    # sockets at `ip`-N, a path relative to each process's folder unless given
-    runtime = f"{shared}/runtime"
+    # a lone KernelManager writes its connection file with mkstemp (so in TMPDIR: nbgrader's own
+    # folder), and its ipc sockets at `ip`-N, a path relative to each process's folder unless given
+    nbgrader_runtime = f"{shared}/{NBGRADER_RUNTIME}"
     args = [*nbgrader_args, f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
-            f"--KernelManager.ip={runtime}/kernel-ipc", f"--BoundedExecute.notebook_budget={int(budget)}",
+            f"--KernelManager.ip={shared}/{IPC_FOLDER}/kernel-ipc", f"--BoundedExecute.notebook_budget={int(budget)}",
             *([f"--BoundedExecute.overrun_report={overrun_report}"] if overrun_report else [])]
-    extra_env = {"JUPYTER_PATH": str(JUPYTER_PATH), "JUPYTER_RUNTIME_DIR": runtime, "TMPDIR": runtime,
-                 SPEC_ENV: str(spec_file)}
+    extra_env = {"JUPYTER_PATH": str(JUPYTER_PATH), "JUPYTER_RUNTIME_DIR": nbgrader_runtime,
+                 "TMPDIR": nbgrader_runtime, SPEC_ENV: str(spec_file)}
     try:
         yield NbgraderRun(args, extra_env, str(spec_file))
     finally:
@@ -130,14 +135,16 @@ def sandboxed_nbgrader(nbgrader_args, run_dir, *, limits=None, env=None, uid_slo
 
 def _mount_run_tmpfs(folder):
     """This process (root, single-threaded) into a private mount namespace with a tmpfs on
-    folder; it goes when the last process of the namespace does."""
+    folder; it goes when the last process of the namespace does. No symlink on it is followed
+    (nosymfollow): nbgrader's connects to the kernels' sockets cannot be sent elsewhere."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
     if libc.unshare(CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
     os.makedirs(folder, mode=0o755, exist_ok=True)  # on the machine: an empty mount point
     for args in ((None, b"/", None, MS_REC | MS_PRIVATE, None),
-                 (b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, f"size={RUN_TMPFS_MB}m,mode=0711".encode())):
+                 (b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOSYMFOLLOW,
+                  f"size={RUN_TMPFS_MB}m,mode=0711".encode())):
         if libc.mount(*args) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"mount {args[1]!r}: {os.strerror(err)}")
@@ -151,15 +158,20 @@ def enter_run(spec_file):
     shared = spec["shared"]
     if spec["tmpfs"]:
         _mount_run_tmpfs(shared)
-    runtime, code = os.path.join(shared, "runtime"), os.path.join(shared, "code")
-    os.mkdir(runtime, 0o700)
-    os.chown(runtime, spec["uid"], spec["gid"])
+    os.mkdir(os.path.join(shared, NBGRADER_RUNTIME), 0o700)
+    # the kernels bind their ipc sockets here (links planted here are never followed: nosymfollow)
+    ipc = os.path.join(shared, IPC_FOLDER)
+    os.mkdir(ipc, 0o700)
+    os.chmod(ipc, 0o1733)
+    zygote_dir = _open_folder(os.path.join(shared, ZYGOTE_FOLDER), create=True)
+    os.fchown(zygote_dir, spec["uid"], spec["gid"])  # the zygote's user binds its socket here...
+    code = os.path.join(shared, "code")
     os.mkdir(code, 0o755)
     for module in (kernel_zygote, forked):
         target = os.path.join(code, os.path.basename(module.__file__))
         shutil.copyfile(module.__file__, target)
         os.chmod(target, 0o644)
-    address = os.path.join(runtime, kernel_zygote.SOCKET_NAME)
+    address = os.path.join(shared, ZYGOTE_FOLDER, kernel_zygote.SOCKET_NAME)
     box = _sandbox.Sandbox(cwd=shared, rw=(shared,), uid=spec["uid"], gid=spec["gid"],
                            limits=_sandbox.Limits(**spec["limits"]))
     argv = [os.path.realpath(sys.executable), "-I", "-S", os.path.join(code, "kernel_zygote.py"),
@@ -173,6 +185,9 @@ def enter_run(spec_file):
     os.close(ready_w)
     with os.fdopen(ready_r, "rb") as ready:
         ok = bool(select.select([ready], [], [], ZYGOTE_START_TIMEOUT)[0]) and ready.read(1) == b"1"
+    os.fchown(zygote_dir, os.geteuid(), os.getegid())  # ...then no process of the sandbox may rename it
+    os.fchmod(zygote_dir, 0o755)
+    os.close(zygote_dir)
     return {kernel_zygote.SOCKET_ENV: address} if ok else {}
 
 
@@ -197,11 +212,60 @@ def _copy_workdir(src, dest, limit=MAX_COPY_BYTES):
             shutil.copyfile(path, os.path.join(target, name), follow_symlinks=False)
 
 
+def _open_folder(path, create=False):
+    """An fd of the folder path itself (never a link's target); create: make it first, 0700."""
+    if create:
+        os.mkdir(path, 0o700)
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+
+
 def _chown_tree(top, uid, gid):
-    for folder, dirs, files in os.walk(top):
-        os.chown(folder, uid, gid)
-        for name in files:
-            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
+    """Give the tree at top to uid, bottom-up (top last: until then only its owner can enter),
+    through fds opened without following links."""
+    for folder, dirs, files in os.walk(top, topdown=False):
+        for name in files + dirs:
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            try:
+                os.fchown(fd, uid, gid)
+            finally:
+                os.close(fd)
+    fd = _open_folder(top)
+    try:
+        os.fchown(fd, uid, gid)
+    finally:
+        os.close(fd)
+
+
+def _owned_by_me(info):
+    return info.st_uid == os.geteuid() and not info.st_mode & 0o022
+
+
+def _read_connection_file(path):
+    """nbgrader's connection file, read only if it is a regular file of the grader's in a folder
+    only the grader can change (never through a link): its text. Raises PermissionError if not."""
+    folder = os.lstat(os.path.dirname(path))
+    if not stat.S_ISDIR(folder.st_mode) or not _owned_by_me(folder):
+        raise PermissionError(f"{os.path.dirname(path)} may be changed by others than the grader")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or not _owned_by_me(info) or info.st_size > MAX_CONNECTION_FILE:
+            raise PermissionError(f"{path} is not a regular file of the grader's")
+        return os.read(fd, MAX_CONNECTION_FILE)
+    finally:
+        os.close(fd)
+
+
+def _check_zygote_address(address, uid):
+    """The zygote's socket lies in a folder only the grader can change and is uid's socket:
+    nothing of the sandbox can point the launcher's connect elsewhere. Raises PermissionError."""
+    folder = os.lstat(os.path.dirname(address))
+    if not stat.S_ISDIR(folder.st_mode) or not _owned_by_me(folder):
+        raise PermissionError(f"the zygote's folder {os.path.dirname(address)} may be changed by others "
+                              "than the grader")
+    info = os.lstat(address)
+    if not stat.S_ISSOCK(info.st_mode) or info.st_uid != uid:
+        raise PermissionError(f"{address} is not the socket of the run's user")
 
 
 def _kernel_env(spec, home):
@@ -232,16 +296,28 @@ def launch(args):
     except FileNotFoundError:
         print("kernel_sandbox: the notebook's folder is gone", file=sys.stderr)
         return 1
-    work = tempfile.mkdtemp(prefix="work-", dir=spec["shared"])
+    try:  # the launcher is root: it never follows a path the sandbox can change
+        connection = _read_connection_file(connection_file)
+    except OSError as error:
+        print(f"kernel_sandbox: refusing to start the kernel: {error}", file=sys.stderr)
+        return 1
+    work = tempfile.mkdtemp(prefix="work-", dir=spec["shared"])  # the grader's, 0700, until chowned
     _copy_workdir(notebook_dir, work)
+    with open(os.path.join(work, CONNECTION_FILE), "wb") as copy:
+        copy.write(connection)
     _chown_tree(work, spec["uid"], spec["gid"])
-    os.chown(connection_file, spec["uid"], spec["gid"])
     if "--HistoryManager.hist_file=:memory:" not in extra:
         extra.append("--HistoryManager.hist_file=:memory:")
     log = os.open(os.path.join(spec["logs"], f"kernel-{os.getpid()}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        conn, pidfd = kernel_zygote.request_kernel(
-            address, {"cwd": work, "env": _kernel_env(spec, work), "argv": ["-f", connection_file, *extra]}, log)
+        _check_zygote_address(address, spec["uid"])
+        argv = ["-f", os.path.join(work, CONNECTION_FILE), *extra]
+        request = {"cwd": work, "env": _kernel_env(spec, work), "argv": argv}
+        conn, pidfd = kernel_zygote.request_kernel(address, request, log)
+    except PermissionError as error:
+        print(f"kernel_sandbox: refusing to start the kernel: {error}", file=sys.stderr)
+        shutil.rmtree(work, ignore_errors=True)
+        return 1
     finally:
         os.close(log)
     forward_signals(lambda signum: signal.pidfd_send_signal(pidfd, signum))
@@ -252,7 +328,7 @@ def launch(args):
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
         except OSError:
             pass
-        conn.close()  # the zygote kills the kernel's session
+        conn.close()  # the zygote kills the kernel and all it left
         os.close(pidfd)
         shutil.rmtree(work, ignore_errors=True)
     return 0

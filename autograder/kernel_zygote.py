@@ -14,7 +14,10 @@ PRELOAD once and listens on a unix socket in the run's shared folder; the kernel
 The zygote forks the kernel (in the same sandbox: same root, namespaces, uid and limits), which
 runs ipykernel in-process with its work folder first on sys.path, and answers with a pidfd of it:
 the launcher signals the kernel through that (SIGINT interrupts it) and learns when it ends. When
-the launcher's connection closes (it ended or was killed), the zygote kills that kernel's session.
+the launcher's connection closes (it ended or was killed) or the kernel ends, the zygote kills
+every other process of the sandbox (kill(-1): all but itself and the sandbox's init), so nothing
+a notebook started runs on into the next: nbgrader runs a student's notebooks one at a time.
+Only processes outside the sandbox may ask for kernels.
 
 This file runs inside the sandbox by path (`python -I -S kernel_zygote.py SITE_PACKAGES SOCKET
 READY_FD`), copied with forked.py into the run's shared folder: it imports the standard library,
@@ -25,6 +28,7 @@ import os
 import selectors
 import signal
 import socket
+import struct
 import sys
 
 if __name__ == "__main__":  # run by path in the sandbox: forked.py lies next to this file
@@ -102,12 +106,22 @@ def _start_kernel(conn, listener, others):
     return pid, os.pidfd_open(pid)
 
 
-def _kill_session(pid):
-    for kill in (os.killpg, os.kill):
+def _kill_all_but_me(pid, alone):
+    """End the kernel pid and, if no other kernel runs (alone), every process of the sandbox but
+    the zygote and the sandbox's init; else only the kernel's session."""
+    kills = ((os.kill, -1),) if alone else ((os.killpg, pid), (os.kill, pid))
+    for kill, target in kills:
         try:
-            kill(pid, signal.SIGKILL)
+            kill(target, signal.SIGKILL)
         except OSError:
             pass
+
+
+def _from_outside(conn):
+    """True if conn's peer is outside the sandbox: its pid is not in the zygote's PID namespace
+    (SO_PEERCRED gives 0). A process of the sandbox may not ask for kernels of its own."""
+    pid, _, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return pid == 0
 
 
 def serve(address, ready_fd):
@@ -130,9 +144,13 @@ def serve(address, ready_fd):
     selector.register(listener, selectors.EVENT_READ, None)
     kernels = {}  # connection -> (pid, pidfd)
     while True:
-        for key, _ in selector.select():
+        # kernels that ended before new ones start: the kill of what they left spares a new one
+        for key, _ in sorted(selector.select(), key=lambda event: event[0].data is None):
             if key.data is None:  # a launcher asks for a kernel
                 conn, _ = listener.accept()
+                if not _from_outside(conn):
+                    conn.close()
+                    continue
                 try:
                     pid, pidfd = _start_kernel(conn, listener, kernels)
                 except Exception as error:  # noqa: BLE001 - told to the launcher that asked
@@ -148,8 +166,8 @@ def serve(address, ready_fd):
             if conn not in kernels:
                 continue
             pid, pidfd = kernels.pop(conn)
-            # the launcher is gone (or spoke out of turn), or the kernel ended: end its session
-            _kill_session(pid)
+            # the launcher is gone (or spoke out of turn), or the kernel ended: end it and all it left
+            _kill_all_but_me(pid, alone=not kernels)
             os.waitpid(pid, 0)
             selector.unregister(conn)
             selector.unregister(pidfd)

@@ -84,8 +84,9 @@ def test_an_isolated_run_has_its_tmpfs_and_its_kernel_zygote_in_the_sandbox(tmp_
         "zygotes = [p.name for p in Path('/proc').iterdir() if p.name.isdigit() and "
         "b'kernel_zygote.py' in (p / 'cmdline').read_bytes() and b'bwrap' not in (p / 'cmdline').read_bytes()]\n"
         "uids = [(Path('/proc') / z / 'status').read_text().split('Uid:')[1].split()[0] for z in zygotes]\n"
+        "os.symlink(mount + '/code', mount + '/runtime/planted')\n"  # as a kernel may, for nbgrader
         "Path('seen').write_text(json.dumps([os.path.ismount(mount), sorted(os.listdir(mount)), "
-        "sorted(os.listdir(mount + '/runtime')), uids]))\n")
+        "sorted(os.listdir(mount + '/zygote')), uids, os.path.exists(mount + '/runtime/planted')]))\n")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     # autograde loads the config file of the run's folder, then fails: there is no course
@@ -93,10 +94,12 @@ def test_an_isolated_run_has_its_tmpfs_and_its_kernel_zygote_in_the_sandbox(tmp_
         run.env["KERNELS_MOUNT"] = kernel_sandbox.KERNELS_MOUNT
         nbgrader_zygote.run_nbgrader(run, cwd=tmp_path, log_path=tmp_path / "log", timeout=120,
                                      env=dict(os.environ))
-    mounted, listing, runtime, uids = json.loads((tmp_path / "seen").read_text())
+    mounted, listing, runtime, uids, followed = json.loads((tmp_path / "seen").read_text())
     assert mounted, "the run's tmpfs is not mounted"
-    assert listing == ["code", "runtime"], "the run's tmpfs holds the zygote's code and the runtime folder"
-    assert runtime == ["kernel-zygote.sock"], "the zygote listens in the runtime folder"
+    assert not followed, "nbgrader followed a link on the run's tmpfs (it must be mounted nosymfollow)"
+    assert listing == ["code", "nbgrader", "runtime", "zygote"], \
+        "the run's tmpfs holds the zygote's code, nbgrader's runtime, the kernels' ipc folder and the zygote's"
+    assert runtime == ["kernel-zygote.sock"], "the zygote listens in its own folder"
     uid = sandbox.student_user(SLOT)[0]
     assert uids == [str(uid)], "the kernel zygote runs in the sandbox, as the run's user"
     assert not os.path.ismount(kernel_sandbox.KERNELS_MOUNT), "the run's tmpfs leaked to the machine"
