@@ -314,11 +314,12 @@ def test_instructor_sees_the_assignment_in_formgrader(jupyter, page):
 
 def test_feedback_page_shows_scores_and_names_but_no_test_source(browser, tmp_path):
     from autograder.feedback import render
+    from autograder.results import GradeResult
     from playwright.sync_api import expect
 
     markup = "<script>document.title = 'ran'</script><b id='injected'>bold</b>"
     result = {
-        "student_id": "alice", "nbgrader_ok": True, "judge_error": "", "missing_files": [],
+        "student_id": "alice", "digest": "0" * 64, "nbgrader_ok": True, "judge_error": "", "missing_files": [],
         "notebooks": [{"notebook": "Toy", "grades": [
             {"name": "test_double", "auto_score": 0.0, "max_score": 2.0, "needs_manual_grade": False,
              "message": "NotImplementedError: " + markup},
@@ -332,6 +333,7 @@ def test_feedback_page_shows_scores_and_names_but_no_test_source(browser, tmp_pa
             {"task": "conv_forward_naive", "case": "stride2_pad1", "points": 0.0, "max_points": 2.0,
              "passed": False, "message": "out differs from the reference: relative error 0.31"}],
     }
+    result = GradeResult(**result)
     path = tmp_path / "feedback.html"
     path.write_text(render(result, "a2"), encoding="utf-8")
     expect.set_options(timeout=UI_TIMEOUT_MS)

@@ -195,7 +195,10 @@ def test_each_test_scores_its_own_points(graded):
     ref, bug = json.loads(texts["reference"]), json.loads(texts["onebug"])
     scored = [t for t in ref["tests"] if "score" in t]
     assert sum(t["score"] for t in scored) == pytest.approx(ref["score"])
-    assert all(t["status"] == "passed" and t["score"] == t["max_score"] for t in scored)
+    # test_double names no student task, so no cell keeps points for it (autograder.evidence)
+    assert all(t["status"] == "passed" and t["score"] == t["max_score"] for t in scored
+               if t["name"] != "Toy: test_double")
+    assert [t["score"] for t in scored if t["name"] == "Toy: test_double"] == [0]
     failed = {t["name"].split(":")[0] for t in bug["tests"] if t.get("status") == "failed"}
     assert failed == {"conv_backward_naive"}
 

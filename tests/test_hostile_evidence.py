@@ -242,8 +242,8 @@ def test_hooked_starters_score_exactly_the_plain_starter(graded, student):
     if student != "leaker":  # the hook did fool the kernel: nbgrader gave the cells points
         fooled = [k for k, g in _grades(hooked).items() if g.get("score_before_check")]
         assert len(fooled) >= 10, fooled
-        for name in ("FullyConnectedNets/overfit_3_layer_test", "FullyConnectedNets/best_fc_net_test",
-                     "ConvNetArchitectures/extra_alexnet"):
+        for name in ("FullyConnectedNets/two_layer_net_solver_test", "FullyConnectedNets/best_fc_net_test",
+                     "ConvNetArchitectures/alexnet"):
             assert _grades(hooked)[name]["score_before_check"] > 0, name
             assert _grades(hooked)[name]["message"].startswith("not confirmed:"), name
 
@@ -255,7 +255,7 @@ def test_the_reference_earns_every_cell_and_the_same_alone_and_in_the_batch(grad
     assert ref["rechecks"] == graded.alone["rechecks"]
     auto = [g for g in _grades(ref).values() if "score_before_check" in g]  # the test cells
     assert auto and all(g["auto_score"] == g["max_score"] and g["message"] == "passed" for g in auto)
-    assert all(r["passed"] for r in ref["rechecks"]) and len(ref["rechecks"]) >= 5
+    assert all(r["passed"] for r in ref["rechecks"]) and len(ref["rechecks"]) >= 4
 
 
 # --------------------------------------------------------------------------------------------

@@ -496,9 +496,11 @@ def test_the_sandbox_sees_only_its_binds_as_the_student_user(tmp_path):
     uid, gid, pid = map(int, ids.split())
     assert (uid, gid) == sandbox.student_user() and uid >= sandbox.UID_BASE
     assert pid == 2  # its own PID namespace, under bwrap's reaper
-    # a fresh /tmp: nothing of the machine's, only the way to its own folder when that lies there
+    # a fresh /tmp: nothing of the machine's, only the way to its binds (its own folder, the
+    # venv's site-packages) when they lie there
+    binds = (work, Path(sandbox.site_packages()).resolve())
     assert set(ast.literal_eval(tmp_listing)) <= {p.relative_to("/tmp").parts[0]
-                                                   for p in (work,) if p.is_relative_to("/tmp")}
+                                                   for p in binds if p.is_relative_to("/tmp")}
     assert sees_reference == "False"
     assert network == "OSError"  # the host's 127.0.0.1 is not its 127.0.0.1
     assert wrote == "OSError"  # its folder is bound read-only

@@ -142,6 +142,16 @@ def as_user(name, argv, env=None, check=True, timeout=600, bin_dir=BIN):
     return proc
 
 
+def as_root_in_home(name, argv, env=None, timeout=600, bin_dir=BIN):
+    """Run argv as root (as `sudo` would) in user `name`'s home, with the hub's course environment."""
+    home = f"/home/{name}"
+    full_env = {"HOME": home, "PATH": f"{bin_dir}:/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1",
+                "OMP_NUM_THREADS": "1", **(env or {})}
+    proc = subprocess.run(argv, cwd=home, env=full_env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{argv} as root:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
 @contextlib.contextmanager
 def jupyterhub(state, instructor, student, exchange, bin_dir):
     """Yield (hub URL, admin API token) of a JupyterHub run from platforms/jupyterhub."""
@@ -250,8 +260,12 @@ def test_a_course_round_trip_through_jupyterhub_and_the_exchange():
                     assert len(inbound) == 1
 
                     # the instructor collects, grades and sends the feedback back
-                    graded = as_user(instructor, [*autograder, "grade", "--exchange", "--workers", "1"], course_env,
-                                     timeout=900, bin_dir=bin_dir)
+                    # grading runs student code, so it runs as root (`sudo` in docs/jupyterhub.md): the
+                    # sandbox gives each student run its own unprivileged user; the course stays the
+                    # instructor's
+                    graded = as_root_in_home(instructor, [*autograder, "grade", "--exchange", "--workers", "1"],
+                                             course_env, timeout=900, bin_dir=bin_dir)
+                    subprocess.run(["chown", "-R", f"{instructor}:", f"/home/{instructor}/course"], check=True)
                     assert "collected 1 submissions" in graded.stdout, graded.stdout
                     grades = (Path(f"/home/{instructor}/course/export/grades.csv")).read_text().splitlines()
                     row = dict(zip(grades[0].split(","), grades[1].split(",")))

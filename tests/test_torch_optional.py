@@ -164,7 +164,8 @@ def _release_and_grade(tmp_path, env):
     result = json.loads((tmp_path / "out" / "results" / "ivy.json").read_text())
     by_name = {nb["notebook"]: nb for nb in result["notebooks"]}
     toy = {g["name"]: g["auto_score"] for g in by_name["Toy"]["grades"]}
-    assert toy["test_double"] == 2 and toy["test_relu"] == 3, f"the toy notebook was not graded as usual: {toy}"
+    # test_double names no student task, so it keeps no points (autograder.evidence)
+    assert toy["test_double"] == 0 and toy["test_relu"] == 3, f"the toy notebook was not graded as usual: {toy}"
     return released, by_name
 
 
