@@ -199,8 +199,11 @@ def test_each_test_scores_its_own_points(graded):
     assert all(t["status"] == "passed" and t["score"] == t["max_score"] for t in scored
                if t["name"] != "Toy: test_double")
     assert [t["score"] for t in scored if t["name"] == "Toy: test_double"] == [0]
-    failed = {t["name"].split(":")[0] for t in bug["tests"] if t.get("status") == "failed"}
-    assert failed == {"conv_backward_naive"}
+    # the bug is in conv_backward_naive; the judge's residual block runs on the naive layers, so it
+    # fails with it; the toy's test_double keeps no points for anyone (it names no task)
+    failed = {t["name"] for t in bug["tests"] if t.get("status") == "failed"}
+    assert {name.split(":")[0] for name in failed} - {"Toy"} == {"conv_backward_naive", "residual_block_backward"}
+    assert {name for name in failed if name.startswith("Toy")} == {"Toy: test_double"}
 
 
 def test_written_answers_are_pending_not_zero(graded):

@@ -302,7 +302,7 @@ def test_the_batch_finishes_and_the_honest_student_keeps_its_lone_score(batch):
     assert honest["notebooks"] == batch.alone["notebooks"]
     assert honest["functions"] == batch.alone["functions"]
     assert _grades(honest)["test_double"]["score_before_check"] == 2 and _grades(honest)["test_relu"]["auto_score"] == 3
-    assert honest["limits"] == sandbox.limits_mode() != ""
+    assert honest["isolation"] == sandbox.limits_mode() != ""
 
 
 @pytest.mark.parametrize("student", ["prober", "prober2"])
@@ -352,7 +352,7 @@ def test_the_host_sees_every_sandboxed_process_as_an_unprivileged_user_and_none_
 
 def test_a_fork_bomb_gains_nothing_and_is_stopped(batch):
     text = "\n".join(t for _, outs in _code_outputs(batch.course, "bomb") for t in outs)
-    assert "fork bomb stopped by BlockingIOError" in text, text[:2000]
+    assert "fork bomb stopped by BlockingIOError" in " ".join(text.split()), text[:2000]
     grades = _grades(batch.results["bomb"])
     assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
 

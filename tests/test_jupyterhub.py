@@ -263,8 +263,9 @@ def test_a_course_round_trip_through_jupyterhub_and_the_exchange():
                     # grading runs student code, so it runs as root (`sudo` in docs/jupyterhub.md): the
                     # sandbox gives each student run its own unprivileged user; the course stays the
                     # instructor's
-                    graded = as_root_in_home(instructor, [*autograder, "grade", "--exchange", "--workers", "1"],
-                                             course_env, timeout=900, bin_dir=bin_dir)
+                    # (with the grading machine's own venv: the project's, which root can read)
+                    graded = as_root_in_home(instructor, [sys.executable, *autograder[1:], "grade", "--exchange",
+                                                          "--workers", "1"], course_env, timeout=900, bin_dir=bin_dir)
                     subprocess.run(["chown", "-R", f"{instructor}:", f"/home/{instructor}/course"], check=True)
                     assert "collected 1 submissions" in graded.stdout, graded.stdout
                     grades = (Path(f"/home/{instructor}/course/export/grades.csv")).read_text().splitlines()

@@ -101,7 +101,9 @@ def test_an_isolated_run_has_its_tmpfs_and_its_kernel_zygote_in_the_sandbox(tmp_
         "the run's tmpfs holds the zygote's code, nbgrader's runtime, the kernels' ipc folder and the zygote's"
     assert runtime == ["kernel-zygote.sock"], "the zygote listens in its own folder"
     uid = sandbox.student_user(SLOT)[0]
-    assert uids == [str(uid)], "the kernel zygote runs in the sandbox, as the run's user"
+    # other graders' zygotes (other tests on this machine) may show too: this run's is there, as its user
+    assert str(uid) in uids and all(int(u) >= sandbox.UID_BASE for u in uids), \
+        "the kernel zygote runs in the sandbox, as the run's user"
     assert not os.path.ismount(kernel_sandbox.KERNELS_MOUNT), "the run's tmpfs leaked to the machine"
     assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and p.stat().st_uid == uid
                 and (p / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"], "a process of the run's user outlived it"
