@@ -134,10 +134,12 @@ if os.getpid() != me:
     os._exit(0)
 print("fork bomb stopped by", err)'''
 
+# bytes(n) takes zeroed pages it never touches: the address-space limit stops the bomb at once,
+# where filling 4 GB on a loaded 2-core machine could outlast the cell timeout
 MEMORY_BOMB = '''def eat():
-    chunks = []
+    chunks = [b"x" * (256 << 20)]
     while True:
-        chunks.append(b"x" * (256 << 20))
+        chunks.append(bytes(256 << 20))
 try:
     eat()
 except MemoryError:
