@@ -100,17 +100,24 @@ def plain_nbgrader(course):
     # nbgrader's default ignore list: the course's own skips *.so (ours lays the instructor's
     # build over each submission instead), which would leave plain nbgrader without fast layers
     ignore = [f"--CourseDirectory.ignore={p}" for p in (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")]
-    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", course.assignment_id, "--force",
+    run_or_explain([sys.executable, "-m", "nbgrader", "autograde", course.assignment_id, "--force",
                     f"--CourseDirectory.root={course.root}", f"--CourseDirectory.db_url={course.db_url}",
-                    f"--CourseDirectory.source_directory={course.source_root}", *ignore],
-                   cwd=ROOT, env=env, check=True, capture_output=True)
+                    f"--CourseDirectory.source_directory={course.source_root}", *ignore], env)
 
 
 def ours(course, workers):
     env = {**os.environ, "CS231N_COURSE_DIR": str(course.root)}
     env.pop("CS231N_DB_URL", None)
-    subprocess.run([sys.executable, "-m", "autograder", "--source", str(course.source_root), "grade",
-                    "--workers", str(workers)], cwd=ROOT, env=env, check=True, capture_output=True)
+    run_or_explain([sys.executable, "-m", "autograder", "--source", str(course.source_root), "grade",
+                    "--workers", str(workers)], env)
+
+
+def run_or_explain(command, env):
+    """Run command from the project root; on failure stop, showing the end of what it printed."""
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command[1:4])} ... failed (exit {done.returncode}):\n"
+                         f"{(done.stdout + done.stderr)[-3000:]}")
 
 
 def main(argv=None):
@@ -126,7 +133,9 @@ def main(argv=None):
         give_compiled_layers(plain_course)
         our_course = make_course(tmp, "ours", args.students, args.notebook)
         # nbgrader needs the assignment in its gradebook; the release step recorded it
+        print(f"grading {args.students} submissions with plain nbgrader, then ours ...", flush=True)
         plain_s, plain_cores = timed(plain_nbgrader, plain_course)
+        print(f"  plain nbgrader done in {plain_s:.1f} s", flush=True)
         ours_s, our_cores = timed(ours, our_course, args.workers)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
