@@ -1,5 +1,6 @@
 """Findings 6, 7 and 9 of issue 12: no grade lost or recorded wrong.
 
+- grading refuses up front without root, saying how to run it, and records nothing;
 - one run per course folder: a second `grade` refuses at once, naming the holder; a dead
   holder's record does not block;
 - a grader-side failure (the disk full, a database error) is stored as "not graded: why",
@@ -12,8 +13,11 @@ import io
 import os
 import signal
 import sqlite3
+import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -78,6 +82,53 @@ def _is_right(course, results):
                        for nb in result.notebooks for g in nb["grades"] if not g["needs_manual_grade"]), sid
         else:
             assert not any(f["passed"] for f in result.functions), sid
+
+
+# --------------------------------------------------------------------------------------------
+# Without root
+# --------------------------------------------------------------------------------------------
+NOBODY = 65534
+
+
+def _python_for_others():
+    """(interpreter, extra environment) with which another user runs this Python and its
+    packages: this interpreter if others may reach it, else the system's Python of the same
+    version with this venv's site-packages (pyenv's Python under /root, 0700, as here)."""
+    here = Path(sys.executable).resolve()
+    if all(os.stat(p).st_mode & 0o001 for p in [here, *here.parents]):
+        return str(here), {}
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if not system.exists():
+        pytest.skip(f"this Python is private to root and there is no {system} for another user")
+    return str(system), {"PYTHONPATH": sysconfig.get_paths()["purelib"]}
+
+
+def test_grading_without_root_refuses_before_touching_any_student():
+    """Run as an ordinary user, the sandbox cannot start and every student was stored as not
+    graded; now `grade` refuses at once, says why and how, and records nothing."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("switching to an unprivileged user needs root and setpriv")
+    python, env = _python_for_others()
+    folder = Path(tempfile.mkdtemp(prefix="cs231n-not-root-", dir="/tmp"))  # tmp_path is root's only
+    try:
+        course = _course(folder, reference=("ref1",), starter=("st1",))
+        # the user owns the course: nothing but the refusal keeps it from grading and recording
+        subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(folder)], check=True)
+        os.chmod(folder, 0o755)
+        env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "HOME": str(folder), **env,
+               "CS231N_COURSE_DIR": str(course.root)}
+        done = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--",
+                               python, "-m", "autograder", "--source", str(course.source_root), "grade",
+                               "--workers", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 4, (done.stdout, done.stderr)
+        assert f"not grading: grading needs root, and this process runs as uid {NOBODY}" in done.stderr
+        assert "Nothing was graded or recorded" in done.stderr
+        assert f"sudo {python} -m autograder --course {course.root} --source" in done.stderr, done.stderr
+        assert done.stdout == ""  # no summary, no grade table
+        assert stored_results(course) == {} and not_graded(course) == {}
+        assert not list(course.root.glob(".grading/scratch/grade-*")) and not (course.root / "autograded").exists()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
