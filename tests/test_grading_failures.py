@@ -11,9 +11,9 @@
 import csv
 import io
 import os
+import shutil
 import signal
 import sqlite3
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -32,6 +32,7 @@ from autograder.lock import CourseBusy, course_lock, lock_path
 from autograder.release import build_release
 from autograder.results import merged_digests, not_graded, scores, stored_results
 from course_fixtures import make_small_class, make_toy_source
+from process_tree import alive, descendants, kernels, processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading_failures")]
 KW = {"progress": False, "judge_timeout": 5, "cell_timeout": 60}
@@ -297,33 +298,6 @@ def test_a_database_error_at_merge_time_is_not_recorded_and_is_retried(tmp_path)
 # --------------------------------------------------------------------------------------------
 # kill -9 of the coordinator
 # --------------------------------------------------------------------------------------------
-def _descendants(pid):
-    children = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _start_time(pid):
-    """The start time of a live process pid (None when it is gone or a zombie: dead, not reaped)."""
-    try:
-        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] == "Z" else fields[19]
-
-
 def _tied_to_run(marker, course_root):
     """pids whose environment carries the run's marker, or whose working folder or command line
     names its course folder."""
@@ -343,33 +317,51 @@ def _tied_to_run(marker, course_root):
     return tied
 
 
+def _kill_while_a_kernel_runs(run, course):
+    """SIGKILL the coordinator once a student is merged and a notebook kernel of the run runs
+    (the same one at two looks); returns {pid: start time} of the run's processes then."""
+    deadline, seen = time.monotonic() + 600, set()
+    while time.monotonic() < deadline and run.poll() is None:
+        table = processes()
+        tree = descendants(run.pid, table)
+        running = kernels(tree, table)
+        if running & seen and _merged(course):
+            os.kill(run.pid, signal.SIGKILL)
+            return {pid: table[pid].started for pid in tree}
+        seen = running
+        time.sleep(0.05)
+    raise AssertionError("no kernel ran after a first student was merged")
+
+
 def test_kill_9_of_the_coordinator_leaves_nothing_and_the_next_run_grades_everybody_once(tmp_path):
+    """Killed while a kernel runs, the coordinator takes every worker, zygote, sandbox and
+    kernel with it (a sandbox started through the outer bwrap outlived it: the parent-death
+    signal of a bwrap without CAP_KILL does not reach a process of another user)."""
     course = _course(tmp_path, reference=("ref1", "ref2", "ref3"), starter=("st1", "st2", "st3"))
     marker = f"CS231N_TEST_RUN={uuid.uuid4().hex}"
     key, value = marker.split("=")
     run = _cli(course, "--workers", "2", env_extra={key: value}, stdout=subprocess.DEVNULL,
                stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait_for(lambda: _merged(course) or run.poll() is not None, 600, "a first student merged")
-        tree = {pid: _start_time(pid) for pid in _descendants(run.pid)}
-        os.kill(run.pid, signal.SIGKILL)  # the coordinator alone, mid-run
+        tree = _kill_while_a_kernel_runs(run, course)
         run.wait(timeout=30)
     finally:
         if run.poll() is None:
             run.kill()
     assert run.returncode == -signal.SIGKILL, "the run ended before the kill"
-    assert len(tree) >= 3, f"the kill came when no worker ran: {tree}"  # two workers and a zygote at least
 
     def leftovers():
-        alive = {pid for pid, started in tree.items() if started is not None and _start_time(pid) == started}
-        return alive | _tied_to_run(marker, course.root)
+        return {pid for pid, started in tree.items() if alive(pid, started)} | _tied_to_run(marker, course.root)
 
     killed = time.monotonic()
-    deadline = killed + 5  # "within a second or two", with room for a loaded machine
+    deadline = killed + 30  # a bound, not the measure: docs/grading.md has the measured time
     while leftovers() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    print(f"processes of the run left {time.monotonic() - killed:.1f} s after the kill: {sorted(leftovers())}")
-    assert leftovers() == set(), {pid: (Path(f"/proc/{pid}/cmdline").read_bytes()[:200]) for pid in leftovers()}
+        time.sleep(0.05)
+    print(f"processes of the run left {time.monotonic() - killed:.2f} s after the kill: {sorted(leftovers())}")
+    left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes()[:200] for pid in leftovers() if Path(f"/proc/{pid}").exists()}
+    for pid in left:  # not into the next tests
+        os.kill(pid, signal.SIGKILL)
+    assert left == {}
 
     before = _merged(course)
     assert 1 <= len(before) < 6
