@@ -5,6 +5,8 @@
   holder's record does not block;
 - a grader-side failure (the disk full, a database error) is stored as "not graded: why",
   never as a score, and the next run grades the student without --force;
+- what a kernel writes (its log, its outputs) cannot fill the grader's disk and so make its
+  own failure look like the grader's;
 - kill -9 of the coordinator takes its workers, zygotes and kernels with it, and the next run
   removes the dead run's scratch and grades everybody exactly once.
 """
@@ -22,10 +24,12 @@ import time
 import uuid
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbformat.v4 import new_code_cell
 
 from autograder.collect import collect
-from autograder.config import ROOT, Course
+from autograder.config import PACKAGE, ROOT, Course
 from autograder.export import export
 from autograder.grade import grade_all
 from autograder.lock import CourseBusy, course_lock, lock_path
@@ -221,11 +225,11 @@ def small_scratch(tmp_path):
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
 
-    def fill():
+    def fill(leave=0):
         filler = scratch / "filler"
         with open(filler, "wb") as f:
             try:
-                while True:
+                while shutil.disk_usage(scratch).free > leave:
                     f.write(b"\0" * 2**20)
             except OSError:
                 pass
@@ -267,6 +271,52 @@ def test_a_full_disk_is_not_a_grade_and_the_next_run_grades_them(small_scratch):
     assert results["st1"].notebooks == first["st1"].notebooks
     assert not_graded(course) == {} and set(merged_digests(course)) == {"ref1", "st1"}
     assert list((course.root / ".grading" / "scratch").glob("grade-*")) == []
+
+
+LOG_FLOOD = """import os, sys
+log = getattr(sys.stdout, "_original_stdstream_copy", None) or 1  # ipykernel's copy of its stdout
+try:
+    while True:
+        os.write(log, bytes(1 << 20))  # the kernel's own output: its log, not the notebook
+except OSError as e:
+    print("log flood stopped, errno", e.errno)
+os._exit(0)  # the kernel dies: nbgrader fails the notebook and exits 1"""
+PRINT = 'print("x" * 1_900_000)'  # just under a cell's 2 MB of outputs
+
+
+def _submit_with_cells(course, folder, student, cells):
+    """Collect a reference submission with the code cells `cells` after the solution."""
+    nb = nbformat.read(course.source / "Toy.ipynb", as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
+    nb.cells[at + 1:at + 1] = [new_code_cell(code) for code in cells]
+    (folder / student).mkdir(parents=True)
+    nbformat.write(nb, folder / student / "Toy.ipynb")
+    shutil.copytree(PACKAGE, folder / student / "cs231n", ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
+    assert not [c.error for c in collect(folder, course) if c.error]
+
+
+def test_what_a_kernel_writes_does_not_fill_the_grader_s_disk(small_scratch, tmp_path):
+    """With 64 MB free on the scratch disk, a kernel that wrote its own output (up to its 64 MB
+    file limit) into its log there, or printed 2 MB in each of 32 cells into the notebook
+    nbgrader writes there, filled it: nbgrader failed, the disk was full, and the student was
+    "not graded", again at every run. A kernel's log now stays in its run's tmpfs and a
+    notebook keeps at most 32 MB of outputs: both are graded, on what ran."""
+    course, fill = small_scratch
+    _submit_with_cells(course, tmp_path / "more", "flooder", [LOG_FLOOD])
+    _submit_with_cells(course, tmp_path / "more", "printer", [PRINT] * 32)
+    filler = fill(leave=64 << 20)
+    try:
+        results, failures = grade_all(course, students=["flooder", "printer"], workers=1, **KW)
+    finally:
+        filler.unlink()
+    assert failures == {} and set(results) == {"flooder", "printer"}
+    assert not_graded(course) == {} and set(merged_digests(course)) == {"flooder", "printer"}
+    assert not results["flooder"].nbgrader_ok  # its kernel died: its own failure, a score
+    printed = course.step_dir("autograded", "printer") / "Toy.ipynb"
+    assert 30 << 20 < printed.stat().st_size < 34 << 20
+    assert "the notebook's outputs reached" in printed.read_text()
+    grades = {g["name"]: g for nb in results["printer"].notebooks for g in nb["grades"]}
+    assert grades["test_relu"]["auto_score"] == 3  # the cells after the cut still ran
 
 
 def test_a_database_error_at_merge_time_is_not_recorded_and_is_retried(tmp_path):
