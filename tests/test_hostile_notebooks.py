@@ -7,6 +7,7 @@ keeps its points only where the function-level judge agrees. The honest submissi
 exactly what it scores alone, and nothing secret may reach an autograded notebook or a feedback
 page."""
 import errno
+import html
 import json
 import re
 import socket
@@ -496,7 +497,7 @@ def test_filling_its_own_space_is_the_students_and_the_grader_says_so(graded):
     from autograder.feedback import render
     from autograder.summary import summarize
 
-    assert "filled the disk space a notebook's kernel may write to" in render(result, "a2")
+    assert "filled the disk space a notebook's kernel may write to" in html.unescape(render(result, "a2"))
     assert "  filler: filled the space its kernel may write to: Toy" in summarize(graded.results, {}, 1)
 
 
