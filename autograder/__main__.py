@@ -12,6 +12,8 @@ Every command works on the course folder (course/ or $CS231N_COURSE_DIR, or --co
 gradebook ($CS231N_DB_URL or --db-url, SQLite in the course folder by default).
 """
 import argparse
+import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -58,15 +60,32 @@ def cmd_collect(args):
     return 1 if refused else 0
 
 
+def _as_root(args, course):
+    """The command line that runs this command again as root, with this venv's Python; sudo
+    keeps no environment variables, so the course folder is given and the gradebook's URL kept."""
+    argv = list(args.argv)
+    if "--course" not in argv and not any(a.startswith("--course=") for a in argv):
+        argv[:0] = ["--course", str(course.root)]
+    keep = ["--preserve-env=CS231N_DB_URL"] if os.environ.get("CS231N_DB_URL") else []
+    return shlex.join(["sudo", *keep, sys.executable, "-m", "autograder", *argv])
+
+
+def _refuse_without_root(refused, args, course):
+    print(f"not grading: {refused}. For example:\n  {_as_root(args, course)}", file=sys.stderr)
+    return 4
+
+
 def cmd_grade(args):
     from .export import export
     from .feedback import write_feedback
-    from .grade import grade_all
+    from .grade import NeedsRoot, grade_all, require_root
     from .lock import CourseBusy, course_lock
     from .summary import summarize
 
     course = _course(args)
     try:
+        if not args.scheduler:  # before anything is collected (with a scheduler: its workers, in grade_all)
+            require_root()
         with course_lock(course.root):  # collect, grade and export as one run
             refused = []
             if args.submissions:
@@ -86,6 +105,8 @@ def cmd_grade(args):
     except CourseBusy as busy:
         print(f"not grading: {busy}", file=sys.stderr)
         return 3
+    except NeedsRoot as refused:
+        return _refuse_without_root(refused, args, course)
     print(f"\ngrades: {out}\nfeedback: {course.root / 'feedback'}")
     return 1 if failures or refused else 0
 
@@ -129,7 +150,12 @@ def _exchange_flags(parser, what):
 
 def cmd_demo(args):
     from .demo import run_demo
+    from .grade import NeedsRoot, require_root
 
+    try:
+        require_root()
+    except NeedsRoot as refused:
+        return _refuse_without_root(refused, args, _course(args))
     return run_demo(_course(args), workers=args.workers)
 
 
@@ -175,6 +201,7 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=None)
     p.set_defaults(run=cmd_demo)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     return args.run(args)
 
 

@@ -28,6 +28,31 @@ from .stubs import strip_package
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
+class NeedsRoot(RuntimeError):
+    """Grading was started without root; nothing was graded or recorded."""
+
+
+def require_root(euid=None, who="this process"):
+    """Raise NeedsRoot unless the grading runs as root (euid: of `who`, default this process's).
+
+    Each student run gets an unprivileged user of its own, a cgroup and a tmpfs, which only root
+    can set up (docs/isolation.md): without root every student would be stored "not graded"."""
+    euid = os.geteuid() if euid is None else euid
+    if euid != 0:
+        raise NeedsRoot(f"grading needs root, and {who} runs as uid {euid}: every student's code runs as an "
+                        "unprivileged user of its own, with a cgroup, in a bubblewrap sandbox, which only root "
+                        "can set up. Nothing was graded or recorded. Grade as root (docs/jupyterhub.md, step 5)")
+
+
+def _require_root_on(scheduler):
+    """require_root for every worker of the Dask cluster at scheduler (they run the students' code)."""
+    from distributed import Client
+
+    with Client(scheduler) as client:
+        for worker, euid in sorted(client.run(os.geteuid).items()):
+            require_root(euid, f"the Dask worker {worker}")
+
+
 def _replace_dir(src, dest):
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -122,11 +147,16 @@ def grade_all(course, students=None, workers=None, scheduler=None, force=False, 
 
     workers: processes on this machine (default: the number of cores); scheduler: the address of
     a Dask scheduler to send the jobs to instead. Outcomes are stored as they arrive; on_result
-    is called with each (a GradeResult or a NotGraded) once stored. Raises
-    autograder.lock.CourseBusy at once when another run holds the course folder.
+    is called with each (a GradeResult or a NotGraded) once stored. Raises, before anything is
+    stored, NeedsRoot when not run as root (or a Dask worker is not), and
+    autograder.lock.CourseBusy when another run holds the course folder.
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    if scheduler:
+        _require_root_on(scheduler)
+    else:
+        require_root()
     with course_lock(course.root):
         try:
             prepared, unprepared = prepare(course), ""

@@ -94,9 +94,13 @@ def _tail(path, size=4000):
         return ""
 
 
+def _notebooks_in(report):
+    return sorted(set(report.read_text().splitlines())) if report.exists() else []
+
+
 def run_nbgrader_autograde(job, private_root):
     """nbgrader autograde of one student in a private course; returns (ok, log tail, the names
-    of the notebooks that ran out of time).
+    of the notebooks that ran out of time, those whose kernel filled the run's tmpfs).
 
     nbgrader runs as the grader, forked from this worker's zygote (autograder.nbgrader_zygote:
     nbgrader is imported once per worker, not once per student); every notebook's kernel runs
@@ -119,16 +123,16 @@ def run_nbgrader_autograde(job, private_root):
     kernel_env = {"CS231N_DATASET": job.dataset, "CS231N_FAST": "1", "MPLBACKEND": "Agg"}
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CS231N_DB_URL", "CS231N_COURSE_DIR")}
     env.update(kernel_env)
-    log, overruns = run_dir / "nbgrader.log", run_dir / "timed-out.txt"
+    log, overruns, filled = run_dir / "nbgrader.log", run_dir / "timed-out.txt", run_dir / "filled.txt"
     notebooks = max(1, len(list((Path(job.source_root) / job.assignment_id).glob("*.ipynb"))))
     timeout = notebooks * job.notebook_budget + RUN_SLACK
     with kernel_sandbox.sandboxed_nbgrader(nbgrader_args, run_dir, env=kernel_env, budget=job.notebook_budget,
-                                           overrun_report=overruns) as run:
+                                           overrun_report=overruns, full_report=filled) as run:
         returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, timeout=timeout, env=env)
-    out_of_time = sorted(set(overruns.read_text().splitlines())) if overruns.exists() else []
+    out_of_time, out_of_space = _notebooks_in(overruns), _notebooks_in(filled)
     if timed_out:
-        return False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}", out_of_time
-    return returncode == 0, _tail(log), out_of_time
+        return False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}", out_of_time, out_of_space
+    return returncode == 0, _tail(log), out_of_time, out_of_space
 
 
 def grade_submission(job):
@@ -168,7 +172,7 @@ def _grade_in(job, scratch):
     rechecks = [asdict(r) for r in recheck_package(judge_copy, recheck_names(source_dir))]
     judged = time.time()
 
-    ok, log, timed_out = run_nbgrader_autograde(job, private)
+    ok, log, timed_out, out_of_space = run_nbgrader_autograde(job, private)
     digest = submission_digest(job.submitted_dir)
     why = nbgrader_failure(0 if ok else 1, log.startswith(NBGRADER_TIMED_OUT), scratch)
     if why:
@@ -181,6 +185,6 @@ def _grade_in(job, scratch):
         student_id=job.student_id, digest=digest, notebooks=notebooks,
         notebook_score_before_check=before_check, functions=functions, rechecks=rechecks,
         missing_files=missing, nbgrader_ok=ok, nbgrader_log="" if ok else log,
-        timed_out=timed_out, isolation=limits_mode(),
+        timed_out=timed_out, out_of_space=out_of_space, isolation=limits_mode(),
         seconds={"judge": round(judged - started, 2), "notebooks": round(time.time() - judged, 2)},
         autograded_dir=str(private / "autograded" / job.student_id / job.assignment_id), scratch=str(scratch))

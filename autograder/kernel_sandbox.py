@@ -60,9 +60,11 @@ SPEC_ENV = "CS231N_KERNEL_SANDBOX"  # the run's spec: a JSON file written by the
 MAX_MESSAGE_BYTES = 64 << 20  # largest ZMQ message nbclient accepts from a kernel
 MAX_QUEUED_MESSAGES = 16  # per socket, in nbgrader's process (ZMQ_RCVHWM): at most 1 GB queued
 MAX_CELL_OUTPUT_BYTES = 2 << 20  # outputs kept per cell; the rest is replaced by one line
+MAX_NOTEBOOK_OUTPUT_BYTES = 32 << 20  # outputs kept per notebook (a student may add cells)
 MAX_COPY_BYTES = 64 << 20  # of the notebook folder into the kernel's work folder
 KERNELS_MOUNT = "/run/cs231n-kernels"  # the run's tmpfs, in the run's own mount namespace
 RUN_TMPFS_MB = 512
+RUN_FULL_BYTES = 1 << 20  # free space under which a kernel has filled the run's tmpfs
 NBGRADER_RUNTIME, IPC_FOLDER, ZYGOTE_FOLDER = "nbgrader", "runtime", "zygote"  # in the run's shared folder
 CONNECTION_FILE = ".kernel-connection.json"  # the kernel's copy of its connection file, in its work folder
 MAX_CONNECTION_FILE = 1 << 16
@@ -92,14 +94,16 @@ class NbgraderRun:
 
 @contextmanager
 def sandboxed_nbgrader(nbgrader_args, run_dir, *, limits=None, env=None, uid_slot=None, budget=0,
-                       overrun_report=None):
+                       overrun_report=None, full_report=None):
     """Yields the NbgraderRun that runs `nbgrader *nbgrader_args` with every kernel sandboxed.
 
-    run_dir: an empty folder of the grader's for this run (the spec, the kernels' logs).
+    run_dir: an empty folder of the grader's for this run (the spec). The kernels' logs go to
+    the run's tmpfs: what a kernel writes never reaches the grader's disk.
     limits: Limits fields overriding KERNEL_LIMITS. env: variables the kernels get (on top of a
     minimal PATH/HOME/LANG and ENV_PASSED). uid_slot: the run's user (sandbox.student_user).
     budget: seconds each notebook may take in all (0: cell timeouts only). overrun_report: a
-    file to which the names of notebooks that ran out of time are appended.
+    file to which the names of notebooks that ran out of time are appended; full_report: one to
+    which those whose kernel filled the run's tmpfs are (a student's own quota, not the host's).
     When the run ends, every process of its cgroup and of its user is killed.
     """
     _sandbox.bwrap()  # no student code without the sandbox
@@ -112,8 +116,7 @@ def sandboxed_nbgrader(nbgrader_args, run_dir, *, limits=None, env=None, uid_slo
     group = _sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
     spec = {"uid": uid, "gid": gid, "limits": dataclasses.asdict(limits), "env": dict(env or {}),
             "shared": shared, "tmpfs": as_root, "group": [str(f) for f in group.folders],
-            "logs": str(run_dir / "logs")}
-    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+            "logs": f"{shared}/logs"}
     spec_file = run_dir / "kernel-sandbox.json"
     spec_file.write_text(json.dumps(spec, indent=1))
     # a lone KernelManager writes its connection file with mkstemp (so in TMPDIR: nbgrader's own
@@ -121,7 +124,9 @@ def sandboxed_nbgrader(nbgrader_args, run_dir, *, limits=None, env=None, uid_slo
     nbgrader_runtime = f"{shared}/{NBGRADER_RUNTIME}"
     args = [*nbgrader_args, f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
             f"--KernelManager.ip={shared}/{IPC_FOLDER}/kernel-ipc", f"--BoundedExecute.notebook_budget={int(budget)}",
-            *([f"--BoundedExecute.overrun_report={overrun_report}"] if overrun_report else [])]
+            *([f"--BoundedExecute.overrun_report={overrun_report}"] if overrun_report else []),
+            *([f"--BoundedExecute.run_folder={shared}", f"--BoundedExecute.full_report={full_report}"]
+              if full_report and as_root else [])]
     extra_env = {"JUPYTER_PATH": str(JUPYTER_PATH), "JUPYTER_RUNTIME_DIR": nbgrader_runtime,
                  "TMPDIR": nbgrader_runtime, SPEC_ENV: str(spec_file)}
     try:
@@ -159,6 +164,7 @@ def enter_run(spec_file):
     if spec["tmpfs"]:
         _mount_run_tmpfs(shared)
     os.mkdir(os.path.join(shared, NBGRADER_RUNTIME), 0o700)
+    os.makedirs(spec["logs"], 0o700, exist_ok=True)
     # the kernels bind their ipc sockets here (links planted here are never followed: nosymfollow)
     ipc = os.path.join(shared, IPC_FOLDER)
     os.mkdir(ipc, 0o700)
@@ -279,6 +285,15 @@ def _kernel_env(spec, home):
     return env
 
 
+def _zygote_log_tail(spec, size=2000):
+    try:
+        with open(os.path.join(spec["logs"], "kernel-zygote.log"), "rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - size))
+            return log.read().decode(errors="replace")
+    except (KeyError, OSError):
+        return "(no log)"
+
+
 def launch(args):
     """Start the sandboxed kernel for `-f CONNECTION_FILE [extra kernel args]`; returns its code."""
     if len(args) < 2 or args[0] != "-f":
@@ -286,11 +301,11 @@ def launch(args):
         return 2
     connection_file, extra = os.path.abspath(args[1]), list(args[2:])
     address = os.environ.get(kernel_zygote.SOCKET_ENV)
-    if not os.environ.get(SPEC_ENV) or not address:
+    spec = json.loads(Path(os.environ[SPEC_ENV]).read_text()) if os.environ.get(SPEC_ENV) else {}
+    if not spec or not address:
         print("kernel_sandbox: this kernel runs only in a grading run (sandboxed_nbgrader), whose kernel "
-              "zygote did not start: see kernel-zygote.log in the run's logs", file=sys.stderr)
+              f"zygote did not start; its log ends:\n{_zygote_log_tail(spec)}", file=sys.stderr)
         return 2
-    spec = json.loads(Path(os.environ[SPEC_ENV]).read_text())
     try:
         notebook_dir = os.getcwd()
     except FileNotFoundError:
@@ -397,24 +412,30 @@ def _bounded_execute():
     class BoundedExecute(Execute):
         """nbgrader's Execute, bounded in what a kernel can make it hold and in time.
 
-        Keeps at most max_cell_output_bytes of each cell's outputs (errors always kept, their
-        text cut). A cell past its timeout, or past what is left of notebook_budget, is ended by
+        Keeps at most max_cell_output_bytes of each cell's outputs and max_notebook_output_bytes
+        of the notebook's (errors always kept, their text cut, to a few lines past the latter). A cell past its timeout, or past what is left of notebook_budget, is ended by
         killing the kernel; it and every later code cell get an error output, and the notebook's
-        name is appended to overrun_report."""
+        name is appended to overrun_report. After each cell, if the run's tmpfs (run_folder) has
+        under RUN_FULL_BYTES free, the notebook's name is appended to full_report (once)."""
 
         max_cell_output_bytes = Integer(MAX_CELL_OUTPUT_BYTES, config=True,
                                         help="Outputs kept per cell; errors always kept.")
+        max_notebook_output_bytes = Integer(MAX_NOTEBOOK_OUTPUT_BYTES, config=True,
+                                            help="Outputs kept per notebook; errors always kept, cut short.")
         notebook_budget = Integer(0, config=True, help="Seconds for the whole notebook (0: no budget).")
         overrun_report = Unicode("", config=True, help="File listing the notebooks that ran out of time.")
+        run_folder = Unicode("", config=True, help="The run's tmpfs, where the kernels write.")
+        full_report = Unicode("", config=True, help="File listing the notebooks whose kernel filled run_folder.")
 
         def __init__(self, *args, **kwargs):
             kwargs.setdefault("kernel_manager_class", BoundedKernelManager)
             super().__init__(*args, **kwargs)
-            self._output_bytes = {}
-            self._started, self._stopped = time.monotonic(), ""
+            self._output_bytes, self._cut, self._kept = {}, set(), 0
+            self._started, self._stopped, self._filled = time.monotonic(), "", False
 
         def preprocess(self, nb, resources=None, km=None):
-            self._started, self._stopped, self._output_bytes = time.monotonic(), "", {}
+            self._started, self._stopped, self._filled = time.monotonic(), "", False
+            self._output_bytes, self._cut, self._kept = {}, set(), 0  # per cell; cells cut; the notebook's
             self._name = ((resources or {}).get("metadata") or {}).get("name", "notebook")
             return super().preprocess(nb, resources, km)
 
@@ -440,6 +461,15 @@ def _bounded_execute():
                 with open(self.overrun_report, "a") as report:
                     report.write(f"{self._name}\n")
 
+        def _note_filled(self):
+            if self._filled or not (self.run_folder and self.full_report):
+                return
+            stats = os.statvfs(self.run_folder)
+            if stats.f_bavail * stats.f_frsize < RUN_FULL_BYTES:
+                self._filled = True
+                with open(self.full_report, "a") as report:
+                    report.write(f"{self._name}\n")
+
         def preprocess_cell(self, cell, resources, index):
             if cell.cell_type != "code" or not cell.source.strip():
                 return cell, resources
@@ -456,24 +486,29 @@ def _bounded_execute():
                                            "so its kernel was stopped"))
                 self._overran(f"an earlier cell ran longer than {overrun.args[0]} s")
                 return cell, resources
+            finally:
+                self._note_filled()
 
         def process_message(self, msg, cell, cell_index):
             kind, content = msg["msg_type"], msg["content"]
+            room = self.max_notebook_output_bytes - self._kept
             if kind == "error":
-                content["evalue"] = str(content.get("evalue", ""))[:4000]
-                content["traceback"] = [str(line)[:4000] for line in content.get("traceback", [])[-50:]]
+                chars, lines = (4000, 50) if room > 0 else (300, 3)
+                content["evalue"] = str(content.get("evalue", ""))[:chars]
+                content["traceback"] = [str(line)[:chars] for line in content.get("traceback", [])[-lines:]]
+                self._kept += _message_bytes(content)
             elif kind not in ("status", "execute_input"):
-                used, limit = self._output_bytes.get(cell_index, 0), self.max_cell_output_bytes
-                if used > limit:  # cut already: drop without looking
+                if cell_index in self._cut:  # cut already: drop without looking
                     return None
-                size = _message_bytes(content)
-                if used + size > limit:
-                    if used <= limit:  # the first message over the limit: say so, once
-                        cell.outputs.append(new_output(
-                            "stream", name="stderr", text=f"\n[output cut: more than {limit} bytes]\n"))
-                    self._output_bytes[cell_index] = limit + 1
+                used, size = self._output_bytes.get(cell_index, 0), _message_bytes(content)
+                if used + size > self.max_cell_output_bytes or size > room:  # say so, once per cell
+                    why = (f"more than {self.max_cell_output_bytes} bytes" if used + size > self.max_cell_output_bytes
+                           else f"the notebook's outputs reached {self.max_notebook_output_bytes} bytes")
+                    cell.outputs.append(new_output("stream", name="stderr", text=f"\n[output cut: {why}]\n"))
+                    self._cut.add(cell_index)
                     return None
                 self._output_bytes[cell_index] = used + size
+                self._kept += size
             return super().process_message(msg, cell, cell_index)
 
     return BoundedExecute

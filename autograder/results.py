@@ -25,8 +25,9 @@ class GradeResult:
     notebooks: [{notebook, grades: [{name, auto_score, max_score, needs_manual_grade, message,
     ...}]}] as autograder.evidence reads them; functions: the judge's CaseResults as dicts;
     rechecks: the judge's RecheckResults of notebook cells (name, passed, message) as dicts;
-    timed_out: notebooks that ran out of time; isolation: the limits mode the run used (e.g.
-    "cgroup" or "rlimits"), "" when the job does not say."""
+    timed_out: notebooks that ran out of time; out_of_space: notebooks whose kernel filled the
+    space it may write (the run's tmpfs: the student's own); isolation: the limits mode the run
+    used (e.g. "cgroup" or "rlimits"), "" when the job does not say."""
 
     student_id: str
     digest: str
@@ -39,6 +40,7 @@ class GradeResult:
     judge_error: str = ""
     rechecks: list = field(default_factory=list)
     timed_out: list = field(default_factory=list)
+    out_of_space: list = field(default_factory=list)
     isolation: str = ""
     seconds: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)

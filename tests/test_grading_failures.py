@@ -1,33 +1,42 @@
 """Findings 6, 7 and 9 of issue 12: no grade lost or recorded wrong.
 
+- grading refuses up front without root, saying how to run it, and records nothing;
 - one run per course folder: a second `grade` refuses at once, naming the holder; a dead
   holder's record does not block;
 - a grader-side failure (the disk full, a database error) is stored as "not graded: why",
   never as a score, and the next run grades the student without --force;
+- what a kernel writes (its log, its outputs) cannot fill the grader's disk and so make its
+  own failure look like the grader's;
 - kill -9 of the coordinator takes its workers, zygotes and kernels with it, and the next run
   removes the dead run's scratch and grades everybody exactly once.
 """
 import csv
 import io
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbformat.v4 import new_code_cell
 
 from autograder.collect import collect
-from autograder.config import ROOT, Course
+from autograder.config import PACKAGE, ROOT, Course
 from autograder.export import export
 from autograder.grade import grade_all
 from autograder.lock import CourseBusy, course_lock, lock_path
 from autograder.release import build_release
 from autograder.results import merged_digests, not_graded, scores, stored_results
 from course_fixtures import make_small_class, make_toy_source
+from process_tree import alive, descendants, kernels, processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading_failures")]
 KW = {"progress": False, "judge_timeout": 5, "cell_timeout": 60}
@@ -78,6 +87,53 @@ def _is_right(course, results):
                        for nb in result.notebooks for g in nb["grades"] if not g["needs_manual_grade"]), sid
         else:
             assert not any(f["passed"] for f in result.functions), sid
+
+
+# --------------------------------------------------------------------------------------------
+# Without root
+# --------------------------------------------------------------------------------------------
+NOBODY = 65534
+
+
+def _python_for_others():
+    """(interpreter, extra environment) with which another user runs this Python and its
+    packages: this interpreter if others may reach it, else the system's Python of the same
+    version with this venv's site-packages (pyenv's Python under /root, 0700, as here)."""
+    here = Path(sys.executable).resolve()
+    if all(os.stat(p).st_mode & 0o001 for p in [here, *here.parents]):
+        return str(here), {}
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if not system.exists():
+        pytest.skip(f"this Python is private to root and there is no {system} for another user")
+    return str(system), {"PYTHONPATH": sysconfig.get_paths()["purelib"]}
+
+
+def test_grading_without_root_refuses_before_touching_any_student():
+    """Run as an ordinary user, the sandbox cannot start and every student was stored as not
+    graded; now `grade` refuses at once, says why and how, and records nothing."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("switching to an unprivileged user needs root and setpriv")
+    python, env = _python_for_others()
+    folder = Path(tempfile.mkdtemp(prefix="cs231n-not-root-", dir="/tmp"))  # tmp_path is root's only
+    try:
+        course = _course(folder, reference=("ref1",), starter=("st1",))
+        # the user owns the course: nothing but the refusal keeps it from grading and recording
+        subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(folder)], check=True)
+        os.chmod(folder, 0o755)
+        env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "HOME": str(folder), **env,
+               "CS231N_COURSE_DIR": str(course.root)}
+        done = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--",
+                               python, "-m", "autograder", "--source", str(course.source_root), "grade",
+                               "--workers", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 4, (done.stdout, done.stderr)
+        assert f"not grading: grading needs root, and this process runs as uid {NOBODY}" in done.stderr
+        assert "Nothing was graded or recorded" in done.stderr
+        assert f"sudo {python} -m autograder --course {course.root} --source" in done.stderr, done.stderr
+        assert done.stdout == ""  # no summary, no grade table
+        assert stored_results(course) == {} and not_graded(course) == {}
+        assert not list(course.root.glob(".grading/scratch/grade-*")) and not (course.root / "autograded").exists()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,11 +225,11 @@ def small_scratch(tmp_path):
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
 
-    def fill():
+    def fill(leave=0):
         filler = scratch / "filler"
         with open(filler, "wb") as f:
             try:
-                while True:
+                while shutil.disk_usage(scratch).free > leave:
                     f.write(b"\0" * 2**20)
             except OSError:
                 pass
@@ -217,6 +273,52 @@ def test_a_full_disk_is_not_a_grade_and_the_next_run_grades_them(small_scratch):
     assert list((course.root / ".grading" / "scratch").glob("grade-*")) == []
 
 
+LOG_FLOOD = """import os, sys
+log = getattr(sys.stdout, "_original_stdstream_copy", None) or 1  # ipykernel's copy of its stdout
+try:
+    while True:
+        os.write(log, bytes(1 << 20))  # the kernel's own output: its log, not the notebook
+except OSError as e:
+    print("log flood stopped, errno", e.errno)
+os._exit(0)  # the kernel dies: nbgrader fails the notebook and exits 1"""
+PRINT = 'print("x" * 1_900_000)'  # just under a cell's 2 MB of outputs
+
+
+def _submit_with_cells(course, folder, student, cells):
+    """Collect a reference submission with the code cells `cells` after the solution."""
+    nb = nbformat.read(course.source / "Toy.ipynb", as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
+    nb.cells[at + 1:at + 1] = [new_code_cell(code) for code in cells]
+    (folder / student).mkdir(parents=True)
+    nbformat.write(nb, folder / student / "Toy.ipynb")
+    shutil.copytree(PACKAGE, folder / student / "cs231n", ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
+    assert not [c.error for c in collect(folder, course) if c.error]
+
+
+def test_what_a_kernel_writes_does_not_fill_the_grader_s_disk(small_scratch, tmp_path):
+    """With 64 MB free on the scratch disk, a kernel that wrote its own output (up to its 64 MB
+    file limit) into its log there, or printed 2 MB in each of 32 cells into the notebook
+    nbgrader writes there, filled it: nbgrader failed, the disk was full, and the student was
+    "not graded", again at every run. A kernel's log now stays in its run's tmpfs and a
+    notebook keeps at most 32 MB of outputs: both are graded, on what ran."""
+    course, fill = small_scratch
+    _submit_with_cells(course, tmp_path / "more", "flooder", [LOG_FLOOD])
+    _submit_with_cells(course, tmp_path / "more", "printer", [PRINT] * 32)
+    filler = fill(leave=64 << 20)
+    try:
+        results, failures = grade_all(course, students=["flooder", "printer"], workers=1, **KW)
+    finally:
+        filler.unlink()
+    assert failures == {} and set(results) == {"flooder", "printer"}
+    assert not_graded(course) == {} and set(merged_digests(course)) == {"flooder", "printer"}
+    assert not results["flooder"].nbgrader_ok  # its kernel died: its own failure, a score
+    printed = course.step_dir("autograded", "printer") / "Toy.ipynb"
+    assert 30 << 20 < printed.stat().st_size < 34 << 20
+    assert "the notebook's outputs reached" in printed.read_text()
+    grades = {g["name"]: g for nb in results["printer"].notebooks for g in nb["grades"]}
+    assert grades["test_relu"]["auto_score"] == 3  # the cells after the cut still ran
+
+
 def test_a_database_error_at_merge_time_is_not_recorded_and_is_retried(tmp_path):
     course = _course(tmp_path, reference=("ref1", "ref2"), starter=())
     blocker = []
@@ -246,33 +348,6 @@ def test_a_database_error_at_merge_time_is_not_recorded_and_is_retried(tmp_path)
 # --------------------------------------------------------------------------------------------
 # kill -9 of the coordinator
 # --------------------------------------------------------------------------------------------
-def _descendants(pid):
-    children = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _start_time(pid):
-    """The start time of a live process pid (None when it is gone or a zombie: dead, not reaped)."""
-    try:
-        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] == "Z" else fields[19]
-
-
 def _tied_to_run(marker, course_root):
     """pids whose environment carries the run's marker, or whose working folder or command line
     names its course folder."""
@@ -292,33 +367,51 @@ def _tied_to_run(marker, course_root):
     return tied
 
 
+def _kill_while_a_kernel_runs(run, course):
+    """SIGKILL the coordinator once a student is merged and a notebook kernel of the run runs
+    (the same one at two looks); returns {pid: start time} of the run's processes then."""
+    deadline, seen = time.monotonic() + 600, set()
+    while time.monotonic() < deadline and run.poll() is None:
+        table = processes()
+        tree = descendants(run.pid, table)
+        running = kernels(tree, table)
+        if running & seen and _merged(course):
+            os.kill(run.pid, signal.SIGKILL)
+            return {pid: table[pid].started for pid in tree}
+        seen = running
+        time.sleep(0.05)
+    raise AssertionError("no kernel ran after a first student was merged")
+
+
 def test_kill_9_of_the_coordinator_leaves_nothing_and_the_next_run_grades_everybody_once(tmp_path):
+    """Killed while a kernel runs, the coordinator takes every worker, zygote, sandbox and
+    kernel with it (a sandbox started through the outer bwrap outlived it: the parent-death
+    signal of a bwrap without CAP_KILL does not reach a process of another user)."""
     course = _course(tmp_path, reference=("ref1", "ref2", "ref3"), starter=("st1", "st2", "st3"))
     marker = f"CS231N_TEST_RUN={uuid.uuid4().hex}"
     key, value = marker.split("=")
     run = _cli(course, "--workers", "2", env_extra={key: value}, stdout=subprocess.DEVNULL,
                stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait_for(lambda: _merged(course) or run.poll() is not None, 600, "a first student merged")
-        tree = {pid: _start_time(pid) for pid in _descendants(run.pid)}
-        os.kill(run.pid, signal.SIGKILL)  # the coordinator alone, mid-run
+        tree = _kill_while_a_kernel_runs(run, course)
         run.wait(timeout=30)
     finally:
         if run.poll() is None:
             run.kill()
     assert run.returncode == -signal.SIGKILL, "the run ended before the kill"
-    assert len(tree) >= 3, f"the kill came when no worker ran: {tree}"  # two workers and a zygote at least
 
     def leftovers():
-        alive = {pid for pid, started in tree.items() if started is not None and _start_time(pid) == started}
-        return alive | _tied_to_run(marker, course.root)
+        return {pid for pid, started in tree.items() if alive(pid, started)} | _tied_to_run(marker, course.root)
 
     killed = time.monotonic()
-    deadline = killed + 5  # "within a second or two", with room for a loaded machine
+    deadline = killed + 30  # a bound, not the measure: docs/grading.md has the measured time
     while leftovers() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    print(f"processes of the run left {time.monotonic() - killed:.1f} s after the kill: {sorted(leftovers())}")
-    assert leftovers() == set(), {pid: (Path(f"/proc/{pid}/cmdline").read_bytes()[:200]) for pid in leftovers()}
+        time.sleep(0.05)
+    print(f"processes of the run left {time.monotonic() - killed:.2f} s after the kill: {sorted(leftovers())}")
+    left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes()[:200] for pid in leftovers() if Path(f"/proc/{pid}").exists()}
+    for pid in left:  # not into the next tests
+        os.kill(pid, signal.SIGKILL)
+    assert left == {}
 
     before = _merged(course)
     assert 1 <= len(before) < 6

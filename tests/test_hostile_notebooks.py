@@ -6,7 +6,10 @@ workers). Every notebook kernel runs in autograder.kernel_sandbox's sandbox; a n
 keeps its points only where the function-level judge agrees. The honest submission must score
 exactly what it scores alone, and nothing secret may reach an autograded notebook or a feedback
 page."""
+import errno
+import html
 import json
+import re
 import socket
 import sqlite3
 import threading
@@ -160,6 +163,23 @@ try:
 except OSError as e:
     print("fd flood stopped, errno", e.errno)
 print("flooded", flooded)'''
+
+# writes all it may: its work folder (on the run's 512 MB tmpfs), the sandbox's /tmp and
+# /dev/shm, and the kernels' shared ipc folder, until each says ENOSPC
+FILL = '''import os
+def fill(folder):
+    written = 0
+    try:
+        for n in range(100000):
+            with open(os.path.join(folder, f"fill-{n}"), "wb") as f:
+                for _ in range(32):
+                    f.write(bytes(1 << 20))
+                    written += 1
+    except OSError as e:
+        return f"{written} MB, then errno {e.errno}"
+    return f"{written} MB, never full"
+for folder in (".", "/tmp", "/dev/shm", "/run/cs231n-kernels/runtime"):
+    print("filled", folder, fill(folder))'''
 
 DEAF = '''import signal
 signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -315,6 +335,7 @@ def graded(tmp_path_factory):
         "network": {"solution": PLAIN, "extra": [_network(listener.port, listener.unix_path)]},
         "flood": {"solution": PLAIN, "extra": [FLOOD, FD_FLOOD]},
         "tamper": {"solution": "def double(x):\n    return 3 * x", "edit": _tamper},
+        "filler": {"solution": PLAIN, "extra": [FILL]},
     }
     for name, spec in students.items():
         _write_submission(release, subs / name, **spec)
@@ -460,6 +481,24 @@ def test_floods_of_output_are_cut(graded):
     assert "[output cut: more than" in out
     assert "fd flood stopped" in out, out[-2000:]
     assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
+
+
+def test_filling_its_own_space_is_the_students_and_the_grader_says_so(graded):
+    """A kernel that fills what it may write is graded on what ran (the batch test: no student
+    is "not graded"), and told so in grader-made words, not the kernel's."""
+    out = " ".join(_outputs(graded.course, "filler").split())
+    for folder in (".", "/tmp", "/dev/shm", "/run/cs231n-kernels/runtime"):
+        assert re.search(rf"filled {re.escape(folder)} \d+ MB, then errno {errno.ENOSPC}", out), out[:2000]
+    result = graded.results["filler"]
+    assert result["nbgrader_ok"] and result["out_of_space"] == ["Toy"]
+    grades = _grades(result)
+    assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
+    assert [sid for sid, r in graded.results.items() if r["out_of_space"]] == ["filler"]
+    from autograder.feedback import render
+    from autograder.summary import summarize
+
+    assert "filled the disk space a notebook's kernel may write to" in html.unescape(render(result, "a2"))
+    assert "  filler: filled the space its kernel may write to: Toy" in summarize(graded.results, {}, 1)
 
 
 def test_deleted_and_edited_test_cells_are_graded_as_in_the_source(graded):

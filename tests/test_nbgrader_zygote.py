@@ -97,8 +97,9 @@ def test_an_isolated_run_has_its_tmpfs_and_its_kernel_zygote_in_the_sandbox(tmp_
     mounted, listing, runtime, uids, followed = json.loads((tmp_path / "seen").read_text())
     assert mounted, "the run's tmpfs is not mounted"
     assert not followed, "nbgrader followed a link on the run's tmpfs (it must be mounted nosymfollow)"
-    assert listing == ["code", "nbgrader", "runtime", "zygote"], \
-        "the run's tmpfs holds the zygote's code, nbgrader's runtime, the kernels' ipc folder and the zygote's"
+    assert listing == ["code", "logs", "nbgrader", "runtime", "zygote"], \
+        "the run's tmpfs holds the zygote's code, the kernels' logs, nbgrader's runtime, the kernels' ipc folder " \
+        "and the zygote's"
     assert runtime == ["kernel-zygote.sock"], "the zygote listens in its own folder"
     uid = sandbox.student_user(SLOT)[0]
     # other graders' zygotes (other tests on this machine) may show too: this run's is there, as its user

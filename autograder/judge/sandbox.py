@@ -188,7 +188,10 @@ class Sandbox:
                     break
         if not covers:
             return []
-        outer = [bwrap(), "--dev-bind", "/", "/", "--die-with-parent"]
+        # a PID namespace of its own: when this bwrap dies its init does (same uid), and the kernel
+        # kills everything in the namespace; a parent-death signal from this bwrap to the inner one
+        # would not arrive (bwrap drops CAP_KILL, and the inner one runs as another user)
+        outer = [bwrap(), "--dev-bind", "/", "/", "--unshare-pid", "--die-with-parent"]
         for folder in sorted(covers, key=len):
             outer += ["--perms", "0755", "--tmpfs", folder]
             made = {folder}
