@@ -1,0 +1,93 @@
+"""Red team, as a student whose code runs in the notebook kernel and in the judge: what it can
+read, write, keep, send back or cost beyond tests/test_redteam_sandbox.py and the hostile suites.
+
+Each test asserts the safe outcome; where the attack worked on main (3ccff9f) the fix is named.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.judge import sandbox
+
+ROOT_AND_BWRAP = pytest.mark.skipif(os.geteuid() != 0 or not sandbox.isolation_available(),
+                                    reason="per-student users and cgroups need root; the sandbox needs bwrap")
+PYTHON = os.path.realpath(sys.executable)
+SLOT_HOSTILE, SLOT_HONEST = 7401, 7402  # users of two concurrently graded students
+
+
+def _start(code, slot, group):
+    uid, gid = sandbox.student_user(slot)
+    box = sandbox.Sandbox(cwd="/tmp", uid=uid, gid=gid, limits=sandbox.Limits(nproc=128, cpu_seconds=120))
+    return sandbox.sandboxed_popen([PYTHON, "-I", "-S", "-c", textwrap.dedent(code)], box, group=group,
+                                   env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT)
+
+
+def _cpu_ticks(uid):
+    """user + system clock ticks used so far by the live processes of the host user uid."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            pass
+    return ticks
+
+
+# --------------------------------------------------------------------------------------------
+# COST: one student's many busy processes against another student's run
+# --------------------------------------------------------------------------------------------
+BUSY_SESSIONS = """
+    import os
+    for _ in range(47):  # 48 busy processes, each in a session of its own
+        if os.fork() == 0:
+            os.setsid()
+            break
+    while True:
+        pass
+"""
+BUSY_ONE = """
+    while True:
+        pass
+"""
+
+
+@pytest.mark.slow
+@ROOT_AND_BWRAP
+def test_many_busy_sessions_do_not_starve_another_students_run():
+    """The kernel's autogroups give each session its own CPU weight, and runs had no CPU share of
+    their own: 48 busy processes that each call setsid() got 48 weights against the other
+    student's one. Measured on main with 60 of them: the honest run's single process got 0.03 of
+    a core instead of 0.30 (2 cores, other sessions' load 5-20), enough to push an innocent
+    notebook past its 600 s budget. Fix: each run's cgroup also holds the `cpu` controller with
+    the same weight for every run (judge/cgroups.py), so the honest run gets its share. Compared
+    here: the CPU each run's user used over the same seconds (no clock in the assertion)."""
+    hostile_group = sandbox.RunGroup(4096, 128)
+    honest_group = sandbox.RunGroup(4096, 128)
+    if not (hostile_group.cpu_fair and honest_group.cpu_fair):
+        hostile_group.close(), honest_group.close()
+        pytest.skip("no cgroup cpu controller here: runs share the CPU by the kernel's own rules")
+    hostile_uid, honest_uid = sandbox.student_user(SLOT_HOSTILE)[0], sandbox.student_user(SLOT_HONEST)[0]
+    procs = []
+    try:
+        procs.append(_start(BUSY_SESSIONS, SLOT_HOSTILE, hostile_group))
+        procs.append(_start(BUSY_ONE, SLOT_HONEST, honest_group))
+        time.sleep(1.5)  # every process started and busy
+        before = _cpu_ticks(hostile_uid), _cpu_ticks(honest_uid)
+        time.sleep(4)
+        hostile, honest = (_cpu_ticks(hostile_uid) - before[0], _cpu_ticks(honest_uid) - before[1])
+    finally:
+        for proc in procs:
+            sandbox.kill_tree(proc)
+        hostile_group.close(), honest_group.close()
+        sandbox.end_user_processes(hostile_uid), sandbox.end_user_processes(honest_uid)
+    # fair: about 1 to 1 (the hostile run may use a second idle core); unfair: about 1 to 48
+    assert hostile > 0 and honest >= hostile / 4, (
+        f"the honest run's one process got {honest} ticks while the hostile run's 48 got {hostile}")
