@@ -91,3 +91,73 @@ def test_many_busy_sessions_do_not_starve_another_students_run():
     # fair: about 1 to 1 (the hostile run may use a second idle core); unfair: about 1 to 48
     assert hostile > 0 and honest >= hostile / 4, (
         f"the honest run's one process got {honest} ticks while the hostile run's 48 got {hostile}")
+
+
+# --------------------------------------------------------------------------------------------
+# SEND BACK through the judge: what its worker computes, and what it holds
+# --------------------------------------------------------------------------------------------
+JUDGE_HOSTILE = '''
+
+import gc as _gc
+import sys as _sys
+import numpy as _np
+
+# the laws of dropout were computed by the probe, in this process: answer them, implement nothing
+if "probes" in _sys.modules:
+    def _fake_dropout(load, inp):
+        return {"units_zero_or_x_over_p": _np.asarray(1.0), "kept_fraction": _np.asarray(float(inp["p"])),
+                "same_seed_same_mask": _np.asarray(1.0)}
+    _sys.modules["probes"].PROBES["dropout_forward"] = _fake_dropout
+
+
+def _everywhere():
+    """Every array in the callers' frames (and in the dicts there) and in the collector's view."""
+    frame = _sys._getframe(2)
+    while frame is not None:
+        for value in list(frame.f_locals.values()):
+            yield value
+            if isinstance(value, dict):
+                yield from list(value.values())
+        frame = frame.f_back
+    for value in _gc.get_objects():
+        yield value
+        if isinstance(value, dict):
+            yield from list(value.values())
+
+
+def relu_forward(x):
+    """Returns the expected answer if it is anywhere in this process (the right answer is
+    computed only to recognise it), else zeros."""
+    target = _np.maximum(x, 0)
+    for value in _everywhere():
+        if type(value) is _np.ndarray and value is not target and value.shape == x.shape \\
+                and _np.array_equal(value, target):
+            return value.copy(), x
+    return _np.zeros_like(x), x
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sandbox.isolation_available(), reason="the judge needs bwrap")
+def test_the_judged_process_can_neither_decide_a_case_nor_find_its_answer(tmp_path):
+    """The judge's worker is the student's process: a probe that judged there decides nothing.
+    On main the dropout_forward probe computed the laws of dropout (units 0 or x/p, fraction
+    kept, same seed same mask) in the worker, so a starter that replaced the probe at import
+    earned dropout_forward (both cases, and so the notebook cells naming it) with no dropout at
+    all. Fix: the probe returns the two outputs, and the grader judges them by the laws in its
+    own process (Case.verdict, hidden/cases.py dropout_laws). And the expected outputs are never
+    in the worker: a relu_forward that searches its callers' frames and every object the
+    collector knows for the right answer finds nothing."""
+    from autograder.config import PACKAGE
+    from autograder.judge import judge_package
+    from autograder.stubs import strip_package
+
+    strip_package(PACKAGE, tmp_path / "cs231n")
+    with open(tmp_path / "cs231n" / "layers.py", "a") as layers:
+        layers.write(JUDGE_HOSTILE)
+    results = judge_package(tmp_path, tasks=["dropout_forward", "relu_forward"], timeout_per_case=20)
+    assert {r.task for r in results} == {"dropout_forward", "relu_forward"}
+    assert not [r for r in results if r.passed], results
+    for r in results:
+        words = "not two outputs" if r.task == "dropout_forward" else "relative error"
+        assert words in r.message, r

@@ -195,21 +195,14 @@ def layernorm_backward(load, inp):
 
 @probe
 def dropout_forward(load, inp):
-    """Judged by its laws, since any correct mask will do: each unit is 0 or x / p, about a
-    fraction p is kept, and the same seed gives the same mask."""
+    """Two outputs with the same seed. Any correct mask will do, so the grader judges them by
+    the laws of dropout in its own process (autograder/hidden/cases.py dropout_laws): this
+    process is the student's, and whatever it computed could be forged."""
     layers = load("layers")
-    x, p = inp["x"], _f(inp, "p")
-    param = {"mode": "train", "p": p, "seed": _i(inp, "seed")}
-    out, _ = pair(layers.dropout_forward(x, dict(param)), "dropout_forward")
-    out = array(out, "out")
-    again = array(pair(layers.dropout_forward(x, dict(param)), "dropout_forward")[0], "out")
-    if out.shape != x.shape:
-        raise BadOutput(f"out has shape {out.shape}, expected the shape of x {x.shape}")
-    kept = out != 0
-    valid = np.where(kept, np.abs(out - x / p) <= 1e-9 * np.abs(x / p), True)
-    return {"units_zero_or_x_over_p": np.asarray(valid.mean()),
-            "kept_fraction": np.asarray(kept.mean()),
-            "same_seed_same_mask": np.asarray(float(np.array_equal(out, again)))}
+    param = {"mode": "train", "p": _f(inp, "p"), "seed": _i(inp, "seed")}
+    out, _ = pair(layers.dropout_forward(inp["x"], dict(param)), "dropout_forward")
+    again, _ = pair(layers.dropout_forward(inp["x"], dict(param)), "dropout_forward")
+    return {"out": array(out, "out"), "again": array(again, "out of the second call")}
 
 
 @probe
