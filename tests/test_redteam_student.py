@@ -161,3 +161,91 @@ def test_the_judged_process_can_neither_decide_a_case_nor_find_its_answer(tmp_pa
     for r in results:
         words = "not two outputs" if r.task == "dropout_forward" else "relative error"
         assert words in r.message, r
+
+
+# --------------------------------------------------------------------------------------------
+# WRITE: where a sandbox can write, and what the next student of the same worker finds
+# --------------------------------------------------------------------------------------------
+MARKER = "cs231n-redteam-marker"
+PLANT = f"""
+    import os
+    planted = []
+    for folder, dirs, files in os.walk("/"):
+        if folder in ("/proc", "/sys", "/dev/pts"):
+            dirs[:] = []
+            continue
+        for name in ("{MARKER}", "{MARKER}.cpython-311.pyc"):
+            try:
+                fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except OSError:
+                continue
+            os.write(fd, b"planted")
+            os.close(fd)
+            planted.append(folder)
+    print("planted", sorted(set(planted)))
+"""
+FIND = f"""
+    import os
+    found = []
+    for folder, dirs, files in os.walk("/"):
+        if folder in ("/proc", "/sys"):
+            dirs[:] = []
+            continue
+        found += [os.path.join(folder, f) for f in files if f.startswith("{MARKER}")]
+    print("found", found)
+"""
+
+
+def _run_in(box, code):
+    proc = sandbox.sandboxed_popen([PYTHON, "-I", "-S", "-c", textwrap.dedent(code)], box,
+                                   env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp"},
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        sandbox.kill_tree(proc)
+    assert proc.returncode == 0, out
+    return out
+
+
+def _views(tmp_path, uid, gid):
+    """{view: (Sandbox, the folder it may write besides /tmp and /dev/shm)} as the judge and the
+    kernels build them; a fresh set for each student."""
+    tmp_path.mkdir(mode=0o755)
+    tmp_path.chmod(0o755)
+    judged = tmp_path / "judge"
+    judged.mkdir(mode=0o755)
+    judged.chmod(0o755)
+    shared = tmp_path / "shared"
+    (shared / "work").mkdir(parents=True)
+    for folder in (shared, shared / "work"):
+        os.chown(folder, uid, gid)
+    limits = sandbox.Limits(nproc=128, fsize_mb=1)
+    return {"judge": (sandbox.Sandbox(cwd=str(judged), ro=(str(judged),), uid=uid, gid=gid, limits=limits), None),
+            "kernel": (sandbox.Sandbox(cwd=str(shared / "work"), rw=(str(shared),), uid=uid, gid=gid, limits=limits),
+                       str(shared))}
+
+
+@pytest.mark.slow
+@ROOT_AND_BWRAP
+@pytest.mark.parametrize("view", ["judge", "kernel"])
+def test_a_sandbox_writes_only_into_its_sized_tmpfs_and_leaves_nothing_for_the_next_student(tmp_path, view):
+    """Student code tries to create a file (and a .pyc) in every folder it can see: the shared
+    site-packages and standard library (a poisoned .pyc there would be imported by every later
+    run), the interpreter's folders, the root, /dev. On main the sandbox's root, its /dev and the
+    tmpfs that hides the installation's site-packages were bwrap's tmpfs of no set size, writable
+    by the run's user: without a cgroup (the rlimits mode), nothing bounded what a run wrote
+    there. Fix: they are remounted read-only (judge/sandbox.py); the run writes only into /tmp and
+    /dev/shm (sized) and the folders bound to it read-write. The next student graded by the same
+    worker (same user) finds none of it."""
+    uid, gid = sandbox.student_user(SLOT_HOSTILE)
+    try:
+        box, rw = _views(tmp_path / "first", uid, gid)[view]
+        planted = eval(_run_in(box, PLANT).split("planted", 1)[1])  # noqa: S307 (a list of str)
+        allowed = ("/tmp", "/dev/shm", *([rw] if rw else []))
+        assert planted and all(any(p == a or p.startswith(a + "/") for a in allowed) for p in planted), planted
+        next_box, _ = _views(tmp_path / "second", uid, gid)[view]
+        assert "found []" in _run_in(next_box, FIND)
+    finally:
+        sandbox.end_user_processes(uid)
+    assert not list(Path(sandbox.site_packages()).rglob(f"{MARKER}*"))

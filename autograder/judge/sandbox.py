@@ -8,7 +8,7 @@ sees that uid and the sandbox's root maps to nobody): read-only binds of /usr/li
 /lib64 as on the machine), the interpreter (its binary, libpython and standard library, with the
 installation's own site-packages hidden) and this venv's site-packages; the box's `ro` and `rw`
 folders at their own paths; fresh /proc, /dev, and small tmpfs /tmp and /dev/shm. Nothing else of
-the host. New user, PID, network, IPC, UTS and cgroup namespaces, no further user namespaces,
+the host; the root and /dev are read-only. New user, PID, network, IPC, UTS and cgroup namespaces, no further user namespaces,
 a new session, and `--die-with-parent`: when the process that started the sandbox dies, every
 process in it dies too. Limits: rlimits on each process (Limits) and, where the machine offers
 one, the run's cgroup (autograder.judge.cgroups).
@@ -129,7 +129,7 @@ class Sandbox:
     """One sandbox's view (see the module docstring).
 
     cwd: its working folder. ro, rw: further folders bound read-only / read-write at their own
-    paths. uid, gid: its user on the host. limits: Limits. tmpfs: further empty folders.
+    paths. uid, gid: its user on the host. limits: Limits. tmpfs: further empty, read-only folders.
     """
 
     cwd: str
@@ -167,6 +167,12 @@ class Sandbox:
                 inner += ["--symlink", os.readlink(link), link]
         for flag, path in self.binds():
             inner += [flag, path, path] if flag != "--tmpfs" else [flag, path]
+        # bwrap's own root and /dev and the covers are tmpfs of no set size, writable by the box's
+        # user: read-only, so that what it writes goes only to the sized /tmp and /dev/shm and its
+        # rw binds (with no cgroup, nothing else would bound it)
+        for flag, path in self.binds():
+            inner += ["--remount-ro", path] if flag == "--tmpfs" else []
+        inner += ["--remount-ro", "/dev", "--remount-ro", "/"]
         inner += ["--chdir", os.path.realpath(self.cwd), "--", *map(str, argv)]
         if (self.uid, self.gid) == (os.getuid(), os.getgid()):
             return inner
