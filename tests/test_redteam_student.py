@@ -249,3 +249,35 @@ def test_a_sandbox_writes_only_into_its_sized_tmpfs_and_leaves_nothing_for_the_n
     finally:
         sandbox.end_user_processes(uid)
     assert not list(Path(sandbox.site_packages()).rglob(f"{MARKER}*"))
+
+
+# --------------------------------------------------------------------------------------------
+# READ: a grading machine whose venv holds a copy of the course's package
+# --------------------------------------------------------------------------------------------
+@pytest.mark.skipif(not sandbox.isolation_available(), reason="the sandbox needs bwrap")
+def test_no_sandbox_binds_a_site_packages_holding_the_course_package(tmp_path, monkeypatch):
+    """Every sandbox binds the venv's site-packages whole. With the project installed editable
+    (every documented set-up) that holds only a finder pointing at the instructor's tree, which
+    is not bound; a hurried `pip install .` puts a copy of the reference cs231n (solutions and
+    compiled layers) there instead, and on main the sandbox bound it: student code read
+    `site-packages/cs231n/layers.py`. Fix: the sandbox refuses such a site-packages and says how
+    to reinstall (judge/sandbox.py CoursePackageInstalled). Here the installation's platlib is
+    made a folder holding a copy of the reference's layers.py, as a non-editable install leaves."""
+    import shutil
+    import sysconfig
+
+    from autograder.config import PACKAGE
+
+    installed = tmp_path / "site-packages"
+    (installed / "cs231n").mkdir(parents=True)
+    shutil.copyfile(Path(PACKAGE) / "layers.py", installed / "cs231n" / "layers.py")
+    real = sysconfig.get_paths
+
+    def paths(*args, **kwargs):
+        return {**real(*args, **kwargs), "platlib": str(installed)}
+
+    monkeypatch.setattr(sysconfig, "get_paths", paths)
+    box = sandbox.Sandbox(cwd="/tmp", uid=os.getuid(), gid=os.getgid())
+    with pytest.raises(sandbox.CoursePackageInstalled, match="pip install -e"):
+        sandbox.sandboxed_popen([PYTHON, "-I", "-S", "-c", f"print(open({str(installed / 'cs231n' / 'layers.py')!r}).read())"],
+                                box, stdout=subprocess.PIPE)

@@ -36,12 +36,19 @@ log = logging.getLogger(__name__)
 UID_BASE = 1_900_000_000  # student runs' users: UID_BASE + the grading worker's pid (no passwd entry)
 INSTALL_HINT = ("install bubblewrap: `apt-get install bubblewrap` (Debian/Ubuntu; `dnf install "
                 "bubblewrap` on Fedora), or run `make install-dev`, which does it through .ci/install-bwrap")
-__all__ = ["BwrapMissing", "Limits", "RunGroup", "Sandbox", "describe_exit", "end_user_processes",
+__all__ = ["BwrapMissing", "CoursePackageInstalled", "Limits", "RunGroup", "Sandbox", "describe_exit", "end_user_processes",
            "isolation_available", "kill_tree", "limits_mode", "sandboxed_popen", "student_user", "trusted_popen"]
 
 
 class BwrapMissing(RuntimeError):
     """Student code is never run without the sandbox."""
+
+
+class CoursePackageInstalled(RuntimeError):
+    """The site-packages every sandbox sees holds a copy of the course's own package."""
+
+
+COURSE_PACKAGES = ("cs231n", "autograder")  # never in a site-packages bound into a sandbox
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,14 @@ def interpreter_paths():
     if sysconfig.get_config_var("Py_ENABLE_SHARED"):
         binds.add(os.path.realpath(os.path.join(sysconfig.get_config_var("LIBDIR"),
                                                 sysconfig.get_config_var("INSTSONAME"))))
+    for folder in site_packages:
+        copies = [name for name in COURSE_PACKAGES if os.path.isdir(os.path.join(folder, name))]
+        if copies:
+            raise CoursePackageInstalled(
+                f"{folder} holds a copy of {', '.join(copies)} (a `pip install .`, not editable): "
+                "every sandbox sees this site-packages, so student code could read the reference "
+                "solutions and the compiled layers there. Reinstall the project editable: "
+                "`pip uninstall cs231n && pip install -e .` (or `make install-dev`)")
     # the installation's own packages (pyenv's, the system's) are not the venv's
     base_site = os.path.join(stdlib, "site-packages")
     hidden = [base_site] if os.path.isdir(base_site) and base_site not in site_packages else []
