@@ -323,53 +323,29 @@ def test_a_kernel_holds_and_reaches_no_descriptor_of_the_graders_files(tmp_path)
     learnt); it is 0600 now, as the kernels' logs are (kernel_sandbox.enter_run)."""
     import json
 
-    from autograder import kernel_sandbox, kernel_zygote
+    from zygote_helpers import real_zygote
 
     tmp_path.chmod(0o755)
-    shared, logs = tmp_path / "shared", tmp_path / "logs"
-    shared.mkdir(mode=0o711)
-    logs.mkdir()
     gradebook = tmp_path / "gradebook.db"
     gradebook.write_text("SECRET-GRADEBOOK")
     gradebook.chmod(0o600)
     held = os.open(gradebook, os.O_RDWR)
     os.set_inheritable(held, True)
-    uid, gid = sandbox.student_user(SLOT_HONEST)
-    limits = sandbox.Limits(**kernel_sandbox.KERNEL_LIMITS)
-    group = sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
-    spec = {"uid": uid, "gid": gid, "limits": limits.__dict__, "env": {}, "shared": str(shared), "tmpfs": False,
-            "group": [str(f) for f in group.folders], "logs": str(logs)}
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    (tmp_path / "run").mkdir()
     try:
-        address = kernel_sandbox.enter_run(str(tmp_path / "spec.json"))[kernel_zygote.SOCKET_ENV]
-        work = shared / "work-1"
-        work.mkdir()
-        os.chown(work, uid, gid)
-        connection = work / "kernel.json"
-        connection.write_text(json.dumps({
-            "transport": "ipc", "ip": str(shared / "runtime" / "k"), "shell_port": 1, "iopub_port": 2,
-            "stdin_port": 3, "control_port": 4, "hb_port": 5, "key": "k", "signature_scheme": "hmac-sha256"}))
-        os.chown(connection, uid, gid)
-        log = os.open(logs / "kernel.log", os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            conn, pidfd = kernel_zygote.request_kernel(address, {
-                "cwd": str(work), "env": kernel_sandbox._kernel_env(spec, work),
-                "argv": ["-f", str(connection), "--HistoryManager.hist_file=:memory:",
-                         f"--IPKernelApp.exec_lines={[FDS_REPORT]!r}"]}, log)
-        finally:
-            os.close(log)
-        deadline = time.monotonic() + 120
-        while not (work / "fds.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        conn.close()
-        os.close(pidfd)
-        seen = json.loads((work / "fds.json").read_text())
+        with real_zygote(tmp_path / "run", SLOT_HONEST) as (start, _, logs):
+            conn, pidfd, work = start(FDS_REPORT)
+            deadline = time.monotonic() + 120
+            while not (work / "fds.json").exists() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            conn.close()
+            os.close(pidfd)
+            seen = json.loads((work / "fds.json").read_text())
     finally:
         os.close(held)
-        group.close()
-        sandbox.end_user_processes(uid)
     targets = {target for target, _ in seen.values()}
     assert any(t.startswith(str(work)) or t.startswith("socket:") for t in targets), seen  # it looked
     assert not [t for t in targets if "gradebook" in t], seen
-    outside = {k: v for k, v in seen.items() if v[0].startswith(str(tmp_path)) and not v[0].startswith(str(shared))}
+    outside = {k: v for k, v in seen.items()
+               if v[0].startswith(str(tmp_path)) and not v[0].startswith(str(tmp_path / "run" / "shared"))}
     assert all(target.startswith(str(logs)) and not readable for target, readable in outside.values()), outside
