@@ -408,9 +408,9 @@ def expected_outputs(reference_pkg_dir, cases, salt):
                 if bad:
                     raise JudgeError(f"the reference's output {bad} of case {case.key} "
                                      "is not finite")
-                if case.verdict is not None and not verdict(case, inputs, reply, "")[0]:
-                    raise JudgeError(f"the reference failed hidden case {case.key}: "
-                                     f"{verdict(case, inputs, reply, '')[1]}")
+                passed, message = verdict(case, inputs, reply, "") if case.verdict else (True, "")
+                if not passed:
+                    raise JudgeError(f"the reference failed hidden case {case.key}: {message}")
                 results[case.key] = (inputs, outputs)
         finally:
             worker.stop()
