@@ -18,6 +18,7 @@ ROOT_AND_BWRAP = pytest.mark.skipif(os.geteuid() != 0 or not sandbox.isolation_a
                                     reason="per-student users and cgroups need root; the sandbox needs bwrap")
 PYTHON = os.path.realpath(sys.executable)
 SLOT_HOSTILE, SLOT_HONEST = 7401, 7402  # users of two concurrently graded students
+SLOT_WRITER, SLOT_KERNEL = 7403, 7404  # one per test: a test ends every process of its users
 
 
 def _start(code, slot, group):
@@ -46,6 +47,7 @@ def _cpu_ticks(uid):
 # --------------------------------------------------------------------------------------------
 BUSY_SESSIONS = """
     import os
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # both runs on one core
     for _ in range(47):  # 48 busy processes, each in a session of its own
         if os.fork() == 0:
             os.setsid()
@@ -54,6 +56,8 @@ BUSY_SESSIONS = """
         pass
 """
 BUSY_ONE = """
+    import os
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     while True:
         pass
 """
@@ -68,7 +72,8 @@ def test_many_busy_sessions_do_not_starve_another_students_run():
     a core instead of 0.30 (2 cores, other sessions' load 5-20), enough to push an innocent
     notebook past its 600 s budget. Fix: each run's cgroup also holds the `cpu` controller with
     the same weight for every run (judge/cgroups.py), so the honest run gets its share. Compared
-    here: the CPU each run's user used over the same seconds (no clock in the assertion)."""
+    here, with both runs on one core: the CPU each run's user used over the same seconds (no
+    clock in the assertion)."""
     hostile_group = sandbox.RunGroup(4096, 128)
     honest_group = sandbox.RunGroup(4096, 128)
     if not (hostile_group.cpu_fair and honest_group.cpu_fair):
@@ -88,7 +93,7 @@ def test_many_busy_sessions_do_not_starve_another_students_run():
             sandbox.kill_tree(proc)
         hostile_group.close(), honest_group.close()
         sandbox.end_user_processes(hostile_uid), sandbox.end_user_processes(honest_uid)
-    # fair: about 1 to 1 (the hostile run may use a second idle core); unfair: about 1 to 48
+    # fair: about 1 to 1; unfair: about 1 to 48
     assert hostile > 0 and honest >= hostile / 4, (
         f"the honest run's one process got {honest} ticks while the hostile run's 48 got {hostile}")
 
@@ -238,7 +243,7 @@ def test_a_sandbox_writes_only_into_its_sized_tmpfs_and_leaves_nothing_for_the_n
     there. Fix: they are remounted read-only (judge/sandbox.py); the run writes only into /tmp and
     /dev/shm (sized) and the folders bound to it read-write. The next student graded by the same
     worker (same user) finds none of it."""
-    uid, gid = sandbox.student_user(SLOT_HOSTILE)
+    uid, gid = sandbox.student_user(SLOT_WRITER)
     try:
         box, rw = _views(tmp_path / "first", uid, gid)[view]
         planted = eval(_run_in(box, PLANT).split("planted", 1)[1])  # noqa: S307 (a list of str)
@@ -333,7 +338,7 @@ def test_a_kernel_holds_and_reaches_no_descriptor_of_the_graders_files(tmp_path)
     os.set_inheritable(held, True)
     (tmp_path / "run").mkdir()
     try:
-        with real_zygote(tmp_path / "run", SLOT_HONEST) as (start, _, logs):
+        with real_zygote(tmp_path / "run", SLOT_KERNEL) as (start, _, logs):
             conn, pidfd, work = start(FDS_REPORT)
             deadline = time.monotonic() + 120
             while not (work / "fds.json").exists() and time.monotonic() < deadline:
@@ -349,3 +354,43 @@ def test_a_kernel_holds_and_reaches_no_descriptor_of_the_graders_files(tmp_path)
     outside = {k: v for k, v in seen.items()
                if v[0].startswith(str(tmp_path)) and not v[0].startswith(str(tmp_path / "run" / "shared"))}
     assert all(target.startswith(str(logs)) and not readable for target, readable in outside.values()), outside
+
+
+# --------------------------------------------------------------------------------------------
+# SEND BACK through nbgrader's log: "not graded" instead of a score
+# --------------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.skipif(not sandbox.isolation_available(), reason="grading needs bwrap")
+def test_words_in_nbgraders_log_do_not_make_a_student_not_graded(tmp_path, monkeypatch):
+    """nbgrader logs each file it copies from a submission by name ("Copying .../submitted/
+    <student>/a2/<name> -> ..."), so text of the student's choosing reaches its log, of which the
+    grader keeps the last 4000 bytes. On main the grader read its own time limit back from that
+    text: a tail that began with "nbgrader autograde ran longer than" made the student "not
+    graded: the grader's own time limit ran out", which is never a score and is graded again by
+    every later run; a student who lined a file name up with the tail's start turned a low score
+    into that. Fix: the time limit travels as a value (grade_one.NbgraderRun.over_limit). Here
+    nbgrader's run (the only part faked) leaves such a tail and exits 0."""
+    from autograder import grade_one, nbgrader_zygote
+    from autograder.collect import collect
+    from autograder.config import Course
+    from autograder.grade import pending_jobs, prepare
+    from autograder.release import build_release
+    from autograder.results import GradeResult
+    from course_fixtures import make_small_class, make_toy_source
+
+    root = tmp_path / "course"
+    course = Course(root=root, db_url=f"sqlite:///{root / 'gradebook.db'}",
+                    source_root=make_toy_source(tmp_path / "src"))
+    make_small_class(course.source, build_release(course), tmp_path / "subs", reference=("ref1",), starter=())
+    assert not [c.error for c in collect(tmp_path / "subs", course) if c.error]
+    job, = pending_jobs(course, ["ref1"], False, prepare(course), judge_timeout=5, cell_timeout=60)
+
+    def nbgrader_with_a_forged_tail(run, cwd, log_path, timeout, env):
+        tail = "nbgrader autograde ran longer than 1 s: "
+        Path(log_path).write_text("Copying ... -> ...\n" * 300 + tail + "y" * (4000 - len(tail)))
+        return 0, False
+
+    monkeypatch.setattr(nbgrader_zygote, "run_nbgrader", nbgrader_with_a_forged_tail)
+    outcome = grade_one.grade_submission(job)
+    assert isinstance(outcome, GradeResult), outcome
+    assert outcome.nbgrader_ok and all(f["passed"] for f in outcome.functions), outcome
