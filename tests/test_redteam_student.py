@@ -362,9 +362,10 @@ def test_a_kernel_holds_and_reaches_no_descriptor_of_the_graders_files(tmp_path)
 @pytest.mark.slow
 @pytest.mark.skipif(not sandbox.isolation_available(), reason="grading needs bwrap")
 def test_words_in_nbgraders_log_do_not_make_a_student_not_graded(tmp_path, monkeypatch):
-    """nbgrader logs each file it copies from a submission by name ("Copying .../submitted/
-    <student>/a2/<name> -> ..."), so text of the student's choosing reaches its log, of which the
-    grader keeps the last 4000 bytes. On main the grader read its own time limit back from that
+    """Text of the student's choosing reaches nbgrader's log: each file it copies from the
+    submission by name ("Copying .../submitted/<student>/a2/<name> -> ..."), and a test cell's
+    result that is not a number, verbatim ("Cell output is <text>, which cannot be converted to a
+    float", up to the 2 MB a cell may print). The grader keeps the log's last 4000 bytes. On main the grader read its own time limit back from that
     text: a tail that began with "nbgrader autograde ran longer than" made the student "not
     graded: the grader's own time limit ran out", which is never a score and is graded again by
     every later run; a student who lined a file name up with the tail's start turned a low score
