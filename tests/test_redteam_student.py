@@ -114,6 +114,17 @@ if "probes" in _sys.modules:
                 "same_seed_same_mask": _np.asarray(1.0)}
     _sys.modules["probes"].PROBES["dropout_forward"] = _fake_dropout
 
+    # and the summary of a fresh TwoLayerNet: shapes from the inputs, spread and zeros as they
+    # should be, with no __init__ at all
+    def _fake_init(load, inp):
+        D, H, C = int(inp["input_dim"]), int(inp["hidden_dim"]), int(inp["num_classes"])
+        out = {"params_have_dtype": _np.asarray(1.0)}
+        for name, shape in (("W1", (D, H)), ("b1", (H,)), ("W2", (H, C)), ("b2", (C,))):
+            out[f"shape.{name}"] = _np.array(shape, dtype=_np.int64)
+            out[f"std_over_scale.{name}" if name[0] == "W" else f"all_zero.{name}"] = _np.asarray(1.0)
+        return out
+    _sys.modules["probes"].PROBES["two_layer_net_init"] = _fake_init
+
 
 def _everywhere():
     """Every array in the callers' frames (and in the dicts there) and in the collector's view."""
@@ -149,8 +160,11 @@ def test_the_judged_process_can_neither_decide_a_case_nor_find_its_answer(tmp_pa
     On main the dropout_forward probe computed the laws of dropout (units 0 or x/p, fraction
     kept, same seed same mask) in the worker, so a starter that replaced the probe at import
     earned dropout_forward (both cases, and so the notebook cells naming it) with no dropout at
-    all. Fix: the probe returns the two outputs, and the grader judges them by the laws in its
-    own process (Case.verdict, hidden/cases.py dropout_laws). And the expected outputs are never
+    all; likewise the init case of TwoLayerNet (and of the other two nets), whose summary
+    (shapes, spread over weight_scale, zero biases) the worker made. Fix: the probes return what
+    the student's code made, and the grader judges it in its own process: dropout by its laws
+    (Case.verdict, hidden/cases.py dropout_laws), a fresh model's parameters by their summary
+    (Case.summary, init_summary), compared with the reference's. And the expected outputs are never
     in the worker: a relu_forward that searches its callers' frames and every object the
     collector knows for the right answer finds nothing."""
     from autograder.config import PACKAGE
@@ -160,12 +174,15 @@ def test_the_judged_process_can_neither_decide_a_case_nor_find_its_answer(tmp_pa
     strip_package(PACKAGE, tmp_path / "cs231n")
     with open(tmp_path / "cs231n" / "layers.py", "a") as layers:
         layers.write(JUDGE_HOSTILE)
-    results = judge_package(tmp_path, tasks=["dropout_forward", "relu_forward"], timeout_per_case=20)
-    assert {r.task for r in results} == {"dropout_forward", "relu_forward"}
+    results = judge_package(tmp_path, tasks=["dropout_forward", "relu_forward", "TwoLayerNet"],
+                            timeout_per_case=20)
+    assert {r.task for r in results} == {"dropout_forward", "relu_forward", "TwoLayerNet"}
     assert not [r for r in results if r.passed], results
+    words = {"dropout_forward": "not two outputs", "relu_forward": "relative error", "TwoLayerNet": ""}
     for r in results:
-        words = "not two outputs" if r.task == "dropout_forward" else "relative error"
-        assert words in r.message, r
+        assert words[r.task] in r.message, r
+    init, = [r for r in results if r.case == "init"]
+    assert "do not match the expected" in init.message, init
 
 
 # --------------------------------------------------------------------------------------------

@@ -286,6 +286,27 @@ for _rule, _hyper in [("sgd_momentum", {"learning_rate": 0.1, "momentum": 0.5}),
 INIT_TOL = {"*": 1e-12, **{f"std_over_scale.W{i}": 0.05 for i in range(1, 5)}}
 
 
+def init_summary(inputs, outputs):
+    """A summary (grader side) of a fresh model's parameters, compared with the reference's:
+    each one's shape, each weight's spread relative to weight_scale, biases and betas zero,
+    gammas one, and, where the case asks for a dtype, every parameter of it."""
+    scale = float(inputs["weight_scale"])
+    params = {k[len("param."):]: v for k, v in outputs.items() if k.startswith("param.")}
+    summary = {}
+    for name, value in params.items():
+        summary[f"shape.{name}"] = np.array(value.shape, dtype=np.int64)
+        if name.startswith("W"):
+            summary[f"std_over_scale.{name}"] = np.asarray(value.std() / scale)
+        elif name.startswith("gamma"):
+            summary[f"all_one.{name}"] = np.asarray(float(np.all(value == 1)))
+        else:
+            summary[f"all_zero.{name}"] = np.asarray(float(np.all(value == 0)))
+    if "dtype" in inputs:
+        dtype = np.dtype(str(inputs["dtype"]))
+        summary["params_have_dtype"] = np.asarray(float(all(v.dtype == dtype for v in params.values())))
+    return summary
+
+
 def two_layer_init(rng):
     return {"input_dim": 300, "hidden_dim": 50, "num_classes": 7, "weight_scale": 0.01,
             "dtype": "float32", "seed": int(rng.integers(1 << 30))}
@@ -347,12 +368,12 @@ NET_SHOW = ("X", "reg")
 FC_SHOW = ("X", "hidden_dims", "normalization", "reg")
 CLASSIFIER_CASES = [
     Case("TwoLayerNet", "init", 1, "two_layer_net_init", two_layer_init, tol=INIT_TOL,
-         show=("input_dim", "hidden_dim", "num_classes", "dtype")),
+         summary=init_summary, show=("input_dim", "hidden_dim", "num_classes", "dtype")),
     Case("TwoLayerNet", "loss_and_grads", 2, "two_layer_net_loss",
          two_layer_loss(5, 12, 8, 4, 0.3), tol=rel_net, show=NET_SHOW),
     Case("FullyConnectedNet", "init_layernorm", 1, "fc_net_init",
          fc_init([30, 20, 10], "layernorm"),
-         tol=INIT_TOL, show=("hidden_dims", "normalization")),
+         tol=INIT_TOL, summary=init_summary, show=("hidden_dims", "normalization")),
     Case("FullyConnectedNet", "three_layers_no_norm", 1, "fc_net_loss",
          fc_loss(6, 10, [8, 7], 5, "", 0.2), tol=rel_net, show=FC_SHOW),
     Case("FullyConnectedNet", "batchnorm", 1, "fc_net_loss",
@@ -360,7 +381,7 @@ CLASSIFIER_CASES = [
     Case("FullyConnectedNet", "layernorm_one_hidden", 1, "fc_net_loss",
          fc_loss(4, 6, [10], 3, "layernorm", 0.0), tol=rel_net, show=FC_SHOW),
     Case("ThreeLayerConvNet", "init", 1, "three_layer_conv_net_init", three_layer_init,
-         tol=INIT_TOL, show=("input_dim", "num_filters", "filter_size", "hidden_dim")),
+         tol=INIT_TOL, summary=init_summary, show=("input_dim", "num_filters", "filter_size", "hidden_dim")),
     Case("ThreeLayerConvNet", "loss_and_grads", 2, "three_layer_conv_net_loss",
          three_layer_loss(2, 3, 6, 4, 3, 3, 10, 5, 0.05), tol=rel_net,
          show=("X", "filter_size", "reg")),

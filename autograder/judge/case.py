@@ -22,6 +22,9 @@ class Case:
     -> (passed, message)` decides in the grader's process from the returned arrays (untrusted:
     it checks their shapes and dtypes itself), for a task with more than one right answer (a
     random mask). Never let the probe, which runs in the student's process, decide.
+    summary: None, or `summary(inputs, outputs) -> outputs` applied in the grader's process to
+    the reference's outputs and to the student's before they are compared (the laws of an
+    initialisation: shapes, spread, zeros), for the same reason.
     """
 
     task: str
@@ -32,6 +35,7 @@ class Case:
     tol: float | Mapping[str, float] = 1e-7
     show: tuple[str, ...] = field(default=None)
     verdict: Callable | None = None
+    summary: Callable | None = None
 
     @property
     def key(self):
