@@ -19,6 +19,7 @@ import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 from cs231n.tasks import TASKS_BY_FILE
@@ -31,7 +32,6 @@ from .optional import mark_not_attempted, set_aside_unrunnable
 from .results import GradeResult, NotGraded
 
 RUN_SLACK = 120  # seconds of an nbgrader run beyond its notebooks' budgets (start, kernels, saving)
-NBGRADER_TIMED_OUT = "nbgrader autograde ran longer than"  # how run_nbgrader_autograde's log says so
 # What nbgrader autograde leaves out when it copies a submission into autograded/: the course's
 # list (nbgrader_config.py) also leaves out *.so, to keep builds out of the release, but the
 # package graded here is ours (assemble_package) and its compiled fast layers must reach the
@@ -98,9 +98,21 @@ def _notebooks_in(report):
     return sorted(set(report.read_text().splitlines())) if report.exists() else []
 
 
+class NbgraderRun(NamedTuple):
+    """What run_nbgrader_autograde learnt: ok (exit 0), the log's tail, the notebooks that ran out
+    of their budget, those whose kernel filled the run's tmpfs, and whether nbgrader itself was
+    killed at the grader's own time limit (a fact of ours: never read back from the log, whose
+    text the submission's file names and notebooks reach)."""
+
+    ok: bool
+    log: str
+    out_of_time: list
+    out_of_space: list
+    over_limit: bool
+
+
 def run_nbgrader_autograde(job, private_root):
-    """nbgrader autograde of one student in a private course; returns (ok, log tail, the names
-    of the notebooks that ran out of time, those whose kernel filled the run's tmpfs).
+    """nbgrader autograde of one student in a private course; returns an NbgraderRun.
 
     nbgrader runs as the grader, forked from this worker's zygote (autograder.nbgrader_zygote:
     nbgrader is imported once per worker, not once per student); every notebook's kernel runs
@@ -131,8 +143,9 @@ def run_nbgrader_autograde(job, private_root):
         returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, timeout=timeout, env=env)
     out_of_time, out_of_space = _notebooks_in(overruns), _notebooks_in(filled)
     if timed_out:
-        return False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}", out_of_time, out_of_space
-    return returncode == 0, _tail(log), out_of_time, out_of_space
+        return NbgraderRun(False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}",
+                           out_of_time, out_of_space, True)
+    return NbgraderRun(returncode == 0, _tail(log), out_of_time, out_of_space, False)
 
 
 def grade_submission(job):
@@ -172,9 +185,9 @@ def _grade_in(job, scratch):
     rechecks = [asdict(r) for r in recheck_package(judge_copy, recheck_names(source_dir))]
     judged = time.time()
 
-    ok, log, timed_out, out_of_space = run_nbgrader_autograde(job, private)
+    ok, log, timed_out, out_of_space, over_limit = run_nbgrader_autograde(job, private)
     digest = submission_digest(job.submitted_dir)
-    why = nbgrader_failure(0 if ok else 1, log.startswith(NBGRADER_TIMED_OUT), scratch)
+    why = nbgrader_failure(0 if ok else 1, over_limit, scratch)
     if why:
         return NotGraded(job.student_id, digest, why, log=log, scratch=str(scratch))
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",

@@ -183,7 +183,8 @@ def enter_run(spec_file):
     argv = [os.path.realpath(sys.executable), "-I", "-S", os.path.join(code, "kernel_zygote.py"),
             _sandbox.site_packages(), address]
     ready_r, ready_w = os.pipe()
-    with open(os.path.join(spec["logs"], "kernel-zygote.log"), "ab") as log:
+    zygote_log = os.open(os.path.join(spec["logs"], "kernel-zygote.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(zygote_log, "ab") as log:  # 0600: the sandbox reaches it only through /proc/1/fd
         # before nbgrader starts any thread: the preexec_fn of sandboxed_popen is safe here
         _sandbox.sandboxed_popen([*argv, str(ready_w)], box, group=_sandbox.RunGroup.attach(spec["group"]),
                                  env=_kernel_env(spec, "/tmp"), stdin=subprocess.DEVNULL,

@@ -18,7 +18,6 @@ import sys
 import tempfile
 import textwrap
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ import pytest
 from autograder import forked, kernel_sandbox, kernel_zygote
 from autograder.config import ROOT
 from autograder.judge import sandbox
+from zygote_helpers import real_zygote
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0 or not sandbox.isolation_available(),
@@ -246,53 +246,11 @@ def _sessions(pids):
     return found
 
 
-@contextmanager
-def _real_zygote(tmp_path, slot):
-    """A run's real kernel zygote (kernel_sandbox.enter_run, without the run's tmpfs). Yields
-    (start, uid, logs): start(code) asks it for a kernel whose start-up runs code, as a launcher
-    outside the sandbox does, and returns (connection, pidfd, the kernel's work folder)."""
-    tmp_path.chmod(0o755)
-    shared, logs = tmp_path / "shared", tmp_path / "logs"
-    shared.mkdir(mode=0o711)
-    logs.mkdir()
-    uid, gid = _user(slot)
-    limits = sandbox.Limits(**kernel_sandbox.KERNEL_LIMITS)
-    group = sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
-    spec = {"uid": uid, "gid": gid, "limits": limits.__dict__, "env": {}, "shared": str(shared), "tmpfs": False,
-            "group": [str(f) for f in group.folders], "logs": str(logs)}
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-
-    def start(code):
-        work = shared / "work-1"
-        work.mkdir()
-        os.chown(work, uid, gid)
-        connection = work / "kernel.json"
-        connection.write_text(json.dumps({
-            "transport": "ipc", "ip": str(shared / "runtime" / "k"), "shell_port": 1, "iopub_port": 2,
-            "stdin_port": 3, "control_port": 4, "hb_port": 5, "key": "k", "signature_scheme": "hmac-sha256"}))
-        os.chown(connection, uid, gid)
-        log = os.open(logs / "kernel.log", os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            conn, pidfd = kernel_zygote.request_kernel(address, {
-                "cwd": str(work), "env": kernel_sandbox._kernel_env(spec, work),
-                "argv": ["-f", str(connection), "--HistoryManager.hist_file=:memory:",
-                         f"--IPKernelApp.exec_lines={[code]!r}"]}, log)
-        finally:
-            os.close(log)
-        return conn, pidfd, work
-
-    try:
-        address = kernel_sandbox.enter_run(str(tmp_path / "spec.json"))[kernel_zygote.SOCKET_ENV]
-        yield start, uid, logs
-    finally:
-        group.close()
-        sandbox.end_user_processes(uid)
-
 
 def test_nothing_a_kernel_started_outlives_its_notebook(tmp_path):
     """The real kernel zygote (kernel_sandbox.enter_run) forks one kernel, whose start-up code
     leaves a process in a new session; the kernel's launcher then goes, as at a notebook's end."""
-    with _real_zygote(tmp_path, SLOT_B) as (start, uid, logs):
+    with real_zygote(tmp_path, SLOT_B) as (start, uid, logs):
         zygote_and_sandbox = set(_processes_of(uid))
         conn, pidfd, _ = start(LEAVE_ONE_BEHIND)
         deadline = time.monotonic() + 120
@@ -323,7 +281,7 @@ open("answer", "w").write(answer)
 def test_a_kernel_cannot_ask_the_zygote_for_a_kernel_of_its_own(tmp_path):
     """A kernel of its own would outlive the notebook (the zygote kills everything only when no
     kernel it serves runs): a process of the sandbox that connects to the zygote gets nothing."""
-    with _real_zygote(tmp_path, SLOT_B) as (start, _, logs):
+    with real_zygote(tmp_path, SLOT_B) as (start, _, logs):
         address = tmp_path / "shared" / kernel_sandbox.ZYGOTE_FOLDER / kernel_zygote.SOCKET_NAME
         conn, pidfd, work = start(ASK_THE_ZYGOTE.format(address=str(address)))
         deadline = time.monotonic() + 120

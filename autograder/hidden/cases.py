@@ -86,6 +86,31 @@ def dropout(shape, p):
     return make
 
 
+def dropout_laws(inputs, outputs):
+    """A verdict (grader side) on two dropout outputs made with the same seed: each unit is 0 or
+    x / p, the fraction kept is p (within 5% relative error), and the same seed gives the same
+    mask. The arrays come from the student's process: names, shapes and dtypes checked first."""
+    x, p = inputs["x"], float(inputs["p"])
+    if set(outputs) != {"out", "again"}:
+        return False, f"dropout_forward sent {sorted(outputs)[:4]}, not two outputs"
+    out, again = outputs["out"], outputs["again"]
+    for got in (out, again):
+        if got.dtype.kind != "f" or got.shape != x.shape:
+            return False, f"out has shape {got.shape} and dtype {got.dtype}, expected those of x {x.shape}"
+        if not np.all(np.isfinite(got)):
+            return False, "out contains nan or inf"
+    kept = out != 0
+    scaled = x / p
+    if not np.all(np.where(kept, np.abs(out - scaled) <= 1e-9 * np.abs(scaled), True)):
+        return False, "a kept unit is not x / p"
+    fraction = float(kept.mean())
+    if abs(fraction - p) > 0.05 * (fraction + p):
+        return False, f"kept {fraction:.3f} of the units with p = {p:g}"
+    if not np.array_equal(out, again):
+        return False, "the same seed gave a different mask"
+    return True, f"passed (kept {fraction:.3f} of the units)"
+
+
 def dropout_back(shape, p):
     def make(rng):
         mask = (rng.random(shape) < p) / p
@@ -150,9 +175,9 @@ LAYER_CASES = [
     Case("layernorm_backward", "rows", 1, "layernorm_backward", norm_inputs(5, 8, dout=True)),
     Case("layernorm_backward", "batch1", 1, "layernorm_backward", norm_inputs(1, 7, dout=True)),
     Case("dropout_forward", "keep_0.3", 0.5, "dropout_forward", dropout((100, 200), 0.3),
-         tol={"kept_fraction": 0.05, "*": 1e-12}, show=("x", "p")),
+         verdict=dropout_laws, show=("x", "p")),
     Case("dropout_forward", "keep_0.8", 0.5, "dropout_forward", dropout((20, 10, 50), 0.8),
-         tol={"kept_fraction": 0.05, "*": 1e-12}, show=("x", "p")),
+         verdict=dropout_laws, show=("x", "p")),
     Case("dropout_backward", "keep_0.3", 0.5, "dropout_backward", dropout_back((30, 20), 0.3),
          show=("dout", "p")),
     Case("dropout_backward", "keep_0.6", 0.5, "dropout_backward", dropout_back((4, 5, 6), 0.6),
@@ -261,6 +286,27 @@ for _rule, _hyper in [("sgd_momentum", {"learning_rate": 0.1, "momentum": 0.5}),
 INIT_TOL = {"*": 1e-12, **{f"std_over_scale.W{i}": 0.05 for i in range(1, 5)}}
 
 
+def init_summary(inputs, outputs):
+    """A summary (grader side) of a fresh model's parameters, compared with the reference's:
+    each one's shape, each weight's spread relative to weight_scale, biases and betas zero,
+    gammas one, and, where the case asks for a dtype, every parameter of it."""
+    scale = float(inputs["weight_scale"])
+    params = {k[len("param."):]: v for k, v in outputs.items() if k.startswith("param.")}
+    summary = {}
+    for name, value in params.items():
+        summary[f"shape.{name}"] = np.array(value.shape, dtype=np.int64)
+        if name.startswith("W"):
+            summary[f"std_over_scale.{name}"] = np.asarray(value.std() / scale)
+        elif name.startswith("gamma"):
+            summary[f"all_one.{name}"] = np.asarray(float(np.all(value == 1)))
+        else:
+            summary[f"all_zero.{name}"] = np.asarray(float(np.all(value == 0)))
+    if "dtype" in inputs:
+        dtype = np.dtype(str(inputs["dtype"]))
+        summary["params_have_dtype"] = np.asarray(float(all(v.dtype == dtype for v in params.values())))
+    return summary
+
+
 def two_layer_init(rng):
     return {"input_dim": 300, "hidden_dim": 50, "num_classes": 7, "weight_scale": 0.01,
             "dtype": "float32", "seed": int(rng.integers(1 << 30))}
@@ -322,12 +368,12 @@ NET_SHOW = ("X", "reg")
 FC_SHOW = ("X", "hidden_dims", "normalization", "reg")
 CLASSIFIER_CASES = [
     Case("TwoLayerNet", "init", 1, "two_layer_net_init", two_layer_init, tol=INIT_TOL,
-         show=("input_dim", "hidden_dim", "num_classes", "dtype")),
+         summary=init_summary, show=("input_dim", "hidden_dim", "num_classes", "dtype")),
     Case("TwoLayerNet", "loss_and_grads", 2, "two_layer_net_loss",
          two_layer_loss(5, 12, 8, 4, 0.3), tol=rel_net, show=NET_SHOW),
     Case("FullyConnectedNet", "init_layernorm", 1, "fc_net_init",
          fc_init([30, 20, 10], "layernorm"),
-         tol=INIT_TOL, show=("hidden_dims", "normalization")),
+         tol=INIT_TOL, summary=init_summary, show=("hidden_dims", "normalization")),
     Case("FullyConnectedNet", "three_layers_no_norm", 1, "fc_net_loss",
          fc_loss(6, 10, [8, 7], 5, "", 0.2), tol=rel_net, show=FC_SHOW),
     Case("FullyConnectedNet", "batchnorm", 1, "fc_net_loss",
@@ -335,7 +381,7 @@ CLASSIFIER_CASES = [
     Case("FullyConnectedNet", "layernorm_one_hidden", 1, "fc_net_loss",
          fc_loss(4, 6, [10], 3, "layernorm", 0.0), tol=rel_net, show=FC_SHOW),
     Case("ThreeLayerConvNet", "init", 1, "three_layer_conv_net_init", three_layer_init,
-         tol=INIT_TOL, show=("input_dim", "num_filters", "filter_size", "hidden_dim")),
+         tol=INIT_TOL, summary=init_summary, show=("input_dim", "num_filters", "filter_size", "hidden_dim")),
     Case("ThreeLayerConvNet", "loss_and_grads", 2, "three_layer_conv_net_loss",
          three_layer_loss(2, 3, 6, 4, 3, 3, 10, 5, 0.05), tol=rel_net,
          show=("X", "filter_size", "reg")),

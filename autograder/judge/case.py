@@ -18,6 +18,13 @@ class Case:
     tol: largest relative error allowed, one number or {output name: tol, "*": default}.
     show: inputs named in feedback (arrays by shape, other values as they are); by default
     every float array of at least one dimension, by shape. Never name labels or values here.
+    verdict: None to compare the outputs with the reference's; else `verdict(inputs, outputs)
+    -> (passed, message)` decides in the grader's process from the returned arrays (untrusted:
+    it checks their shapes and dtypes itself), for a task with more than one right answer (a
+    random mask). Never let the probe, which runs in the student's process, decide.
+    summary: None, or `summary(inputs, outputs) -> outputs` applied in the grader's process to
+    the reference's outputs and to the student's before they are compared (the laws of an
+    initialisation: shapes, spread, zeros), for the same reason.
     """
 
     task: str
@@ -27,6 +34,8 @@ class Case:
     make: Callable[[np.random.Generator], Mapping]
     tol: float | Mapping[str, float] = 1e-7
     show: tuple[str, ...] = field(default=None)
+    verdict: Callable | None = None
+    summary: Callable | None = None
 
     @property
     def key(self):
@@ -66,15 +75,12 @@ class Recheck(Case):
     A notebook test cell that checks notebook state (a trained accuracy, an overfit, a table
     built from the student's functions) names one in `metadata.cs231n.recheck`; the cell keeps
     its points only if the re-check passes. The probe runs the student's code in the judge's
-    worker. With `verdict` None its outputs are compared with the reference's, as a Case's are;
-    otherwise `verdict(inputs, outputs) -> (passed, message)` decides in the grader's process
-    from the returned arrays (untrusted: it checks their shapes itself). Inputs whose names
-    start with "held." stay with the grader: the worker never sees them.
+    worker; its outputs are judged as a Case's are (a `verdict`, or the reference's outputs).
+    Inputs whose names start with "held." stay with the grader: the worker never sees them.
     seconds: the wall clock the probe may take in the worker.
     Made with `Recheck.named(name, probe, make, ...)`: its task is "recheck", its points 0.
     """
 
-    verdict: Callable | None = None
     seconds: float = 60.0
 
     @classmethod

@@ -9,6 +9,12 @@ The cgroup is made under the grader's own (so the machine's limits on the grader
 cgroup v1 `memory` and `pids` controllers, or cgroup v2 with both enabled for children. Where
 neither can be had (not root, no controllers), `mode` is "rlimits": each process then has only
 the rlimits of autograder.judge.sandbox.Limits.
+
+CPU: where the `cpu` controller is there too (v1, or enabled for children in v2), the run's
+processes also share one CPU weight, the same for every run: a run that keeps a hundred
+processes busy, each in a session of its own (the kernel's autogroups would give each its own
+weight), still gets only its share when another student's run wants the CPU. `cpu_fair` says
+whether a group has that.
 """
 import os
 import signal
@@ -17,6 +23,7 @@ from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PREFIX = "cs231n-"
+CPU_SHARES_V1, CPU_WEIGHT_V2 = 1024, 100  # the defaults: every run weighs the same
 _counter = 0
 _mode = None
 
@@ -42,7 +49,8 @@ def _parents():
     own = _own_paths()
     v1 = [CGROUP_ROOT / name / own[name].lstrip("/") for name in ("memory", "pids") if name in own]
     if len(v1) == 2 and all((p / "cgroup.procs").is_file() for p in v1):
-        return "cgroup v1", v1
+        cpu = CGROUP_ROOT / "cpu" / own.get("cpu", "").lstrip("/")
+        return "cgroup v1", v1 + ([cpu] if "cpu" in own and (cpu / "cpu.shares").is_file() else [])
     v2 = CGROUP_ROOT / own.get("", "/").lstrip("/")
     try:
         enabled = (v2 / "cgroup.subtree_control").read_text().split()
@@ -86,7 +94,7 @@ class RunGroup:
 
     def __init__(self, memory_mb, pids):
         global _counter
-        self.mode, self.folders = limits_mode(), []
+        self.mode, self.folders, self.cpu_fair = limits_mode(), [], False
         if self.mode == "rlimits":
             return
         _counter += 1
@@ -97,12 +105,14 @@ class RunGroup:
             folder = parent / name
             folder.mkdir()
             self.folders.append(folder)
-            settings = {"cgroup v2": [("memory.max", limit), ("memory.swap.max", "0"), ("pids.max", str(pids))],
+            settings = {"cgroup v2": [("memory.max", limit), ("memory.swap.max", "0"), ("pids.max", str(pids)),
+                                      ("cpu.weight", str(CPU_WEIGHT_V2))],
                         "cgroup v1": [("memory.limit_in_bytes", limit), ("memory.memsw.limit_in_bytes", limit),
-                                      ("pids.max", str(pids))]}[self.mode]
+                                      ("pids.max", str(pids)), ("cpu.shares", str(CPU_SHARES_V1))]}[self.mode]
             for key, value in settings:
                 if (folder / key).exists():
                     (folder / key).write_text(value)
+                    self.cpu_fair = self.cpu_fair or key.startswith("cpu.")
 
     @classmethod
     def attach(cls, folders):
@@ -110,6 +120,7 @@ class RunGroup:
         group = cls.__new__(cls)
         group.folders = [Path(f) for f in folders]
         group.mode = limits_mode() if folders else "rlimits"
+        group.cpu_fair = any((f / "cpu.shares").exists() or (f / "cpu.weight").exists() for f in group.folders)
         return group
 
     def join(self):

@@ -334,6 +334,32 @@ def compare(case, reply, expected, where):
                              if worst_key is not None and worst > 0 else "")
 
 
+def verdict(case, inputs, reply, where):
+    """(passed, message) of case.verdict, run here on a reply (untrusted name -> ndarray)."""
+    if _text(reply, "__status__", 20) != "ok":
+        return compare(case, reply, {}, where)
+    outputs = {k[4:]: v for k, v in reply.items() if k.startswith("out.")}
+    try:
+        passed, message = case.verdict(inputs, outputs)
+    except Exception as exc:  # noqa: BLE001  (a verdict is ours, but the arrays are not)
+        log.warning("case %s: the verdict raised %r", case.key, exc)
+        return False, f"its results could not be evaluated {where}"
+    return passed, f"{message} {where}"
+
+
+def summarized(case, inputs, reply):
+    """A reply (untrusted name -> ndarray) with its outputs reduced by case.summary, here."""
+    if _text(reply, "__status__", 20) != "ok":
+        return reply
+    try:
+        outputs = case.summary(inputs, {k[4:]: v for k, v in reply.items() if k.startswith("out.")})
+    except Exception as exc:  # noqa: BLE001  (a summary is ours, but the arrays are not)
+        log.warning("case %s: the summary raised %r", case.key, exc)
+        return {"__status__": np.asarray("error"), "__error__": np.asarray("BadOutput"),
+                "__message__": np.asarray("its results could not be evaluated")}
+    return {"__status__": reply["__status__"], **{f"out.{k}": v for k, v in outputs.items()}}
+
+
 def _text(reply, key, limit):
     value = reply.get(key)
     if value is None or value.dtype.kind != "U" or value.size != 1:
@@ -395,6 +421,9 @@ def expected_outputs(reference_pkg_dir, cases, salt):
                 if bad:
                     raise JudgeError(f"the reference's output {bad} of case {case.key} "
                                      "is not finite")
+                passed, message = verdict(case, inputs, reply, "") if case.verdict else (True, "")
+                if not passed:
+                    raise JudgeError(f"the reference failed hidden case {case.key}: {message}")
                 results[case.key] = (inputs, outputs)
         finally:
             worker.stop()
@@ -471,9 +500,15 @@ class _Run:
         self.running = False
 
     def judge(self, case, inputs, outputs, where):
-        """(passed, message) for one case."""
+        """(passed, message) for one case: its verdict, or a comparison with the reference's."""
         reply, failure = self.ask(case, inputs, self.timeout_per_case, _reply_limit(outputs), where)
-        return (False, failure) if failure else compare(case, reply, outputs, where)
+        if failure:
+            return False, failure
+        if case.verdict:
+            return verdict(case, inputs, reply, where)
+        if case.summary:
+            reply, outputs = summarized(case, inputs, reply), case.summary(inputs, outputs)
+        return compare(case, reply, outputs, where)
 
     def ask(self, case, inputs, case_timeout, max_bytes, where):
         """(the worker's reply, None), or (None, why there is none) for one case."""
@@ -580,13 +615,4 @@ def _recheck_one(run, recheck, expected):
         return run.judge(recheck, inputs, outputs, "")
     inputs = recheck.inputs(_salt())
     reply, failure = run.ask(recheck, recheck.sent(inputs), recheck.seconds, 64 << 20, "")
-    if failure:
-        return False, failure
-    if _text(reply, "__status__", 20) != "ok":
-        return compare(recheck, reply, {}, "")
-    outputs = {k[4:]: v for k, v in reply.items() if k.startswith("out.")}
-    try:
-        return recheck.verdict(inputs, outputs)
-    except Exception as exc:  # noqa: BLE001  (a verdict is ours, but the arrays are not)
-        log.warning("re-check %s: the verdict raised %r", recheck.name, exc)
-        return False, "its results could not be evaluated"
+    return (False, failure) if failure else verdict(recheck, inputs, reply, "")

@@ -195,21 +195,14 @@ def layernorm_backward(load, inp):
 
 @probe
 def dropout_forward(load, inp):
-    """Judged by its laws, since any correct mask will do: each unit is 0 or x / p, about a
-    fraction p is kept, and the same seed gives the same mask."""
+    """Two outputs with the same seed. Any correct mask will do, so the grader judges them by
+    the laws of dropout in its own process (autograder/hidden/cases.py dropout_laws): this
+    process is the student's, and whatever it computed could be forged."""
     layers = load("layers")
-    x, p = inp["x"], _f(inp, "p")
-    param = {"mode": "train", "p": p, "seed": _i(inp, "seed")}
-    out, _ = pair(layers.dropout_forward(x, dict(param)), "dropout_forward")
-    out = array(out, "out")
-    again = array(pair(layers.dropout_forward(x, dict(param)), "dropout_forward")[0], "out")
-    if out.shape != x.shape:
-        raise BadOutput(f"out has shape {out.shape}, expected the shape of x {x.shape}")
-    kept = out != 0
-    valid = np.where(kept, np.abs(out - x / p) <= 1e-9 * np.abs(x / p), True)
-    return {"units_zero_or_x_over_p": np.asarray(valid.mean()),
-            "kept_fraction": np.asarray(kept.mean()),
-            "same_seed_same_mask": np.asarray(float(np.array_equal(out, again)))}
+    param = {"mode": "train", "p": _f(inp, "p"), "seed": _i(inp, "seed")}
+    out, _ = pair(layers.dropout_forward(inp["x"], dict(param)), "dropout_forward")
+    again, _ = pair(layers.dropout_forward(inp["x"], dict(param)), "dropout_forward")
+    return {"out": array(out, "out"), "again": array(again, "out of the second call")}
 
 
 @probe
@@ -361,24 +354,18 @@ def update_rule(load, inp):
 # --------------------------------------------------------------------------------------------
 # Classifiers
 # --------------------------------------------------------------------------------------------
-def _init_summary(model, weights, biases, scale, extra=()):
-    """Shapes of the named parameters, their spread relative to weight_scale, and the laws of
-    biases (zero) and of gammas and betas (ones, zeros)."""
+def _init_params(model, names):
+    """The named parameters of a fresh model, as they are: the grader judges them by the laws of
+    an initialisation in its own process (hidden/cases.py init_summary), since a summary made
+    here, in the student's process, could be forged."""
     params = getattr(model, "params", None)
     if not isinstance(params, dict):
         raise BadOutput(f"model.params is {_kind(params)}, expected a dict")
     result = {}
-    for name in (*weights, *biases, *extra):
+    for name in names:
         if name not in params:
             raise BadOutput(f"model.params has no '{name}'")
-        value = array(params[name], f"params['{name}']")
-        result[f"shape.{name}"] = np.array(value.shape, dtype=np.int64)
-        if name in weights:
-            result[f"std_over_scale.{name}"] = np.asarray(value.std() / scale)
-        elif name.startswith("gamma"):
-            result[f"all_one.{name}"] = np.asarray(float(np.all(value == 1)))
-        else:
-            result[f"all_zero.{name}"] = np.asarray(float(np.all(value == 0)))
+        result[f"param.{name}"] = array(params[name], f"params['{name}']")
     return result
 
 
@@ -415,10 +402,7 @@ def two_layer_net_init(load, inp):
         input_dim=_i(inp, "input_dim"), hidden_dim=_i(inp, "hidden_dim"),
         num_classes=_i(inp, "num_classes"), weight_scale=_f(inp, "weight_scale"),
         dtype=np.dtype(_s(inp, "dtype")).type, seed=_i(inp, "seed"))
-    result = _init_summary(model, ("W1", "W2"), ("b1", "b2"), _f(inp, "weight_scale"))
-    result["params_have_dtype"] = np.asarray(float(all(
-        model.params[k].dtype == np.dtype(_s(inp, "dtype")) for k in ("W1", "b1", "W2", "b2"))))
-    return result
+    return _init_params(model, ("W1", "b1", "W2", "b2"))
 
 
 @probe
@@ -444,8 +428,7 @@ def fc_net_init(load, inp):
     model, norm = _fc_net(load, inp, weight_scale=_f(inp, "weight_scale"))
     L = len(inp["hidden_dims"]) + 1
     extra = [f"{k}{i}" for i in range(1, L) for k in ("gamma", "beta")] if norm else []
-    return _init_summary(model, [f"W{i}" for i in range(1, L + 1)],
-                         [f"b{i}" for i in range(1, L + 1)], _f(inp, "weight_scale"), extra)
+    return _init_params(model, [f"{k}{i}" for i in range(1, L + 1) for k in ("W", "b")] + extra)
 
 
 @probe
@@ -466,7 +449,7 @@ def _three_layer_net(load, inp, **kwargs):
 @probe
 def three_layer_conv_net_init(load, inp):
     model = _three_layer_net(load, inp, weight_scale=_f(inp, "weight_scale"))
-    return _init_summary(model, ("W1", "W2", "W3"), ("b1", "b2", "b3"), _f(inp, "weight_scale"))
+    return _init_params(model, ("W1", "b1", "W2", "b2", "W3", "b3"))
 
 
 @probe

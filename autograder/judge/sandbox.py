@@ -8,7 +8,7 @@ sees that uid and the sandbox's root maps to nobody): read-only binds of /usr/li
 /lib64 as on the machine), the interpreter (its binary, libpython and standard library, with the
 installation's own site-packages hidden) and this venv's site-packages; the box's `ro` and `rw`
 folders at their own paths; fresh /proc, /dev, and small tmpfs /tmp and /dev/shm. Nothing else of
-the host. New user, PID, network, IPC, UTS and cgroup namespaces, no further user namespaces,
+the host; the root and /dev are read-only. New user, PID, network, IPC, UTS and cgroup namespaces, no further user namespaces,
 a new session, and `--die-with-parent`: when the process that started the sandbox dies, every
 process in it dies too. Limits: rlimits on each process (Limits) and, where the machine offers
 one, the run's cgroup (autograder.judge.cgroups).
@@ -36,12 +36,19 @@ log = logging.getLogger(__name__)
 UID_BASE = 1_900_000_000  # student runs' users: UID_BASE + the grading worker's pid (no passwd entry)
 INSTALL_HINT = ("install bubblewrap: `apt-get install bubblewrap` (Debian/Ubuntu; `dnf install "
                 "bubblewrap` on Fedora), or run `make install-dev`, which does it through .ci/install-bwrap")
-__all__ = ["BwrapMissing", "Limits", "RunGroup", "Sandbox", "describe_exit", "end_user_processes",
+__all__ = ["BwrapMissing", "CoursePackageInstalled", "Limits", "RunGroup", "Sandbox", "describe_exit", "end_user_processes",
            "isolation_available", "kill_tree", "limits_mode", "sandboxed_popen", "student_user", "trusted_popen"]
 
 
 class BwrapMissing(RuntimeError):
     """Student code is never run without the sandbox."""
+
+
+class CoursePackageInstalled(RuntimeError):
+    """The site-packages every sandbox sees holds a copy of the course's own package."""
+
+
+COURSE_PACKAGES = ("cs231n", "autograder")  # never in a site-packages bound into a sandbox
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,14 @@ def interpreter_paths():
     if sysconfig.get_config_var("Py_ENABLE_SHARED"):
         binds.add(os.path.realpath(os.path.join(sysconfig.get_config_var("LIBDIR"),
                                                 sysconfig.get_config_var("INSTSONAME"))))
+    for folder in site_packages:
+        copies = [name for name in COURSE_PACKAGES if os.path.isdir(os.path.join(folder, name))]
+        if copies:
+            raise CoursePackageInstalled(
+                f"{folder} holds a copy of {', '.join(copies)} (a `pip install .`, not editable): "
+                "every sandbox sees this site-packages, so student code could read the reference "
+                "solutions and the compiled layers there. Reinstall the project editable: "
+                "`pip uninstall cs231n && pip install -e .` (or `make install-dev`)")
     # the installation's own packages (pyenv's, the system's) are not the venv's
     base_site = os.path.join(stdlib, "site-packages")
     hidden = [base_site] if os.path.isdir(base_site) and base_site not in site_packages else []
@@ -129,7 +144,7 @@ class Sandbox:
     """One sandbox's view (see the module docstring).
 
     cwd: its working folder. ro, rw: further folders bound read-only / read-write at their own
-    paths. uid, gid: its user on the host. limits: Limits. tmpfs: further empty folders.
+    paths. uid, gid: its user on the host. limits: Limits. tmpfs: further empty, read-only folders.
     """
 
     cwd: str
@@ -167,6 +182,12 @@ class Sandbox:
                 inner += ["--symlink", os.readlink(link), link]
         for flag, path in self.binds():
             inner += [flag, path, path] if flag != "--tmpfs" else [flag, path]
+        # bwrap's own root and /dev and the covers are tmpfs of no set size, writable by the box's
+        # user: read-only, so that what it writes goes only to the sized /tmp and /dev/shm and its
+        # rw binds (with no cgroup, nothing else would bound it)
+        for flag, path in self.binds():
+            inner += ["--remount-ro", path] if flag == "--tmpfs" else []
+        inner += ["--remount-ro", "/dev", "--remount-ro", "/"]
         inner += ["--chdir", os.path.realpath(self.cwd), "--", *map(str, argv)]
         if (self.uid, self.gid) == (os.getuid(), os.getgid()):
             return inner
