@@ -353,9 +353,8 @@ def test_a_kernel_holds_and_reaches_no_descriptor_of_the_graders_files(tmp_path)
     gradebook.chmod(0o600)
     held = os.open(gradebook, os.O_RDWR)
     os.set_inheritable(held, True)
-    (tmp_path / "run").mkdir()
     try:
-        with real_zygote(tmp_path / "run", SLOT_KERNEL) as (start, _, logs):
+        with real_zygote(tmp_path, SLOT_KERNEL) as (start, _, logs):
             conn, pidfd, work = start(FDS_REPORT)
             deadline = time.monotonic() + 120
             while not (work / "fds.json").exists() and time.monotonic() < deadline:
@@ -369,7 +368,7 @@ def test_a_kernel_holds_and_reaches_no_descriptor_of_the_graders_files(tmp_path)
     assert any(t.startswith(str(work)) or t.startswith("socket:") for t in targets), seen  # it looked
     assert not [t for t in targets if "gradebook" in t], seen
     outside = {k: v for k, v in seen.items()
-               if v[0].startswith(str(tmp_path)) and not v[0].startswith(str(tmp_path / "run" / "shared"))}
+               if v[0].startswith(str(tmp_path)) and not v[0].startswith(str(tmp_path / "shared"))}
     assert all(target.startswith(str(logs)) and not readable for target, readable in outside.values()), outside
 
 
