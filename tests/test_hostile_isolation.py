@@ -21,8 +21,8 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
-from course_fixtures import make_toy_source
-from nbformat.v4 import new_code_cell
+from course_fixtures import grades_by_name, make_toy_source, write_toy_submission
+from hostile_cells import DEAF_LOOP, fork_bomb
 
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.judge import sandbox
@@ -100,41 +100,10 @@ def relu_forward(x):  # hostile: tries everything, reports in one line
     raise RuntimeError("probe:" + "".join(report))
 '''
 
-DEAF = '''import signal
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-while True:
-    pass'''
-
-FORK_BOMB = '''import os, time
-me = os.getpid()
-try:
-    while True:
-        os.fork()
-except OSError as e:
-    err = type(e).__name__
-if os.getpid() != me:
-    time.sleep(30)
-    os._exit(0)
-print("fork bomb stopped by", err)'''
-
-
 def _world_readable_folder(parent):
     folder = Path(tempfile.mkdtemp(prefix="cs231n-iso-", dir=parent))
     folder.chmod(0o755)
     return folder
-
-
-def _write_submission(release, folder, solution="def double(x):\n    return 2 * x", cells=(), layers=""):
-    nb = nbformat.read(release / "Toy.ipynb", as_version=4)
-    at = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
-    nb.cells[at].source = solution
-    for k, code in enumerate(cells):
-        nb.cells.insert(at + 1 + k, new_code_cell(code))
-    folder.mkdir(parents=True)
-    nbformat.write(nb, folder / "Toy.ipynb")
-    shutil.copytree(PACKAGE, folder / "cs231n", ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
-    with open(folder / "cs231n" / "layers.py", "a") as f:
-        f.write(layers)
 
 
 class HostBait:
@@ -253,11 +222,11 @@ def batch(tmp_path_factory):
     probe = PROBE.format(port=bait.port, project=str(ROOT), reads=reads, run_socket=bait.run_socket,
                          db_socket=bait.db_socket, host_shm=HOST_SHM_KEY, probe_shm=PROBE_SHM_KEY,
                          host_msg=HOST_MSG_KEY, probe_msg=PROBE_MSG_KEY, creat=IPC_CREAT)
-    _write_submission(release, subs / "honest", solution="def double(x):\n    # " + HONEST_MARK + "\n    return 2 * x")
-    _write_submission(release, subs / "prober", layers=probe)
-    _write_submission(release, subs / "prober2", layers=probe)
-    _write_submission(release, subs / "bomb", cells=[FORK_BOMB])
-    _write_submission(release, subs / "deaf", cells=[DEAF, DEAF, DEAF])
+    write_toy_submission(release, subs / "honest", solution="def double(x):\n    # " + HONEST_MARK + "\n    return 2 * x")
+    write_toy_submission(release, subs / "prober", layers=probe)
+    write_toy_submission(release, subs / "prober2", layers=probe)
+    write_toy_submission(release, subs / "bomb", cells=[fork_bomb(hold_seconds=30)])
+    write_toy_submission(release, subs / "deaf", cells=[DEAF_LOOP] * 3)
     for folder, dirs, files in os.walk(top):  # all of it world-readable: only the sandbox stands between
         for name in dirs + files:
             os.chmod(os.path.join(folder, name), 0o755 if name in dirs else 0o644)
@@ -280,10 +249,6 @@ def batch(tmp_path_factory):
     shutil.rmtree(top, ignore_errors=True)
 
 
-def _grades(result):
-    return {g["name"]: g for nb in result["notebooks"] for g in nb["grades"]}
-
-
 def _code_outputs(course, student):
     """[(cell source, [output text])] of the student's autograded notebook's code cells."""
     nb = nbformat.read(course.step_dir("autograded", student) / "Toy.ipynb", as_version=4)
@@ -301,7 +266,7 @@ def test_the_batch_finishes_and_the_honest_student_keeps_its_lone_score(batch):
     honest = batch.results["honest"]
     assert honest["notebooks"] == batch.alone["notebooks"]
     assert honest["functions"] == batch.alone["functions"]
-    assert _grades(honest)["test_double"]["score_before_check"] == 2 and _grades(honest)["test_relu"]["auto_score"] == 3
+    assert grades_by_name(honest)["test_double"]["score_before_check"] == 2 and grades_by_name(honest)["test_relu"]["auto_score"] == 3
     assert honest["isolation"] == sandbox.limits_mode() != ""
 
 
@@ -353,7 +318,7 @@ def test_the_host_sees_every_sandboxed_process_as_an_unprivileged_user_and_none_
 def test_a_fork_bomb_gains_nothing_and_is_stopped(batch):
     text = "\n".join(t for _, outs in _code_outputs(batch.course, "bomb") for t in outs)
     assert "fork bomb stopped by BlockingIOError" in " ".join(text.split()), text[:2000]
-    grades = _grades(batch.results["bomb"])
+    grades = grades_by_name(batch.results["bomb"])
     assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
 
 
@@ -365,9 +330,9 @@ def test_a_loop_that_ignores_interrupts_is_ended_by_killing_its_kernel(batch):
     deaf = [outs for source, outs in cells if "SIG_IGN" in source]
     assert len(deaf) == 3
     assert any("CellTimeoutError" in t and f"{CELL_TIMEOUT} s" in t for t in deaf[0])
-    after = cells[[source for source, _ in cells].index(DEAF) + 1:]
+    after = cells[[source for source, _ in cells].index(DEAF_LOOP) + 1:]
     assert after and all(any(t.startswith("NotRun: not run") for t in outs) for _, outs in after)
-    assert all((g["auto_score"] or 0) == 0 for g in _grades(result).values())
+    assert all((g["auto_score"] or 0) == 0 for g in grades_by_name(result).values())
     assert batch.results["honest"]["timed_out"] == []
 
 
@@ -379,7 +344,7 @@ def test_a_notebook_budget_bounds_many_slow_cells(batch, tmp_path):
 
     course = batch.course
     slow = course.root / "submitted" / "slow" / "a2"
-    _write_submission(batch.release, slow, cells=[f"import time\ntime.sleep(3)\nprint('slept {i}')" for i in range(8)])
+    write_toy_submission(batch.release, slow, cells=[f"import time\ntime.sleep(3)\nprint('slept {i}')" for i in range(8)])
     base, template_db, scratch = prepare(course)
     job = GradeJob("slow", course.assignment_id, str(slow), str(base), str(template_db), str(course.source_root),
                    str(scratch), "digits", CELL_TIMEOUT, 5, str(course.root), notebook_budget=12)
