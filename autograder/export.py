@@ -22,13 +22,13 @@ def rows(course):
     for sid, result in sorted(stored_results(course).items()):
         score, max_score, parts = scores(result)
         problems = []
-        if not result.get("nbgrader_ok", True):
+        if not result.nbgrader_ok:
             problems.append("notebooks could not all be run")
-        if result.get("judge_error"):
-            problems.append(result["judge_error"])
+        if result.judge_error:
+            problems.append(result.judge_error)
         out.append({"student_id": sid, "score": round(score, 3), "max_score": round(max_score, 3),
                     **{k: round(v, 3) if isinstance(v, float) else v for k, v in parts.items()},
-                    "missing_files": " ".join(result.get("missing_files", [])), "problems": "; ".join(problems),
+                    "missing_files": " ".join(result.missing_files), "problems": "; ".join(problems),
                     "status": "graded"})
     return sorted(out, key=lambda row: row["student_id"])
 
@@ -44,13 +44,13 @@ def grades_csv(course):
 def gradescope_results(result):
     """Gradescope's results.json for one student: every check as a test with its points."""
     tests = []
-    for nb in result["notebooks"]:
+    for nb in result.notebooks:
         for g in nb["grades"]:
             if g["needs_manual_grade"]:
                 continue
             tests.append({"name": f"{nb['notebook']}: {g['name']}", "score": g["auto_score"] or 0.0,
                           "max_score": g["max_score"], "output": g["message"], "visibility": "visible"})
-    for f in result["functions"]:
+    for f in result.functions:
         tests.append({"name": f"{f['task']}: {f['case']}", "score": f["points"], "max_score": f["max_points"],
                       "output": f["message"], "visibility": "visible"})
     score, _, _ = scores(result)

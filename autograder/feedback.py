@@ -21,12 +21,12 @@ def render(result, assignment_id):
     """The feedback page of one stored result, as a str."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     score, max_score, parts = scores(result)
-    problems = "; ".join(p for p in (result.get("judge_error"), "" if result.get("nbgrader_ok", True)
+    problems = "; ".join(p for p in (result.judge_error, "" if result.nbgrader_ok
                                      else "the notebooks could not all be run") if p)
     return env.get_template("feedback.html.j2").render(
-        student_id=result["student_id"], assignment_id=assignment_id, score=score, max_score=max_score,
-        parts=parts, notebooks=result["notebooks"], functions=result["functions"],
-        missing_files=result.get("missing_files", []), problems=problems)
+        student_id=result.student_id, assignment_id=assignment_id, score=score, max_score=max_score,
+        parts=parts, notebooks=result.notebooks, functions=result.functions,
+        missing_files=result.missing_files, problems=problems)
 
 
 def write_atomically(path, text):

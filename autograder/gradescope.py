@@ -108,11 +108,11 @@ def cells_with_hidden_tests(source_dir):
 
 def _problems(result):
     problems = []
-    if result.get("missing_files"):
-        problems.append("missing from your submission: " + ", ".join(result["missing_files"]))
-    if result.get("judge_error"):
-        problems.append(result["judge_error"])
-    if not result.get("nbgrader_ok", True):
+    if result.missing_files:
+        problems.append("missing from your submission: " + ", ".join(result.missing_files))
+    if result.judge_error:
+        problems.append(result.judge_error)
+    if not result.nbgrader_ok:
         problems.append("some notebooks could not be run to the end (see the tests below)")
     return problems
 
@@ -127,7 +127,7 @@ def results_json(result, hidden_cells=frozenset(), hidden_visibility="after_publ
     from .results import scores
 
     tests = []
-    for nb in result["notebooks"]:
+    for nb in result.notebooks:
         for g in nb["grades"]:
             name = f"{nb['notebook']}: {g['name']}"
             if g["needs_manual_grade"]:
@@ -140,7 +140,7 @@ def results_json(result, hidden_cells=frozenset(), hidden_visibility="after_publ
                           "status": "passed" if score >= g["max_score"] else "failed",
                           "output": g.get("message") or "", "tags": ["notebook"],
                           "visibility": hidden_visibility if hidden else "visible"})
-    for f in result["functions"]:
+    for f in result.functions:
         tests.append({"name": f"{f['task']}: {f['case']}", "score": f["points"], "max_score": f["max_points"],
                       "status": "passed" if f["passed"] else "failed", "output": f.get("message") or "",
                       "tags": ["function", f["task"]], "visibility": hidden_visibility})

@@ -114,7 +114,7 @@ def _submission(folder, notebooks, package, appendix=""):
 
 
 def _grades(result):
-    return {f"{nb['notebook']}/{g['name']}": g for nb in result["notebooks"] for g in nb["grades"]}
+    return {f"{nb['notebook']}/{g['name']}": g for nb in result.notebooks for g in nb["grades"]}
 
 
 def _notebook_points(result):
@@ -250,12 +250,12 @@ def test_hooked_starters_score_exactly_the_plain_starter(graded, student):
 
 def test_the_reference_earns_every_cell_and_the_same_alone_and_in_the_batch(graded):
     ref = graded.results["reference"]
-    assert ref["notebooks"] == graded.alone["notebooks"]
-    assert ref["functions"] == graded.alone["functions"]
-    assert ref["rechecks"] == graded.alone["rechecks"]
+    assert ref.notebooks == graded.alone.notebooks
+    assert ref.functions == graded.alone.functions
+    assert ref.rechecks == graded.alone.rechecks
     auto = [g for g in _grades(ref).values() if "score_before_check" in g]  # the test cells
     assert auto and all(g["auto_score"] == g["max_score"] and g["message"] == "passed" for g in auto)
-    assert all(r["passed"] for r in ref["rechecks"]) and len(ref["rechecks"]) >= 4
+    assert all(r["passed"] for r in ref.rechecks) and len(ref.rechecks) >= 4
 
 
 # --------------------------------------------------------------------------------------------

@@ -264,10 +264,10 @@ def test_the_batch_finishes_and_the_honest_student_keeps_its_lone_score(batch):
     assert batch.failures == {}
     assert set(batch.results) == {"honest", "prober", "prober2", "bomb", "deaf"}
     honest = batch.results["honest"]
-    assert honest["notebooks"] == batch.alone["notebooks"]
-    assert honest["functions"] == batch.alone["functions"]
+    assert honest.notebooks == batch.alone.notebooks
+    assert honest.functions == batch.alone.functions
     assert grades_by_name(honest)["test_double"]["score_before_check"] == 2 and grades_by_name(honest)["test_relu"]["auto_score"] == 3
-    assert honest["isolation"] == sandbox.limits_mode() != ""
+    assert honest.isolation == sandbox.limits_mode() != ""
 
 
 @pytest.mark.parametrize("student", ["prober", "prober2"])
@@ -285,7 +285,7 @@ def test_a_kernel_reaches_nothing_outside_its_binds(batch, student):
 
 @pytest.mark.parametrize("student", ["prober", "prober2"])
 def test_the_judge_reaches_nothing_outside_its_binds_not_even_compiled_layers(batch, student):
-    messages = [f["message"] for f in batch.results[student]["functions"] if f["task"] == "relu_forward"]
+    messages = [f["message"] for f in batch.results[student].functions if f["task"] == "relu_forward"]
     reports = [r for m in messages for r in _reports(m)]
     assert reports and len(reports) == len(messages), messages
     for report in reports:
@@ -324,8 +324,8 @@ def test_a_fork_bomb_gains_nothing_and_is_stopped(batch):
 
 def test_a_loop_that_ignores_interrupts_is_ended_by_killing_its_kernel(batch):
     result = batch.results["deaf"]
-    assert result["timed_out"] == ["Toy"]
-    assert result["nbgrader_ok"], "the notebook is graded, not failed"
+    assert result.timed_out == ["Toy"]
+    assert result.nbgrader_ok, "the notebook is graded, not failed"
     cells = _code_outputs(batch.course, "deaf")
     deaf = [outs for source, outs in cells if "SIG_IGN" in source]
     assert len(deaf) == 3
@@ -333,7 +333,7 @@ def test_a_loop_that_ignores_interrupts_is_ended_by_killing_its_kernel(batch):
     after = cells[[source for source, _ in cells].index(DEAF_LOOP) + 1:]
     assert after and all(any(t.startswith("NotRun: not run") for t in outs) for _, outs in after)
     assert all((g["auto_score"] or 0) == 0 for g in grades_by_name(result).values())
-    assert batch.results["honest"]["timed_out"] == []
+    assert batch.results["honest"].timed_out == []
 
 
 def test_a_notebook_budget_bounds_many_slow_cells(batch, tmp_path):
@@ -349,14 +349,14 @@ def test_a_notebook_budget_bounds_many_slow_cells(batch, tmp_path):
     job = GradeJob("slow", course.assignment_id, str(slow), str(base), str(template_db), str(course.source_root),
                    str(scratch), "digits", CELL_TIMEOUT, 5, str(course.root), notebook_budget=12)
     result = grade_submission(job)
-    assert result["timed_out"] == ["Toy"]
-    nb = nbformat.read(Path(result["autograded_dir"]) / "Toy.ipynb", as_version=4)
+    assert result.timed_out == ["Toy"]
+    nb = nbformat.read(Path(result.autograded_dir) / "Toy.ipynb", as_version=4)
     texts = [o.get("text") or f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
              for o in c.outputs]
     slept = sum("slept" in t for t in texts)
     assert slept < 8, "the budget did not stop the notebook"
     assert any(t.startswith(("NotRun:", "CellTimeoutError:")) for t in texts)
-    shutil.rmtree(result["scratch"], ignore_errors=True)
+    shutil.rmtree(result.scratch, ignore_errors=True)
 
 
 FORK_MANY = """import os, sys, time

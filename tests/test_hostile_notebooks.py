@@ -302,8 +302,8 @@ def test_the_batch_finishes_and_every_submission_is_graded(graded):
 
 def test_the_honest_submission_scores_the_same_alone_and_among_hostile_ones(graded):
     honest = graded.results["honest"]
-    assert honest["notebooks"] == graded.alone["notebooks"]
-    assert honest["functions"] == graded.alone["functions"]
+    assert honest.notebooks == graded.alone.notebooks
+    assert honest.functions == graded.alone.functions
     grades = grades_by_name(honest)
     assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
 
@@ -316,8 +316,8 @@ def test_patching_the_checks_in_the_kernel_gains_nothing(graded):
     assert relu["score_before_check"] == 3, "the patch should have fooled the kernel's own check"
     assert relu["auto_score"] == 0
     assert relu["message"] == "not confirmed: relu_forward failed 2 of 2 function cases"
-    assert not any(f["passed"] for f in result["functions"] if f["task"] == "relu_forward")
-    assert result["notebook_score_before_check"] > sum(
+    assert not any(f["passed"] for f in result.functions if f["task"] == "relu_forward")
+    assert result.notebook_score_before_check > sum(
         g["auto_score"] or 0 for g in grades_by_name(result).values())
     with Gradebook(graded.course.db_url) as gb:  # the merge wrote the checked score
         assert gb.find_grade("test_relu", "Toy", "a2", "patcher").auto_score == 0
@@ -368,23 +368,23 @@ def test_writing_outside_its_folder_fails_and_changes_nothing(graded):
 
 def test_exits_stop_only_their_own_notebook(graded):
     # a kernel that dies fails the whole notebook (nbgrader's DeadKernelError): no points
-    assert not graded.results["exit-os"]["nbgrader_ok"]
+    assert not graded.results["exit-os"].nbgrader_ok
     assert _points(graded.results["exit-os"]) == 0
     sys_exit = grades_by_name(graded.results["exit-sys"])
     # IPython turns sys.exit() in a cell into an error output and keeps the kernel: the cells
     # after it still run; the package's relu_forward exiting fails its test and its judge cases.
     assert sys_exit["test_double"]["score_before_check"] == 2
     assert sys_exit["test_relu"]["auto_score"] == 0
-    assert not any(f["passed"] for f in graded.results["exit-sys"]["functions"] if f["task"] == "relu_forward")
+    assert not any(f["passed"] for f in graded.results["exit-sys"].functions if f["task"] == "relu_forward")
 
 
 def test_a_loop_that_ignores_interrupts_is_bounded_by_the_cell_timeout(graded):
     result = graded.results["deaf-loop"]
     # the interrupt would be ignored, so at the cell timeout the kernel is killed: the loop's cell
     # and every later one get an error, and the notebook is listed as out of time
-    assert result["timed_out"] == ["Toy"]
+    assert result.timed_out == ["Toy"]
     assert _points(result) == 0
-    assert result["seconds"]["notebooks"] < 9 * CELL_TIMEOUT
+    assert result.seconds["notebooks"] < 9 * CELL_TIMEOUT
 
 
 def test_fork_and_memory_bombs_are_contained(graded):
@@ -410,7 +410,7 @@ def test_floods_of_output_are_cut(graded):
     result = graded.results["flood"]
     grades = grades_by_name(result)
     path = graded.course.step_dir("autograded", "flood") / "Toy.ipynb"
-    if (not result["nbgrader_ok"] and not path.exists()) or result["timed_out"]:
+    if (not result.nbgrader_ok and not path.exists()) or result.timed_out:
         assert all((g["auto_score"] or 0) <= g["max_score"] for g in grades.values())
         assert (grades["test_double"]["auto_score"] or 0) + (grades["test_relu"]["auto_score"] or 0) <= 5
         return
