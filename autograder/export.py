@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from .feedback import write_atomically
+from .gradescope import cells_with_hidden_tests, results_json
 from .results import not_graded, scores, stored_results
 
 CSV_FIELDS = ["student_id", "score", "max_score", "notebook_score", "notebook_max", "function_score",
@@ -41,29 +42,15 @@ def grades_csv(course):
     return buffer.getvalue()
 
 
-def gradescope_results(result):
-    """Gradescope's results.json for one student: every check as a test with its points."""
-    tests = []
-    for nb in result.notebooks:
-        for g in nb["grades"]:
-            if g["needs_manual_grade"]:
-                continue
-            tests.append({"name": f"{nb['notebook']}: {g['name']}", "score": g["auto_score"] or 0.0,
-                          "max_score": g["max_score"], "output": g["message"], "visibility": "visible"})
-    for f in result.functions:
-        tests.append({"name": f"{f['task']}: {f['case']}", "score": f["points"], "max_score": f["max_points"],
-                      "output": f["message"], "visibility": "visible"})
-    score, _, _ = scores(result)
-    return {"score": round(score, 3), "tests": tests}
-
-
 def export(course, out_dir):
     """Write out_dir/grades.csv, out_dir/results/<student>.json and
-    out_dir/gradescope/<student>/results.json; returns the CSV's path."""
+    out_dir/gradescope/<student>/results.json (as a Gradescope run writes it:
+    autograder.gradescope.results_json); returns the CSV's path."""
     out_dir = Path(out_dir)
     write_atomically(out_dir / "grades.csv", grades_csv(course))
+    hidden_cells = cells_with_hidden_tests(course.source)
     for sid, result in stored_results(course).items():
         stored = {k: v for k, v in json.loads(result.to_json()).items() if k != "nbgrader_log"}
         write_atomically(out_dir / "results" / f"{sid}.json", json.dumps(stored, indent=1))
-        write_atomically(out_dir / "gradescope" / sid / "results.json", json.dumps(gradescope_results(result), indent=1))
+        write_atomically(out_dir / "gradescope" / sid / "results.json", json.dumps(results_json(result, hidden_cells), indent=1))
     return out_dir / "grades.csv"
