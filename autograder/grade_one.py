@@ -31,7 +31,6 @@ from .optional import mark_not_attempted, set_aside_unrunnable
 from .results import GradeResult, NotGraded
 
 RUN_SLACK = 120  # seconds of an nbgrader run beyond its notebooks' budgets (start, kernels, saving)
-NBGRADER_TIMED_OUT = "nbgrader autograde ran longer than"  # how run_nbgrader_autograde's log says so
 # What nbgrader autograde leaves out when it copies a submission into autograded/: the course's
 # list (nbgrader_config.py) also leaves out *.so, to keep builds out of the release, but the
 # package graded here is ours (assemble_package) and its compiled fast layers must reach the
@@ -96,7 +95,7 @@ def _tail(path, size=4000):
 
 def run_nbgrader_autograde(job, private_root):
     """nbgrader autograde of one student in a private course; returns (ok, log tail, the names
-    of the notebooks that ran out of time).
+    of the notebooks that ran out of time, whether the run's own limit stopped it).
 
     nbgrader runs as the grader, forked from this worker's zygote (autograder.nbgrader_zygote:
     nbgrader is imported once per worker, not once per student); every notebook's kernel runs
@@ -127,8 +126,8 @@ def run_nbgrader_autograde(job, private_root):
         returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, timeout=timeout, env=env)
     out_of_time = sorted(set(overruns.read_text().splitlines())) if overruns.exists() else []
     if timed_out:
-        return False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}", out_of_time
-    return returncode == 0, _tail(log), out_of_time
+        return False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}", out_of_time, True
+    return returncode == 0, _tail(log), out_of_time, False
 
 
 def grade_submission(job):
@@ -168,9 +167,9 @@ def _grade_in(job, scratch):
     rechecks = [asdict(r) for r in recheck_package(judge_copy, recheck_names(source_dir))]
     judged = time.time()
 
-    ok, log, timed_out = run_nbgrader_autograde(job, private)
+    ok, log, timed_out, ran_too_long = run_nbgrader_autograde(job, private)
     digest = submission_digest(job.submitted_dir)
-    why = nbgrader_failure(0 if ok else 1, log.startswith(NBGRADER_TIMED_OUT), scratch)
+    why = nbgrader_failure(0 if ok else 1, ran_too_long, scratch)
     if why:
         return NotGraded(job.student_id, digest, why, log=log, scratch=str(scratch))
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
