@@ -23,6 +23,7 @@ import nbformat
 import pytest
 from course_fixtures import grades_by_name, make_toy_source, write_toy_submission
 from hostile_cells import DEAF_LOOP, fork_bomb
+from procs import alive, pids_where
 
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.judge import sandbox
@@ -311,7 +312,7 @@ def test_the_host_sees_every_sandboxed_process_as_an_unprivileged_user_and_none_
     assert all(uid >= sandbox.UID_BASE for uid in uids), uids
     assert len(uids) >= 2, "two workers grade as two users"
     assert batch.watcher.groups
-    assert _processes(lambda e: _alive(e) and batch.watcher.groups & set((e / "cgroup").read_text().splitlines())) == [], \
+    assert pids_where(lambda e: alive(e) and batch.watcher.groups & set((e / "cgroup").read_text().splitlines())) == [], \
         "a process of a student run outlived it"
 
 
@@ -415,17 +416,6 @@ grade_submission(GradeJob(**json.loads(sys.argv[1])))
 """
 
 
-def _processes(match):
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and match(entry):
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
-
-
 def _descends_from(entry, ancestor):
     """Whether the process of /proc entry `entry` is `ancestor` or one of its descendants."""
     pid = int(entry.name)
@@ -434,10 +424,6 @@ def _descends_from(entry, ancestor):
             return True
         pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     return False
-
-
-def _alive(entry):
-    return (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_killing_the_grading_worker_ends_everything_its_student_run_started(batch, tmp_path):
@@ -456,15 +442,15 @@ def test_killing_the_grading_worker_ends_everything_its_student_run_started(batc
     uid = sandbox.student_user(worker.pid)[0]
 
     def run_user(entry):  # in a cgroup of this worker's runs (named after its pid)
-        return entry.stat().st_uid == uid and _alive(entry) and f"/cs231n-{worker.pid}-" in (entry / "cgroup").read_text()
+        return entry.stat().st_uid == uid and alive(entry) and f"/cs231n-{worker.pid}-" in (entry / "cgroup").read_text()
 
     def zygote(entry):
         argv = (entry / "cmdline").read_bytes().split(b"\0")
-        return b"autograder.nbgrader_zygote" in argv and str(worker.pid).encode() in argv and _alive(entry)
+        return b"autograder.nbgrader_zygote" in argv and str(worker.pid).encode() in argv and alive(entry)
 
     try:
         for _ in range(1800):  # until the kernel sandbox runs (the judge comes first)
-            kernels = [p for p in _processes(run_user)
+            kernels = [p for p in pids_where(run_user)
                        if b"kernel_zygote.py" in Path(f"/proc/{p}/cmdline").read_bytes()]
             if len(kernels) >= 2:  # the zygote and the looping kernel forked from it
                 break
@@ -472,13 +458,13 @@ def test_killing_the_grading_worker_ends_everything_its_student_run_started(batc
             time.sleep(0.1)
         else:
             pytest.fail("the notebook's kernel never started")
-        assert _processes(zygote)
+        assert pids_where(zygote)
     finally:
         worker.kill()
         worker.wait()
         log.close()
     for _ in range(100):
-        left = _processes(run_user) + _processes(zygote)
+        left = pids_where(run_user) + pids_where(zygote)
         if not left:
             break
         time.sleep(0.1)
