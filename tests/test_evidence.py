@@ -107,8 +107,8 @@ def test_recheck_names_are_read_from_the_source(source):
 
 
 def test_feedback_and_gradescope_show_the_graders_messages(source):
+    from autograder.export import gradescope_results
     from autograder.feedback import render
-    from autograder.gradescope import results_json
     from autograder.results import GradeResult
 
     notebooks = _notebooks(FULL)
@@ -116,5 +116,5 @@ def test_feedback_and_gradescope_show_the_graders_messages(source):
     result = GradeResult(student_id="alice", digest="0" * 64, notebooks=notebooks)
     page = render(result, "a2")
     assert "relu_forward failed 1 of 2 function cases" in page and "check()" not in page
-    outputs = {t["name"]: t["output"] for t in results_json(result)["tests"]}
+    outputs = {t["name"]: t["output"] for t in gradescope_results(result)["tests"]}
     assert outputs["Nb: conv"] == "passed" and outputs["Nb: state"] == NOT_CHECKABLE
