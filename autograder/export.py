@@ -22,13 +22,13 @@ def rows(course):
     for sid, result in sorted(stored_results(course).items()):
         score, max_score, parts = scores(result)
         problems = []
-        if not result.get("nbgrader_ok", True):
+        if not result.nbgrader_ok:
             problems.append("notebooks could not all be run")
-        if result.get("judge_error"):
-            problems.append(result["judge_error"])
+        if result.judge_error:
+            problems.append(result.judge_error)
         out.append({"student_id": sid, "score": round(score, 3), "max_score": round(max_score, 3),
                     **{k: round(v, 3) if isinstance(v, float) else v for k, v in parts.items()},
-                    "missing_files": " ".join(result.get("missing_files", [])), "problems": "; ".join(problems),
+                    "missing_files": " ".join(result.missing_files), "problems": "; ".join(problems),
                     "status": "graded"})
     return sorted(out, key=lambda row: row["student_id"])
 
@@ -41,29 +41,73 @@ def grades_csv(course):
     return buffer.getvalue()
 
 
-def gradescope_results(result):
-    """Gradescope's results.json for one student: every check as a test with its points."""
+def cells_with_hidden_tests(source_dir):
+    """{(notebook name, grade_id)} of the source notebooks' cells that hold hidden tests."""
+    import nbformat
+
+    found = set()
+    for path in sorted(Path(source_dir).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if grade_id and "BEGIN HIDDEN TESTS" in cell.source:
+                found.add((path.stem, grade_id))
+    return found
+
+
+def _gradescope_problems(result):
+    problems = []
+    if result.missing_files:
+        problems.append("missing from your submission: " + ", ".join(result.missing_files))
+    if result.judge_error:
+        problems.append(result.judge_error)
+    if not result.nbgrader_ok:
+        problems.append("some notebooks could not be run to the end (see the tests below)")
+    return problems
+
+
+def gradescope_results(result, hidden_cells=frozenset(), hidden_visibility="after_published"):
+    """Gradescope's results.json for one graded result: every check a test with its points.
+
+    Written answers graded by hand are listed as pending (no score, max_score 0: the staff grade
+    them in a Gradescope question of their own), never as zero. Tests that hold hidden material
+    (every function-level case, notebook cells with hidden tests) get hidden_visibility; their
+    output is the grader's message, never a test's source."""
     tests = []
-    for nb in result["notebooks"]:
+    for nb in result.notebooks:
         for g in nb["grades"]:
+            name = f"{nb['notebook']}: {g['name']}"
             if g["needs_manual_grade"]:
+                tests.append({"name": f"{name} (written answer)", "max_score": 0.0, "visibility": "visible",
+                              "output": f"Pending: graded by hand by the course staff ({g['max_score']:g} points)."})
                 continue
-            tests.append({"name": f"{nb['notebook']}: {g['name']}", "score": g["auto_score"] or 0.0,
-                          "max_score": g["max_score"], "output": g["message"], "visibility": "visible"})
-    for f in result["functions"]:
+            score = g["auto_score"] or 0.0
+            hidden = (nb["notebook"], g["name"]) in hidden_cells
+            tests.append({"name": name, "score": score, "max_score": g["max_score"],
+                          "status": "passed" if score >= g["max_score"] else "failed",
+                          "output": g.get("message") or "", "tags": ["notebook"],
+                          "visibility": hidden_visibility if hidden else "visible"})
+    for f in result.functions:
         tests.append({"name": f"{f['task']}: {f['case']}", "score": f["points"], "max_score": f["max_points"],
-                      "output": f["message"], "visibility": "visible"})
-    score, _, _ = scores(result)
-    return {"score": round(score, 3), "tests": tests}
+                      "status": "passed" if f["passed"] else "failed", "output": f.get("message") or "",
+                      "tags": ["function", f["task"]], "visibility": hidden_visibility})
+    score, max_score, parts = scores(result)
+    lines = [(f"Autograded score: {score:g} of {max_score:g} (notebooks {parts['notebook_score']:g}, "
+              f"functions {parts['function_score']:g}).")]
+    if parts["manual_pending"]:
+        lines.append(f"{parts['manual_pending']} written answer(s) will be graded by hand.")
+    lines += _gradescope_problems(result)
+    return {"score": round(score, 3), "output": "\n".join(lines), "stdout_visibility": "hidden", "tests": tests}
 
 
 def export(course, out_dir):
     """Write out_dir/grades.csv, out_dir/results/<student>.json and
-    out_dir/gradescope/<student>/results.json; returns the CSV's path."""
+    out_dir/gradescope/<student>/results.json (as a Gradescope run writes it); returns the
+    CSV's path."""
     out_dir = Path(out_dir)
     write_atomically(out_dir / "grades.csv", grades_csv(course))
+    hidden_cells = cells_with_hidden_tests(course.source)
     for sid, result in stored_results(course).items():
         stored = {k: v for k, v in json.loads(result.to_json()).items() if k != "nbgrader_log"}
         write_atomically(out_dir / "results" / f"{sid}.json", json.dumps(stored, indent=1))
-        write_atomically(out_dir / "gradescope" / sid / "results.json", json.dumps(gradescope_results(result), indent=1))
+        write_atomically(out_dir / "gradescope" / sid / "results.json", json.dumps(gradescope_results(result, hidden_cells), indent=1))
     return out_dir / "grades.csv"

@@ -1,10 +1,12 @@
 """The few things the forked children of the grading zygotes (autograder/nbgrader_zygote.py,
 autograder/kernel_zygote.py) and the kernel launcher do: run a body and leave with its status,
-forward signals, read a line, redirect output.
+die with the parent, forward signals, read a line, redirect output.
 Standard library only: kernel_zygote.py runs it inside the sandbox."""
 import os
 import signal
 import sys
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def run_and_leave(body):
@@ -30,6 +32,17 @@ def run_and_leave(body):
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def die_with_parent(parent=None):
+    """From now on this process gets SIGKILL when its parent dies, however it dies. Returns False
+    when `parent` (the pid the caller expects as its parent) is gone already."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    return parent is None or os.getppid() == parent
 
 
 def forward_signals(send):

@@ -10,23 +10,19 @@ started again grades what was not graded yet; graded students are skipped unless
 submission changed or --force is given. Pool workers die with the coordinator (parent-death
 signal), and the next run removes the scratch folders a dead run left.
 """
-import ctypes
 import hashlib
 import os
 import shutil
-import signal
 import time
 from pathlib import Path
 
 from .config import PACKAGE, ROOT, Course
 from .failures import reason_for
+from .forked import die_with_parent
 from .grade_one import GradeJob, grade_submission, submission_digest
 from .lock import course_lock
 from .results import GradeResult, NotGraded, merge_result, merged_digests, record_not_graded
 from .stubs import strip_package
-
-PR_SET_PDEATHSIG = 1  # prctl(2)
-
 
 class NeedsRoot(RuntimeError):
     """Grading was started without root; nothing was graded or recorded."""
@@ -131,10 +127,7 @@ def remove_stale_scratch(scratch):
 
 def _die_with(coordinator_pid):
     """A pool worker's initializer: SIGKILL when the coordinator dies, however it dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != coordinator_pid:  # it died before the prctl
+    if not die_with_parent(coordinator_pid):  # it died already
         os._exit(1)
 
 

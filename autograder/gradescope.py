@@ -91,68 +91,8 @@ def build_autograder_zip(course, out_dir, dataset="digits", cell_timeout=300, ju
 
 
 # --------------------------------------------------------------------------------------------
-# results.json (Gradescope's format) from one graded result
+# results.json of an upload that could not be graded (a graded one: export.gradescope_results)
 # --------------------------------------------------------------------------------------------
-def cells_with_hidden_tests(source_dir):
-    """{(notebook name, grade_id)} of the source notebooks' cells that hold hidden tests."""
-    import nbformat
-
-    found = set()
-    for path in sorted(Path(source_dir).glob("*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if grade_id and "BEGIN HIDDEN TESTS" in cell.source:
-                found.add((path.stem, grade_id))
-    return found
-
-
-def _problems(result):
-    problems = []
-    if result.get("missing_files"):
-        problems.append("missing from your submission: " + ", ".join(result["missing_files"]))
-    if result.get("judge_error"):
-        problems.append(result["judge_error"])
-    if not result.get("nbgrader_ok", True):
-        problems.append("some notebooks could not be run to the end (see the tests below)")
-    return problems
-
-
-def results_json(result, hidden_cells=frozenset(), hidden_visibility="after_published"):
-    """Gradescope's results.json for one graded result: every check a test with its points.
-
-    Written answers graded by hand are listed as pending (no score, max_score 0: the staff grade
-    them in a Gradescope question of their own), never as zero. Tests that hold hidden material
-    (every function-level case, notebook cells with hidden tests) get hidden_visibility; their
-    output is the grader's message, never a test's source."""
-    from .results import scores
-
-    tests = []
-    for nb in result["notebooks"]:
-        for g in nb["grades"]:
-            name = f"{nb['notebook']}: {g['name']}"
-            if g["needs_manual_grade"]:
-                tests.append({"name": f"{name} (written answer)", "max_score": 0.0, "visibility": "visible",
-                              "output": f"Pending: graded by hand by the course staff ({g['max_score']:g} points)."})
-                continue
-            score = g["auto_score"] or 0.0
-            hidden = (nb["notebook"], g["name"]) in hidden_cells
-            tests.append({"name": name, "score": score, "max_score": g["max_score"],
-                          "status": "passed" if score >= g["max_score"] else "failed",
-                          "output": g.get("message") or "", "tags": ["notebook"],
-                          "visibility": hidden_visibility if hidden else "visible"})
-    for f in result["functions"]:
-        tests.append({"name": f"{f['task']}: {f['case']}", "score": f["points"], "max_score": f["max_points"],
-                      "status": "passed" if f["passed"] else "failed", "output": f.get("message") or "",
-                      "tags": ["function", f["task"]], "visibility": hidden_visibility})
-    score, max_score, parts = scores(result)
-    lines = [(f"Autograded score: {score:g} of {max_score:g} (notebooks {parts['notebook_score']:g}, "
-              f"functions {parts['function_score']:g}).")]
-    if parts["manual_pending"]:
-        lines.append(f"{parts['manual_pending']} written answer(s) will be graded by hand.")
-    lines += _problems(result)
-    return {"score": round(score, 3), "output": "\n".join(lines), "stdout_visibility": "hidden", "tests": tests}
-
-
 def not_graded(why):
     """results.json for an upload that could not be graded: zero, and why."""
     return {"score": 0.0, "stdout_visibility": "hidden", "tests": [],
@@ -190,6 +130,7 @@ def stage_upload(submission_dir, uploads_dir):
 def grade_upload(root):
     """Grade root/submission with the settings in root/source; returns the results.json dict."""
     from .collect import collect
+    from .export import cells_with_hidden_tests, gradescope_results
     from .grade import grade_all
 
     root = Path(root)
@@ -212,7 +153,8 @@ def grade_upload(root):
         if STUDENT not in results:
             why = failures.get(STUDENT, "the grader returned no result")
             return not_graded(f"the grader could not run it ({why}); the course staff can see the log.")
-        return results_json(results[STUDENT], cells_with_hidden_tests(course.source), settings["hidden_visibility"])
+        return gradescope_results(results[STUDENT], cells_with_hidden_tests(course.source),
+                                  settings["hidden_visibility"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

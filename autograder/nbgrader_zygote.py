@@ -31,13 +31,12 @@ import sys
 import threading
 
 from .config import ROOT
-from .forked import redirect_output, run_and_leave
+from .forked import die_with_parent, redirect_output, run_and_leave
 
 PRELOAD = ("nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "nbgrader.converters",
            "nbgrader.preprocessors", "nbgrader.api", "nbclient", "jupyter_client.manager",
            "zmq.asyncio", "autograder.kernel_sandbox", "autograder.nbgrader_fixes")
 ANSWER_GRACE = 60  # seconds the zygote may take beyond a run's timeout to answer
-PR_SET_PDEATHSIG = 1
 
 
 class ZygoteFailed(RuntimeError):
@@ -116,9 +115,7 @@ def _child(request):
 
 
 def _become_nbgrader(request):
-    import ctypes
-
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the zygote
+    die_with_parent()  # dies with the zygote
     os.setsid()
     redirect_output(request["log"])
     os.chdir(request["cwd"])
@@ -151,11 +148,9 @@ def _wait(pid, timeout):
 
 def serve(parent):
     """The zygote's loop: one run per line of stdin, until stdin closes or its parent dies."""
-    import ctypes
     import importlib
 
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # gone before the line above
+    if not die_with_parent(parent):  # gone already
         return
 
     for name in PRELOAD:

@@ -50,22 +50,6 @@ class GradeResult:
 
     TRANSIENT = ("autograded_dir", "scratch")
 
-    def __getitem__(self, name):
-        """result["notebooks"] as result.notebooks: a read-only bridge for call sites written
-        when results were dicts (branches merged alongside this one); new code uses attributes."""
-        try:
-            return getattr(self, name)
-        except AttributeError:
-            if name in self.extra:
-                return self.extra[name]
-            raise KeyError(name) from None
-
-    def get(self, name, default=None):
-        try:
-            return self[name]
-        except KeyError:
-            return default
-
     def to_json(self):
         data = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.TRANSIENT and k != "extra"}
         return json.dumps({**self.extra, **data})

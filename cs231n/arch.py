@@ -620,6 +620,11 @@ class Row:
         return self.weights + self.biases
 
 
+def _rows_total(field, doc):
+    """A property of Summary: the sum of `field` over its rows."""
+    return property(lambda self: sum(getattr(r, field) for r in self.rows), doc=doc)
+
+
 @dataclass(frozen=True)
 class Summary:
     """The rows of a network (the input first) and their totals; bytes at bytes_per_value."""
@@ -628,32 +633,17 @@ class Summary:
     rows: tuple
     bytes_per_value: int = FLOAT32_BYTES
 
-    @property
-    def activations(self):
-        """Total values kept for one image on the forward pass, input included."""
-        return sum(r.activations for r in self.rows)
-
-    @property
-    def weights(self):
-        return sum(r.weights for r in self.rows)
-
-    @property
-    def biases(self):
-        return sum(r.biases for r in self.rows)
+    activations = _rows_total("activations", "Total values kept for one image on the forward pass, "
+                                             "input included.")
+    weights = _rows_total("weights", "Weights of all layers.")
+    biases = _rows_total("biases", "Biases of all layers.")
+    macs = _rows_total("macs", "Multiply-adds of the forward pass of one image (CONV and FC layers).")
+    depth = _rows_total("depth", "Layers with weights one after the other: 16 for VGG-16, 152 for "
+                                 "ResNet-152.")
 
     @property
     def params(self):
         return self.weights + self.biases
-
-    @property
-    def macs(self):
-        """Multiply-adds of the forward pass of one image (CONV and FC layers)."""
-        return sum(r.macs for r in self.rows)
-
-    @property
-    def depth(self):
-        """Layers with weights one after the other: 16 for VGG-16, 152 for ResNet-152."""
-        return sum(r.depth for r in self.rows)
 
     @property
     def activation_bytes(self):

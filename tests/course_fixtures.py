@@ -1,9 +1,10 @@
-"""A small assignment in the course's format, for tests of the pipeline that must not wait for
-(or depend on) the real notebooks: one solution cell, one test cell with hidden tests calling the
-package, one written answer."""
+"""A small assignment in the course's format, and submissions of it, for tests of the pipeline
+that must not wait for (or depend on) the real notebooks: one solution cell, one test cell with
+hidden tests calling the package, one written answer."""
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+PLAIN_DOUBLE = "def double(x):\n    return 2 * x"
 HIDDEN_LINE = "check_close('hidden double of a matrix', double(np.eye(2)), 2 * np.eye(2))"
 SOLUTION_LINE = "return 2 * x  # the reference doubling"
 
@@ -71,3 +72,31 @@ def make_small_class(source_dir, release_dir, out_dir, reference=("ref1", "ref2"
                 shutil.copyfile(nb, folder / nb.name)
             shutil.copytree(package, folder / "cs231n", ignore=ignore)
     return out_dir
+
+
+def write_toy_submission(release, folder, solution=PLAIN_DOUBLE, cells=(), layers="", edit=None):
+    """One student's submission of the toy in folder: the release's notebook with `solution` in
+    the double cell, the code `cells` right after it, then edit(nb) if given; the repo's package
+    with `layers` appended to its layers.py."""
+    import shutil
+
+    from autograder.config import PACKAGE
+
+    nb = nbformat.read(release / "Toy.ipynb", as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
+    nb.cells[at].source = solution
+    for k, code in enumerate(cells):
+        nb.cells.insert(at + 1 + k, new_code_cell(code))
+    if edit:
+        edit(nb)
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / "Toy.ipynb")
+    shutil.copytree(PACKAGE, folder / "cs231n", ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
+    if layers:
+        with open(folder / "cs231n" / "layers.py", "a") as f:
+            f.write(layers)
+
+
+def grades_by_name(result):
+    """{cell name: grade} of a GradeResult's notebooks."""
+    return {g["name"]: g for nb in result.notebooks for g in nb["grades"]}

@@ -21,13 +21,32 @@ def free_port():
         return s.getsockname()[1]
 
 
-def _wait(predicate, seconds, what):
+def wait_until(predicate, seconds, failure, every=0.1, ignoring=()):
+    """Call predicate every `every` s until it returns true; TimeoutError("<failure> within
+    <seconds> s") when it has not by then. An exception of a type in `ignoring` counts as false
+    (a server that does not answer yet)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{what} did not come up within {seconds} s")
+        try:
+            if predicate():
+                return
+        except ignoring:
+            pass
+        time.sleep(every)
+    raise TimeoutError(f"{failure} within {seconds} s")
+
+
+def stop_group(proc, grace=15, after_kill=15):
+    """End the process group that proc leads (started with start_new_session=True): SIGTERM,
+    `grace` seconds to finish, then SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=after_kill)
 
 
 def postgres_bin():
@@ -102,7 +121,8 @@ def dask_cluster(tmp, workers=2, pythonpath=None):
     start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
            "--scheduler-file", str(scheduler_file)])
     try:
-        _wait(lambda: scheduler_file.exists() and scheduler_file.stat().st_size > 0, 60, "dask scheduler")
+        wait_until(lambda: scheduler_file.exists() and scheduler_file.stat().st_size > 0, 60,
+                   "the dask scheduler did not come up")
         address = json.loads(scheduler_file.read_text())["address"]
         for i in range(workers):
             start([str(BIN / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
@@ -114,10 +134,4 @@ def dask_cluster(tmp, workers=2, pythonpath=None):
         yield address
     finally:
         for proc in reversed(procs):  # workers first, then the scheduler
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=15)
+            stop_group(proc)

@@ -455,22 +455,19 @@ def test_the_case_studies_count_compute_on_every_weight_layer():
 
 
 @_all_marks
-def test_resnet34_parameters_and_compute_match_the_paper():
-    s = summarize(RESNET34)
-    assert s.params == 21_797_672
-    assert abs(s.macs / 3.6e9 - 1) < 0.02
-    assert s.depth == 34
-    assert s.row("CONV2_3").shape == (56, 56, 64) and s.row("CONV5_3").shape == (7, 7, 512)
-    assert s.row("AVGPOOL").shape == (1, 1, 512) and s.row("FC").weights == 512 * 1000
-
-
-@_all_marks
-def test_resnet152_parameters_and_compute_match_the_paper():
-    s = summarize(RESNET152)
-    assert s.params == 60_192_808
-    assert abs(s.macs / 11.3e9 - 1) < 0.02
-    assert s.depth == 152
-    assert s.row("CONV4_36").shape == (14, 14, 1024) and s.row("CONV5_3").shape == (7, 7, 2048)
+@pytest.mark.parametrize("net, params, macs, depth, shapes, fc_weights", [
+    (RESNET34, 21_797_672, 3.6e9, 34,
+     {"CONV2_3": (56, 56, 64), "CONV5_3": (7, 7, 512), "AVGPOOL": (1, 1, 512)}, 512 * 1000),
+    (RESNET152, 60_192_808, 11.3e9, 152,
+     {"CONV4_36": (14, 14, 1024), "CONV5_3": (7, 7, 2048)}, 2048 * 1000),
+], ids=["resnet34", "resnet152"])
+def test_resnet_parameters_and_compute_match_the_paper(net, params, macs, depth, shapes, fc_weights):
+    s = summarize(net)
+    assert s.params == params
+    assert abs(s.macs / macs - 1) < 0.02
+    assert s.depth == depth
+    assert {name: s.row(name).shape for name in shapes} == shapes
+    assert s.row("FC").weights == fc_weights
 
 
 @_all_marks

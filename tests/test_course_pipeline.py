@@ -146,7 +146,7 @@ def test_collect_reports_duplicates_and_keeps_going(tmp_path):
 # --------------------------------------------------------------------------------------------
 def _by_task(result):
     tasks = {}
-    for f in result["functions"]:
+    for f in result.functions:
         earned, possible = tasks.get(f["task"], (0.0, 0.0))
         tasks[f["task"]] = (earned + f["points"], possible + f["max_points"])
     return tasks
@@ -163,12 +163,12 @@ def test_reference_gets_full_marks_and_starter_none(demo):
 
     _, results, _ = demo
     ref, starter = results["reference"], results["starter"]
-    assert all(f["passed"] for f in ref["functions"]) and len(ref["functions"]) > 30
-    auto = [g for nb in ref["notebooks"] for g in nb["grades"] if not g["needs_manual_grade"]]
+    assert all(f["passed"] for f in ref.functions) and len(ref.functions) > 30
+    auto = [g for nb in ref.notebooks for g in nb["grades"] if not g["needs_manual_grade"]]
     assert all(g["score_before_check"] == g["max_score"] for g in auto)
     # test_double checks only notebook state: no task confirms it, so it keeps no points
     assert all(g["auto_score"] == (0 if g["name"] == "test_double" else g["max_score"]) for g in auto)
-    assert not any(f["passed"] for f in starter["functions"])
+    assert not any(f["passed"] for f in starter.functions)
     assert scores(starter)[0] == 0
 
 
@@ -208,7 +208,7 @@ def test_syntax_error_and_infinite_loop_cost_only_their_own_points(demo):
     ref = _by_task(results["reference"])
     loop = _by_task(results["infinite-loop"])
     assert {t for t in ref if loop[t] != ref[t]} == {"spatial_groupnorm_forward", "spatial_groupnorm_backward"}
-    assert any("timed out" in f["message"] for f in results["infinite-loop"]["functions"])
+    assert any("timed out" in f["message"] for f in results["infinite-loop"].functions)
     broken = _by_task(results["syntax-error"])
     from cs231n.tasks import TASKS_BY_FILE
 
@@ -219,7 +219,7 @@ def test_syntax_error_and_infinite_loop_cost_only_their_own_points(demo):
 
 def test_a_deleted_test_cell_is_restored_and_graded(demo):
     _, results, _ = demo
-    grades = {g["name"]: g for nb in results["deleted-cell"]["notebooks"] for g in nb["grades"]}
+    grades = {g["name"]: g for nb in results["deleted-cell"].notebooks for g in nb["grades"]}
     assert grades["test_double"]["score_before_check"] == grades["test_double"]["max_score"]
 
 
@@ -230,8 +230,8 @@ def test_grading_again_changes_nothing_and_skips_merged_students(demo):
     again, failures = grade_all(course, students=["reference", "partial"], workers=2, force=True,
                                 progress=False, judge_timeout=3, cell_timeout=60)
     for sid in ("reference", "partial"):
-        assert again[sid]["functions"] == results[sid]["functions"]
-        assert again[sid]["notebooks"] == results[sid]["notebooks"]
+        assert again[sid].functions == results[sid].functions
+        assert again[sid].notebooks == results[sid].notebooks
     skipped, _ = grade_all(course, students=["reference"], workers=1, progress=False)
     assert skipped == {}  # unchanged submission already merged: nothing to do
 
@@ -260,8 +260,10 @@ def test_exports(demo, tmp_path):
     assert float(rows["starter"]["score"]) == 0 and float(rows["reference"]["score"]) > 0
     assert rows["reference"]["max_score"] == rows["starter"]["max_score"]
     gs = json.loads((tmp_path / "out" / "gradescope" / "reference" / "results.json").read_text())
-    assert abs(gs["score"] - sum(t["score"] for t in gs["tests"])) < 1e-6
-    assert all({"name", "score", "max_score", "output"} <= set(t) for t in gs["tests"])
+    # every check a test with its points; the written answer pending (no score), not zero
+    assert all({"name", "max_score", "output", "visibility"} <= set(t) for t in gs["tests"])
+    assert [t["name"] for t in gs["tests"] if "score" not in t] == ["Toy: why_relu (written answer)"]
+    assert abs(gs["score"] - sum(t["score"] for t in gs["tests"] if "score" in t)) < 1e-6
     per_student = json.loads((tmp_path / "out" / "results" / "partial.json").read_text())
     assert any(not f["passed"] and f["task"] == "conv_backward_naive" for f in per_student["functions"])
 
@@ -303,6 +305,6 @@ def test_a_test_cell_deleted_after_a_read_only_cell_is_restored(tmp_path):
     shutil.copytree(PACKAGE, folder / "cs231n", ignore=shutil.ignore_patterns("*.so", "__pycache__", "*.c"))
     assert not [c.error for c in collect(tmp_path / "subs", course) if c.error]
     results, failures = grade_all(course, workers=1, progress=False, judge_timeout=3, cell_timeout=60)
-    assert failures == {} and results["jo"]["nbgrader_ok"], results["jo"]["nbgrader_log"]
-    grades = {g["name"]: g for nb in results["jo"]["notebooks"] for g in nb["grades"]}
+    assert failures == {} and results["jo"].nbgrader_ok, results["jo"].nbgrader_log
+    grades = {g["name"]: g for nb in results["jo"].notebooks for g in nb["grades"]}
     assert grades["test_relu"]["auto_score"] == 3 and grades["test_double"]["score_before_check"] == 2

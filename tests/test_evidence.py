@@ -20,7 +20,7 @@ def source(tmp_path):
     nb = new_notebook(cells=[
         _test_cell("conv", 2, {"tasks": ["conv_forward_naive"]}),
         _test_cell("conv_and_relu", 2, {"tasks": ["conv_forward_naive", "relu_forward"]}),
-        _test_cell("overfit", 1, {"tasks": ["FullyConnectedNet"], "recheck": "overfit_3_layer"}),
+        _test_cell("trained", 1, {"tasks": ["FullyConnectedNet"], "recheck": "fc_net_digits"}),
         _test_cell("table", 1, {"tasks": [], "recheck": "alexnet_table"}),
         _test_cell("state", 1, {"tasks": []}),
         _test_cell("unlabelled", 1),
@@ -38,7 +38,7 @@ def _notebooks(scores, ran=()):
          "ran": name not in ran} for name, (score, max_score) in scores.items()]}]
 
 
-FULL = {"conv": (2, 2), "conv_and_relu": (2, 2), "overfit": (1, 1), "table": (1, 1), "state": (1, 1),
+FULL = {"conv": (2, 2), "conv_and_relu": (2, 2), "trained": (1, 1), "table": (1, 1), "state": (1, 1),
         "unlabelled": (1, 1)}
 JUDGED = [{"task": "conv_forward_naive", "passed": True}, {"task": "conv_forward_naive", "passed": True},
           {"task": "relu_forward", "passed": True}, {"task": "relu_forward", "passed": False},
@@ -52,12 +52,12 @@ def _by_name(notebooks):
 def test_points_stay_only_where_the_judge_confirms_every_task_and_the_recheck(source):
     notebooks = _notebooks(FULL)
     before = confirm_with_functions(notebooks, JUDGED, source, [
-        {"name": "overfit_3_layer", "passed": True, "message": "accuracy 1.00"},
+        {"name": "fc_net_digits", "passed": True, "message": "accuracy 1.00"},
         {"name": "alexnet_table", "passed": False, "message": "out_shape is wrong"}])
     grades = _by_name(notebooks)
     assert before == 8
     assert {k: g["auto_score"] for k, g in grades.items()} == {
-        "conv": 2, "conv_and_relu": 0, "overfit": 1, "table": 0, "state": 0, "unlabelled": 0}
+        "conv": 2, "conv_and_relu": 0, "trained": 1, "table": 0, "state": 0, "unlabelled": 0}
     assert all(g["score_before_check"] == FULL[k][0] for k, g in grades.items())
     assert grades["conv"]["message"] == "passed"
     assert grades["conv_and_relu"]["message"] == "not confirmed: relu_forward failed 1 of 2 function cases"
@@ -69,18 +69,18 @@ def test_a_recheck_that_did_not_run_confirms_nothing(source):
     notebooks = _notebooks(FULL)
     confirm_with_functions(notebooks, JUDGED, source, [])
     grades = _by_name(notebooks)
-    assert grades["overfit"]["auto_score"] == 0
-    assert grades["overfit"]["message"] == "not confirmed: the re-check overfit_3_layer did not run"
+    assert grades["trained"]["auto_score"] == 0
+    assert grades["trained"]["message"] == "not confirmed: the re-check fc_net_digits did not run"
 
 
 def test_partial_credit_failures_and_cells_that_never_ran_keep_nothing(source):
-    notebooks = _notebooks({**FULL, "conv": (1.5, 2), "conv_and_relu": (0, 2)}, ran={"overfit"})
+    notebooks = _notebooks({**FULL, "conv": (1.5, 2), "conv_and_relu": (0, 2)}, ran={"trained"})
     confirm_with_functions(notebooks, JUDGED + [{"task": "relu_forward", "passed": True}], source,
-                           [{"name": "overfit_3_layer", "passed": True, "message": ""}])
+                           [{"name": "fc_net_digits", "passed": True, "message": ""}])
     grades = _by_name(notebooks)
     assert grades["conv"]["auto_score"] == 0 and grades["conv"]["message"] == FAILED
     assert grades["conv_and_relu"]["message"] == FAILED
-    assert grades["overfit"]["auto_score"] == 0 and grades["overfit"]["message"] == DID_NOT_RUN
+    assert grades["trained"]["auto_score"] == 0 and grades["trained"]["message"] == DID_NOT_RUN
 
 
 def test_the_claims_come_from_the_source_not_the_students_copy(source, tmp_path):
@@ -103,7 +103,7 @@ def test_written_answers_keep_what_nbgrader_gave_them(source):
 
 
 def test_recheck_names_are_read_from_the_source(source):
-    assert recheck_names(source) == ["alexnet_table", "overfit_3_layer"]
+    assert recheck_names(source) == ["alexnet_table", "fc_net_digits"]
 
 
 def test_feedback_and_gradescope_show_the_graders_messages(source):

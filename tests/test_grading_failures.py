@@ -37,6 +37,7 @@ from autograder.release import build_release
 from autograder.results import merged_digests, not_graded, scores, stored_results
 from course_fixtures import make_small_class, make_toy_source
 from process_tree import alive, descendants, kernels, processes
+from services import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading_failures")]
 KW = {"progress": False, "judge_timeout": 5, "cell_timeout": 60}
@@ -57,15 +58,6 @@ def _cli(course, *args, env_extra=None, **popen):
     env.pop("CS231N_DB_URL", None)
     argv = [sys.executable, "-m", "autograder", "--source", str(course.source_root), "grade", *args]
     return subprocess.Popen(argv, cwd=ROOT, env=env, **popen)
-
-
-def _wait_for(predicate, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {seconds} s")
 
 
 def _merged(course):
@@ -179,8 +171,8 @@ def test_workers_of_a_dead_holder_keep_the_lock_until_they_die(tmp_path):
                 pass
     finally:
         os.kill(worker, signal.SIGKILL)
-    _wait_for(lambda: not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2],
-              30, "the worker's death")
+    wait_until(lambda: not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2],
+               30, "the worker did not die")
     with course_lock(tmp_path) as me:
         assert me.pid == os.getpid()
 
@@ -190,9 +182,9 @@ def test_a_second_grade_run_refuses_and_the_first_grades_right(tmp_path):
     course = _course(tmp_path)
     first = _cli(course, "--workers", "2", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: f'"pid": {first.pid}' in (lock_path(course.root).read_text()
-                                                     if lock_path(course.root).exists() else ""), 120,
-                  "the first run taking the lock")
+        wait_until(lambda: f'"pid": {first.pid}' in (lock_path(course.root).read_text()
+                                                      if lock_path(course.root).exists() else ""), 120,
+                   "the first run did not take the lock")
         second = _cli(course, "--workers", "2", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = second.communicate(timeout=120)
         assert second.returncode == 3, (out, err)

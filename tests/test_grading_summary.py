@@ -31,7 +31,7 @@ def test_a_result_survives_storage_and_keeps_fields_it_does_not_know():
     newer = json.dumps({**stored, "recheck": {"test_double": True}})  # a field of a newer version
     back = GradeResult.from_json(newer)
     assert back.timed_out == ["Toy"] and back.isolation == "rlimits" and back.scratch == ""
-    assert back.extra == {"recheck": {"test_double": True}} and back["recheck"] == {"test_double": True}
+    assert back.extra == {"recheck": {"test_double": True}}
     assert json.loads(back.to_json()) == json.loads(newer)
     older = {k: v for k, v in stored.items() if k not in ("timed_out", "isolation")}  # a row of an older version
     assert GradeResult.from_json(json.dumps(older)).timed_out == []

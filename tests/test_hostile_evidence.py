@@ -1,6 +1,6 @@
 """Points and feedback only from grader-side evidence (issue 12, findings 4 and 5).
 
-Two of the real notebooks (FullyConnectedNets: overfitting and trained-accuracy cells;
+Two of the real notebooks (FullyConnectedNets: trained-accuracy cells;
 ConvNetArchitectures: the case-study tables) are graded in one batch with the reference, the
 untouched starter, and the starter with IPython hooks in its package:
 - "leaker": every cell's code (hidden tests included) replaced by an error carrying that source
@@ -114,7 +114,7 @@ def _submission(folder, notebooks, package, appendix=""):
 
 
 def _grades(result):
-    return {f"{nb['notebook']}/{g['name']}": g for nb in result["notebooks"] for g in nb["grades"]}
+    return {f"{nb['notebook']}/{g['name']}": g for nb in result.notebooks for g in nb["grades"]}
 
 
 def _notebook_points(result):
@@ -250,12 +250,12 @@ def test_hooked_starters_score_exactly_the_plain_starter(graded, student):
 
 def test_the_reference_earns_every_cell_and_the_same_alone_and_in_the_batch(graded):
     ref = graded.results["reference"]
-    assert ref["notebooks"] == graded.alone["notebooks"]
-    assert ref["functions"] == graded.alone["functions"]
-    assert ref["rechecks"] == graded.alone["rechecks"]
+    assert ref.notebooks == graded.alone.notebooks
+    assert ref.functions == graded.alone.functions
+    assert ref.rechecks == graded.alone.rechecks
     auto = [g for g in _grades(ref).values() if "score_before_check" in g]  # the test cells
     assert auto and all(g["auto_score"] == g["max_score"] and g["message"] == "passed" for g in auto)
-    assert all(r["passed"] for r in ref["rechecks"]) and len(ref["rechecks"]) >= 4
+    assert all(r["passed"] for r in ref.rechecks) and len(ref.rechecks) >= 4
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,9 +287,11 @@ def test_every_recheck_passes_for_the_reference():
 
 
 def test_every_recheck_fails_for_a_starter_that_fakes_the_probes(faked):
+    from autograder.hidden.cases import RECHECKS
     from autograder.judge import recheck_package
 
     results = recheck_package(faked, _recheck_names())
     assert not [r for r in results if r.passed]
-    trained = [r for r in results if "accuracy" in r.message]
-    assert len(trained) >= 4, results  # the fake answered, and the grader's own evaluation said no
+    trained = [r.name for r in results if "accuracy" in r.message]
+    # every training re-check: the fake answered, and the grader's own evaluation said no
+    assert trained == sorted(r.name for r in RECHECKS if r.verdict is not None), results

@@ -21,8 +21,9 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
-from course_fixtures import make_toy_source
-from nbformat.v4 import new_code_cell
+from course_fixtures import grades_by_name, make_toy_source, write_toy_submission
+from hostile_cells import DEAF_LOOP, fork_bomb
+from procs import alive, pids_where
 
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.judge import sandbox
@@ -100,41 +101,10 @@ def relu_forward(x):  # hostile: tries everything, reports in one line
     raise RuntimeError("probe:" + "".join(report))
 '''
 
-DEAF = '''import signal
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-while True:
-    pass'''
-
-FORK_BOMB = '''import os, time
-me = os.getpid()
-try:
-    while True:
-        os.fork()
-except OSError as e:
-    err = type(e).__name__
-if os.getpid() != me:
-    time.sleep(30)
-    os._exit(0)
-print("fork bomb stopped by", err)'''
-
-
 def _world_readable_folder(parent):
     folder = Path(tempfile.mkdtemp(prefix="cs231n-iso-", dir=parent))
     folder.chmod(0o755)
     return folder
-
-
-def _write_submission(release, folder, solution="def double(x):\n    return 2 * x", cells=(), layers=""):
-    nb = nbformat.read(release / "Toy.ipynb", as_version=4)
-    at = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
-    nb.cells[at].source = solution
-    for k, code in enumerate(cells):
-        nb.cells.insert(at + 1 + k, new_code_cell(code))
-    folder.mkdir(parents=True)
-    nbformat.write(nb, folder / "Toy.ipynb")
-    shutil.copytree(PACKAGE, folder / "cs231n", ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
-    with open(folder / "cs231n" / "layers.py", "a") as f:
-        f.write(layers)
 
 
 class HostBait:
@@ -253,11 +223,11 @@ def batch(tmp_path_factory):
     probe = PROBE.format(port=bait.port, project=str(ROOT), reads=reads, run_socket=bait.run_socket,
                          db_socket=bait.db_socket, host_shm=HOST_SHM_KEY, probe_shm=PROBE_SHM_KEY,
                          host_msg=HOST_MSG_KEY, probe_msg=PROBE_MSG_KEY, creat=IPC_CREAT)
-    _write_submission(release, subs / "honest", solution="def double(x):\n    # " + HONEST_MARK + "\n    return 2 * x")
-    _write_submission(release, subs / "prober", layers=probe)
-    _write_submission(release, subs / "prober2", layers=probe)
-    _write_submission(release, subs / "bomb", cells=[FORK_BOMB])
-    _write_submission(release, subs / "deaf", cells=[DEAF, DEAF, DEAF])
+    write_toy_submission(release, subs / "honest", solution="def double(x):\n    # " + HONEST_MARK + "\n    return 2 * x")
+    write_toy_submission(release, subs / "prober", layers=probe)
+    write_toy_submission(release, subs / "prober2", layers=probe)
+    write_toy_submission(release, subs / "bomb", cells=[fork_bomb(hold_seconds=30)])
+    write_toy_submission(release, subs / "deaf", cells=[DEAF_LOOP] * 3)
     for folder, dirs, files in os.walk(top):  # all of it world-readable: only the sandbox stands between
         for name in dirs + files:
             os.chmod(os.path.join(folder, name), 0o755 if name in dirs else 0o644)
@@ -280,10 +250,6 @@ def batch(tmp_path_factory):
     shutil.rmtree(top, ignore_errors=True)
 
 
-def _grades(result):
-    return {g["name"]: g for nb in result["notebooks"] for g in nb["grades"]}
-
-
 def _code_outputs(course, student):
     """[(cell source, [output text])] of the student's autograded notebook's code cells."""
     nb = nbformat.read(course.step_dir("autograded", student) / "Toy.ipynb", as_version=4)
@@ -299,10 +265,10 @@ def test_the_batch_finishes_and_the_honest_student_keeps_its_lone_score(batch):
     assert batch.failures == {}
     assert set(batch.results) == {"honest", "prober", "prober2", "bomb", "deaf"}
     honest = batch.results["honest"]
-    assert honest["notebooks"] == batch.alone["notebooks"]
-    assert honest["functions"] == batch.alone["functions"]
-    assert _grades(honest)["test_double"]["score_before_check"] == 2 and _grades(honest)["test_relu"]["auto_score"] == 3
-    assert honest["isolation"] == sandbox.limits_mode() != ""
+    assert honest.notebooks == batch.alone.notebooks
+    assert honest.functions == batch.alone.functions
+    assert grades_by_name(honest)["test_double"]["score_before_check"] == 2 and grades_by_name(honest)["test_relu"]["auto_score"] == 3
+    assert honest.isolation == sandbox.limits_mode() != ""
 
 
 @pytest.mark.parametrize("student", ["prober", "prober2"])
@@ -320,7 +286,7 @@ def test_a_kernel_reaches_nothing_outside_its_binds(batch, student):
 
 @pytest.mark.parametrize("student", ["prober", "prober2"])
 def test_the_judge_reaches_nothing_outside_its_binds_not_even_compiled_layers(batch, student):
-    messages = [f["message"] for f in batch.results[student]["functions"] if f["task"] == "relu_forward"]
+    messages = [f["message"] for f in batch.results[student].functions if f["task"] == "relu_forward"]
     reports = [r for m in messages for r in _reports(m)]
     assert reports and len(reports) == len(messages), messages
     for report in reports:
@@ -346,29 +312,29 @@ def test_the_host_sees_every_sandboxed_process_as_an_unprivileged_user_and_none_
     assert all(uid >= sandbox.UID_BASE for uid in uids), uids
     assert len(uids) >= 2, "two workers grade as two users"
     assert batch.watcher.groups
-    assert _processes(lambda e: _alive(e) and batch.watcher.groups & set((e / "cgroup").read_text().splitlines())) == [], \
+    assert pids_where(lambda e: alive(e) and batch.watcher.groups & set((e / "cgroup").read_text().splitlines())) == [], \
         "a process of a student run outlived it"
 
 
 def test_a_fork_bomb_gains_nothing_and_is_stopped(batch):
     text = "\n".join(t for _, outs in _code_outputs(batch.course, "bomb") for t in outs)
     assert "fork bomb stopped by BlockingIOError" in " ".join(text.split()), text[:2000]
-    grades = _grades(batch.results["bomb"])
+    grades = grades_by_name(batch.results["bomb"])
     assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
 
 
 def test_a_loop_that_ignores_interrupts_is_ended_by_killing_its_kernel(batch):
     result = batch.results["deaf"]
-    assert result["timed_out"] == ["Toy"]
-    assert result["nbgrader_ok"], "the notebook is graded, not failed"
+    assert result.timed_out == ["Toy"]
+    assert result.nbgrader_ok, "the notebook is graded, not failed"
     cells = _code_outputs(batch.course, "deaf")
     deaf = [outs for source, outs in cells if "SIG_IGN" in source]
     assert len(deaf) == 3
     assert any("CellTimeoutError" in t and f"{CELL_TIMEOUT} s" in t for t in deaf[0])
-    after = cells[[source for source, _ in cells].index(DEAF) + 1:]
+    after = cells[[source for source, _ in cells].index(DEAF_LOOP) + 1:]
     assert after and all(any(t.startswith("NotRun: not run") for t in outs) for _, outs in after)
-    assert all((g["auto_score"] or 0) == 0 for g in _grades(result).values())
-    assert batch.results["honest"]["timed_out"] == []
+    assert all((g["auto_score"] or 0) == 0 for g in grades_by_name(result).values())
+    assert batch.results["honest"].timed_out == []
 
 
 def test_a_notebook_budget_bounds_many_slow_cells(batch, tmp_path):
@@ -379,19 +345,19 @@ def test_a_notebook_budget_bounds_many_slow_cells(batch, tmp_path):
 
     course = batch.course
     slow = course.root / "submitted" / "slow" / "a2"
-    _write_submission(batch.release, slow, cells=[f"import time\ntime.sleep(3)\nprint('slept {i}')" for i in range(8)])
+    write_toy_submission(batch.release, slow, cells=[f"import time\ntime.sleep(3)\nprint('slept {i}')" for i in range(8)])
     base, template_db, scratch = prepare(course)
     job = GradeJob("slow", course.assignment_id, str(slow), str(base), str(template_db), str(course.source_root),
                    str(scratch), "digits", CELL_TIMEOUT, 5, str(course.root), notebook_budget=12)
     result = grade_submission(job)
-    assert result["timed_out"] == ["Toy"]
-    nb = nbformat.read(Path(result["autograded_dir"]) / "Toy.ipynb", as_version=4)
+    assert result.timed_out == ["Toy"]
+    nb = nbformat.read(Path(result.autograded_dir) / "Toy.ipynb", as_version=4)
     texts = [o.get("text") or f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
              for o in c.outputs]
     slept = sum("slept" in t for t in texts)
     assert slept < 8, "the budget did not stop the notebook"
     assert any(t.startswith(("NotRun:", "CellTimeoutError:")) for t in texts)
-    shutil.rmtree(result["scratch"], ignore_errors=True)
+    shutil.rmtree(result.scratch, ignore_errors=True)
 
 
 FORK_MANY = """import os, sys, time
@@ -450,17 +416,6 @@ grade_submission(GradeJob(**json.loads(sys.argv[1])))
 """
 
 
-def _processes(match):
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and match(entry):
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
-
-
 def _descends_from(entry, ancestor):
     """Whether the process of /proc entry `entry` is `ancestor` or one of its descendants."""
     pid = int(entry.name)
@@ -469,10 +424,6 @@ def _descends_from(entry, ancestor):
             return True
         pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     return False
-
-
-def _alive(entry):
-    return (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_killing_the_grading_worker_ends_everything_its_student_run_started(batch, tmp_path):
@@ -491,15 +442,15 @@ def test_killing_the_grading_worker_ends_everything_its_student_run_started(batc
     uid = sandbox.student_user(worker.pid)[0]
 
     def run_user(entry):  # in a cgroup of this worker's runs (named after its pid)
-        return entry.stat().st_uid == uid and _alive(entry) and f"/cs231n-{worker.pid}-" in (entry / "cgroup").read_text()
+        return entry.stat().st_uid == uid and alive(entry) and f"/cs231n-{worker.pid}-" in (entry / "cgroup").read_text()
 
     def zygote(entry):
         argv = (entry / "cmdline").read_bytes().split(b"\0")
-        return b"autograder.nbgrader_zygote" in argv and str(worker.pid).encode() in argv and _alive(entry)
+        return b"autograder.nbgrader_zygote" in argv and str(worker.pid).encode() in argv and alive(entry)
 
     try:
         for _ in range(1800):  # until the kernel sandbox runs (the judge comes first)
-            kernels = [p for p in _processes(run_user)
+            kernels = [p for p in pids_where(run_user)
                        if b"kernel_zygote.py" in Path(f"/proc/{p}/cmdline").read_bytes()]
             if len(kernels) >= 2:  # the zygote and the looping kernel forked from it
                 break
@@ -507,13 +458,13 @@ def test_killing_the_grading_worker_ends_everything_its_student_run_started(batc
             time.sleep(0.1)
         else:
             pytest.fail("the notebook's kernel never started")
-        assert _processes(zygote)
+        assert pids_where(zygote)
     finally:
         worker.kill()
         worker.wait()
         log.close()
     for _ in range(100):
-        left = _processes(run_user) + _processes(zygote)
+        left = pids_where(run_user) + pids_where(zygote)
         if not left:
             break
         time.sleep(0.1)

@@ -19,10 +19,11 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
-from course_fixtures import HIDDEN_LINE, make_toy_source
-from nbformat.v4 import new_code_cell
+from course_fixtures import (HIDDEN_LINE, PLAIN_DOUBLE, grades_by_name, make_toy_source,
+                             write_toy_submission)
+from hostile_cells import DEAF_LOOP, fork_bomb
 
-from autograder.config import PACKAGE, ROOT, Course
+from autograder.config import ROOT, Course
 from autograder.judge.sandbox import isolation_available
 
 pytestmark = pytest.mark.slow
@@ -30,7 +31,6 @@ pytestmark = pytest.mark.slow
 CELL_TIMEOUT = 10
 HONEST_MARK = "honest-work-4417"  # only in the honest student's notebook
 HIDDEN_SECRET = "SALT = 20231"  # a line of autograder/hidden/cases.py
-PLAIN = "def double(x):\n    return 2 * x"
 HONEST = "def double(x):\n    # " + HONEST_MARK + "\n    return 2 * x"
 WRONG_RELU = '''
 
@@ -124,19 +124,6 @@ LEAK = '''def double(x):
 def check_close(*args, **kwargs):  # quotes the test cell that calls it, hidden tests included
     raise AssertionError(get_ipython().user_ns["In"][-1][-300:])'''
 
-FORK_BOMB = '''import os, time
-me = os.getpid()
-err = None
-try:
-    while True:
-        os.fork()
-except OSError as e:
-    err = type(e).__name__
-if os.getpid() != me:
-    time.sleep(60)
-    os._exit(0)
-print("fork bomb stopped by", err)'''
-
 # bytes(n) takes zeroed pages it never touches: the address-space limit stops the bomb at once,
 # where filling 4 GB on a loaded 2-core machine could outlast the cell timeout
 MEMORY_BOMB = '''def eat():
@@ -180,11 +167,6 @@ def fill(folder):
     return f"{written} MB, never full"
 for folder in (".", "/tmp", "/dev/shm", "/run/cs231n-kernels/runtime"):
     print("filled", folder, fill(folder))'''
-
-DEAF = '''import signal
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-while True:
-    pass'''
 
 
 def _network(port, unix_path):
@@ -269,30 +251,8 @@ class Listener:
         Path(self.unix_path).unlink(missing_ok=True)
 
 
-def _write_submission(release, folder, solution, extra=(), layers=None, edit=None):
-    import shutil
-
-    nb = nbformat.read(release / "Toy.ipynb", as_version=4)
-    at = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
-    nb.cells[at].source = solution
-    for k, code in enumerate(extra):
-        nb.cells.insert(at + 1 + k, new_code_cell(code))
-    if edit:
-        edit(nb)
-    folder.mkdir(parents=True)
-    nbformat.write(nb, folder / "Toy.ipynb")
-    shutil.copytree(PACKAGE, folder / "cs231n", ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
-    if layers:
-        with open(folder / "cs231n" / "layers.py", "a") as f:
-            f.write(layers)
-
-
-def _grades(result):
-    return {g["name"]: g for nb in result["notebooks"] for g in nb["grades"]}
-
-
 def _points(result):
-    return sum(g["auto_score"] or 0 for g in _grades(result).values())
+    return sum(g["auto_score"] or 0 for g in grades_by_name(result).values())
 
 
 def _outputs(course, student):
@@ -325,20 +285,20 @@ def graded(tmp_path_factory):
     students = {
         "honest": {"solution": HONEST},
         "patcher": {"solution": PATCH, "layers": WRONG_RELU},
-        "reader": {"solution": HONEST.replace(HONEST_MARK, "reader"), "extra": [reads]},
+        "reader": {"solution": HONEST.replace(HONEST_MARK, "reader"), "cells": [reads]},
         "leaker": {"solution": LEAK},
-        "writer": {"solution": HONEST.replace(HONEST_MARK, "writer"), "extra": [_writes(course)]},
-        "exit-sys": {"solution": PLAIN + "\nimport sys\nsys.exit(0)", "layers": EXIT_RELU},
-        "exit-os": {"solution": PLAIN + "\nimport os\nos._exit(0)"},
-        "deaf-loop": {"solution": PLAIN, "extra": [DEAF]},
-        "bombs": {"solution": PLAIN, "extra": [FORK_BOMB, MEMORY_BOMB]},
-        "network": {"solution": PLAIN, "extra": [_network(listener.port, listener.unix_path)]},
-        "flood": {"solution": PLAIN, "extra": [FLOOD, FD_FLOOD]},
+        "writer": {"solution": HONEST.replace(HONEST_MARK, "writer"), "cells": [_writes(course)]},
+        "exit-sys": {"solution": PLAIN_DOUBLE + "\nimport sys\nsys.exit(0)", "layers": EXIT_RELU},
+        "exit-os": {"solution": PLAIN_DOUBLE + "\nimport os\nos._exit(0)"},
+        "deaf-loop": {"solution": PLAIN_DOUBLE, "cells": [DEAF_LOOP]},
+        "bombs": {"solution": PLAIN_DOUBLE, "cells": [fork_bomb(hold_seconds=60), MEMORY_BOMB]},
+        "network": {"solution": PLAIN_DOUBLE, "cells": [_network(listener.port, listener.unix_path)]},
+        "flood": {"solution": PLAIN_DOUBLE, "cells": [FLOOD, FD_FLOOD]},
         "tamper": {"solution": "def double(x):\n    return 3 * x", "edit": _tamper},
-        "filler": {"solution": PLAIN, "extra": [FILL]},
+        "filler": {"solution": PLAIN_DOUBLE, "cells": [FILL]},
     }
     for name, spec in students.items():
-        _write_submission(release, subs / name, **spec)
+        write_toy_submission(release, subs / name, **spec)
     assert not [c.error for c in collect(subs, course) if c.error]
     kw = {"force": True, "progress": False, "judge_timeout": 3, "cell_timeout": CELL_TIMEOUT}
     alone, alone_failures = grade_all(course, students=["honest"], workers=1, **kw)
@@ -364,9 +324,9 @@ def test_the_batch_finishes_and_every_submission_is_graded(graded):
 
 def test_the_honest_submission_scores_the_same_alone_and_among_hostile_ones(graded):
     honest = graded.results["honest"]
-    assert honest["notebooks"] == graded.alone["notebooks"]
-    assert honest["functions"] == graded.alone["functions"]
-    grades = _grades(honest)
+    assert honest.notebooks == graded.alone.notebooks
+    assert honest.functions == graded.alone.functions
+    grades = grades_by_name(honest)
     assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
 
 
@@ -374,16 +334,16 @@ def test_patching_the_checks_in_the_kernel_gains_nothing(graded):
     from nbgrader.api import Gradebook
 
     result = graded.results["patcher"]
-    relu = _grades(result)["test_relu"]
+    relu = grades_by_name(result)["test_relu"]
     assert relu["score_before_check"] == 3, "the patch should have fooled the kernel's own check"
     assert relu["auto_score"] == 0
     assert relu["message"] == "not confirmed: relu_forward failed 2 of 2 function cases"
-    assert not any(f["passed"] for f in result["functions"] if f["task"] == "relu_forward")
-    assert result["notebook_score_before_check"] > sum(
-        g["auto_score"] or 0 for g in _grades(result).values())
+    assert not any(f["passed"] for f in result.functions if f["task"] == "relu_forward")
+    assert result.notebook_score_before_check > sum(
+        g["auto_score"] or 0 for g in grades_by_name(result).values())
     with Gradebook(graded.course.db_url) as gb:  # the merge wrote the checked score
         assert gb.find_grade("test_relu", "Toy", "a2", "patcher").auto_score == 0
-    assert _grades(result)["test_double"]["score_before_check"] == 2  # names no task: no points either way
+    assert grades_by_name(result)["test_double"]["score_before_check"] == 2  # names no task: no points either way
 
 
 def test_reading_secrets_fails_and_nothing_secret_reaches_the_outputs(graded):
@@ -403,9 +363,9 @@ def test_an_error_that_quotes_the_hidden_tests_is_withheld(graded):
 
     out = _outputs(graded.course, "leaker")
     assert HIDDEN_LINE in out  # the kernel saw the hidden test it ran, and said so
-    message = _grades(graded.results["leaker"])["test_double"]["message"]
+    message = grades_by_name(graded.results["leaker"])["test_double"]["message"]
     assert message == FAILED  # the grader's words, not the kernel's
-    assert _grades(graded.results["leaker"])["test_double"]["auto_score"] == 0
+    assert grades_by_name(graded.results["leaker"])["test_double"]["auto_score"] == 0
 
 
 def test_writing_outside_its_folder_fails_and_changes_nothing(graded):
@@ -424,36 +384,36 @@ def test_writing_outside_its_folder_fails_and_changes_nothing(graded):
     db = sqlite3.connect(course.root / "gradebook.db")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert db.execute("SELECT COUNT(*) FROM grade WHERE auto_score >= 1000").fetchone()[0] == 0
-    writer = _grades(graded.results["writer"])
+    writer = grades_by_name(graded.results["writer"])
     assert writer["test_double"]["score_before_check"] == 2 and writer["test_relu"]["auto_score"] == 3
 
 
 def test_exits_stop_only_their_own_notebook(graded):
     # a kernel that dies fails the whole notebook (nbgrader's DeadKernelError): no points
-    assert not graded.results["exit-os"]["nbgrader_ok"]
+    assert not graded.results["exit-os"].nbgrader_ok
     assert _points(graded.results["exit-os"]) == 0
-    sys_exit = _grades(graded.results["exit-sys"])
+    sys_exit = grades_by_name(graded.results["exit-sys"])
     # IPython turns sys.exit() in a cell into an error output and keeps the kernel: the cells
     # after it still run; the package's relu_forward exiting fails its test and its judge cases.
     assert sys_exit["test_double"]["score_before_check"] == 2
     assert sys_exit["test_relu"]["auto_score"] == 0
-    assert not any(f["passed"] for f in graded.results["exit-sys"]["functions"] if f["task"] == "relu_forward")
+    assert not any(f["passed"] for f in graded.results["exit-sys"].functions if f["task"] == "relu_forward")
 
 
 def test_a_loop_that_ignores_interrupts_is_bounded_by_the_cell_timeout(graded):
     result = graded.results["deaf-loop"]
     # the interrupt would be ignored, so at the cell timeout the kernel is killed: the loop's cell
     # and every later one get an error, and the notebook is listed as out of time
-    assert result["timed_out"] == ["Toy"]
+    assert result.timed_out == ["Toy"]
     assert _points(result) == 0
-    assert result["seconds"]["notebooks"] < 9 * CELL_TIMEOUT
+    assert result.seconds["notebooks"] < 9 * CELL_TIMEOUT
 
 
 def test_fork_and_memory_bombs_are_contained(graded):
     out = _outputs(graded.course, "bombs")
     assert "fork bomb stopped by BlockingIOError" in " ".join(out.split()), out[:2000]
     assert "memory bomb stopped by MemoryError" in out, out[:2000]
-    grades = _grades(graded.results["bombs"])
+    grades = grades_by_name(graded.results["bombs"])
     assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
 
 
@@ -470,9 +430,9 @@ def test_floods_of_output_are_cut(graded):
     the cell timeout and be killed: then it gains nothing (no more than its honest cells) and the
     batch still finishes."""
     result = graded.results["flood"]
-    grades = _grades(result)
+    grades = grades_by_name(result)
     path = graded.course.step_dir("autograded", "flood") / "Toy.ipynb"
-    if (not result["nbgrader_ok"] and not path.exists()) or result["timed_out"]:
+    if (not result.nbgrader_ok and not path.exists()) or result.timed_out:
         assert all((g["auto_score"] or 0) <= g["max_score"] for g in grades.values())
         assert (grades["test_double"]["auto_score"] or 0) + (grades["test_relu"]["auto_score"] or 0) <= 5
         return
@@ -490,10 +450,10 @@ def test_filling_its_own_space_is_the_students_and_the_grader_says_so(graded):
     for folder in (".", "/tmp", "/dev/shm", "/run/cs231n-kernels/runtime"):
         assert re.search(rf"filled {re.escape(folder)} \d+ MB, then errno {errno.ENOSPC}", out), out[:2000]
     result = graded.results["filler"]
-    assert result["nbgrader_ok"] and result["out_of_space"] == ["Toy"]
-    grades = _grades(result)
+    assert result.nbgrader_ok and result.out_of_space == ["Toy"]
+    grades = grades_by_name(result)
     assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
-    assert [sid for sid, r in graded.results.items() if r["out_of_space"]] == ["filler"]
+    assert [sid for sid, r in graded.results.items() if r.out_of_space] == ["filler"]
     from autograder.feedback import render
     from autograder.summary import summarize
 
@@ -502,7 +462,7 @@ def test_filling_its_own_space_is_the_students_and_the_grader_says_so(graded):
 
 
 def test_deleted_and_edited_test_cells_are_graded_as_in_the_source(graded):
-    grades = _grades(graded.results["tamper"])
+    grades = grades_by_name(graded.results["tamper"])
     assert grades["test_double"]["max_score"] == 2 and grades["test_double"]["score_before_check"] == 0
     assert grades["test_relu"]["max_score"] == 3 and grades["test_relu"]["auto_score"] == 3
 

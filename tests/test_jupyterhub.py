@@ -23,17 +23,15 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from course_fixtures import HIDDEN_LINE, make_toy_source
-from services import free_port
+from services import free_port, stop_group, wait_until
 
 from autograder.config import PACKAGE, ROOT
 
@@ -46,6 +44,7 @@ BROWSER = os.environ.get("CS231N_BROWSER", "/usr/bin/chromium")
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run", "--disable-quic", "--no-proxy-server"]
 UI_TIMEOUT_MS = 60_000
+HUB_POLL = {"every": 0.5, "ignoring": (Exception,)}  # the hub and the servers answer errors until they are up
 
 
 def _require():
@@ -102,16 +101,6 @@ def _call(url, token=None, method="GET", data=None):
     with urllib.request.urlopen(request, timeout=30) as response:
         body = response.read()
     return json.loads(body) if body else None
-
-
-def _wait(predicate, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if predicate():
-                return
-        time.sleep(0.5)
-    raise TimeoutError(f"{what} within {seconds} s")
 
 
 @contextlib.contextmanager
@@ -175,27 +164,21 @@ def jupyterhub(state, instructor, student, exchange, bin_dir):
                            stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _call(f"{url}/hub/api/")["version"], 90, "JupyterHub did not answer")
+        wait_until(lambda: _call(f"{url}/hub/api/")["version"], 90, "JupyterHub did not answer", **HUB_POLL)
         yield url, token
     finally:
         for name in (student, instructor):
             with contextlib.suppress(Exception):
                 _call(f"{url}/hub/api/users/{name}/server", token, method="DELETE")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(hub.pid, signal.SIGTERM)
-        try:
-            hub.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(hub.pid, signal.SIGKILL)
-            hub.wait(timeout=30)
+        stop_group(hub, grace=60, after_kill=30)
         log.close()
         print("JupyterHub's log, last lines:\n" + "\n".join((state / "jupyterhub.log").read_text().splitlines()[-60:]))
 
 
 def start_server(url, token, name):
     _call(f"{url}/hub/api/users/{name}/server", token, method="POST", data={})
-    _wait(lambda: _call(f"{url}/hub/api/users/{name}", token)["servers"][""]["ready"], 180,
-          f"{name}'s Jupyter server did not start")
+    wait_until(lambda: _call(f"{url}/hub/api/users/{name}", token)["servers"][""]["ready"], 180,
+               f"{name}'s Jupyter server did not start", **HUB_POLL)
 
 
 def test_a_course_round_trip_through_jupyterhub_and_the_exchange():

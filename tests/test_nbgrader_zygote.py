@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import pids_where
 
 from autograder import kernel_sandbox, nbgrader_zygote
 from autograder.config import ROOT
@@ -35,15 +36,7 @@ def _run(args, cwd, tmp_path, timeout=120):
 
 
 def _processes_with(marker):
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
+    return pids_where(lambda entry: marker in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
 
 
 def test_a_run_is_nbgrader_and_the_zygote_is_reused(tmp_path):

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import pids_where
 
 from autograder import forked, kernel_sandbox, kernel_zygote
 from autograder.config import ROOT
@@ -226,14 +227,7 @@ if os.fork() == 0:
 
 
 def _processes_of(uid):
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and entry.stat().st_uid == uid:
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
+    return pids_where(lambda entry: entry.stat().st_uid == uid)
 
 
 def _sessions(pids):

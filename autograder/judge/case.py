@@ -72,11 +72,13 @@ class Case:
 class Recheck(Case):
     """A notebook check the grader re-runs outside the student's process (no points of its own).
 
-    A notebook test cell that checks notebook state (a trained accuracy, an overfit, a table
-    built from the student's functions) names one in `metadata.cs231n.recheck`; the cell keeps
-    its points only if the re-check passes. The probe runs the student's code in the judge's
-    worker; its outputs are judged as a Case's are (a `verdict`, or the reference's outputs).
-    Inputs whose names start with "held." stay with the grader: the worker never sees them.
+    A notebook test cell that checks notebook state (a trained accuracy, a table built from the
+    student's functions) names one in `metadata.cs231n.recheck`; the cell keeps its points only
+    if the re-check passes. The probe runs the student's code in the judge's
+    worker. With `verdict` None its outputs are compared with the reference's, as a Case's are;
+    otherwise `verdict(inputs, outputs) -> (passed, message)` decides in the grader's process
+    from the returned arrays (untrusted: it checks their shapes itself). Inputs whose names
+    start with "held." stay with the grader: the worker never sees them.
     seconds: the wall clock the probe may take in the worker.
     Made with `Recheck.named(name, probe, make, ...)`: its task is "recheck", its points 0.
     """

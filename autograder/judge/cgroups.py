@@ -78,6 +78,23 @@ def limits_mode():
     return _mode
 
 
+def kill_until_gone(find, wait=5.0):
+    """SIGKILL the pids find() returns, again every 20 ms, until it returns none or `wait`
+    seconds have passed; returns how many it found the first time."""
+    deadline, first = time.monotonic() + wait, None
+    while True:
+        found = find()
+        first = len(found) if first is None else first
+        if not found or time.monotonic() > deadline:
+            return first
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+
+
 def _remove_stale(parent):
     """Empty groups left by graders that were killed (their pid is in the name)."""
     for folder in parent.glob(f"{PREFIX}*-*"):
@@ -140,14 +157,7 @@ class RunGroup:
 
     def close(self, wait=5.0):
         """SIGKILL every process of the group, then remove it."""
-        deadline = time.monotonic() + wait
-        while self.pids() and time.monotonic() < deadline:
-            for pid in self.pids():
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            time.sleep(0.02)
+        kill_until_gone(self.pids, wait)
         for folder in self.folders:
             try:
                 folder.rmdir()

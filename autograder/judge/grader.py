@@ -1,5 +1,6 @@
 """The grader's side: prepare a worker, send each case's inputs, compare the replies with the
 reference's outputs, and turn each case into a CaseResult."""
+import contextlib
 import hashlib
 import logging
 import math
@@ -466,11 +467,27 @@ def judge_package(student_pkg_dir, *, reference_pkg_dir=None, timeout_per_case=2
             raise JudgeError(f"no such tasks: {sorted(unknown)}")
         cases = [c for c in cases if c.task in set(tasks)]
     expected = expected_outputs(reference_pkg_dir, cases, _salt())
-    deadline = start + total_timeout
     limits = _limits(timeout_per_case, total_timeout, memory_mb)
-    uid, gid = _sandbox.student_user(uid_slot)
     results = []
-    with tempfile.TemporaryDirectory(prefix="cs231n-judge-") as tmp:
+    with _sandboxed_run(student_pkg_dir, "cs231n-judge-", limits, uid_slot, start + total_timeout,
+                        timeout_per_case, total_timeout) as run:
+        for case in cases:
+            inputs, outputs = expected[case.key]
+            where = f"for {case.describe(inputs)}" if case.describe(inputs) else ""
+            passed, message = run.judge(case, inputs, outputs, where)
+            results.append(CaseResult(case.task, case.name, case.points if passed else 0.0,
+                                      case.points, passed, message.strip()))
+    return results
+
+
+@contextlib.contextmanager
+def _sandboxed_run(student_pkg_dir, prefix, limits, uid_slot, deadline, timeout_per_case,
+                   total_timeout):
+    """A _Run on a copy of the student's package (in a scratch folder named prefix...), its
+    worker in a bwrap sandbox and a RunGroup as the student run's user; on leaving, the worker,
+    the group and every process of that user end, and the scratch folder goes."""
+    uid, gid = _sandbox.student_user(uid_slot)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         w, found = _prepare(tmp, student_pkg_dir)
         box = _sandbox.Sandbox(cwd=str(w), ro=(str(w),), uid=uid, gid=gid, limits=limits)
         group = _sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
@@ -478,17 +495,11 @@ def judge_package(student_pkg_dir, *, reference_pkg_dir=None, timeout_per_case=2
                    timeout_per_case, total_timeout,
                    None if found else "no cs231n package found in the submission")
         try:
-            for case in cases:
-                inputs, outputs = expected[case.key]
-                where = f"for {case.describe(inputs)}" if case.describe(inputs) else ""
-                passed, message = run.judge(case, inputs, outputs, where)
-                results.append(CaseResult(case.task, case.name, case.points if passed else 0.0,
-                                          case.points, passed, message.strip()))
+            yield run
         finally:
             run.worker.stop()
             group.close()
             _sandbox.end_user_processes(uid)
-    return results
 
 
 class _Run:
@@ -587,25 +598,14 @@ def recheck_package(student_pkg_dir, names, *, reference_pkg_dir=None, memory_mb
     student_pkg_dir = Path(student_pkg_dir).resolve()
     compared = [r for r in rechecks if r.verdict is None]
     expected = expected_outputs(reference_pkg_dir, compared, _salt()) if compared else {}
-    total = sum(r.seconds for r in rechecks)
-    limits = _limits(max(r.seconds for r in rechecks), total, memory_mb)
-    uid, gid = _sandbox.student_user(uid_slot)
+    total, longest = sum(r.seconds for r in rechecks), max(r.seconds for r in rechecks)
+    limits = _limits(longest, total, memory_mb)
     results = []
-    with tempfile.TemporaryDirectory(prefix="cs231n-recheck-") as tmp:
-        w, found = _prepare(tmp, student_pkg_dir)
-        box = _sandbox.Sandbox(cwd=str(w), ro=(str(w),), uid=uid, gid=gid, limits=limits)
-        group = _sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
-        run = _Run(Worker(w, limits, box, Path(tmp) / "stderr", group),
-                   time.monotonic() + total + BOOT_TIMEOUT, max(r.seconds for r in rechecks), total,
-                   None if found else "no cs231n package found in the submission")
-        try:
-            for recheck in rechecks:
-                passed, message = _recheck_one(run, recheck, expected)
-                results.append(RecheckResult(recheck.name, passed, message.strip()))
-        finally:
-            run.worker.stop()
-            group.close()
-            _sandbox.end_user_processes(uid)
+    with _sandboxed_run(student_pkg_dir, "cs231n-recheck-", limits, uid_slot,
+                        time.monotonic() + total + BOOT_TIMEOUT, longest, total) as run:
+        for recheck in rechecks:
+            passed, message = _recheck_one(run, recheck, expected)
+            results.append(RecheckResult(recheck.name, passed, message.strip()))
     return results
 
 

@@ -29,7 +29,7 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cgroups import RunGroup, limits_mode
+from .cgroups import RunGroup, kill_until_gone, limits_mode
 
 log = logging.getLogger(__name__)
 
@@ -278,12 +278,10 @@ def end_user_processes(uid, wait=5.0):
     """SIGKILL every process of the host user uid (a student run's), until none is left (dead
     ones waiting for their parent to collect them do not count). Returns how many were found at
     first."""
-    import time
-
     if uid == os.getuid():
         return 0
-    deadline, first = time.monotonic() + wait, None
-    while True:
+
+    def living():
         found = []
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
@@ -292,15 +290,9 @@ def end_user_processes(uid, wait=5.0):
                         found.append(int(entry.name))
                 except (OSError, IndexError):
                     pass
-        first = len(found) if first is None else first
-        if not found or time.monotonic() > deadline:
-            return first
-        for pid in found:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.02)
+        return found
+
+    return kill_until_gone(living, wait)
 
 
 def describe_exit(returncode):
