@@ -261,8 +261,13 @@ def _outputs(course, student):
     path = course.step_dir("autograded", student) / "Toy.ipynb"
     text = []
     for cell in nbformat.read(path, as_version=4).cells:
+        streams = {}  # a kernel may cut one print into several stream messages: join them again
         for out in cell.get("outputs", []):
-            text.append(json.dumps(out))
+            if out.get("output_type") == "stream":
+                streams[out["name"]] = streams.get(out["name"], "") + out["text"]
+            else:
+                text.append(json.dumps(out))
+        text.extend(streams.values())
     return "\n".join(text)
 
 
