@@ -180,11 +180,15 @@ class Watcher:
         self.thread.start()
 
     def _run(self):
+        host = os.readlink("/proc/self/ns/pid")
         while not self.stop.is_set():
             for entry in Path("/proc").iterdir():
                 try:
                     argv = (entry / "cmdline").read_bytes().split(b"\0")
-                    if argv[0].endswith(b"bwrap") or argv[0].endswith(b"setpriv"):
+                    # the grader's side of a sandbox (bwrap, setpriv, the root parent between the
+                    # bwraps) names the zygote in its arguments, but runs in the host's PID namespace
+                    if argv[0].endswith(b"bwrap") or argv[0].endswith(b"setpriv") or \
+                            os.readlink(entry / "ns" / "pid") == host:
                         continue
                     line = b" ".join(argv)
                     kind = ("zygote" if b"kernel_zygote.py" in line else

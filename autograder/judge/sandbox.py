@@ -40,6 +40,11 @@ __all__ = ["BwrapMissing", "CoursePackageInstalled", "Limits", "RunGroup", "Sand
            "isolation_available", "kill_tree", "limits_mode", "sandboxed_popen", "student_user", "trusted_popen"]
 
 
+_PARENT = ("import os, sys\npid = os.fork()\nif pid == 0:\n    os.execvp(sys.argv[1], sys.argv[1:])\n"
+           "status = os.waitpid(pid, 0)[1]\n"
+           "sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))")
+
+
 class BwrapMissing(RuntimeError):
     """Student code is never run without the sandbox."""
 
@@ -209,10 +214,7 @@ class Sandbox:
                     break
         if not covers:
             return []
-        # a PID namespace of its own: when this bwrap dies its init does (same uid), and the kernel
-        # kills everything in the namespace; a parent-death signal from this bwrap to the inner one
-        # would not arrive (bwrap drops CAP_KILL, and the inner one runs as another user)
-        outer = [bwrap(), "--dev-bind", "/", "/", "--unshare-pid", "--die-with-parent"]
+        outer = [bwrap(), "--dev-bind", "/", "/", "--die-with-parent"]
         for folder in sorted(covers, key=len):
             outer += ["--perms", "0755", "--tmpfs", folder]
             made = {folder}
@@ -224,7 +226,10 @@ class Sandbox:
                         made.add(step)
                         outer += ["--perms", "0755", "--dir", step]
                 outer += ["--bind", path, path]
-        return [*outer, "--"]
+        # the inner bwrap dies with its parent by a parent-death signal, which a parent without
+        # CAP_KILL cannot send to another user: this bwrap drops it, so a root process that keeps
+        # it (and dies with this bwrap) is the inner one's parent
+        return [*outer, "--", os.path.realpath(sys.executable), "-I", "-S", "-c", _PARENT]
 
 
 def _preexec(limits, group):
