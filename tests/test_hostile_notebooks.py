@@ -309,22 +309,22 @@ def graded(tmp_path_factory):
     alone, alone_failures = grade_all(course, students=["honest"], workers=1, **kw)
     assert alone_failures == {}
     honest_digest = submission_digest(course.step_dir("submitted", "honest"))
-    started = time.monotonic()
     try:
         results, failures = grade_all(course, workers=2, **kw)
     finally:
-        elapsed = time.monotonic() - started
         time.sleep(0.5)
         listener.close()
     return SimpleNamespace(course=course, alone=alone["honest"], results=results, failures=failures,
-                           elapsed=elapsed, listener=listener, read_labels=read_labels,
+                           listener=listener, read_labels=read_labels,
                            honest_digest=honest_digest, students=students)
 
 
 def test_the_batch_finishes_and_every_submission_is_graded(graded):
     assert graded.failures == {}
     assert set(graded.results) == set(graded.students)
-    assert graded.elapsed < 240, f"the batch took {graded.elapsed:.0f} s"
+    # no hostile notebook but the deaf loop holds its worker until a time limit (no timing asserts:
+    # the batch's wall time depends on the machine's load)
+    assert {sid for sid, r in graded.results.items() if r.timed_out} == {"deaf-loop"}
 
 
 def test_the_honest_submission_scores_the_same_alone_and_among_hostile_ones(graded):
