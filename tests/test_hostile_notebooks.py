@@ -323,8 +323,10 @@ def test_the_batch_finishes_and_every_submission_is_graded(graded):
     assert graded.failures == {}
     assert set(graded.results) == set(graded.students)
     # no hostile notebook but the deaf loop holds its worker until a time limit (no timing asserts:
-    # the batch's wall time depends on the machine's load)
-    assert {sid for sid, r in graded.results.items() if r.timed_out} == {"deaf-loop"}
+    # the batch's wall time depends on the machine's load); the flood prints for 6 s of its 10 s,
+    # which a loaded machine may stretch past the cell timeout
+    timed_out = {sid for sid, r in graded.results.items() if r.timed_out}
+    assert "deaf-loop" in timed_out and timed_out <= {"deaf-loop", "flood"}, timed_out
 
 
 def test_the_honest_submission_scores_the_same_alone_and_among_hostile_ones(graded):

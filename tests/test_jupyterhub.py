@@ -59,6 +59,11 @@ def _require():
         pytest.skip("jupyterhub is not installed: pip install -r requirements-dev.txt")
     if not os.access(BROWSER, os.X_OK):
         pytest.skip(f"no Chromium at {BROWSER}: run `.ci/install-browser` as root")
+    private = [str(p) for p in (ROOT, *ROOT.parents) if not os.stat(p).st_mode & 0o001]
+    if private:
+        pytest.fail(f"the hub's users run this checkout's autograder and read its hub configuration, but "
+                    f"other users may not enter {', '.join(private)}: put the checkout where others may "
+                    f"read it, or `chmod o+x` those folders", pytrace=False)
 
 
 def users_python(tmp):
