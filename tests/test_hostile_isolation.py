@@ -27,13 +27,13 @@ from procs import alive, pids_where
 
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.judge import sandbox
+from user_slots import slot
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0 or not sandbox.isolation_available(),
                                  reason="per-student users and cgroups need root; the sandbox needs bwrap")]
 
 CELL_TIMEOUT = 10
-SLOT = 5_000_000 + os.getpid()  # user slots beyond every pid: no other grader on the machine has them
 HONEST_MARK = "honest-work-5521"
 HOST_SHM_KEY, HOST_MSG_KEY = 0x2315A001, 0x2315A002  # made by the test, in the host's IPC namespace
 PROBE_SHM_KEY, PROBE_MSG_KEY = 0x2315A003, 0x2315A004  # made by every sandboxed run
@@ -384,7 +384,7 @@ time.sleep(int(sys.argv[2]))
 def test_a_fork_bomb_does_not_stop_another_students_sandbox(tmp_path):
     tmp_path.chmod(0o755)
     limits = sandbox.Limits(nproc=64)
-    bomb_slot, calm_slot = SLOT + 1, SLOT + 2
+    bomb_slot, calm_slot = slot(6), slot(7)
     python = os.path.realpath(sys.executable)
     bomber_group = sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
     bomber = sandbox.Sandbox(cwd=str(tmp_path), ro=(str(tmp_path),), uid=sandbox.student_user(bomb_slot)[0],

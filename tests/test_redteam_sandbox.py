@@ -27,17 +27,18 @@ from autograder import forked, kernel_sandbox, kernel_zygote
 from autograder.config import ROOT
 from autograder.judge import sandbox
 from zygote_helpers import real_zygote
+from user_slots import slot
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0 or not sandbox.isolation_available(),
                                  reason="per-student users and cgroups need root; the sandbox needs bwrap")]
 
 PYTHON = os.path.realpath(sys.executable)
-SLOT_A, SLOT_B = 7301, 7302  # users of two concurrently graded students
+SLOT_A, SLOT_B = slot(0), slot(1)  # users of two concurrently graded students
 
 
-def _user(slot):
-    return sandbox.student_user(slot)
+def _user(number):
+    return sandbox.student_user(number)
 
 
 def _run(box, code, *args, timeout=120, group=None, env=None):

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from autograder.judge import sandbox
+from user_slots import slot
 
 ROOT_AND_BWRAP = pytest.mark.skipif(os.geteuid() != 0 or not sandbox.isolation_available(),
                                     reason="per-student users and cgroups need root; the sandbox needs bwrap")
 PYTHON = os.path.realpath(sys.executable)
-SLOT_HOSTILE, SLOT_HONEST = 7401, 7402  # users of two concurrently graded students
-SLOT_WRITER, SLOT_KERNEL = 7403, 7404  # one per test: a test ends every process of its users
+SLOT_HOSTILE, SLOT_HONEST = slot(2), slot(3)  # users of two concurrently graded students
+SLOT_WRITER, SLOT_KERNEL = slot(4), slot(5)  # one per test: a test ends every process of its users
 
 
 def _start(code, slot, group):
