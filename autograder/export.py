@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from .feedback import write_atomically
-from .results import not_graded, scores, stored_results
+from .results import not_graded, problems, scores, stored_results
 
 CSV_FIELDS = ["student_id", "score", "max_score", "notebook_score", "notebook_max", "function_score",
               "function_max", "manual_pending", "missing_files", "problems", "status"]
@@ -21,14 +21,9 @@ def rows(course):
            for sid, failure in not_graded(course).items()]
     for sid, result in sorted(stored_results(course).items()):
         score, max_score, parts = scores(result)
-        problems = []
-        if not result.nbgrader_ok:
-            problems.append("notebooks could not all be run")
-        if result.judge_error:
-            problems.append(result.judge_error)
         out.append({"student_id": sid, "score": round(score, 3), "max_score": round(max_score, 3),
                     **{k: round(v, 3) if isinstance(v, float) else v for k, v in parts.items()},
-                    "missing_files": " ".join(result.missing_files), "problems": "; ".join(problems),
+                    "missing_files": " ".join(result.missing_files), "problems": "; ".join(problems(result)),
                     "status": "graded"})
     return sorted(out, key=lambda row: row["student_id"])
 
@@ -52,17 +47,6 @@ def cells_with_hidden_tests(source_dir):
             if grade_id and "BEGIN HIDDEN TESTS" in cell.source:
                 found.add((path.stem, grade_id))
     return found
-
-
-def _gradescope_problems(result):
-    problems = []
-    if result.missing_files:
-        problems.append("missing from your submission: " + ", ".join(result.missing_files))
-    if result.judge_error:
-        problems.append(result.judge_error)
-    if not result.nbgrader_ok:
-        problems.append("some notebooks could not be run to the end (see the tests below)")
-    return problems
 
 
 def gradescope_results(result, hidden_cells=frozenset(), hidden_visibility="after_published"):
@@ -95,7 +79,9 @@ def gradescope_results(result, hidden_cells=frozenset(), hidden_visibility="afte
               f"functions {parts['function_score']:g}).")]
     if parts["manual_pending"]:
         lines.append(f"{parts['manual_pending']} written answer(s) will be graded by hand.")
-    lines += _gradescope_problems(result)
+    if result.missing_files:
+        lines.append("missing from your submission: " + ", ".join(result.missing_files))
+    lines += problems(result)
     return {"score": round(score, 3), "output": "\n".join(lines), "stdout_visibility": "hidden", "tests": tests}
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from .results import scores, stored_results
+from .results import problems, scores, stored_results
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -21,18 +21,10 @@ def render(result, assignment_id):
     """The feedback page of one stored result, as a str."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     score, max_score, parts = scores(result)
-    problems = "; ".join(p for p in (result.judge_error, "" if result.nbgrader_ok
-                                     else "the notebooks could not all be run", _filled(result)) if p)
     return env.get_template("feedback.html.j2").render(
         student_id=result.student_id, assignment_id=assignment_id, score=score, max_score=max_score,
         parts=parts, notebooks=result.notebooks, functions=result.functions,
-        missing_files=result.missing_files, problems=problems)
-
-
-def _filled(result):
-    names = ", ".join(result.out_of_space or [])
-    return (f"{names} filled the disk space a notebook's kernel may write to, so its writes past that failed: "
-            "write less, or delete files once used") if names else ""
+        missing_files=result.missing_files, problems="; ".join(problems(result)))
 
 
 def write_atomically(path, text):

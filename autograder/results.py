@@ -103,6 +103,18 @@ def scores(result):
     return nb_score + fn_score, nb_max + fn_max, parts
 
 
+def problems(result):
+    """What went wrong in grading a GradeResult, as sentences for the student (one place, so
+    that feedback, grades.csv and Gradescope say the same)."""
+    found = [result.judge_error] if result.judge_error else []
+    if not result.nbgrader_ok:
+        found.append("some notebooks could not be run to the end")
+    if result.out_of_space:
+        found.append(f"{', '.join(result.out_of_space)} filled the disk space a notebook's kernel may write to, "
+                     "so its writes past that failed: write less, or delete files once used")
+    return found
+
+
 # --------------------------------------------------------------------------------------------
 # Storage
 # --------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from autograder.collect import Collected
 from autograder.failures import nbgrader_failure, reason_for
-from autograder.results import GradeResult, NotGraded, scores
+from autograder.results import GradeResult, NotGraded, problems, scores
 from autograder.summary import summarize
 
 GRADES = [{"notebook": "Toy", "grades": [
@@ -71,3 +71,21 @@ def test_the_summary_lists_not_graded_refused_timed_out_and_isolation():
     assert "isolation limits: cgroup" in text
     table = {line.split()[0]: line.split()[1:] for line in lines[lines.index("") + 2:]}
     assert table["amy"][:2] == ["4.0", "6"] and table["cid"] == ["not", "graded"]
+
+
+def test_feedback_grades_csv_and_gradescope_tell_the_same_problems():
+    import html
+
+    from autograder.export import gradescope_results
+    from autograder.feedback import render
+
+    result = _result(nbgrader_ok=False, out_of_space=["Toy"], judge_error="the judge's worker did not start",
+                     missing_files=["cs231n/layers.py"])
+    said = problems(result)
+    assert len(said) == 3 and "Toy filled the disk space" in said[2]
+    page = html.unescape(render(result, "a2"))
+    output = gradescope_results(result)["output"]
+    for sentence in said:
+        assert sentence in page and sentence in output
+    assert "missing from your submission: cs231n/layers.py" in output
+    assert problems(_result()) == []
