@@ -46,3 +46,11 @@ class Course:
         }}))
         config.merge(Config(overrides))
         return config
+
+
+def nbgrader_succeeded(result, step, error=RuntimeError):
+    """result, the dict an NbGraderAPI call returns, if it says success; else raise `error`
+    carrying nbgrader's own error text (or its log) under the name of the step."""
+    if not result["success"]:
+        raise error(f"nbgrader {step} failed:\n{result.get('error') or result.get('log')}")
+    return result

@@ -16,6 +16,8 @@ import os
 import shutil
 from pathlib import Path
 
+from .config import nbgrader_succeeded
+
 INBOX = "exchange_inbox"  # nbgrader collect's course root, inside the course folder
 OUTBOX = "exchange_outbox"  # release_feedback's course root: one page per submitted notebook
 
@@ -61,9 +63,7 @@ def _system_exchange_config():
 
 
 def _check(result, step):
-    if not result["success"]:
-        raise ExchangeError(f"nbgrader {step} failed:\n{result.get('error') or result.get('log')}")
-    return result
+    return nbgrader_succeeded(result, step, ExchangeError)
 
 
 def exchange_path(course, exchange_root=None):

@@ -16,7 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
-from .config import PACKAGE, ROOT, Course
+from .config import PACKAGE, ROOT, Course, nbgrader_succeeded
 from .failures import reason_for
 from .forked import die_with_parent
 from .grade_one import GradeJob, grade_submission, submission_digest
@@ -96,13 +96,12 @@ def prepare(course):
     template_root.mkdir()
     api = NbGraderAPI(config=Course(template_root, f"sqlite:///{template_db}", course.source_root,
                                     course.assignment_id).nbgrader_config())
-    result = api.generate_assignment(course.assignment_id, force=True, create=True)
-    if not result["success"]:
-        raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('error')}")
+    nbgrader_succeeded(api.generate_assignment(course.assignment_id, force=True, create=True),
+                       "generate_assignment (the template gradebook)")
     # the course's own gradebook must know the assignment too
     api = NbGraderAPI(config=course.nbgrader_config())
-    if not api.generate_assignment(course.assignment_id, force=True, create=True)["success"]:
-        raise RuntimeError("nbgrader generate_assignment failed for the course gradebook")
+    nbgrader_succeeded(api.generate_assignment(course.assignment_id, force=True, create=True),
+                       "generate_assignment (the course gradebook)")
     (work / "scratch").mkdir(exist_ok=True)
     stamp.write_text(digest)
     return base, template_db, work / "scratch"

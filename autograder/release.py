@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .config import PACKAGE, ROOT, Course
+from .config import PACKAGE, ROOT, Course, nbgrader_succeeded
 from .stubs import strip_package
 from cs231n.tasks import BEGIN_SOLUTION, END_SOLUTION
 
@@ -51,9 +51,8 @@ def generate_notebooks(course):
 
     course.root.mkdir(parents=True, exist_ok=True)
     api = NbGraderAPI(config=course.nbgrader_config())
-    result = api.generate_assignment(course.assignment_id, force=True, create=True)
-    if not result["success"]:
-        raise ReleaseError(f"nbgrader generate_assignment failed:\n{result.get('error') or result.get('log')}")
+    nbgrader_succeeded(api.generate_assignment(course.assignment_id, force=True, create=True),
+                       "generate_assignment", ReleaseError)
     return course.step_dir("release")
 
 
