@@ -8,6 +8,10 @@ judge's infrastructure, an exception in our code, a worker process that died.
 import errno
 import shutil
 import tempfile
+from concurrent.futures.process import BrokenProcessPool
+
+from .judge.grader import JudgeError
+from .nbgrader_zygote import ZygoteFailed
 
 LOW_DISK_BYTES = 32 * 2**20  # a filesystem with less free than this is full for grading
 
@@ -37,11 +41,11 @@ def reason_for(error, *places):
     module = type(error).__module__ or ""
     if module.startswith(("sqlalchemy", "sqlite3", "psycopg")):
         return f"database error: {type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
-    if type(error).__name__ == "JudgeError":
+    if isinstance(error, JudgeError):
         return f"the judge failed: {error}"
-    if type(error).__name__ == "ZygoteFailed":
+    if isinstance(error, ZygoteFailed):
         return f"nbgrader crashed: {error}"
-    if type(error).__name__ == "BrokenProcessPool":
+    if isinstance(error, BrokenProcessPool):
         return "the grading worker died (killed, or out of memory): grade again"
     return f"grader error: {type(error).__name__}: {error}"
 

@@ -51,6 +51,20 @@ def test_grader_side_failures_say_why():
     locked = sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database is locked"))
     assert reason_for(locked).startswith("database error: OperationalError")
     assert reason_for(ValueError("bug")) == "grader error: ValueError: bug"
+    from concurrent.futures.process import BrokenProcessPool
+
+    from autograder.judge.grader import JudgeError
+    from autograder.nbgrader_zygote import ZygoteFailed
+
+    assert reason_for(JudgeError("the reference failed")) == "the judge failed: the reference failed"
+    assert reason_for(ZygoteFailed("no answer")) == "nbgrader crashed: no answer"
+    assert reason_for(BrokenProcessPool("gone")).startswith("the grading worker died")
+
+    class JudgeErrorLookalike(RuntimeError):  # a name is not a kind
+        pass
+
+    JudgeErrorLookalike.__name__ = "JudgeError"
+    assert reason_for(JudgeErrorLookalike("x")) == "grader error: JudgeError: x"
     assert nbgrader_failure(1, False, Path("/")) is None  # a kernel that died: the student's score
     assert nbgrader_failure(0, False, Path("/")) is None
     assert "time limit" in nbgrader_failure(1, True, Path("/"))
