@@ -1,5 +1,5 @@
-"""The processes of a grading run as /proc shows them, for the tests and bench/kill9.py that
-kill a run and look for what it left."""
+"""The machine's processes as /proc shows them, for the tests and bench/kill9.py that kill a
+run, or end a sandbox, and look for what it left."""
 from collections import namedtuple
 from pathlib import Path
 
@@ -52,3 +52,22 @@ def kernels(pids, table):
         return set()
     zygotes = {pid for pid in pids if pid in table and "kernel_zygote.py" in table[pid].cmdline}
     return {pid for pid in zygotes if table[pid].ppid in zygotes}
+
+
+def pids_where(match):
+    """The pids whose /proc entry satisfies match(entry); a process that is gone, or that we may
+    not read, while match reads it does not count."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if match(entry):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def running(entry):
+    """Whether the process of /proc entry `entry` is not a zombie (dead, not collected yet)."""
+    return (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"

@@ -29,6 +29,8 @@ import pytest
 
 from autograder.config import Course
 from course_fixtures import HIDDEN_LINE, SOLUTION_LINE, toy_notebook
+from process_tree import descendants
+from services import stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -103,23 +105,6 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _descendants(pid):
-    """Every process below pid (kernels run in sessions of their own, outside its group)."""
-    children = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def _kill(pids, sig):
     for pid in pids:
         try:
@@ -129,21 +114,11 @@ def _kill(pids, sig):
 
 
 def _stop(proc, grace=10):
-    """SIGTERM the server's group (it shuts its kernels down), SIGKILL whatever is left."""
+    """End the server's group (SIGTERM: it shuts its kernels down), then whatever it started in
+    sessions of its own."""
     if proc.poll() is None:
-        below = _descendants(proc.pid)
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=grace)
+        below = descendants(proc.pid)
+        stop_group(proc, grace, grace)
         _kill(below, signal.SIGKILL)
 
 

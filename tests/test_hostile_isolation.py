@@ -23,7 +23,7 @@ import nbformat
 import pytest
 from course_fixtures import grades_by_name, make_toy_source, write_toy_submission
 from hostile_cells import DEAF_LOOP, fork_bomb
-from procs import alive, pids_where
+from process_tree import pids_where, running
 
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.judge import sandbox
@@ -316,7 +316,7 @@ def test_the_host_sees_every_sandboxed_process_as_an_unprivileged_user_and_none_
     assert all(uid >= sandbox.UID_BASE for uid in uids), uids
     assert len(uids) >= 2, "two workers grade as two users"
     assert batch.watcher.groups
-    assert pids_where(lambda e: alive(e) and batch.watcher.groups & set((e / "cgroup").read_text().splitlines())) == [], \
+    assert pids_where(lambda e: running(e) and batch.watcher.groups & set((e / "cgroup").read_text().splitlines())) == [], \
         "a process of a student run outlived it"
 
 
@@ -446,11 +446,11 @@ def test_killing_the_grading_worker_ends_everything_its_student_run_started(batc
     uid = sandbox.student_user(worker.pid)[0]
 
     def run_user(entry):  # in a cgroup of this worker's runs (named after its pid)
-        return entry.stat().st_uid == uid and alive(entry) and f"/cs231n-{worker.pid}-" in (entry / "cgroup").read_text()
+        return entry.stat().st_uid == uid and running(entry) and f"/cs231n-{worker.pid}-" in (entry / "cgroup").read_text()
 
     def zygote(entry):
         argv = (entry / "cmdline").read_bytes().split(b"\0")
-        return b"autograder.nbgrader_zygote" in argv and str(worker.pid).encode() in argv and alive(entry)
+        return b"autograder.nbgrader_zygote" in argv and str(worker.pid).encode() in argv and running(entry)
 
     try:
         for _ in range(1800):  # until the kernel sandbox runs (the judge comes first)

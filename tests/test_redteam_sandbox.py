@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from procs import pids_where
+from process_tree import pids_where
 
 from autograder import forked, kernel_sandbox, kernel_zygote
 from autograder.config import ROOT
