@@ -513,3 +513,38 @@ def test_without_bwrap_the_judge_refuses_and_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(sandbox.shutil, "which", lambda name, *a, **k: None)
     with pytest.raises(sandbox.BwrapMissing, match="apt-get install bubblewrap"):
         judge_package(ROOT, tasks=["relu_forward"])
+
+
+def test_the_reference_worker_dies_with_the_process_that_started_it(tmp_path):
+    """The trusted worker (the reference package's) is killed when its starter is killed -9,
+    even while it computes (a closed stdin would only stop it once its case was done)."""
+    import signal
+    import subprocess
+    import sys
+
+    from services import wait_until
+
+    starter = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from autograder.judge import sandbox
+        proc = sandbox.trusted_popen([sys.executable, "-c", "while True: pass"], {str(tmp_path)!r},
+                                     sandbox.Limits(cpu_seconds=600))
+        print(proc.pid, flush=True)
+        time.sleep(600)
+    """)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    worker = int(starter.stdout.readline())
+    assert Path(f"/proc/{worker}").exists()
+    starter.send_signal(signal.SIGKILL)
+    starter.wait()
+
+    def gone():
+        try:
+            return Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True
+
+    try:
+        wait_until(gone, 30, "the reference worker outlived the process that started it")
+    finally:
+        if not gone():
+            os.kill(worker, signal.SIGKILL)

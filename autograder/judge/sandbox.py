@@ -18,6 +18,7 @@ traverse (Python under /root, a 0700 scratch folder) is first made reachable by 
 as the grader, in a mount namespace of its own: that folder is covered by an empty tmpfs holding
 only the binds. Without bwrap, sandboxed_popen refuses (BwrapMissing says how to install it).
 """
+import ctypes
 import logging
 import os
 import resource
@@ -29,6 +30,7 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..forked import PR_SET_PDEATHSIG
 from .cgroups import RunGroup, kill_until_gone, limits_mode
 
 log = logging.getLogger(__name__)
@@ -232,8 +234,12 @@ class Sandbox:
         return [*outer, "--", os.path.realpath(sys.executable), "-I", "-S", "-c", _PARENT]
 
 
-def _preexec(limits, group):
+def _preexec(limits, group, die_with_parent=False):
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if die_with_parent else None  # loaded before the fork
+
     def run():
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         for which, value in limits.rlimits():
             resource.setrlimit(which, value)
         if group is not None:
@@ -256,9 +262,10 @@ def sandboxed_popen(argv, box, *, group=None, env=None, **popen_kwargs):
 
 
 def trusted_popen(argv, cwd, limits, *, env=None, **popen_kwargs):
-    """Our own code (the reference package), with the limits only, in its own session."""
+    """Our own code (the reference package), with the limits only, in its own session; it dies
+    with the process that started it."""
     return subprocess.Popen(argv, cwd=cwd, env=env if env is not None else {},
-                            preexec_fn=_preexec(limits, None),  # noqa: PLW1509
+                            preexec_fn=_preexec(limits, None, die_with_parent=True),  # noqa: PLW1509
                             start_new_session=True, close_fds=True, **popen_kwargs)
 
 
