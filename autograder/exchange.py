@@ -19,6 +19,7 @@ from pathlib import Path
 from .config import nbgrader_succeeded
 
 INBOX = "exchange_inbox"  # nbgrader collect's course root, inside the course folder
+SCREENED = "exchange_screened"  # the screened copy of inbound/ that nbgrader collects from (autograder.inbound)
 OUTBOX = "exchange_outbox"  # release_feedback's course root: one page per submitted notebook
 
 
@@ -26,8 +27,9 @@ class ExchangeError(RuntimeError):
     """An exchange step failed; the message carries nbgrader's own error."""
 
 
-def _api(course, root=None, exchange_root=None):
-    """nbgrader's API on course (or on another course root, a staging folder, for one step)."""
+def _api(course, root=None, exchange_root=None, trusted_owners=False):
+    """nbgrader's API on course (or on another course root, a staging folder, for one step).
+    trusted_owners: collect from a screened copy whose owners were checked already."""
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
@@ -37,6 +39,8 @@ def _api(course, root=None, exchange_root=None):
     exchange_root = exchange_root or os.environ.get("CS231N_EXCHANGE")
     if exchange_root:
         overrides["Exchange"] = {"root": str(exchange_root)}
+    if trusted_owners:
+        overrides["ExchangeCollect"] = {"check_owner": False}
     if root is not None:
         overrides["CourseDirectory"] = {"root": str(root), "db_url": f"sqlite:///{Path(root) / 'gradebook.db'}"}
     config.merge(Config(overrides))
@@ -82,18 +86,34 @@ def release_to_exchange(course, exchange_root=None):
 
 
 def collect_from_exchange(course, exchange_root=None):
-    """nbgrader collect into course/exchange_inbox/, then autograder.collect into submitted/.
+    """nbgrader collect, of a screened copy of the exchange's inbound folder (autograder.inbound),
+    into course/exchange_inbox/; then autograder.collect into submitted/.
 
     Returns the list of autograder.collect.Collected (refused ones carry their error)."""
-    from .collect import collect
+    from .collect import Collected, collect
+    from .inbound import screen
 
+    api = _api(course, exchange_root=exchange_root)
+    inbound = exchange_path(course, exchange_root) / "inbound"
+    if not inbound.is_dir():
+        raise ExchangeError(f"the exchange has no inbound folder at {inbound}: release the assignment first "
+                            "(python -m autograder release --exchange)")
+    screened = course.root / SCREENED
+    shutil.rmtree(screened, ignore_errors=True)
+    view = screened / api.coursedir.course_id / "inbound"
+    view.mkdir(parents=True)
+    refused = screen(inbound, view, course.assignment_id, api.coursedir.max_dir_size * 1000)
     inbox = course.root / INBOX
     inbox.mkdir(parents=True, exist_ok=True)
-    _check(_api(course, root=inbox, exchange_root=exchange_root).collect(course.assignment_id), "collect")
+    try:
+        _check(_api(course, root=inbox, exchange_root=screened, trusted_owners=True).collect(course.assignment_id),
+               "collect")
+    finally:
+        shutil.rmtree(screened, ignore_errors=True)
     staged = inbox / "submitted"
-    if not staged.is_dir():
-        return []
-    return collect(staged, course)
+    collected = collect(staged, course) if staged.is_dir() else []
+    return collected + [Collected(r.owner or "?", inbound / r.name, error=f"not collected from the exchange: {r.why}")
+                        for r in refused]
 
 
 def release_feedback_to_exchange(course, pages, exchange_root=None):

@@ -1,0 +1,115 @@
+"""The exchange's inbound folder as nbgrader's collect should see it on a shared hub.
+
+Every hub user may write to nbgrader's inbound/ (it is world-writable), and nbgrader's collect,
+run by the grader, trusts what it finds there: it follows links inside a submission (a student's
+`cs231n/layers.py` linked to the instructor's reference becomes the reference), takes a folder
+named for another student (it only logs "cheating attempt?"), and fails as a whole on one folder
+with a name it cannot parse or one that is too big. So collect_from_exchange runs nbgrader's
+collect on a screened copy instead: each submission folder of the assignment is copied only if
+
+- its name is nbgrader's `<student>+<assignment>+<timestamp>[+<random>]`;
+- it belongs to the hub user it names;
+- it holds only folders and regular files (no link, no pipe, no device), opened without
+  following any link, so a file swapped for a link during the copy is refused, not followed;
+- it is at most nbgrader's CourseDirectory.max_dir_size.
+
+Every other folder is refused with the reason, and the others are collected as usual.
+"""
+import os
+import pwd
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+REGULAR = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK  # non-blocking: a pipe must not hang the open
+
+
+@dataclass
+class Refused:
+    """A submission folder of inbound/ that was not copied: its name, whose it is, and why."""
+
+    name: str
+    owner: str
+    why: str
+
+
+class _Unsafe(Exception):
+    pass
+
+
+def screen(inbound, view, assignment_id, max_bytes):
+    """Copy the acceptable submission folders of `assignment_id` from inbound into the empty
+    folder view; returns the Refused ones."""
+    from nbgrader.utils import parse_utc
+
+    refused = []
+    inbound_fd = os.open(inbound, DIRECTORY)
+    try:
+        for name in sorted(os.listdir(inbound_fd)):
+            parts = name.rsplit("+", 3)
+            if len(parts) < 3 or parts[1] != assignment_id:
+                continue  # another assignment's (or not nbgrader's at all)
+            try:
+                entry = os.open(name, DIRECTORY, dir_fd=inbound_fd)
+            except OSError:
+                refused.append(Refused(name, "", "it is not a folder (a link or a file): submit with nbgrader"))
+                continue
+            try:
+                owner = _owner(os.fstat(entry).st_uid)
+                try:
+                    parse_utc(parts[2])
+                except Exception:  # noqa: BLE001  (dateutil raises several kinds)
+                    raise _Unsafe(f"its timestamp {parts[2]!r} is not nbgrader's: submit with nbgrader") from None
+                if owner != parts[0]:
+                    raise _Unsafe(f"it is named for {parts[0]!r} but belongs to the hub user {owner!r}: a "
+                                  "submission may only be made by its own student")
+                _copy_tree(entry, Path(view) / name, [max_bytes], name)
+            except _Unsafe as why:
+                shutil.rmtree(Path(view) / name, ignore_errors=True)
+                refused.append(Refused(name, owner, str(why)))
+            finally:
+                os.close(entry)
+    finally:
+        os.close(inbound_fd)
+    return refused
+
+
+def _owner(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _copy_tree(folder_fd, dest, budget, where):
+    """Copy the folder open as folder_fd to dest, never following a link; budget: [bytes left]."""
+    dest.mkdir()
+    for item in os.scandir(folder_fd):
+        path = f"{where}/{item.name}"
+        mode = item.stat(follow_symlinks=False).st_mode
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            raise _Unsafe(f"it holds {path}, which is a link or a special file: submit regular files only")
+        fd = os.open(item.name, DIRECTORY if stat.S_ISDIR(mode) else REGULAR, dir_fd=folder_fd)
+        try:
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                _copy_tree(fd, dest / item.name, budget, path)
+            elif stat.S_ISREG(os.fstat(fd).st_mode):
+                _copy_file(fd, dest / item.name, budget)
+            else:
+                raise _Unsafe(f"{path} changed into a special file while it was copied")
+        finally:
+            os.close(fd)
+
+
+def _copy_file(fd, dest, budget):
+    if os.fstat(fd).st_size > budget[0]:  # before reading it (a sparse file costs nothing to make)
+        raise _Unsafe("it is larger than the course allows (nbgrader's CourseDirectory.max_dir_size)")
+    os.set_blocking(fd, True)
+    with open(dest, "wb") as out:
+        while chunk := os.read(fd, 1 << 20):
+            budget[0] -= len(chunk)
+            if budget[0] < 0:
+                raise _Unsafe("it is larger than the course allows (nbgrader's CourseDirectory.max_dir_size)")
+            out.write(chunk)

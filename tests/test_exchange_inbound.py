@@ -1,0 +1,93 @@
+"""Red team: what a student on a JupyterHub can put in nbgrader's exchange inbox, which every
+student may write to (nbgrader's inbound/ is world-writable), and what collect_from_exchange
+makes of it. Students are the machine's own users here (nobody, daemon), as on a hub."""
+import os
+import pwd
+import secrets
+from pathlib import Path
+
+import pytest
+
+from autograder.config import Course
+from autograder.exchange import collect_from_exchange, exchange_path
+from course_fixtures import make_toy_source
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="submissions owned by other users need root to make")
+
+NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+
+
+@pytest.fixture
+def hub(tmp_path):
+    """(course, exchange root, inbound folder) of a toy course whose exchange is empty."""
+    src = make_toy_source(tmp_path / "src")
+    course = Course(root=tmp_path / "course", db_url=f"sqlite:///{tmp_path / 'course' / 'gradebook.db'}",
+                    source_root=src)
+    exchange = tmp_path / "exchange"
+    inbound = exchange_path(course, exchange) / "inbound"
+    inbound.mkdir(parents=True)
+    inbound.chmod(0o2733)
+    return course, exchange, inbound
+
+
+def _submit(inbound, owner, claimed=None, stamp="2026-11-28 10:00:00.000000 UTC", files=None):
+    """A submission folder as `nbgrader submit` leaves it, made and owned by the user `owner`,
+    named for the user `claimed` (default: the owner)."""
+    entry = inbound / f"{claimed or owner}+a2+{stamp}+{secrets.token_hex(8)}"
+    entry.mkdir()
+    (entry / "timestamp.txt").write_text(stamp)
+    (entry / "Toy.ipynb").write_text(NB)
+    for name, make in (files or {}).items():
+        make(entry / name)
+    user = pwd.getpwnam(owner)
+    for folder, dirs, names in os.walk(entry):
+        for name in [*dirs, *names]:
+            os.lchown(os.path.join(folder, name), user.pw_uid, user.pw_gid)
+    os.lchown(entry, user.pw_uid, user.pw_gid)
+    return entry
+
+
+def _collected(course, exchange):
+    return {c.student_id: c for c in collect_from_exchange(course, exchange)}
+
+
+def test_a_link_in_a_submission_brings_none_of_the_instructors_files(hub, tmp_path):
+    course, exchange, inbound = hub
+    solution = tmp_path / "instructor" / "layers.py"  # e.g. the reference package, readable by the grader only
+    solution.parent.mkdir(mode=0o700)
+    solution.write_text("ANSWER = 'the instructor reference'\n")
+    solution.chmod(0o600)
+    _submit(inbound, "nobody", files={"cs231n": Path.mkdir, "cs231n/layers.py": lambda p: p.symlink_to(solution)})
+    found = _collected(course, exchange)
+    copied = [p for p in course.root.rglob("*") if p.is_file() and "instructor reference" in p.read_text(errors="replace")]
+    assert not copied, f"the instructor's file reached the student's submission: {copied}"
+    assert "link" in found["nobody"].error, found["nobody"]
+
+
+def test_forged_malformed_special_and_oversized_folders_are_refused_and_the_rest_collected(hub, tmp_path):
+    course, exchange, inbound = hub
+    honest = _submit(inbound, "daemon", files={"cs231n": Path.mkdir, "cs231n/layers.py":
+                                               lambda p: p.write_text("HONEST = 'daemon'\n")})
+    # nobody, as daemon, later than daemon's own: nbgrader would take it as daemon's newest
+    _submit(inbound, "nobody", claimed="daemon", stamp="2026-11-28 11:00:00.000000 UTC",
+            files={"cs231n": Path.mkdir, "cs231n/layers.py": lambda p: p.write_text("FORGED = 'nobody'\n")})
+    bad_stamp = _submit(inbound, "nobody", stamp="yesterday")
+    _submit(inbound, "nobody", stamp="2026-11-28 12:00:00.000000 UTC", files={"pipe": lambda p: os.mkfifo(p)})
+    _submit(inbound, "nobody", stamp="2026-11-28 13:00:00.000000 UTC",
+            files={"huge.bin": lambda p: os.truncate(p.write_bytes(b"") or p, 200 * 10**6)})
+    (inbound / f"nobody+a2+2026-11-28 14:00:00.000000 UTC+{secrets.token_hex(8)}").symlink_to(honest)
+
+    found = collect_from_exchange(course, exchange)
+    collected = [c for c in found if not c.error]
+    refusals = sorted(c.error for c in found if c.error)
+    assert [c.student_id for c in collected] == ["daemon"]
+    layers = course.step_dir("submitted", "daemon") / "cs231n" / "layers.py"
+    assert layers.read_text() == "HONEST = 'daemon'\n", "daemon's own submission is the one collected"
+    assert len(refusals) == 5, refusals
+    said = "\n".join(refusals)
+    for words in ("named for 'daemon' but belongs to the hub user 'nobody'", "'yesterday' is not nbgrader's",
+                  "pipe, which is a link or a special file", "larger than the course allows",
+                  "not a folder (a link or a file)"):
+        assert words in said, (words, refusals)
+    assert bad_stamp.is_dir(), "the exchange itself is left as it was"
+    assert not (course.root / "exchange_screened").exists(), "the screened copy is removed"
