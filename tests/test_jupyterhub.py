@@ -117,6 +117,7 @@ def linux_users(*prefixes):
             name, password = f"{prefix}{secrets.token_hex(3)}", secrets.token_urlsafe(12)
             subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
             made[prefix] = (name, password)
+            os.chmod(f"/home/{name}", 0o700)  # docs/jupyterhub.md: HOME_MODE 0700
             subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True)
         yield made
     finally:
@@ -271,6 +272,9 @@ def test_a_course_round_trip_through_jupyterhub_and_the_exchange():
                     score = f"Score: {float(row['score']):g} of {float(row['max_score']):g}"
                     expect(page.locator("#total")).to_contain_text(score)
                     assert HIDDEN_LINE not in page.content() and "HIDDEN TESTS" not in page.content()
+                    # and reads nothing of the instructor's course: the gradebook, classmates' work
+                    peek = as_user(student, ["ls", f"/home/{instructor}/course/submitted"], check=False)
+                    assert peek.returncode != 0, f"the student can list the class's submissions: {peek.stdout}"
                 finally:
                     browser.close()
     finally:
