@@ -23,7 +23,18 @@ from .gradescope import VISIBILITIES
 
 
 def _course(args):
-    return Course.at(args.course, args.db_url, args.source)
+    """The course of the command line; its folder is made private (0700) when it is made here,
+    since it holds every student's submission and the grades. One that other users may enter is
+    used as it is, with a warning (once)."""
+    course = Course.at(args.course, args.db_url, args.source)
+    if not course.root.exists():
+        course.root.parent.mkdir(parents=True, exist_ok=True)
+        course.root.mkdir(mode=0o700)
+    elif course.root.stat().st_mode & 0o005 and not getattr(args, "warned_open", False):
+        args.warned_open = True
+        print(f"warning: other users of this machine may enter {course.root}, which holds every student's "
+              f"submission and the grades; make it private: chmod 700 {course.root}", file=sys.stderr)
+    return course
 
 
 def cmd_release(args):

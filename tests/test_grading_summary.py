@@ -103,3 +103,17 @@ def test_feedback_grades_csv_and_gradescope_tell_the_same_problems():
         assert sentence in page and sentence in output
     assert "missing from your submission: cs231n/layers.py" in output
     assert problems(_result()) == []
+
+
+def test_the_course_folder_is_made_private_and_an_open_one_is_named(tmp_path, capsys):
+    """It holds every student's submission and the grades: made 0700; one that other users may
+    enter is used, with a warning saying how to close it."""
+    from autograder.__main__ import main
+
+    made = tmp_path / "new" / "course"
+    assert main(["--course", str(made), "export"]) == 0
+    assert made.stat().st_mode & 0o777 == 0o700
+    assert "warning" not in capsys.readouterr().err
+    made.chmod(0o755)
+    assert main(["--course", str(made), "export"]) == 0
+    assert capsys.readouterr().err.count(f"make it private: chmod 700 {made}") == 1
