@@ -213,7 +213,14 @@ def main(argv=None):
     p.set_defaults(run=cmd_demo)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    return args.run(args)
+    from .exchange import ExchangeError
+    from .release import ReleaseError
+
+    try:
+        return args.run(args)
+    except (ExchangeError, ReleaseError) as error:  # their messages say what failed and what to do
+        print(f"{args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

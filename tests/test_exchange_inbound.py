@@ -91,3 +91,16 @@ def test_forged_malformed_special_and_oversized_folders_are_refused_and_the_rest
         assert words in said, (words, refusals)
     assert bad_stamp.is_dir(), "the exchange itself is left as it was"
     assert not (course.root / "exchange_screened").exists(), "the screened copy is removed"
+
+
+def test_grading_from_an_exchange_with_no_inbound_folder_says_what_to_do(hub, tmp_path, capsys):
+    from autograder.__main__ import main
+
+    course, _, _ = hub
+    empty = tmp_path / "no-exchange"
+    empty.mkdir()
+    code = main(["--course", str(course.root), "--source", str(course.source_root), "grade", "--exchange",
+                 "--exchange-root", str(empty), "--workers", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "the exchange has no inbound folder" in err and "release --exchange" in err, err
+    assert not (course.root / "export").exists(), "nothing was graded"
