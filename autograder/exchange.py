@@ -72,9 +72,12 @@ def _check(result, step):
 
 def exchange_path(course, exchange_root=None):
     """The course's folder in the exchange (outbound/, inbound/, feedback/)."""
+    return _course_folder(_api(course, exchange_root=exchange_root))
+
+
+def _course_folder(api):
     from nbgrader.exchange.default import Exchange
 
-    api = _api(course, exchange_root=exchange_root)
     return Path(Exchange(coursedir=api.coursedir, parent=api).root) / api.coursedir.course_id
 
 
@@ -94,7 +97,7 @@ def collect_from_exchange(course, exchange_root=None):
     from .inbound import screen
 
     api = _api(course, exchange_root=exchange_root)
-    inbound = exchange_path(course, exchange_root) / "inbound"
+    inbound = _course_folder(api) / "inbound"
     if not inbound.is_dir():
         raise ExchangeError(f"the exchange has no inbound folder at {inbound}: release the assignment first "
                             "(python -m autograder release --exchange)")

@@ -93,18 +93,19 @@ def _copy_tree(folder_fd, dest, budget, where):
             raise _Unsafe(f"it holds {path}, which is a link or a special file: submit regular files only")
         fd = os.open(item.name, DIRECTORY if stat.S_ISDIR(mode) else REGULAR, dir_fd=folder_fd)
         try:
-            if stat.S_ISDIR(os.fstat(fd).st_mode):
+            opened = os.fstat(fd)  # what was opened, which may differ from what was listed
+            if stat.S_ISDIR(opened.st_mode):
                 _copy_tree(fd, dest / item.name, budget, path)
-            elif stat.S_ISREG(os.fstat(fd).st_mode):
-                _copy_file(fd, dest / item.name, budget)
+            elif stat.S_ISREG(opened.st_mode):
+                _copy_file(fd, opened.st_size, dest / item.name, budget)
             else:
                 raise _Unsafe(f"{path} changed into a special file while it was copied")
         finally:
             os.close(fd)
 
 
-def _copy_file(fd, dest, budget):
-    if os.fstat(fd).st_size > budget[0]:  # before reading it (a sparse file costs nothing to make)
+def _copy_file(fd, size, dest, budget):
+    if size > budget[0]:  # before reading it (a sparse file costs nothing to make)
         raise _Unsafe("it is larger than the course allows (nbgrader's CourseDirectory.max_dir_size)")
     os.set_blocking(fd, True)
     with open(dest, "wb") as out:
