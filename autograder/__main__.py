@@ -50,9 +50,11 @@ def cmd_release(args):
 
 
 def _report_collected(collected):
+    from .collect import printable
+
     refused = [c for c in collected if c.error]
     for c in refused:
-        print(f"  refused {c.source.name}: {c.error}", file=sys.stderr)
+        print(f"  refused {printable(c.source.name)}: {printable(c.error)}", file=sys.stderr)
     print(f"collected {len(collected) - len(refused)} submissions" + (f", refused {len(refused)}" if refused else ""))
     return refused
 

@@ -49,6 +49,12 @@ class Collected:
     error: str = ""
 
 
+def printable(text):
+    """text for the instructor's terminal: characters that are not printable (a terminal's escape
+    sequences, newlines in a file name a student chose) are shown escaped, never acted on."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def student_id_of(path):
     """The student id a submission's file or folder name gives, or None."""
     match = STUDENT_ID.match(Path(path).name)

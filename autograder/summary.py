@@ -1,4 +1,5 @@
 """The closing account of a grading run, as lines of text (the CLI and the demo print it)."""
+from .collect import printable
 from .results import scores
 
 
@@ -15,7 +16,8 @@ def summarize(results, failures, seconds, refused=()):
     for sid, why in sorted(failures.items()):
         lines.append(f"  NOT GRADED {sid}: {why} (the next run grades them again)")
     for entry in refused:
-        lines.append(f"  REFUSED {entry.student_id or entry.source.name} ({entry.source.name}): {entry.error}")
+        lines.append(f"  REFUSED {printable(entry.student_id or entry.source.name)} ({printable(entry.source.name)}): "
+                     f"{printable(entry.error)}")
     for sid, result in sorted(results.items()):
         if result.timed_out:
             lines.append(f"  {sid}: ran out of time: {', '.join(result.timed_out)}")

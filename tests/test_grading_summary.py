@@ -117,3 +117,17 @@ def test_the_course_folder_is_made_private_and_an_open_one_is_named(tmp_path, ca
     made.chmod(0o755)
     assert main(["--course", str(made), "export"]) == 0
     assert capsys.readouterr().err.count(f"make it private: chmod 700 {made}") == 1
+
+
+def test_names_a_student_chose_cannot_drive_the_instructors_terminal(capsys):
+    """A submission's folder or file name is the student's: a terminal escape in it (here: clear
+    the line, then a fake grade) is printed escaped in the summary and in collect's report."""
+    from autograder.__main__ import _report_collected
+
+    name = "amy+a2+x\x1b[2K\rgraded amy 100/100\n"
+    entry = Collected("amy", Path("/exchange/inbound") / name, error=f"it holds {name}/pipe, a special file")
+    text = "\n".join(summarize({}, {}, 1.0, [entry]))
+    _report_collected([entry])
+    printed = capsys.readouterr().err
+    for shown in (text, printed):
+        assert "\x1b" not in shown and "\r" not in shown and "\\x1b[2K\\rgraded amy 100/100\\n" in shown, shown
