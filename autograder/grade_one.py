@@ -98,7 +98,7 @@ def _notebooks_in(report):
     return sorted(set(report.read_text().splitlines())) if report.exists() else []
 
 
-class NbgraderRun(NamedTuple):
+class AutogradeOutcome(NamedTuple):
     """What run_nbgrader_autograde learnt: ok (exit 0), the log's tail, the notebooks that ran out
     of their budget, those whose kernel filled the run's tmpfs, and whether nbgrader itself was
     killed at the grader's own time limit (a fact of ours: never read back from the log, whose
@@ -112,7 +112,7 @@ class NbgraderRun(NamedTuple):
 
 
 def run_nbgrader_autograde(job, private_root):
-    """nbgrader autograde of one student in a private course; returns an NbgraderRun.
+    """nbgrader autograde of one student in a private course; returns an AutogradeOutcome.
 
     nbgrader runs as the grader, forked from this worker's zygote (autograder.nbgrader_zygote:
     nbgrader is imported once per worker, not once per student); every notebook's kernel runs
@@ -143,9 +143,9 @@ def run_nbgrader_autograde(job, private_root):
         returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, timeout=timeout, env=env)
     out_of_time, out_of_space = _notebooks_in(overruns), _notebooks_in(filled)
     if timed_out:
-        return NbgraderRun(False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}",
+        return AutogradeOutcome(False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}",
                            out_of_time, out_of_space, True)
-    return NbgraderRun(returncode == 0, _tail(log), out_of_time, out_of_space, False)
+    return AutogradeOutcome(returncode == 0, _tail(log), out_of_time, out_of_space, False)
 
 
 def grade_submission(job):

@@ -386,7 +386,7 @@ def test_words_in_nbgraders_log_do_not_make_a_student_not_graded(tmp_path, monke
     text: a tail that began with "nbgrader autograde ran longer than" made the student "not
     graded: the grader's own time limit ran out", which is never a score and is graded again by
     every later run; a student who lined a file name up with the tail's start turned a low score
-    into that. Fix: the time limit travels as a value (grade_one.NbgraderRun.over_limit). Here
+    into that. Fix: the time limit travels as a value (grade_one.AutogradeOutcome.over_limit). Here
     nbgrader's run (the only part faked) leaves such a tail and exits 0."""
     from autograder import grade_one, nbgrader_zygote
     from autograder.collect import collect
