@@ -64,13 +64,15 @@ def _require():
 @contextlib.contextmanager
 def enterable_checkout():
     """The hub's users run this checkout's autograder and read its hub configuration, so they
-    must be able to pass through every folder above it. A clone in a private folder (`mktemp -d`
-    makes it 0700) gets `o+x` (enter, not list) on those folders for the test, and their modes
+    must be able to pass through every folder above it and read the checkout itself (Python lists
+    a folder on its path). A clone in a private folder (`mktemp -d` makes it 0700) gets `o+x`
+    (enter, not list) on the folders above it and `o+rx` on itself for the test, and their modes
     back afterwards."""
-    private = {p: os.stat(p).st_mode & 0o7777 for p in (ROOT, *ROOT.parents) if not os.stat(p).st_mode & 0o001}
+    needed = {ROOT: 0o005, **{p: 0o001 for p in ROOT.parents}}
+    private = {p: os.stat(p).st_mode & 0o7777 for p, bits in needed.items() if os.stat(p).st_mode & bits != bits}
     try:
         for folder, mode in private.items():
-            os.chmod(folder, mode | 0o001)
+            os.chmod(folder, mode | needed[folder])
         yield
     finally:
         for folder, mode in private.items():
