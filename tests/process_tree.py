@@ -71,3 +71,20 @@ def pids_where(match):
 def running(entry):
     """Whether the process of /proc entry `entry` is not a zombie (dead, not collected yet)."""
     return (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def ended(pid):
+    """Whether process pid is gone or a zombie (dead, not collected yet); safe against its end
+    while /proc is read."""
+    try:
+        return not running(Path(f"/proc/{pid}"))
+    except (OSError, IndexError):
+        return True
+
+
+def cmdline(pid):
+    """Process pid's command line as bytes (arguments joined by NUL), b"" when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -35,7 +35,7 @@ from autograder.lock import CourseBusy, course_lock, lock_path
 from autograder.release import build_release
 from autograder.results import merged_digests, not_graded, scores, stored_results
 from course_fixtures import make_small_class, make_toy_source
-from process_tree import alive, descendants, kernels, processes
+from process_tree import alive, cmdline, descendants, ended, kernels, processes
 from services import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading_failures")]
@@ -187,8 +187,7 @@ def test_workers_of_a_dead_holder_keep_the_lock_until_they_die(tmp_path):
                 pass
     finally:
         os.kill(worker, signal.SIGKILL)
-    wait_until(lambda: not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2],
-               30, "the worker did not die")
+    wait_until(lambda: ended(worker), 30, "the worker did not die")
     with course_lock(tmp_path) as me:
         assert me.pid == os.getpid()
 
@@ -416,7 +415,8 @@ def test_kill_9_of_the_coordinator_leaves_nothing_and_the_next_run_grades_everyb
     while leftovers() and time.monotonic() < deadline:
         time.sleep(0.05)
     print(f"processes of the run left {time.monotonic() - killed:.2f} s after the kill: {sorted(leftovers())}")
-    left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes()[:200] for pid in leftovers() if Path(f"/proc/{pid}").exists()}
+    left = {pid: cmdline(pid)[:200] for pid in leftovers()}
+    left = {pid: argv for pid, argv in left.items() if argv}  # ended since leftovers() looked
     for pid in left:  # not into the next tests
         os.kill(pid, signal.SIGKILL)
     assert left == {}

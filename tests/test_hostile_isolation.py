@@ -454,8 +454,8 @@ def test_killing_the_grading_worker_ends_everything_its_student_run_started(batc
 
     try:
         for _ in range(1800):  # until the kernel sandbox runs (the judge comes first)
-            kernels = [p for p in pids_where(run_user)
-                       if b"kernel_zygote.py" in Path(f"/proc/{p}/cmdline").read_bytes()]
+            kernels = pids_where(lambda entry: run_user(entry)
+                                 and b"kernel_zygote.py" in (entry / "cmdline").read_bytes())
             if len(kernels) >= 2:  # the zygote and the looping kernel forked from it
                 break
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from process_tree import pids_where, running
+from process_tree import ended, pids_where, running
 
 from autograder import kernel_sandbox, nbgrader_zygote
 from autograder.config import ROOT
@@ -121,14 +121,7 @@ def test_the_zygote_dies_with_the_process_that_started_it(tmp_path):
     parent.kill()
     parent.wait()
     for _ in range(100):
-        try:
-            os.kill(zygote_pid, 0)
-        except ProcessLookupError:
-            return
-        # a zombie until its parent's parent reaps it: look at its state
-        state = Path(f"/proc/{zygote_pid}/stat").read_text().split(")")[-1].split()[0] \
-            if Path(f"/proc/{zygote_pid}/stat").exists() else "Z"
-        if state == "Z":
+        if ended(zygote_pid):  # gone, or a zombie until its parent's parent reaps it
             return
         time.sleep(0.1)
     pytest.fail("the zygote outlived the process that started it")
