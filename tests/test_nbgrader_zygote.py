@@ -75,9 +75,14 @@ def test_an_isolated_run_has_its_tmpfs_and_its_kernel_zygote_in_the_sandbox(tmp_
     (tmp_path / "nbgrader_config.py").write_text(
         "import json, os\nfrom pathlib import Path\n"
         "mount = os.environ['KERNELS_MOUNT']\n"
-        "zygotes = [p.name for p in Path('/proc').iterdir() if p.name.isdigit() and "
-        "b'kernel_zygote.py' in (p / 'cmdline').read_bytes() and b'bwrap' not in (p / 'cmdline').read_bytes()]\n"
-        "uids = [(Path('/proc') / z / 'status').read_text().split('Uid:')[1].split()[0] for z in zygotes]\n"
+        "def zygote_uid(p):  # None unless p is a zygote (a process may end while we look)\n"
+        "    try:\n"
+        "        argv = (p / 'cmdline').read_bytes()\n"
+        "        if b'kernel_zygote.py' in argv and b'bwrap' not in argv:\n"
+        "            return (p / 'status').read_text().split('Uid:')[1].split()[0]\n"
+        "    except OSError:\n"
+        "        return None\n"
+        "uids = [u for p in Path('/proc').iterdir() if p.name.isdigit() for u in [zygote_uid(p)] if u]\n"
         "os.symlink(mount + '/code', mount + '/runtime/planted')\n"  # as a kernel may, for nbgrader
         "Path('seen').write_text(json.dumps([os.path.ismount(mount), sorted(os.listdir(mount)), "
         "sorted(os.listdir(mount + '/zygote')), uids, os.path.exists(mount + '/runtime/planted')]))\n")
