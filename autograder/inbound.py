@@ -11,10 +11,16 @@ collect on a screened copy instead: each submission folder of the assignment is 
 - it belongs to the hub user it names;
 - it holds only folders and regular files (no link, no pipe, no device), opened without
   following any link, so a file swapped for a link during the copy is refused, not followed;
+- none of its files has a second name (a hard link made to a file the student could not read
+  would otherwise be copied by the grader, who can);
+- the grader can read all of it (a file the student made unreadable refuses that folder, not
+  the whole collect);
 - it is at most nbgrader's CourseDirectory.max_dir_size.
 
 Every other folder is refused with the reason, and the others are collected as usual.
 """
+import contextlib
+import errno
 import os
 import pwd
 import shutil
@@ -53,8 +59,10 @@ def screen(inbound, view, assignment_id, max_bytes):
                 continue  # another assignment's (or not nbgrader's at all)
             try:
                 entry = os.open(name, DIRECTORY, dir_fd=inbound_fd)
-            except OSError:
-                refused.append(Refused(name, "", "it is not a folder (a link or a file): submit with nbgrader"))
+            except OSError as error:
+                why = ("it is not a folder (a link or a file): submit with nbgrader"
+                       if error.errno in (errno.ELOOP, errno.ENOTDIR) else _unreadable(name, error))
+                refused.append(Refused(name, "", why))
                 continue
             try:
                 owner = _owner(os.fstat(entry).st_uid)
@@ -88,28 +96,49 @@ def _copy_tree(folder_fd, dest, budget, where):
     dest.mkdir()
     for item in os.scandir(folder_fd):
         path = f"{where}/{item.name}"
-        mode = item.stat(follow_symlinks=False).st_mode
+        with _reading(path):  # it may be gone since it was listed
+            mode = item.stat(follow_symlinks=False).st_mode
         if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
             raise _Unsafe(f"it holds {path}, which is a link or a special file: submit regular files only")
-        fd = os.open(item.name, DIRECTORY if stat.S_ISDIR(mode) else REGULAR, dir_fd=folder_fd)
+        with _reading(path):  # e.g. swapped for a link since it was listed (ELOOP), or mode 000
+            fd = os.open(item.name, DIRECTORY if stat.S_ISDIR(mode) else REGULAR, dir_fd=folder_fd)
         try:
             opened = os.fstat(fd)  # what was opened, which may differ from what was listed
             if stat.S_ISDIR(opened.st_mode):
                 _copy_tree(fd, dest / item.name, budget, path)
-            elif stat.S_ISREG(opened.st_mode):
-                _copy_file(fd, opened.st_size, dest / item.name, budget)
-            else:
+            elif not stat.S_ISREG(opened.st_mode):
                 raise _Unsafe(f"{path} changed into a special file while it was copied")
+            elif opened.st_nlink > 1:
+                raise _Unsafe(f"{path} is a hard link (a file with a second name): submit with nbgrader")
+            else:
+                _copy_file(fd, opened.st_size, dest / item.name, budget, path)
         finally:
             os.close(fd)
 
 
-def _copy_file(fd, size, dest, budget):
+@contextlib.contextmanager
+def _reading(path):
+    """An OSError while reading the student's path refuses their folder (not the whole collect)."""
+    try:
+        yield
+    except OSError as error:
+        raise _Unsafe(_unreadable(path, error)) from None
+
+
+def _unreadable(path, error):
+    return f"the grader could not read {path} ({os.strerror(error.errno)}): submit again with nbgrader"
+
+
+def _copy_file(fd, size, dest, budget, path):
     if size > budget[0]:  # before reading it (a sparse file costs nothing to make)
         raise _Unsafe("it is larger than the course allows (nbgrader's CourseDirectory.max_dir_size)")
     os.set_blocking(fd, True)
-    with open(dest, "wb") as out:
-        while chunk := os.read(fd, 1 << 20):
+    with open(dest, "wb") as out:  # a write error is the grader's (its disk): it is raised, not refused
+        while True:
+            with _reading(path):
+                chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
             budget[0] -= len(chunk)
             if budget[0] < 0:
                 raise _Unsafe("it is larger than the course allows (nbgrader's CourseDirectory.max_dir_size)")

@@ -1,9 +1,12 @@
 """Red team: what a student on a JupyterHub can put in nbgrader's exchange inbox, which every
 student may write to (nbgrader's inbound/ is world-writable), and what collect_from_exchange
 makes of it. Students are the machine's own users here (nobody, daemon), as on a hub."""
+import json
 import os
 import pwd
 import secrets
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from autograder.config import Course
 from autograder.exchange import collect_from_exchange, exchange_path
 from course_fixtures import make_toy_source
+from user_slots import slot
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="submissions owned by other users need root to make")
 
@@ -104,3 +108,66 @@ def test_grading_from_an_exchange_with_no_inbound_folder_says_what_to_do(hub, tm
     err = capsys.readouterr().err
     assert code == 2 and "the exchange has no inbound folder" in err and "release --exchange" in err, err
     assert not (course.root / "export").exists(), "nothing was graded"
+
+
+def test_a_hard_link_to_a_file_the_student_cannot_read_is_refused(hub, tmp_path):
+    """Where the kernel lets users link files they cannot read (fs.protected_hardlinks = 0), a
+    hard link in a submission would have the grader, who can read it, copy the instructor's file."""
+    course, exchange, inbound = hub
+    solution = tmp_path / "instructor-layers.py"
+    solution.write_text("ANSWER = 'the instructor reference'\n")
+    solution.chmod(0o600)
+    entry = _submit(inbound, "nobody", files={"cs231n": Path.mkdir})
+    os.link(solution, entry / "cs231n" / "layers.py")  # made after _submit's chown: the file stays root's
+    found = _collected(course, exchange)
+    copied = [p for p in course.root.rglob("*") if p.is_file() and "instructor reference" in p.read_text(errors="replace")]
+    assert not copied, f"the instructor's file reached the student's submission: {copied}"
+    assert "hard link" in found["nobody"].error, found["nobody"]
+
+
+def test_a_folder_the_grader_cannot_read_is_refused_and_the_others_are_screened(tmp_path):
+    """An error reading one student's files (here a file they made unreadable, screened by a grader
+    that is not root; as root, a file swapped for a link during the copy) refuses that folder only:
+    it used to raise out of the screen, and nobody was collected."""
+    from nbgrader.utils import parse_utc  # noqa: F401 - imported here: the child below cannot read the venv
+
+    from autograder.forked import run_and_leave
+    from autograder.inbound import screen
+
+    grader = slot(0)
+    top = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        top.chmod(0o711)
+        inbound, view = top / "inbound", top / "view"
+        inbound.mkdir(mode=0o2733)
+        view.mkdir()
+        os.chown(inbound, grader, grader)
+        os.chown(view, grader, grader)
+        _submit(inbound, "daemon", files={"cs231n": Path.mkdir, "cs231n/layers.py": lambda p: p.write_text("OK = 1\n")})
+        _submit(inbound, "nobody", files={"cs231n": Path.mkdir,
+                                          "cs231n/layers.py": lambda p: (p.write_text("X = 1\n"), p.chmod(0))})
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:  # the grader, as a user of its own
+
+            def grader_screens():
+                os.setgroups([])
+                os.setgid(grader)
+                os.setuid(grader)
+                refused = screen(inbound, view, "a2", 10**6)
+                os.write(write_end, json.dumps([[r.owner, r.why] for r in refused]).encode())
+
+            os.close(read_end)
+            run_and_leave(grader_screens)  # its traceback, if any, on stderr
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            answer = pipe.read()
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0 and answer, "the screen raised instead of refusing one folder"
+        refused = json.loads(answer)
+        assert [owner for owner, _ in refused] == ["nobody"], refused
+        assert "the grader could not read" in refused[0][1] and "layers.py" in refused[0][1], refused
+        screened = [p.relative_to(view).parts[0].split("+")[0] for p in view.rglob("layers.py")]
+        assert screened == ["daemon"], screened
+    finally:
+        shutil.rmtree(top)
