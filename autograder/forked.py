@@ -34,12 +34,21 @@ def run_and_leave(body):
             os._exit(code)
 
 
-def die_with_parent(parent=None):
-    """From now on this process gets SIGKILL when its parent dies, however it dies. Returns False
-    when `parent` (the pid the caller expects as its parent) is gone already."""
+def load_libc():
+    """The C library through ctypes, for die_with_parent in a child between fork and exec (which
+    should load nothing: the parent loads it before the fork)."""
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def die_with_parent(parent=None, libc=None):
+    """From now on this process gets SIGKILL when its parent dies, however it dies. Returns False
+    when `parent` (the pid the caller expects as its parent) is gone already. libc: load_libc()'s,
+    when loaded already."""
+    import ctypes
+
+    libc = libc or load_libc()
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     return parent is None or os.getppid() == parent

@@ -14,12 +14,18 @@ def processes():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = stat_fields(entry)
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except (OSError, IndexError):
             continue
         table[int(entry.name)] = Process(int(fields[1]), fields[19], fields[0], cmdline)
     return table
+
+
+def stat_fields(entry):
+    """The fields of /proc entry `entry`'s stat after the command name (state first, then ppid,
+    pgrp, session, ...; proc(5) numbers them from 3). Raises OSError when the process is gone."""
+    return (entry / "stat").read_text().rsplit(")", 1)[1].split()
 
 
 def descendants(pid, table=None):
@@ -70,7 +76,7 @@ def pids_where(match):
 
 def running(entry):
     """Whether the process of /proc entry `entry` is not a zombie (dead, not collected yet)."""
-    return (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return stat_fields(entry)[0] != "Z"
 
 
 def ended(pid):

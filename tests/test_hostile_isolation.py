@@ -23,7 +23,7 @@ import nbformat
 import pytest
 from course_fixtures import grades_by_name, make_toy_source, write_toy_submission
 from hostile_cells import DEAF_LOOP, fork_bomb
-from process_tree import pids_where, running
+from process_tree import pids_where, running, stat_fields
 
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.judge import sandbox
@@ -426,7 +426,7 @@ def _descends_from(entry, ancestor):
     while pid > 1:
         if pid == ancestor:
             return True
-        pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        pid = int(stat_fields(Path(f"/proc/{pid}"))[1])
     return False
 
 

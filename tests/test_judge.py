@@ -538,11 +538,8 @@ def test_the_reference_worker_dies_with_the_process_that_started_it(tmp_path):
     starter.send_signal(signal.SIGKILL)
     starter.wait()
 
-    def gone():
-        return ended(worker)
-
     try:
-        wait_until(gone, 30, "the reference worker outlived the process that started it")
+        wait_until(lambda: ended(worker), 30, "the reference worker outlived the process that started it")
     finally:
-        if not gone():
+        if not ended(worker):
             os.kill(worker, signal.SIGKILL)

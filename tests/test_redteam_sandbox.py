@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from process_tree import pids_where
+from process_tree import pids_where, stat_fields
 
 from autograder import forked, kernel_sandbox, kernel_zygote
 from autograder.config import ROOT
@@ -235,7 +235,7 @@ def _sessions(pids):
     found = set()
     for pid in pids:
         try:
-            found.add(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+            found.add(stat_fields(Path(f"/proc/{pid}"))[3])
         except (OSError, IndexError):
             pass
     return found

@@ -18,7 +18,6 @@ traverse (Python under /root, a 0700 scratch folder) is first made reachable by 
 as the grader, in a mount namespace of its own: that folder is covered by an empty tmpfs holding
 only the binds. Without bwrap, sandboxed_popen refuses (BwrapMissing says how to install it).
 """
-import ctypes
 import logging
 import os
 import resource
@@ -30,7 +29,7 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..forked import PR_SET_PDEATHSIG
+from .. import forked
 from .cgroups import RunGroup, kill_until_gone, limits_mode
 
 log = logging.getLogger(__name__)
@@ -235,11 +234,11 @@ class Sandbox:
 
 
 def _preexec(limits, group, die_with_parent=False):
-    prctl = ctypes.CDLL(None, use_errno=True).prctl if die_with_parent else None  # loaded before the fork
+    libc = forked.load_libc() if die_with_parent else None  # loaded before the fork
 
     def run():
-        if prctl is not None:
-            prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if libc is not None:
+            forked.die_with_parent(libc=libc)
         for which, value in limits.rlimits():
             resource.setrlimit(which, value)
         if group is not None:
