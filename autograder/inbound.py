@@ -15,7 +15,9 @@ collect on a screened copy instead: each submission folder of the assignment is 
   would otherwise be copied by the grader, who can);
 - the grader can read all of it (a file the student made unreadable refuses that folder, not
   the whole collect);
-- it is at most nbgrader's CourseDirectory.max_dir_size.
+- it is at most nbgrader's CourseDirectory.max_dir_size, holds at most MAX_ENTRIES files and
+  folders, nested at most MAX_DEPTH deep (empty files cost no bytes, and a deep nest would
+  exceed the grader's path length or recursion limit).
 
 Every other folder is refused with the reason, and the others are collected as usual.
 """
@@ -28,6 +30,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from .collect import MAX_FILES
+
+MAX_ENTRIES = MAX_FILES  # as for a zip (autograder.collect)
+MAX_DEPTH = 12  # the package needs 3 (cs231n/classifiers/cnn.py)
 DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 REGULAR = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK  # non-blocking: a pipe must not hang the open
 
@@ -43,6 +49,14 @@ class Refused:
 
 class _Unsafe(Exception):
     pass
+
+
+@dataclass
+class _Allowance:
+    """What one submission folder may still hold."""
+
+    bytes: int
+    entries: int = MAX_ENTRIES
 
 
 def screen(inbound, view, assignment_id, max_bytes):
@@ -73,7 +87,7 @@ def screen(inbound, view, assignment_id, max_bytes):
                 if owner != parts[0]:
                     raise _Unsafe(f"it is named for {parts[0]!r} but belongs to the hub user {owner!r}: a "
                                   "submission may only be made by its own student")
-                _copy_tree(entry, Path(view) / name, [max_bytes], name)
+                _copy_tree(entry, Path(view) / name, _Allowance(max_bytes), name)
             except _Unsafe as why:
                 shutil.rmtree(Path(view) / name, ignore_errors=True)
                 refused.append(Refused(name, owner, str(why)))
@@ -91,11 +105,16 @@ def _owner(uid):
         return f"uid {uid}"
 
 
-def _copy_tree(folder_fd, dest, budget, where):
-    """Copy the folder open as folder_fd to dest, never following a link; budget: [bytes left]."""
+def _copy_tree(folder_fd, dest, allowance, where, depth=0):
+    """Copy the folder open as folder_fd to dest, never following a link, within allowance."""
+    if depth > MAX_DEPTH:
+        raise _Unsafe(f"{where} is nested more than {MAX_DEPTH} folders deep: submit with nbgrader")
     dest.mkdir()
     for item in os.scandir(folder_fd):
         path = f"{where}/{item.name}"
+        allowance.entries -= 1
+        if allowance.entries < 0:
+            raise _Unsafe(f"it holds more than {MAX_ENTRIES} files and folders: submit with nbgrader")
         with _reading(path):  # it may be gone since it was listed
             mode = item.stat(follow_symlinks=False).st_mode
         if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
@@ -105,13 +124,13 @@ def _copy_tree(folder_fd, dest, budget, where):
         try:
             opened = os.fstat(fd)  # what was opened, which may differ from what was listed
             if stat.S_ISDIR(opened.st_mode):
-                _copy_tree(fd, dest / item.name, budget, path)
+                _copy_tree(fd, dest / item.name, allowance, path, depth + 1)
             elif not stat.S_ISREG(opened.st_mode):
                 raise _Unsafe(f"{path} changed into a special file while it was copied")
             elif opened.st_nlink > 1:
                 raise _Unsafe(f"{path} is a hard link (a file with a second name): submit with nbgrader")
             else:
-                _copy_file(fd, opened.st_size, dest / item.name, budget, path)
+                _copy_file(fd, opened.st_size, dest / item.name, allowance, path)
         finally:
             os.close(fd)
 
@@ -129,8 +148,8 @@ def _unreadable(path, error):
     return f"the grader could not read {path} ({os.strerror(error.errno)}): submit again with nbgrader"
 
 
-def _copy_file(fd, size, dest, budget, path):
-    if size > budget[0]:  # before reading it (a sparse file costs nothing to make)
+def _copy_file(fd, size, dest, allowance, path):
+    if size > allowance.bytes:  # before reading it (a sparse file costs nothing to make)
         raise _Unsafe("it is larger than the course allows (nbgrader's CourseDirectory.max_dir_size)")
     os.set_blocking(fd, True)
     with open(dest, "wb") as out:  # a write error is the grader's (its disk): it is raised, not refused
@@ -139,7 +158,7 @@ def _copy_file(fd, size, dest, budget, path):
                 chunk = os.read(fd, 1 << 20)
             if not chunk:
                 break
-            budget[0] -= len(chunk)
-            if budget[0] < 0:
+            allowance.bytes -= len(chunk)
+            if allowance.bytes < 0:
                 raise _Unsafe("it is larger than the course allows (nbgrader's CourseDirectory.max_dir_size)")
             out.write(chunk)

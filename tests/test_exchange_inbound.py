@@ -171,3 +171,34 @@ def test_a_folder_the_grader_cannot_read_is_refused_and_the_others_are_screened(
         assert screened == ["daemon"], screened
     finally:
         shutil.rmtree(top)
+
+
+def test_a_deep_nest_or_a_folder_of_empty_files_is_refused_and_the_rest_collected(hub):
+    """Empty files cost no bytes against max_dir_size; folders nested past the grader's path
+    length limit stopped the collect for everyone."""
+    from autograder.inbound import MAX_ENTRIES
+
+    course, exchange, inbound = hub
+
+    def nest(top):  # 120 folders of 40 characters: 4,920 characters, past PATH_MAX (made by folder fds)
+        top.mkdir()
+        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+        for _ in range(120):
+            os.mkdir("d" * 40, dir_fd=fd)
+            below = os.open("d" * 40, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        os.close(fd)
+
+    def empties(top):
+        top.mkdir()
+        for k in range(MAX_ENTRIES + 1):
+            (top / f"{k}.py").touch()
+
+    _submit(inbound, "daemon")
+    nest(_submit(inbound, "nobody") / "deep")  # after _submit's chown, which cannot walk that deep
+    _submit(inbound, "nobody", stamp="2026-11-28 12:00:00.000000 UTC", files={"many": empties})
+    found = collect_from_exchange(course, exchange)
+    assert [c.student_id for c in found if not c.error] == ["daemon"]
+    said = "\n".join(c.error for c in found if c.error)
+    assert "nested more than" in said and f"more than {MAX_ENTRIES} files and folders" in said, said
