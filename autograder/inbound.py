@@ -5,7 +5,9 @@ run by the grader, trusts what it finds there: it follows links inside a submiss
 `cs231n/layers.py` linked to the instructor's reference becomes the reference), takes a folder
 named for another student (it only logs "cheating attempt?"), and fails as a whole on one folder
 with a name it cannot parse or one that is too big. So collect_from_exchange runs nbgrader's
-collect on a screened copy instead: each submission folder of the assignment is copied only if
+collect on a screened copy instead. Of each student's submission folders (named for them, owned
+by them, with nbgrader's timestamp) only the latest is copied, as nbgrader collects only that
+one, and only if
 
 - its name is nbgrader's `<student>+<assignment>+<timestamp>[+<random>]`;
 - it belongs to the hub user it names;
@@ -19,7 +21,8 @@ collect on a screened copy instead: each submission folder of the assignment is 
   folders, nested at most MAX_DEPTH deep (empty files cost no bytes, and a deep nest would
   exceed the grader's path length or recursion limit).
 
-Every other folder is refused with the reason, and the others are collected as usual.
+A folder that fails a check is refused with the reason; older ones are left alone; the others
+are collected as usual.
 """
 import contextlib
 import errno
@@ -48,7 +51,9 @@ class Refused:
 
 
 class _Unsafe(Exception):
-    pass
+    def __init__(self, why, owner=""):
+        super().__init__(why)
+        self.owner = owner  # whose folder it is, where known
 
 
 @dataclass
@@ -60,11 +65,12 @@ class _Allowance:
 
 
 def screen(inbound, view, assignment_id, max_bytes):
-    """Copy the acceptable submission folders of `assignment_id` from inbound into the empty
-    folder view; returns the Refused ones."""
+    """Copy the latest acceptable submission folder of each student for `assignment_id` from
+    inbound into the empty folder view (nbgrader's collect takes only the latest, so older ones
+    are not copied); returns the Refused ones."""
     from nbgrader.utils import parse_utc
 
-    refused = []
+    refused, latest = [], {}
     inbound_fd = os.open(inbound, DIRECTORY)
     try:
         for name in sorted(os.listdir(inbound_fd)):
@@ -72,30 +78,50 @@ def screen(inbound, view, assignment_id, max_bytes):
             if len(parts) < 3 or parts[1] != assignment_id:
                 continue  # another assignment's (or not nbgrader's at all)
             try:
-                entry = os.open(name, DIRECTORY, dir_fd=inbound_fd)
-            except OSError as error:
-                why = ("it is not a folder (a link or a file): submit with nbgrader"
-                       if error.errno in (errno.ELOOP, errno.ENOTDIR) else _unreadable(name, error))
-                refused.append(Refused(name, "", why))
+                owner = _submitted_by(inbound_fd, name, parts[0])
+                stamp = parse_utc(parts[2])
+            except _Unsafe as why:
+                refused.append(Refused(name, why.owner, str(why)))
                 continue
+            except Exception:  # noqa: BLE001  (dateutil raises several kinds)
+                refused.append(Refused(name, owner, f"its timestamp {parts[2]!r} is not nbgrader's: submit with nbgrader"))
+                continue
+            if owner not in latest or stamp > latest[owner][0]:
+                latest[owner] = (stamp, name)
+        for owner, (_, name) in sorted(latest.items()):
             try:
-                owner = _owner(os.fstat(entry).st_uid)
+                entry = os.open(name, DIRECTORY, dir_fd=inbound_fd)
                 try:
-                    parse_utc(parts[2])
-                except Exception:  # noqa: BLE001  (dateutil raises several kinds)
-                    raise _Unsafe(f"its timestamp {parts[2]!r} is not nbgrader's: submit with nbgrader") from None
-                if owner != parts[0]:
-                    raise _Unsafe(f"it is named for {parts[0]!r} but belongs to the hub user {owner!r}: a "
-                                  "submission may only be made by its own student")
-                _copy_tree(entry, Path(view) / name, _Allowance(max_bytes), name)
+                    if _owner(os.fstat(entry).st_uid) != owner:
+                        raise _Unsafe("it changed hands while it was collected: submit again with nbgrader")
+                    _copy_tree(entry, Path(view) / name, _Allowance(max_bytes), name)
+                finally:
+                    os.close(entry)
+            except OSError as error:  # replaced since it was looked at
+                refused.append(Refused(name, owner, _unreadable(name, error)))
             except _Unsafe as why:
                 shutil.rmtree(Path(view) / name, ignore_errors=True)
                 refused.append(Refused(name, owner, str(why)))
-            finally:
-                os.close(entry)
     finally:
         os.close(inbound_fd)
     return refused
+
+
+def _submitted_by(inbound_fd, name, student):
+    """The hub user who owns the submission folder `name` of inbound, if it is `student`."""
+    try:
+        entry = os.open(name, DIRECTORY, dir_fd=inbound_fd)
+    except OSError as error:
+        raise _Unsafe("it is not a folder (a link or a file): submit with nbgrader"
+                      if error.errno in (errno.ELOOP, errno.ENOTDIR) else _unreadable(name, error)) from None
+    try:
+        owner = _owner(os.fstat(entry).st_uid)
+    finally:
+        os.close(entry)
+    if owner != student:
+        raise _Unsafe(f"it is named for {student!r} but belongs to the hub user {owner!r}: a submission may "
+                      "only be made by its own student", owner)
+    return owner
 
 
 def _owner(uid):

@@ -76,9 +76,8 @@ def test_forged_malformed_special_and_oversized_folders_are_refused_and_the_rest
     _submit(inbound, "nobody", claimed="daemon", stamp="2026-11-28 11:00:00.000000 UTC",
             files={"cs231n": Path.mkdir, "cs231n/layers.py": lambda p: p.write_text("FORGED = 'nobody'\n")})
     bad_stamp = _submit(inbound, "nobody", stamp="yesterday")
-    _submit(inbound, "nobody", stamp="2026-11-28 12:00:00.000000 UTC", files={"pipe": lambda p: os.mkfifo(p)})
-    _submit(inbound, "nobody", stamp="2026-11-28 13:00:00.000000 UTC",
-            files={"huge.bin": lambda p: os.truncate(p.write_bytes(b"") or p, 200 * 10**6)})
+    _submit(inbound, "bin", files={"pipe": lambda p: os.mkfifo(p)})  # one student each: only the latest is screened
+    _submit(inbound, "sys", files={"huge.bin": lambda p: os.truncate(p.write_bytes(b"") or p, 200 * 10**6)})
     (inbound / f"nobody+a2+2026-11-28 14:00:00.000000 UTC+{secrets.token_hex(8)}").symlink_to(honest)
 
     found = collect_from_exchange(course, exchange)
@@ -197,8 +196,24 @@ def test_a_deep_nest_or_a_folder_of_empty_files_is_refused_and_the_rest_collecte
 
     _submit(inbound, "daemon")
     nest(_submit(inbound, "nobody") / "deep")  # after _submit's chown, which cannot walk that deep
-    _submit(inbound, "nobody", stamp="2026-11-28 12:00:00.000000 UTC", files={"many": empties})
+    _submit(inbound, "bin", files={"many": empties})
     found = collect_from_exchange(course, exchange)
     assert [c.student_id for c in found if not c.error] == ["daemon"]
     said = "\n".join(c.error for c in found if c.error)
     assert "nested more than" in said and f"more than {MAX_ENTRIES} files and folders" in said, said
+
+
+def test_only_each_students_latest_submission_is_screened_as_nbgrader_collects_only_that(hub):
+    """A student who submitted many times costs one copy, not one per submission; an older
+    folder, even a refusable one, is not looked into. A later folder forged in their name by
+    another user does not hide their own latest."""
+    course, exchange, inbound = hub
+    _submit(inbound, "daemon", stamp="2026-11-28 09:00:00.000000 UTC", files={"pipe": lambda p: os.mkfifo(p)})
+    _submit(inbound, "daemon", files={"cs231n": Path.mkdir, "cs231n/layers.py": lambda p: p.write_text("NEW = 1\n")})
+    _submit(inbound, "nobody", claimed="daemon", stamp="2026-11-28 11:00:00.000000 UTC")
+    found = collect_from_exchange(course, exchange)
+    assert [c.student_id for c in found if not c.error] == ["daemon"]
+    assert [c.error for c in found if c.error] == [
+        f"not collected from the exchange: it is named for 'daemon' but belongs to the hub user 'nobody': "
+        "a submission may only be made by its own student"], found
+    assert (course.step_dir("submitted", "daemon") / "cs231n" / "layers.py").read_text() == "NEW = 1\n"
