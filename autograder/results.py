@@ -37,7 +37,6 @@ class GradeResult:
     missing_files: list = field(default_factory=list)
     nbgrader_ok: bool = True
     nbgrader_log: str = ""
-    judge_error: str = ""
     rechecks: list = field(default_factory=list)
     timed_out: list = field(default_factory=list)
     out_of_space: list = field(default_factory=list)
@@ -106,9 +105,7 @@ def scores(result):
 def problems(result):
     """What went wrong in grading a GradeResult, as sentences for the student (one place, so
     that feedback, grades.csv and Gradescope say the same)."""
-    found = [result.judge_error] if result.judge_error else []
-    if not result.nbgrader_ok:
-        found.append("some notebooks could not be run to the end")
+    found = [] if result.nbgrader_ok else ["some notebooks could not be run to the end"]
     if result.out_of_space:
         found.append(f"{', '.join(result.out_of_space)} filled the disk space a notebook's kernel may write to, "
                      "so its writes past that failed: write less, or delete files once used")

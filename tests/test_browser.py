@@ -294,7 +294,7 @@ def test_feedback_page_shows_scores_and_names_but_no_test_source(browser, tmp_pa
 
     markup = "<script>document.title = 'ran'</script><b id='injected'>bold</b>"
     result = {
-        "student_id": "alice", "digest": "0" * 64, "nbgrader_ok": True, "judge_error": "", "missing_files": [],
+        "student_id": "alice", "digest": "0" * 64, "nbgrader_ok": True, "missing_files": [],
         "notebooks": [{"notebook": "Toy", "grades": [
             {"name": "test_double", "auto_score": 0.0, "max_score": 2.0, "needs_manual_grade": False,
              "message": "NotImplementedError: " + markup},
