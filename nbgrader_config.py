@@ -28,15 +28,16 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
 c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 
-# Grading: restore deleted test cells, bound every cell, keep outputs small.
+# Grading: every graded cell's nbgrader metadata from the source, deleted test cells restored,
+# every cell bounded, outputs kept small.
 c.OverwriteCells.add_missing_cells = True
-# nbgrader's own restoring of deleted test cells fails after a read-only cell (see the module)
+# nbgrader's OverwriteCells trusts the submission's solution/grade flags, and its restoring of
+# deleted test cells fails after a read-only cell; OverwriteFromSource also replaces DeduplicateIds
 sys.path.insert(0, str(HERE))
-from autograder.nbgrader_fixes import RestoreDeletedCells  # noqa: E402
-from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteKernelspec  # noqa: E402
+from autograder.nbgrader_fixes import OverwriteFromSource  # noqa: E402
+from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, OverwriteKernelspec  # noqa: E402
 
-c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreDeletedCells,
-                                      CheckCellMetadata]
+c.Autograde.sanitize_preprocessors = [ClearOutput, OverwriteKernelspec, OverwriteFromSource, CheckCellMetadata]
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 c.Execute.error_on_timeout = {"ename": "CellTimeoutError", "evalue": "the cell ran longer than the per-cell time limit",

@@ -4,6 +4,8 @@ A notebook test cell keeps its points when the kernel passed it (nbgrader gave i
 the judge confirmed every student task that the SOURCE notebook's cell names in
 `metadata.cs231n.tasks`, and the re-check it names in `metadata.cs231n.recheck` (if any) passed.
 A cell that names neither keeps nothing: what it checks lives only in the student's kernel.
+A cell the source grades by hand never keeps an automatic score: it is left for staff, unless
+nbgrader found the answer unchanged from the release (0, not answered).
 Every message is made here from those facts (ran, passed, failed, which tasks the judge did not
 confirm, the re-check's grader-side verdict); no text the student's kernel produced is kept,
 since the kernel ran the hidden tests and could encode them into an error message.
@@ -15,6 +17,7 @@ DID_NOT_RUN = "did not run: the notebook stopped before this cell (the kernel di
 FAILED = "failed when your notebook ran"
 NOT_CHECKABLE = "no automatic points: this check reads notebook state the grader cannot confirm"
 NOT_ANSWERED = "not answered"
+NO_RESPONSE = "No response."  # nbgrader's auto_comment on an answer cell left as released
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,9 @@ def _ran(cell):
 
 
 def read_notebook_grades(course_root, db_url, assignment_id, student_id):
-    """[{notebook, grades: [{name, auto_score, max_score, needs_manual_grade, ran}]}] from the
-    private gradebook; `ran` says whether the autograded notebook shows the cell executed."""
+    """[{notebook, grades: [{name, auto_score, max_score, needs_manual_grade, ran, unanswered}]}]
+    from the private gradebook; `ran` says whether the autograded notebook shows the cell
+    executed, `unanswered` whether nbgrader found the answer cell as the release had it."""
     import nbformat
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -81,9 +85,10 @@ def read_notebook_grades(course_root, db_url, assignment_id, student_id):
                     grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
                     if grade_id and _ran(cell):
                         ran.add(grade_id)
+            unanswered = {c.name for c in nb.comments if c.auto_comment == NO_RESPONSE}
             grades = [{"name": g.name, "auto_score": g.auto_score, "max_score": g.max_score,
-                       "needs_manual_grade": bool(g.needs_manual_grade), "ran": g.name in ran}
-                      for g in nb.grades]
+                       "needs_manual_grade": bool(g.needs_manual_grade), "ran": g.name in ran,
+                       "unanswered": g.name in unanswered} for g in nb.grades]
             notebooks.append({"notebook": nb.name, "grades": sorted(grades, key=lambda g: g["name"])})
     return notebooks
 
@@ -118,9 +123,14 @@ def confirm_with_functions(notebooks, functions, source_dir, rechecks=()):
         for g in nb["grades"]:
             before += g["auto_score"] or 0.0
             claim = claims.get(nb["notebook"], {}).get(g["name"])
-            if g["needs_manual_grade"] or (claim is not None and claim.manual):
-                # a written answer: graded by hand, or 0 from nbgrader when left unchanged
-                g["message"] = "" if g["needs_manual_grade"] else NOT_ANSWERED
+            if claim is not None and claim.manual:  # graded by hand: never an automatic score
+                unanswered = bool(g.get("unanswered")) and g["auto_score"] == 0
+                g["auto_score"] = 0.0 if unanswered else None
+                g["needs_manual_grade"] = not unanswered
+                g["message"] = NOT_ANSWERED if unanswered else ""
+                continue
+            if g["needs_manual_grade"]:
+                g["message"] = ""
                 continue
             kernel = g["auto_score"] or 0.0
             g["score_before_check"] = kernel

@@ -17,8 +17,13 @@ def _meta(tasks=None, **kw):
     return meta
 
 
-def toy_notebook(readonly_helper=False):
-    """The toy notebook; readonly_helper puts a locked read-only cell right before test_relu."""
+CODE_ANSWER = "print('my training curve, drawn by hand')"
+
+
+def toy_notebook(readonly_helper=False, code_answer=False):
+    """The toy notebook; readonly_helper puts a locked read-only cell right before test_relu;
+    code_answer ends it with a code answer graded by hand (`by_hand`, 5 points), as the PyTorch
+    notebook's are."""
     nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                "language": "python"},
                                 "cs231n": {"points": 6, "extra_credit": 0}})
@@ -42,16 +47,30 @@ def toy_notebook(readonly_helper=False):
         new_markdown_cell("Why does ReLU pass gradients only where its input is positive?"),
         new_markdown_cell("Because its slope is 1 there and 0 elsewhere.",
                           metadata=_meta(solution=True, grade=True, grade_id="why_relu", points=1)),
+        *([new_code_cell(f"### BEGIN SOLUTION\n{CODE_ANSWER}\n### END SOLUTION",
+                         metadata=_meta(solution=True, grade=True, grade_id="by_hand", points=5))]
+          if code_answer else []),
     ]
     return nb
 
 
-def make_toy_source(source_root, assignment_id="a2", readonly_helper=False):
+def make_toy_source(source_root, assignment_id="a2", readonly_helper=False, code_answer=False):
     """Write the toy notebook as source_root/<assignment_id>/Toy.ipynb; return source_root."""
     folder = source_root / assignment_id
     folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(toy_notebook(readonly_helper), folder / "Toy.ipynb")
+    nbformat.write(toy_notebook(readonly_helper, code_answer), folder / "Toy.ipynb")
     return source_root
+
+
+def toy_course(tmp, **source_kw):
+    """(course, release): a course folder tmp/course on the toy source in tmp/src (make_toy_source's
+    options), its release built."""
+    from autograder.config import Course
+    from autograder.release import build_release
+
+    course = Course(root=tmp / "course", db_url=f"sqlite:///{tmp / 'course' / 'gradebook.db'}",
+                    source_root=make_toy_source(tmp / "src", **source_kw))
+    return course, build_release(course)
 
 
 def make_small_class(source_dir, release_dir, out_dir, reference=("ref1", "ref2"), starter=("st1", "st2")):

@@ -288,7 +288,7 @@ def test_cli_grades_a_folder_of_submissions(tmp_path):
 
 def test_a_test_cell_deleted_after_a_read_only_cell_is_restored(tmp_path):
     """nbgrader 0.9.6 itself fails here (KeyError) and scores the whole notebook 0;
-    autograder.nbgrader_fixes.RestoreDeletedCells puts the cell back."""
+    autograder.nbgrader_fixes.OverwriteFromSource puts the cell back."""
     import nbformat
 
     from autograder.grade import grade_all

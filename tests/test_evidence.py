@@ -91,15 +91,27 @@ def test_the_claims_come_from_the_source_not_the_students_copy(source, tmp_path)
     assert notebooks[0]["grades"][0]["auto_score"] == 0
 
 
-def test_written_answers_keep_what_nbgrader_gave_them(source):
+def test_written_answers_are_left_for_staff_unless_left_as_released(source):
     notebooks = _notebooks({"why": (0, 1)}, ran={"why"})
+    notebooks[0]["grades"][0]["unanswered"] = True  # nbgrader's "No response." comment
     confirm_with_functions(notebooks, JUDGED, source, [])
     grade = notebooks[0]["grades"][0]
     assert grade["auto_score"] == 0 and grade["message"] == NOT_ANSWERED and "score_before_check" not in grade
+    assert not grade["needs_manual_grade"]
     manual = _notebooks({"why": (None, 1)})
     manual[0]["grades"][0]["needs_manual_grade"] = True
     confirm_with_functions(manual, JUDGED, source, [])
     assert manual[0]["grades"][0]["auto_score"] is None and manual[0]["grades"][0]["message"] == ""
+
+
+@pytest.mark.parametrize("kernel_score", [1, 0])
+def test_a_hand_graded_answer_nbgrader_scored_as_a_test_is_left_for_staff(source, kernel_score):
+    """The submission flipped the answer's `solution` flag: nbgrader ran it as a test (all its
+    points, or 0 when it raised) and asked no one to read it."""
+    notebooks = _notebooks({"why": (kernel_score, 1)})
+    confirm_with_functions(notebooks, JUDGED, source, [])
+    grade = notebooks[0]["grades"][0]
+    assert grade["auto_score"] is None and grade["needs_manual_grade"] and grade["message"] == ""
 
 
 def test_recheck_names_are_read_from_the_source(source):
