@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 from .feedback import write_atomically
-from .results import not_graded, problems, scores, stored_results
+from .hand_grades import graded_results, hand_graded
+from .results import not_graded, problems, scores
 
 CSV_FIELDS = ["student_id", "score", "max_score", "notebook_score", "notebook_max", "function_score",
               "function_max", "manual_pending", "missing_files", "problems", "status"]
@@ -19,7 +20,7 @@ def rows(course):
     (the grader failed; see autograder.results) with no number at all."""
     out = [{"student_id": sid, "status": "not graded", "problems": f"not graded: {failure.reason}"}
            for sid, failure in not_graded(course).items()]
-    for sid, result in sorted(stored_results(course).items()):
+    for sid, result in sorted(graded_results(course).items()):
         score, max_score, parts = scores(result)
         out.append({"student_id": sid, "score": round(score, 3), "max_score": round(max_score, 3),
                     **{k: round(v, 3) if isinstance(v, float) else v for k, v in parts.items()},
@@ -30,7 +31,7 @@ def rows(course):
 
 def grades_csv(course):
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows(course))
     return buffer.getvalue()
@@ -52,7 +53,8 @@ def cells_with_hidden_tests(source_dir):
 def gradescope_results(result, hidden_cells=frozenset(), hidden_visibility="after_published"):
     """Gradescope's results.json for one graded result: every check a test with its points.
 
-    Written answers graded by hand are listed as pending (no score, max_score 0: the staff grade
+    Cells staff graded in formgrader carry their points and the grader's comment. Written
+    answers not graded by hand yet are listed as pending (no score, max_score 0: the staff grade
     them in a Gradescope question of their own), never as zero. Tests that hold hidden material
     (every function-level case, notebook cells with hidden tests) get hidden_visibility; their
     output is the grader's message, never a test's source."""
@@ -63,6 +65,10 @@ def gradescope_results(result, hidden_cells=frozenset(), hidden_visibility="afte
             if g["needs_manual_grade"]:
                 tests.append({"name": f"{name} (written answer)", "max_score": 0.0, "visibility": "visible",
                               "output": f"Pending: graded by hand by the course staff ({g['max_score']:g} points)."})
+                continue
+            if g.get("hand_score") is not None:
+                tests.append({"name": name, "score": g["hand_score"], "max_score": g["max_score"], "visibility": "visible",
+                              "output": "\n".join(filter(None, [hand_graded(g), g.get("comment")])), "tags": ["by hand"]})
                 continue
             score = g["auto_score"] or 0.0
             hidden = (nb["notebook"], g["name"]) in hidden_cells
@@ -92,7 +98,7 @@ def export(course, out_dir):
     out_dir = Path(out_dir)
     write_atomically(out_dir / "grades.csv", grades_csv(course))
     hidden_cells = cells_with_hidden_tests(course.source)
-    for sid, result in stored_results(course).items():
+    for sid, result in graded_results(course).items():
         stored = {k: v for k, v in json.loads(result.to_json()).items() if k != "nbgrader_log"}
         write_atomically(out_dir / "results" / f"{sid}.json", json.dumps(stored, indent=1))
         write_atomically(out_dir / "gradescope" / sid / "results.json", json.dumps(gradescope_results(result, hidden_cells), indent=1))

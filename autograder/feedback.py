@@ -12,7 +12,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from .results import problems, scores, stored_results
+from .hand_grades import graded_results, hand_graded
+from .results import problems, scores
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -20,6 +21,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 def render(result, assignment_id):
     """The feedback page of one stored result, as a str."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    env.filters["hand_graded"] = hand_graded
     score, max_score, parts = scores(result)
     return env.get_template("feedback.html.j2").render(
         student_id=result.student_id, assignment_id=assignment_id, score=score, max_score=max_score,
@@ -41,9 +43,10 @@ def write_atomically(path, text):
 
 
 def write_feedback(course, students=None):
-    """Write course/feedback/<student>/<assignment>/feedback.html; returns {student: path}."""
+    """Write course/feedback/<student>/<assignment>/feedback.html, hand grades included;
+    returns {student: path}."""
     written = {}
-    for sid, result in sorted(stored_results(course).items()):
+    for sid, result in sorted(graded_results(course).items()):
         if students and sid not in students:
             continue
         path = course.step_dir("feedback", sid) / "feedback.html"

@@ -85,14 +85,15 @@ class NotGraded:
 
 def scores(result):
     """(score, max_score, parts) of a GradeResult: notebooks (extra_ cells add to the score
-    only) plus function tests."""
+    only) plus function tests; a hand grade (`hand_score`, autograder.hand_grades) counts in
+    place of the automatic score."""
     nb_score = nb_max = 0.0
     manual_pending = 0
     for nb in result.notebooks:
         for g in nb["grades"]:
             if g["needs_manual_grade"]:
                 manual_pending += 1
-            nb_score += g["auto_score"] or 0.0
+            nb_score += g["hand_score"] if g.get("hand_score") is not None else (g["auto_score"] or 0.0)
             if not g["name"].startswith("extra_"):
                 nb_max += g["max_score"]
     fn_score = sum(f["points"] for f in result.functions)
