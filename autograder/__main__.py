@@ -9,7 +9,9 @@
     python -m autograder demo
 
 Every command works on the course folder (course/ or $CS231N_COURSE_DIR, or --course) and its
-gradebook ($CS231N_DB_URL or --db-url, SQLite in the course folder by default).
+gradebook ($CS231N_DB_URL or --db-url, SQLite in the course folder by default). A password never
+goes on the command line (every user can read it there): --db-url with one is refused; it goes in
+~/.pgpass or $PGPASSFILE, or the whole URL in $CS231N_DB_URL (docs/grading.md).
 """
 import argparse
 import os
@@ -18,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import Course
+from .config import Course, SecretOnCommandLine, check_command_line_url
 from .gradescope import VISIBILITIES
 
 
@@ -75,11 +77,13 @@ def cmd_collect(args):
 
 def _as_root(args, course):
     """The command line that runs this command again as root, with this venv's Python; sudo
-    keeps no environment variables, so the course folder is given and the gradebook's URL kept."""
+    keeps no environment variables, so the course folder is given and the variables that name
+    the gradebook and its password file are kept (by name: their values stay off the line)."""
     argv = list(args.argv)
     if "--course" not in argv and not any(a.startswith("--course=") for a in argv):
         argv[:0] = ["--course", str(course.root)]
-    keep = ["--preserve-env=CS231N_DB_URL"] if os.environ.get("CS231N_DB_URL") else []
+    names = [name for name in ("CS231N_DB_URL", "PGPASSFILE") if os.environ.get(name)]
+    keep = [f"--preserve-env={','.join(names)}"] if names else []
     return shlex.join(["sudo", *keep, sys.executable, "-m", "autograder", *argv])
 
 
@@ -175,7 +179,8 @@ def cmd_demo(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
     parser.add_argument("--course", help="the course folder (default: course/ or $CS231N_COURSE_DIR)")
-    parser.add_argument("--db-url", help="the gradebook's SQLAlchemy URL (default: SQLite in the course folder)")
+    parser.add_argument("--db-url", help="the gradebook's SQLAlchemy URL, without its password: that goes in "
+                        "~/.pgpass or $PGPASSFILE (default: $CS231N_DB_URL, else SQLite in the course folder)")
     parser.add_argument("--source", help="the folder holding assignments/<id>/ sources (default assignments/)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("release", help="build the student release")
@@ -215,6 +220,12 @@ def main(argv=None):
     p.set_defaults(run=cmd_demo)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.db_url:
+            check_command_line_url(args.db_url)
+    except SecretOnCommandLine as refused:
+        print(f"{args.command}: {refused}", file=sys.stderr)
+        return 2
     from .exchange import ExchangeError
     from .release import ReleaseError
 

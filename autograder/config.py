@@ -48,6 +48,53 @@ class Course:
         return config
 
 
+# What must never reach a process that handles student data, nor a command line: the gradebook's
+# URL (it may hold the password) and libpq's password variable.
+SECRET_ENV = ("CS231N_DB_URL", "PGPASSWORD")
+
+
+class SecretOnCommandLine(ValueError):
+    """A password was given on the command line, which every user of the machine can read."""
+
+
+def _secret_query_keys(url):
+    return sorted(k for k in url.query if "password" in k.lower())
+
+
+def check_command_line_url(text, option="--db-url"):
+    """Raise SecretOnCommandLine when the database URL given as `option` holds a password (in its
+    user part or its query), or cannot be read (it is then never echoed)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(text)
+    except Exception:  # noqa: BLE001 - whatever the parser says could quote the URL
+        raise SecretOnCommandLine(f"{option} is not a database URL (dialect://user@host:port/database); nothing "
+                                  "was done") from None
+    if url.password is None and not _secret_query_keys(url):
+        return
+    bare = url._replace(password=None).difference_update_query(_secret_query_keys(url))
+    raise SecretOnCommandLine(
+        f"{option} holds a password, and every user of this machine can read a command line (ps, "
+        f"/proc/PID/cmdline): nothing was done. Give the URL without it, {option} "
+        f"{bare.render_as_string(hide_password=False)}, and put the password in ~/.pgpass (a line "
+        f"{url.host or 'HOST'}:{url.port or '*'}:{url.database or '*'}:{url.username or 'USER'}:PASSWORD, "
+        "chmod 600) or in a chmod-600 file named by $PGPASSFILE; or give the whole URL in the environment "
+        "variable CS231N_DB_URL instead (only its owner can read a process's environment). Then change "
+        "the password: it has been on a command line, and perhaps in your shell's history.")
+
+
+def shown_url(text):
+    """A database URL fit for messages and logs: its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(text)
+    except Exception:  # noqa: BLE001
+        return "(a database URL that cannot be read)"
+    return url.update_query_dict({k: "HIDDEN" for k in _secret_query_keys(url)}).render_as_string(hide_password=True)
+
+
 def nbgrader_succeeded(result, step, error=RuntimeError):
     """result, the dict an NbGraderAPI call returns, if it says success; else raise `error`
     carrying nbgrader's own error text (or its log) under the name of the step."""

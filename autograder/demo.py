@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from .config import PACKAGE
+from .config import PACKAGE, shown_url
 
 DEMO_STUDENTS = ("reference", "starter", "partial", "syntax-error", "infinite-loop", "deleted-cell")
 
@@ -103,6 +103,6 @@ def run_demo(course, workers=None, judge_timeout=10, cell_timeout=60):
     print(f"\n4. feedback pages: {course.root / 'feedback'}/<student>/{course.assignment_id}/feedback.html"
           f" ({len(feedback)} written)")
     print(f"5. grades: {grades}; Gradescope results in {grades.parent / 'gradescope'}")
-    print(f"   the gradebook: {course.db_url}")
+    print(f"   the gradebook: {shown_url(course.db_url)}")
     print(f"done in {time.time() - start:.0f} s")
     return 1 if failures else 0

@@ -16,7 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
-from .config import PACKAGE, ROOT, Course, nbgrader_succeeded
+from .config import PACKAGE, ROOT, Course, nbgrader_succeeded, shown_url
 from .failures import reason_for
 from .forked import die_with_parent
 from .grade_one import GradeJob, grade_submission, submission_digest
@@ -64,9 +64,10 @@ def _replace_dir(src, dest):
 
 
 def _sources_digest(course):
-    """sha256 over the source notebooks, the nbgrader configuration and the gradebook's URL:
-    what generate_assignment's output depends on."""
-    digest = hashlib.sha256(course.db_url.encode())
+    """sha256 over the source notebooks, the nbgrader configuration and the gradebook's URL
+    (its password hidden: a hash of it is no business of this file): what generate_assignment's
+    output depends on."""
+    digest = hashlib.sha256(shown_url(course.db_url).encode())
     for path in [ROOT / "nbgrader_config.py", *sorted(course.source.glob("*.ipynb"))]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

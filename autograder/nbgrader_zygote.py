@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 
-from .config import ROOT
+from .config import ROOT, SECRET_ENV
 from .forked import die_with_parent, redirect_output, run_and_leave
 
 PRELOAD = ("nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "nbgrader.converters",
@@ -48,6 +48,7 @@ class Zygote:
 
     def __init__(self):
         self.proc = subprocess.Popen([sys.executable, "-m", "autograder.nbgrader_zygote", str(os.getpid())], cwd=ROOT,
+                                     env={k: v for k, v in os.environ.items() if k not in SECRET_ENV},
                                      stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      start_new_session=True, close_fds=True)

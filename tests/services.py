@@ -88,11 +88,11 @@ def postgres_server():
     subprocess.run(as_postgres + [str(pg / "pg_ctl"), "-D", str(data), "-w", "-t", "30", "-o", options,
                                   "-l", str(tmp / "pg.log"), "start"], check=True, capture_output=True)
     try:
-        psql = ["psql", "-h", str(sock), "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c"]
-        env = {**os.environ, "PGPASSWORD": superuser}
-        subprocess.run(psql + [f"CREATE ROLE grader LOGIN PASSWORD '{grader}'"], check=True, capture_output=True,
-                       env=env)
-        subprocess.run(psql + ["CREATE DATABASE gradebook OWNER grader"], check=True, capture_output=True, env=env)
+        # the SQL on stdin: a password in psql's arguments is on a command line, which every user reads
+        psql = ["psql", "-h", str(sock), "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1"]
+        sql = f"CREATE ROLE grader LOGIN PASSWORD '{grader}';\nCREATE DATABASE gradebook OWNER grader;\n"
+        subprocess.run(psql, input=sql, text=True, check=True, capture_output=True,
+                       env={**os.environ, "PGPASSWORD": superuser})
         yield f"postgresql+psycopg2://grader:{grader}@127.0.0.1:{port}/gradebook"
     finally:
         subprocess.run(as_postgres + [str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
