@@ -44,3 +44,8 @@ c.Execute.error_on_timeout = {"ename": "CellTimeoutError", "evalue": "the cell r
                              "traceback": []}
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
+
+# Pages staff open (docs/grading.md, "Pages staff open"): formgrader renders the autograded
+# notebook on the Jupyter server's own origin. Grading stores it inert (autograder.inert); this
+# also sanitises what nbconvert renders of outputs (formgrader's markdown cells it does not).
+c.HTMLExporter.sanitize_html = True

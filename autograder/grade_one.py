@@ -27,6 +27,7 @@ from cs231n.tasks import TASKS_BY_FILE
 from .config import ROOT
 from .evidence import confirm_with_functions, read_notebook_grades, recheck_names
 from .failures import nbgrader_failure, reason_for
+from .inert import make_inert
 from .judge.sandbox import limits_mode
 from .optional import mark_not_attempted, set_aside_unrunnable
 from .results import GradeResult, NotGraded
@@ -186,6 +187,7 @@ def _grade_in(job, scratch):
     judged = time.time()
 
     ok, log, timed_out, out_of_space, over_limit = run_nbgrader_autograde(job, private)
+    make_inert(private / "autograded" / job.student_id / job.assignment_id)  # before any page shows it
     digest = submission_digest(job.submitted_dir)
     why = nbgrader_failure(0 if ok else 1, over_limit, scratch)
     if why:

@@ -12,6 +12,7 @@ its kernels), and Chromium with no network of its own. Chromium comes from Debia
 (`.ci/install-browser`, which `make install-dev` runs); Playwright never downloads a browser
 here. Without Chromium the tests skip and say what to run.
 """
+import contextlib
 import json
 import os
 import re
@@ -168,7 +169,14 @@ def _start_jupyter(course, tmp, token):
 def jupyter(course, tmp_path_factory):
     """(base_url, token) of a JupyterLab whose root is the course folder."""
     _require_browser()
-    tmp = tmp_path_factory.mktemp("jupyter")
+    with serve(course, tmp_path_factory.mktemp("jupyter")) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serve(course, tmp):
+    """(base_url, token) of a JupyterLab (with formgrader) whose root is the course folder and
+    whose working directory, so whose nbgrader_config.py, is too; stopped on leaving."""
     token = secrets.token_hex(16)
     for _ in range(3):  # the free port may be taken between choosing it and binding it
         proc, base, log = _start_jupyter(course, tmp, token)
@@ -317,7 +325,7 @@ def test_feedback_page_shows_scores_and_names_but_no_test_source(browser, tmp_pa
         context.set_default_timeout(UI_TIMEOUT_MS)
         page = context.new_page()
         page.goto(path.as_uri())
-        expect(page.locator("#total")).to_contain_text("Score: 4.5 of 9.5")
+        expect(page.locator("#total")).to_contain_text("Score: 3 of 6")  # notebook points only: one scale
         for name in ("test_double", "test_relu", "why_relu", "conv_forward_naive", "stride2_pad1"):
             expect(page.get_by_text(name, exact=True).first).to_be_visible()
         expect(page.get_by_text("relative error 0.31")).to_be_visible()
