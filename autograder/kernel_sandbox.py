@@ -57,10 +57,14 @@ HERE = Path(__file__).resolve().parent
 KERNEL_NAME = "cs231n-sandboxed"
 JUPYTER_PATH = HERE  # holds kernels/cs231n-sandboxed/kernel.json
 SPEC_ENV = "CS231N_KERNEL_SANDBOX"  # the run's spec: a JSON file written by the grader
-MAX_MESSAGE_BYTES = 64 << 20  # largest ZMQ message nbclient accepts from a kernel
-MAX_QUEUED_MESSAGES = 16  # per socket, in nbgrader's process (ZMQ_RCVHWM): at most 1 GB queued
-MAX_CELL_OUTPUT_BYTES = 2 << 20  # outputs kept per cell; the rest is replaced by one line
+MAX_CELL_OUTPUT_BYTES = 2 << 20  # outputs kept per cell (errors included); the rest is replaced by one line
 MAX_NOTEBOOK_OUTPUT_BYTES = 32 << 20  # outputs kept per notebook (a student may add cells)
+MAX_MESSAGE_BYTES = 4 * MAX_CELL_OUTPUT_BYTES  # largest ZMQ message part nbclient accepts from a kernel
+MAX_QUEUED_MESSAGES = 8  # per socket, in nbgrader's process (ZMQ_RCVHWM): 64 MiB queued at most
+ERROR_KEPT = (200, 4000, 50)  # an error within the caps: characters of its name, of each line; lines
+ERROR_PAST_CAPS = (100, 300, 3)  # past them: only a cell's first error is kept, this short
+NBGRADER_MEMORY_MB = 1024  # one student's nbgrader run, in a cgroup of its own
+NBGRADER_PIDS = 256  # its processes and threads (the kernels' launchers among them)
 MAX_COPY_BYTES = 64 << 20  # of the notebook folder into the kernel's work folder
 KERNELS_MOUNT = "/run/cs231n-kernels"  # the run's tmpfs, in the run's own mount namespace
 RUN_TMPFS_MB = 512
@@ -85,11 +89,17 @@ class NbgraderRun:
     args: nbgrader's command line after `nbgrader` (the caller's, plus the kernels' settings).
     env: variables to add to nbgrader's environment.
     run_spec: the spec file for enter_run, which the process that becomes nbgrader calls first.
+    group: the folders of nbgrader's own cgroup (NBGRADER_MEMORY_MB), which it joins first.
+    Set when the run ends: peak_bytes, the most memory nbgrader's cgroup held (None without
+    one); out_of_memory, whether it hit its limit and the kernel's OOM killer ended a process.
     """
 
     args: list
     env: dict = field(default_factory=dict)
     run_spec: str = None
+    group: list = field(default_factory=list)
+    peak_bytes: int = None
+    out_of_memory: bool = False
 
 
 @contextmanager
@@ -104,7 +114,9 @@ def sandboxed_nbgrader(nbgrader_args, run_dir, *, limits=None, env=None, uid_slo
     budget: seconds each notebook may take in all (0: cell timeouts only). overrun_report: a
     file to which the names of notebooks that ran out of time are appended; full_report: one to
     which those whose kernel filled the run's tmpfs are (a student's own quota, not the host's).
-    When the run ends, every process of its cgroup and of its user is killed.
+    When the run ends, every process of its cgroups and of its user is killed. nbgrader itself
+    runs in a cgroup of its own, limited to NBGRADER_MEMORY_MB: what a student's kernels make it
+    hold costs that student's run alone.
     """
     _sandbox.bwrap()  # no student code without the sandbox
     run_dir = Path(run_dir).resolve()
@@ -114,6 +126,7 @@ def sandboxed_nbgrader(nbgrader_args, run_dir, *, limits=None, env=None, uid_slo
     # the runtime folder holds the kernels' unix sockets, whose paths must stay under ~100 bytes
     shared = KERNELS_MOUNT if as_root else tempfile.mkdtemp(prefix="cs231n-k-")
     group = _sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
+    nbgrader_group = _sandbox.RunGroup(NBGRADER_MEMORY_MB, NBGRADER_PIDS)
     spec = {"uid": uid, "gid": gid, "limits": dataclasses.asdict(limits), "env": dict(env or {}),
             "shared": shared, "tmpfs": as_root, "group": [str(f) for f in group.folders],
             "logs": f"{shared}/logs"}
@@ -129,9 +142,12 @@ def sandboxed_nbgrader(nbgrader_args, run_dir, *, limits=None, env=None, uid_slo
               if full_report and as_root else [])]
     extra_env = {"JUPYTER_PATH": str(JUPYTER_PATH), "JUPYTER_RUNTIME_DIR": nbgrader_runtime,
                  "TMPDIR": nbgrader_runtime, SPEC_ENV: str(spec_file)}
+    run = NbgraderRun(args, extra_env, str(spec_file), [str(f) for f in nbgrader_group.folders])
     try:
-        yield NbgraderRun(args, extra_env, str(spec_file))
+        yield run
     finally:
+        run.peak_bytes, run.out_of_memory = nbgrader_group.peak_bytes(), nbgrader_group.oom_kills() > 0
+        nbgrader_group.close()
         group.close()
         _sandbox.end_user_processes(uid)
         if not as_root:
@@ -365,8 +381,7 @@ def preprocessor_args():
 
 
 def _message_bytes(content):
-    if isinstance(content.get("text"), str) and len(content) <= 3:  # stream: name, text
-        return len(content["text"])
+    """What content takes in a notebook file at most: its JSON, every non-ASCII character escaped."""
     return len(json.dumps(content, default=str))
 
 
@@ -380,13 +395,27 @@ def _error(ename, text):
     return new_output("error", ename=ename, evalue=text, traceback=[f"{ename}: {text}"])
 
 
+def _cut_error(content, name_chars, chars, lines):
+    """An error's fields (from an iopub message or an execute reply) cut short: a dict with
+    ename, evalue and traceback (its last `lines` lines) only."""
+    traceback = content.get("traceback")
+    traceback = traceback[-lines:] if isinstance(traceback, list) else []
+    return {"ename": str(content.get("ename", ""))[:name_chars], "evalue": str(content.get("evalue", ""))[:chars],
+            "traceback": [str(line)[:chars] for line in traceback]}
+
+
 def _bounded_execute():
     import time
+
+    import asyncio
 
     import zmq
     import zmq.asyncio
     from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import ensure_async, run_sync
+    from nbclient.exceptions import DeadKernelError
     from nbformat.v4 import new_output
+    from zmq.utils.monitor import parse_monitor_message
     from nbgrader.preprocessors import Execute
     from traitlets import Integer, Unicode, default
 
@@ -414,15 +443,20 @@ def _bounded_execute():
         """nbgrader's Execute, bounded in what a kernel can make it hold and in time.
 
         Keeps at most max_cell_output_bytes of each cell's outputs and max_notebook_output_bytes
-        of the notebook's (errors always kept, their text cut, to a few lines past the latter). A cell past its timeout, or past what is left of notebook_budget, is ended by
-        killing the kernel; it and every later code cell get an error output, and the notebook's
-        name is appended to overrun_report. After each cell, if the run's tmpfs (run_folder) has
-        under RUN_FULL_BYTES free, the notebook's name is appended to full_report (once)."""
+        of the notebook's, errors counted like the rest, whether they come on iopub or only in the
+        execute reply (ERROR_KEPT); past either cap a cell keeps only its first error, cut to
+        ERROR_PAST_CAPS, so that a failing cell still shows it failed. A kernel that sends a
+        message part over MAX_MESSAGE_BYTES (ZMQ drops the connection) is stopped: its cell and
+        every later one get an error. A cell past its timeout, or past what is left of
+        notebook_budget, is ended by killing the kernel; it and every later code cell get an
+        error output, and the notebook's name is appended to overrun_report. After each cell, if
+        the run's tmpfs (run_folder) has under RUN_FULL_BYTES free, the notebook's name is
+        appended to full_report (once)."""
 
         max_cell_output_bytes = Integer(MAX_CELL_OUTPUT_BYTES, config=True,
-                                        help="Outputs kept per cell; errors always kept.")
+                                        help="Outputs kept per cell, errors included.")
         max_notebook_output_bytes = Integer(MAX_NOTEBOOK_OUTPUT_BYTES, config=True,
-                                            help="Outputs kept per notebook; errors always kept, cut short.")
+                                            help="Outputs kept per notebook, errors included.")
         notebook_budget = Integer(0, config=True, help="Seconds for the whole notebook (0: no budget).")
         overrun_report = Unicode("", config=True, help="File listing the notebooks that ran out of time.")
         run_folder = Unicode("", config=True, help="The run's tmpfs, where the kernels write.")
@@ -433,12 +467,60 @@ def _bounded_execute():
             super().__init__(*args, **kwargs)
             self._output_bytes, self._cut, self._kept = {}, set(), 0
             self._started, self._stopped, self._filled = time.monotonic(), "", False
+            self._watches, self._too_big = [], False
 
         def preprocess(self, nb, resources=None, km=None):
             self._started, self._stopped, self._filled = time.monotonic(), "", False
             self._output_bytes, self._cut, self._kept = {}, set(), 0  # per cell; cells cut; the notebook's
+            self._too_big = False
             self._name = ((resources or {}).get("metadata") or {}).get("name", "notebook")
-            return super().preprocess(nb, resources, km)
+            nb, resources = super().preprocess(nb, resources, km)
+            info = nb.metadata.get("language_info")  # the kernel's word, kept uncounted: keep it small
+            if info is not None and _message_bytes(info) > 4096:
+                nb.metadata["language_info"] = {"name": "python"}
+            return nb, resources
+
+        async def async_start_new_kernel_client(self):
+            kc = await super().async_start_new_kernel_client()
+            self._watches = [channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+                             for channel in (kc.shell_channel, kc.iopub_channel)]
+            return kc
+
+        async def _async_cleanup_kernel(self):
+            for watch in self._watches:
+                watch.close(linger=0)
+            self._watches = []
+            await super()._async_cleanup_kernel()
+
+        # nbclient's sync wrappers (nbconvert calls them) wrap its own coroutines: wrap these
+        start_new_kernel_client = run_sync(async_start_new_kernel_client)
+        _cleanup_kernel = run_sync(_async_cleanup_kernel)
+
+        async def _cut_off(self):
+            """True if ZMQ dropped a connection to the kernel while the kernel lives: it sent a
+            message part over MAX_MESSAGE_BYTES (a kernel that dies closes its sockets too)."""
+            dropped = False
+            for watch in self._watches:
+                while await watch.poll(0):
+                    dropped = parse_monitor_message(await watch.recv_multipart())["event"] == zmq.EVENT_DISCONNECTED or dropped
+            if dropped:
+                await asyncio.sleep(1)
+            return dropped and await ensure_async(self.kc.is_alive())
+
+        async def _async_poll_kernel_alive(self):
+            while True:
+                await asyncio.sleep(1)
+                if await self._cut_off():
+                    self.log.error("The kernel sent a message over %s bytes: stopping it", MAX_MESSAGE_BYTES)
+                    self._too_big = True
+                    await self.km.shutdown_kernel(now=True)
+                    self.task_poll_for_reply.cancel()  # nbclient raises DeadKernelError
+                    return
+                try:
+                    await self._async_check_alive()
+                except DeadKernelError:
+                    self.task_poll_for_reply.cancel()
+                    return
 
         def _left(self):
             return self.notebook_budget - (time.monotonic() - self._started) if self.notebook_budget else None
@@ -482,6 +564,13 @@ def _bounded_execute():
                 return cell, resources
             try:
                 return super().preprocess_cell(cell, resources, index)
+            except DeadKernelError:
+                if not self._too_big:
+                    raise
+                cell.outputs.append(_error("MessageTooLarge", f"the kernel sent a message over {MAX_MESSAGE_BYTES} "
+                                           "bytes, the grader's limit, so it was stopped"))
+                self._stopped = f"an earlier cell's kernel sent a message over {MAX_MESSAGE_BYTES} bytes"
+                return cell, resources
             except CellOverrun as overrun:
                 cell.outputs.append(_error("CellTimeoutError", f"the cell ran longer than {overrun.args[0]} s, "
                                            "so its kernel was stopped"))
@@ -490,14 +579,41 @@ def _bounded_execute():
             finally:
                 self._note_filled()
 
+        def _keep_error(self, content, cell, cell_index):
+            """The error to keep of content (see the class docstring), counted; None: drop it."""
+            used, room = self._output_bytes.get(cell_index, 0), self.max_notebook_output_bytes - self._kept
+            error = _cut_error(content, *ERROR_KEPT)
+            size = _message_bytes(error)
+            if used + size > self.max_cell_output_bytes or size > room:
+                if any(out.get("output_type") == "error" for out in cell.outputs):
+                    return None  # the cell shows that it failed already
+                error = _cut_error(content, *ERROR_PAST_CAPS)
+                size = _message_bytes(error)
+            self._output_bytes[cell_index] = used + size
+            self._kept += size
+            return error
+
+        def on_cell_executed(self, **kwargs):
+            """An error only in the execute reply becomes the cell's error output (as in nbgrader's
+            Execute), cut and counted like any other; none if the cell shows one already."""
+            cell, content = kwargs["cell"], kwargs["execute_reply"]["content"]
+            if content.get("status") != "error" or any(out.get("output_type") == "error" for out in cell.outputs):
+                return
+            error = self._keep_error(content, cell, kwargs["cell_index"])
+            if error is not None:
+                cell.outputs.append(new_output("error", **{**error, "traceback": error["traceback"] or [
+                    "ERROR: An error occurred while showtraceback was disabled"]}))
+
         def process_message(self, msg, cell, cell_index):
             kind, content = msg["msg_type"], msg["content"]
             room = self.max_notebook_output_bytes - self._kept
+            if not isinstance(content.get("execution_count", 0), (int, type(None))):
+                content["execution_count"] = None  # nbclient stores it in the cell, uncounted
             if kind == "error":
-                chars, lines = (4000, 50) if room > 0 else (300, 3)
-                content["evalue"] = str(content.get("evalue", ""))[:chars]
-                content["traceback"] = [str(line)[:chars] for line in content.get("traceback", [])[-lines:]]
-                self._kept += _message_bytes(content)
+                error = self._keep_error(content, cell, cell_index)
+                if error is None:
+                    return None
+                msg = {**msg, "content": error}
             elif kind not in ("status", "execute_input"):
                 if cell_index in self._cut:  # cut already: drop without looking
                     return None

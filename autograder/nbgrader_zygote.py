@@ -19,7 +19,7 @@ the zygote with the worker (parent-death signals; the zygote also exits when its
 and the run's sandbox with the child (bwrap's --die-with-parent).
 
 Run as `python -m autograder.nbgrader_zygote` this file is the zygote. Protocol: one JSON line
-per run on stdin ({"args", "env", "cwd", "log", "timeout", "run_spec"}), one JSON line back
+per run on stdin ({"args", "env", "cwd", "log", "timeout", "run_spec", "group"}), one JSON line back
 on stdout when the run ended ({"returncode", "timed_out"}).
 """
 import json
@@ -101,7 +101,8 @@ def run_nbgrader(run, cwd, log_path, timeout, env):
     if zygote is None:
         zygote = Zygote()
     answer = zygote.run({"args": list(map(str, run.args)), "env": {**env, **run.env}, "cwd": str(cwd),
-                         "log": str(log_path), "timeout": timeout, "run_spec": run.run_spec})
+                         "log": str(log_path), "timeout": timeout, "run_spec": run.run_spec,
+                         "group": run.group})
     with _idle_lock:
         _idle.append(zygote)
     return answer["returncode"], answer["timed_out"]
@@ -116,6 +117,9 @@ def _child(request):
 
 
 def _become_nbgrader(request):
+    from .judge.cgroups import RunGroup
+
+    RunGroup.attach(request.get("group", [])).join()  # first: what it allocates is charged there
     die_with_parent()  # dies with the zygote
     os.setsid()
     redirect_output(request["log"])

@@ -27,7 +27,8 @@ class GradeResult:
     rechecks: the judge's RecheckResults of notebook cells (name, passed, message) as dicts;
     timed_out: notebooks that ran out of time; out_of_space: notebooks whose kernel filled the
     space it may write (the run's tmpfs: the student's own); isolation: the limits mode the run
-    used (e.g. "cgroup" or "rlimits"), "" when the job does not say."""
+    used (e.g. "cgroup" or "rlimits"), "" when the job does not say; memory_mb: the peaks of
+    nbgrader's cgroup (None without one) and of the worker process so far, in MiB."""
 
     student_id: str
     digest: str
@@ -42,6 +43,7 @@ class GradeResult:
     out_of_space: list = field(default_factory=list)
     isolation: str = ""
     seconds: dict = field(default_factory=dict)
+    memory_mb: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     # where the worker left its files; the coordinator's business, never stored
     autograded_dir: str = ""

@@ -21,14 +21,16 @@ import nbformat
 import pytest
 from course_fixtures import (HIDDEN_LINE, PLAIN_DOUBLE, grades_by_name, make_toy_source,
                              write_toy_submission)
-from hostile_cells import DEAF_LOOP, fork_bomb
+from hostile_cells import DEAF_LOOP, FRAMES, error_flood, fork_bomb
 
 from autograder.config import ROOT, Course
+from autograder.kernel_sandbox import NBGRADER_MEMORY_MB
 from autograder.judge.sandbox import isolation_available
 
 pytestmark = pytest.mark.slow
 
 CELL_TIMEOUT = 10
+WORKER_MEMORY_MB = 512  # a grading worker's peak: it reads one autograded notebook at a time
 HONEST_MARK = "honest-work-4417"  # only in the honest student's notebook
 HIDDEN_SECRET = "SALT = 20231"  # a line of autograder/hidden/cases.py
 HONEST = "def double(x):\n    # " + HONEST_MARK + "\n    return 2 * x"
@@ -134,6 +136,19 @@ try:
     eat()
 except MemoryError:
     print("memory bomb stopped by MemoryError")'''
+
+# the kernel's OOM priority, set by the grader before the sandbox started: lowering it fails
+OOM_PRIORITY = '''def adj():
+    with open("/proc/self/oom_score_adj") as f:
+        return f.read().strip()
+before = adj()
+try:
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write("0")
+    outcome = "lowered"
+except OSError as e:
+    outcome = type(e).__name__
+print("oom_score_adj", before, "write 0:", outcome, "now", adj())'''
 
 FLOOD = '''import time
 line = "x" * (1 << 20)
@@ -296,9 +311,12 @@ def graded(tmp_path_factory):
         "exit-sys": {"solution": PLAIN_DOUBLE + "\nimport sys\nsys.exit(0)", "layers": EXIT_RELU},
         "exit-os": {"solution": PLAIN_DOUBLE + "\nimport os\nos._exit(0)"},
         "deaf-loop": {"solution": PLAIN_DOUBLE, "cells": [DEAF_LOOP]},
-        "bombs": {"solution": PLAIN_DOUBLE, "cells": [fork_bomb(hold_seconds=60), MEMORY_BOMB]},
+        "bombs": {"solution": PLAIN_DOUBLE, "cells": [fork_bomb(hold_seconds=60), MEMORY_BOMB, OOM_PRIORITY]},
         "network": {"solution": PLAIN_DOUBLE, "cells": [_network(listener.port, listener.unix_path)]},
         "flood": {"solution": PLAIN_DOUBLE, "cells": [FLOOD, FD_FLOOD]},
+        # errors under the grader's message limit, many times; then the issue's sizes, over it
+        "error-flood": {"solution": PLAIN_DOUBLE, "cells": error_flood(6, 2, 6) + error_flood(1, 12, 50)},
+        "frames": {"solution": PLAIN_DOUBLE, "cells": [FRAMES]},
         "tamper": {"solution": "def double(x):\n    return 3 * x", "edit": _tamper},
         "filler": {"solution": PLAIN_DOUBLE, "cells": [FILL]},
     }
@@ -492,3 +510,46 @@ def test_nothing_is_left_running(graded):
 
     ps = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True, check=False).stdout
     assert [line for line in ps.splitlines() if str(graded.course.root) in line] == []
+
+
+def test_errors_count_against_the_output_caps_wherever_they_come_from(graded):
+    """Error names, values and tracebacks, on iopub and only in the execute reply, are cut and
+    counted; a message over the grader's limit stops the kernel, said in the grader's words."""
+    from autograder.kernel_sandbox import (ERROR_KEPT, MAX_CELL_OUTPUT_BYTES, MAX_MESSAGE_BYTES,
+                                           MAX_NOTEBOOK_OUTPUT_BYTES)
+
+    result = graded.results["error-flood"]
+    path = graded.course.step_dir("autograded", "error-flood") / "Toy.ipynb"
+    submitted = graded.course.step_dir("submitted", "error-flood") / "Toy.ipynb"
+    assert path.stat().st_size < submitted.stat().st_size + MAX_NOTEBOOK_OUTPUT_BYTES
+    cells = nbformat.read(path, as_version=4).cells
+    errors = [out for cell in cells for out in cell.get("outputs", []) if out.output_type == "error"]
+    assert errors and max(len(out.ename) for out in errors) <= ERROR_KEPT[0]
+    names = [out.ename[:1] for out in errors]
+    assert names.count("W") == names.count("E") == names.count("R") == 6, names  # raw, raised, reply only
+    for cell in cells:
+        if "for _ in range(20)" in cell.source and cell.outputs[0].ename != "NotRun":  # 4 MB of errors
+            assert 1 < len(cell.outputs) < 20 and len(json.dumps(cell.outputs)) < MAX_CELL_OUTPUT_BYTES
+    too_large = [out for out in errors if out.ename == "MessageTooLarge"]
+    assert len(too_large) == 1 and str(MAX_MESSAGE_BYTES) in too_large[0].evalue
+    assert names[-2:] == ["N", "N"]  # NotRun: the test cells after it
+    assert result.nbgrader_ok and result.timed_out == []
+    assert result.memory_mb["nbgrader"] < 0.5 * NBGRADER_MEMORY_MB, result.memory_mb
+    assert result.memory_mb["worker"] < WORKER_MEMORY_MB, result.memory_mb
+
+
+def test_a_flood_past_nbgraders_own_memory_limit_costs_its_student_alone(graded):
+    """A message of many parts, each under the limit per part, fills nbgrader's own cgroup: the
+    OOM killer ends that student's nbgrader, which is the student's failure, said so."""
+    result = graded.results["frames"]
+    assert not result.nbgrader_ok
+    assert result.nbgrader_log.startswith(f"nbgrader ran out of the {NBGRADER_MEMORY_MB} MiB"), result.nbgrader_log[:300]
+    assert result.memory_mb["nbgrader"] >= 0.9 * NBGRADER_MEMORY_MB, result.memory_mb
+    assert _points(result) == 0
+    assert result.memory_mb["worker"] < WORKER_MEMORY_MB, result.memory_mb
+
+
+def test_a_kernel_cannot_lower_its_oom_priority(graded):
+    out = _outputs(graded.course, "bombs")
+    assert "oom_score_adj 1000 write 0: OSError now 1000" in out or (
+        "oom_score_adj 1000 write 0: PermissionError now 1000" in out), out[-2000:]

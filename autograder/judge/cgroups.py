@@ -155,6 +155,29 @@ class RunGroup:
                 pass
         return found
 
+    def _read(self, name):
+        """The text of the group's file name, from whichever folder has it ("" if none does)."""
+        for folder in self.folders:
+            try:
+                return (folder / name).read_text()
+            except OSError:
+                continue
+        return ""
+
+    def peak_bytes(self):
+        """The most memory the group has held (page cache included), or None where this kernel
+        does not keep it (no cgroup; cgroup v2 before Linux 5.19)."""
+        text = self._read("memory.max_usage_in_bytes") or self._read("memory.peak")
+        return int(text) if text.strip().isdigit() else None
+
+    def oom_kills(self):
+        """How many processes of the group the kernel's OOM killer ended for its memory limit."""
+        for line in (self._read("memory.oom_control") + self._read("memory.events")).splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill" and value.strip().isdigit():
+                return int(value)
+        return 0
+
     def close(self, wait=5.0):
         """SIGKILL every process of the group, then remove it."""
         kill_until_gone(self.pids, wait)

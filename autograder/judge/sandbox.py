@@ -66,6 +66,8 @@ class Limits:
     nproc: RLIMIT_NPROC of the sandbox's uid, and the run cgroup's process limit.
     fsize_mb: RLIMIT_FSIZE, largest file it may write. nofile: RLIMIT_NOFILE.
     tmpfs_mb: size of its /tmp and /dev/shm.
+    oom_score_adj: its processes' OOM priority (1000: first in line), set before bwrap starts by
+    the grader (root); /proc is read-only inside, so nothing there can lower it.
     """
 
     cpu_seconds: int = 60
@@ -74,6 +76,7 @@ class Limits:
     fsize_mb: int = 16
     nofile: int = 256
     tmpfs_mb: int = 64
+    oom_score_adj: int = 1000
 
     @property
     def group_memory_mb(self):
@@ -193,7 +196,8 @@ class Sandbox:
         # rw binds (with no cgroup, nothing else would bound it)
         for flag, path in self.binds():
             inner += ["--remount-ro", path] if flag == "--tmpfs" else []
-        inner += ["--remount-ro", "/dev", "--remount-ro", "/"]
+        # /proc read-only: no process inside may write a /proc file (its oom_score_adj above all)
+        inner += ["--remount-ro", "/dev", "--remount-ro", "/proc", "--remount-ro", "/"]
         inner += ["--chdir", os.path.realpath(self.cwd), "--", *map(str, argv)]
         if (self.uid, self.gid) == (os.getuid(), os.getgid()):
             return inner
@@ -233,12 +237,21 @@ class Sandbox:
         return [*outer, "--", os.path.realpath(sys.executable), "-I", "-S", "-c", _PARENT]
 
 
-def _preexec(limits, group, die_with_parent=False):
+def _set_oom_score_adj(value):
+    """Write this process's OOM priority (inherited by all it starts). Written by a process with
+    CAP_SYS_RESOURCE it is also the least any of them may set (oom_score_adj_min)."""
+    with open("/proc/self/oom_score_adj", "w") as adj:
+        adj.write(str(value))
+
+
+def _preexec(limits, group, die_with_parent=False, oom_score_adj=None):
     libc = forked.load_libc() if die_with_parent else None  # loaded before the fork
 
     def run():
         if libc is not None:
             forked.die_with_parent(libc=libc)
+        if oom_score_adj is not None:
+            _set_oom_score_adj(oom_score_adj)
         for which, value in limits.rlimits():
             resource.setrlimit(which, value)
         if group is not None:
@@ -256,7 +269,7 @@ def sandboxed_popen(argv, box, *, group=None, env=None, **popen_kwargs):
     # preexec_fn only calls setrlimit and writes a pid into the group: start sandboxes from one
     # thread (or from processes)
     return subprocess.Popen(command, cwd="/", env=env if env is not None else {},
-                            preexec_fn=_preexec(box.limits, group),  # noqa: PLW1509
+                            preexec_fn=_preexec(box.limits, group, oom_score_adj=box.limits.oom_score_adj),  # noqa: PLW1509
                             start_new_session=True, close_fds=True, **popen_kwargs)
 
 
