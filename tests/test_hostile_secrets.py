@@ -19,12 +19,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from as_user import NOBODY, become, run_cli_as
 from course_fixtures import make_small_class, make_toy_source, toy_notebook
 from services import postgres_bin, postgres_server
 
 from autograder.config import ROOT, Course
 
-NOBODY = 65534
 PASSWORD = "pw-7f3a9c-not-on-any-command-line"
 MAIN = b"-m\0autograder\0"  # the coordinator's command line, which its forked pool workers share
 
@@ -67,6 +67,28 @@ def test_a_url_that_cannot_be_read_is_refused_without_echoing_it(tmp_path):
     assert proc.returncode == 2
     assert "--db-url is not a database URL" in proc.stderr and PASSWORD not in proc.stderr
     assert not (tmp_path / "course").exists()
+
+
+def test_the_sudo_hint_names_the_gradebook_s_variables_never_their_values():
+    """Refused without root, `grade` prints the sudo command to run instead; sudo drops the
+    environment, so the hint keeps CS231N_DB_URL and PGPASSFILE, by name only."""
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("switching to an unprivileged user needs root")
+    folder = Path(tempfile.mkdtemp(prefix="cs231n-secret-hint-", dir="/tmp"))  # tmp_path is root's only
+    try:
+        os.chown(folder, NOBODY, NOBODY)
+        env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "HOME": str(folder), "PGPASSFILE": str(folder / "pgpass"),
+               "CS231N_DB_URL": f"postgresql://grader:{PASSWORD}@db.example.org/gradebook"}
+        code, output = run_cli_as(NOBODY, ["--course", str(folder / "course"), "grade", "--workers", "1"], env,
+                                  folder / "output.txt")
+        assert code == 4, output
+        assert f"sudo --preserve-env=CS231N_DB_URL,PGPASSFILE {sys.executable} -m autograder --course" in output, output
+        assert PASSWORD not in output
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _scan_proc(needle, stop, out, extra_paths):
@@ -141,9 +163,7 @@ def watching(needle, extra_paths=()):
         try:
             os.close(stop_w)
             os.close(out_r)
-            os.setgroups([])
-            os.setresgid(NOBODY, NOBODY, NOBODY)
-            os.setresuid(NOBODY, NOBODY, NOBODY)
+            become(NOBODY)
             _scan_proc(needle, stop_r, out_w, extra_paths)
         finally:
             os._exit(0)
