@@ -11,7 +11,8 @@ STAMP_DEV  := $(VENV)/.installed-dev
 EXT_SRC    := $(wildcard cs231n/*.pyx) setup.py pyproject.toml
 JOBS   ?= auto
 
-.PHONY: install install-dev install-torch build demo train-demo test test-fast lab bench bench-grading data clean help browser sandbox proxy
+.PHONY: install install-dev install-torch build demo train-demo test test-fast lab bench bench-grading data clean help browser sandbox proxy \
+        self-study grade-mine compare
 
 help:
 	@echo "make demo     set up, then run the whole course on a demo class (release, grading, feedback)"
@@ -20,6 +21,9 @@ help:
 	@echo "make install  create .venv, install requirements.txt, build cs231n + its Cython extension"
 	@echo "make install-torch  add PyTorch (CPU build) for the optional PyTorch notebook"
 	@echo "make lab      JupyterLab on assignments/a2"
+	@echo "make self-study  a workspace of the student release (./workspace, WORKSPACE=...), then JupyterLab (NO_LAB=1: not)"
+	@echo "make grade-mine  grade the workspace with the hidden tests, as your own user: feedback.html"
+	@echo "make compare TASK=conv_forward_naive  the reference beside yours, once the task's checks pass"
 	@echo "make bench    benchmarks (bench/), printing ratios measured in one run"
 	@echo "make bench-grading  grading throughput against plain nbgrader"
 	@echo "make data     download CIFAR-10 into datasets/"
@@ -86,6 +90,18 @@ test: install-dev
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=assignments/a2 $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+# A self-learner's path (docs/self-study.md): the student release in a workspace with its own
+# set-up (kept when run again), one's own work graded without root, a passing task's reference.
+WORKSPACE ?= workspace
+self-study: install
+	$(PY) -m autograder self-study "$(WORKSPACE)" $(if $(filter 1,$(NO_LAB)),--no-lab,)
+
+grade-mine: install sandbox
+	$(PY) -m autograder grade-mine "$(WORKSPACE)"
+
+compare: install
+	$(PY) -m autograder compare "$(WORKSPACE)" $(TASK)
 
 bench: install-dev
 	$(PY) -m bench

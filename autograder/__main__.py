@@ -7,8 +7,11 @@
     python -m autograder export [--out DIR]
     python -m autograder gradescope --out DIR
     python -m autograder demo
+    python -m autograder self-study [WORKSPACE] [--no-lab]   a self-learner's own (docs/self-study.md):
+    python -m autograder grade-mine WORKSPACE                the release in a workspace, their work
+    python -m autograder compare WORKSPACE TASK              graded without root, a task's reference
 
-Every command works on the course folder (course/ or $CS231N_COURSE_DIR, or --course) and its
+Every other command works on the course folder (course/ or $CS231N_COURSE_DIR, or --course) and its
 gradebook ($CS231N_DB_URL or --db-url, SQLite in the course folder by default). A password never
 goes on the command line (every user can read it there): --db-url with one is refused; it goes in
 ~/.pgpass or $PGPASSFILE, or the whole URL in $CS231N_DB_URL (docs/grading.md).
@@ -176,6 +179,42 @@ def cmd_demo(args):
     return run_demo(_course(args), workers=args.workers)
 
 
+def cmd_self_study(args):
+    from .workspace import main as self_study
+
+    return self_study(args.workspace, lab=not args.no_lab)
+
+
+def cmd_grade_mine(args):
+    from .grade_mine import main as grade_mine
+
+    return grade_mine(args.workspace, cell_timeout=args.cell_timeout, judge_timeout=args.judge_timeout)
+
+
+def cmd_compare(args):
+    from .compare import main as compare
+
+    return compare(args.workspace, args.task)
+
+
+def _self_study_commands(sub):
+    from .workspace import DEFAULT
+
+    p = sub.add_parser("self-study", help="a workspace of the student release with its own set-up, then JupyterLab")
+    p.add_argument("workspace", nargs="?", type=Path, default=DEFAULT, help=f"its folder (default {DEFAULT})")
+    p.add_argument("--no-lab", action="store_true", help="make or find the workspace, do not start JupyterLab")
+    p.set_defaults(run=cmd_self_study)
+    p = sub.add_parser("grade-mine", help="grade one self-study workspace with the hidden tests, as your own user")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("--cell-timeout", type=int, default=300, help="seconds per notebook cell (default 300)")
+    p.add_argument("--judge-timeout", type=int, default=20, help="seconds per function case (default 20)")
+    p.set_defaults(run=cmd_grade_mine)
+    p = sub.add_parser("compare", help="a task's reference beside your code, once its checks pass")
+    p.add_argument("workspace", type=Path)
+    p.add_argument("task", nargs="?", default="")
+    p.set_defaults(run=cmd_compare)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
     parser.add_argument("--course", help="the course folder (default: course/ or $CS231N_COURSE_DIR)")
@@ -218,6 +257,7 @@ def main(argv=None):
     p = sub.add_parser("demo", help="release, a demo class, grading, feedback: the whole course")
     p.add_argument("--workers", type=int, default=None)
     p.set_defaults(run=cmd_demo)
+    _self_study_commands(sub)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:

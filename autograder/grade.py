@@ -132,7 +132,7 @@ def _die_with(coordinator_pid):
 
 
 def grade_all(course, students=None, workers=None, scheduler=None, force=False, dataset="digits",
-              progress=True, on_result=None, judge_timeout=20, cell_timeout=300):
+              progress=True, on_result=None, judge_timeout=20, cell_timeout=300, own_user=False):
     """Grade every submitted student (or `students`) not graded yet; returns
     ({student_id: GradeResult}, {student_id: why}), the second for students the grader itself
     failed to grade this run (stored as not graded, retried by the next run; a student's own
@@ -142,11 +142,15 @@ def grade_all(course, students=None, workers=None, scheduler=None, force=False, 
     a Dask scheduler to send the jobs to instead. Outcomes are stored as they arrive; on_result
     is called with each (a GradeResult or a NotGraded) once stored. Raises, before anything is
     stored, NeedsRoot when not run as root (or a Dask worker is not), and
-    autograder.lock.CourseBusy when another run holds the course folder.
+    autograder.lock.CourseBusy when another run holds the course folder. own_user: grade without
+    root, the runs as the caller's own user (the sandbox's self mode: a self-learner's own work,
+    autograder.grade_mine), never for a class.
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    if scheduler:
+    if own_user:
+        pass  # the caller's own work, in the sandbox's self mode (sandbox.self_mode)
+    elif scheduler:
         _require_root_on(scheduler)
     else:
         require_root()

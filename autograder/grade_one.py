@@ -29,7 +29,7 @@ from .config import ROOT
 from .evidence import confirm_with_functions, read_notebook_grades, recheck_names
 from .failures import nbgrader_failure, reason_for
 from .inert import make_inert
-from .judge.sandbox import limits_mode
+from .judge.sandbox import isolation_mode, self_mode
 from .optional import mark_not_attempted, set_aside_unrunnable
 from .results import GradeResult, NotGraded
 
@@ -135,6 +135,8 @@ def run_nbgrader_autograde(job, private_root):
         "--force", f"--CourseDirectory.root={private_root}", f"--CourseDirectory.db_url={db_url}",
         f"--CourseDirectory.source_directory={job.source_root}", f"--Execute.timeout={job.cell_timeout}",
         *(f"--CourseDirectory.ignore={pattern}" for pattern in GRADING_IGNORE),
+        # nbgrader leaves autograded notebooks 0444: root rewrites them anyway, the caller in self mode could not
+        *(["--Autograde.permissions=644"] if self_mode() else []),
         *kernel_sandbox.preprocessor_args()]
     kernel_env = {"CS231N_DATASET": job.dataset, "CS231N_FAST": "1", "MPLBACKEND": "Agg"}
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CS231N_DB_URL", "CS231N_COURSE_DIR")}
@@ -207,7 +209,7 @@ def _grade_in(job, scratch):
         student_id=job.student_id, digest=digest, notebooks=notebooks,
         notebook_score_before_check=before_check, functions=functions, rechecks=rechecks,
         missing_files=missing, nbgrader_ok=ok, nbgrader_log="" if ok else log,
-        timed_out=timed_out, out_of_space=out_of_space, isolation=limits_mode(),
+        timed_out=timed_out, out_of_space=out_of_space, isolation=isolation_mode(),
         seconds={"judge": round(judged - started, 2), "notebooks": round(time.time() - judged, 2)},
         memory_mb={"nbgrader": nbgrader_peak and round(nbgrader_peak / 2**20, 1),
                    "worker": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},

@@ -38,7 +38,8 @@ UID_BASE = 1_900_000_000  # student runs' users: UID_BASE + the grading worker's
 INSTALL_HINT = ("install bubblewrap: `apt-get install bubblewrap` (Debian/Ubuntu; `dnf install "
                 "bubblewrap` on Fedora), or run `make install-dev`, which does it through .ci/install-bwrap")
 __all__ = ["BwrapMissing", "CoursePackageInstalled", "Limits", "RunGroup", "Sandbox", "describe_exit", "end_user_processes",
-           "isolation_available", "kill_tree", "limits_mode", "sandboxed_popen", "student_user", "trusted_popen"]
+           "isolation_available", "isolation_mode", "kill_tree", "limits_mode", "sandboxed_popen", "self_mode",
+           "student_user", "trusted_popen", "user_processes"]
 
 
 _PARENT = ("import os, sys\npid = os.fork()\nif pid == 0:\n    os.execvp(sys.argv[1], sys.argv[1:])\n"
@@ -84,10 +85,17 @@ class Limits:
         return self.memory_mb + 1024
 
     def rlimits(self):
+        """[(resource, (soft, hard))]. In self mode RLIMIT_NPROC counts every process of the caller
+        (their desktop's too): the run may start nproc more than they have now, within their hard limit."""
         mb = 1024 * 1024
+        nproc = self.nproc
+        if self_mode():
+            hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+            nproc += len(user_processes(os.getuid()))
+            nproc = nproc if hard == resource.RLIM_INFINITY else min(nproc, hard)
         return [(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 1)),
                 (resource.RLIMIT_AS, (self.memory_mb * mb,) * 2),
-                (resource.RLIMIT_NPROC, (self.nproc,) * 2),
+                (resource.RLIMIT_NPROC, (nproc,) * 2),
                 (resource.RLIMIT_FSIZE, (self.fsize_mb * mb,) * 2),
                 (resource.RLIMIT_NOFILE, (self.nofile,) * 2),
                 (resource.RLIMIT_CORE, (0, 0))]
@@ -107,11 +115,33 @@ def isolation_available():
     return shutil.which("bwrap") is not None
 
 
+def self_mode():
+    """True where student runs use the calling user's own ids: without root no user can be made
+    for a run (a self-learner grading their own work: `python -m autograder grade-mine`)."""
+    return os.geteuid() != 0
+
+
+def isolation_mode():
+    """What a student run's result records: limits_mode(), marked "self" in self mode."""
+    return f"self ({limits_mode()})" if self_mode() else limits_mode()
+
+
+def describe_isolation():
+    """How a student run is isolated on this machine, in a sentence for the person grading."""
+    user = ("as your own user (self mode: without root no user of its own can be made per run, and the "
+            "notebooks write to a private temporary folder instead of a tmpfs of the run's own)"
+            if self_mode() else "as an unprivileged user of its own per run")
+    limits = ("rlimits on each process (CPU time, memory, processes, file size); no cgroup can be made here"
+              if limits_mode() == "rlimits" else f"rlimits on each process and a cgroup per run ({limits_mode()})")
+    return (f"a bubblewrap sandbox (a root of named read-only binds, no network, new user, PID, IPC and UTS "
+            f"namespaces) {user}; limits: {limits}")
+
+
 def student_user(slot=None):
     """(uid, gid) of the student run graded by this worker: UID_BASE + slot (default this
     process's pid, unique among the workers of this machine), so that RLIMIT_NPROC counts one
-    student's processes only. The grader's own ids where it is not root (it cannot switch)."""
-    if os.geteuid() != 0:
+    student's processes only. The grader's own ids in self mode (it cannot switch)."""
+    if self_mode():
         return os.getuid(), os.getgid()
     number = UID_BASE + (os.getpid() if slot is None else slot)
     return number, number
@@ -246,13 +276,14 @@ def _set_oom_score_adj(value):
 
 def _preexec(limits, group, die_with_parent=False, oom_score_adj=None):
     libc = forked.load_libc() if die_with_parent else None  # loaded before the fork
+    rlimits = limits.rlimits()  # before the fork too: it may read /proc
 
     def run():
         if libc is not None:
             forked.die_with_parent(libc=libc)
         if oom_score_adj is not None:
             _set_oom_score_adj(oom_score_adj)
-        for which, value in limits.rlimits():
+        for which, value in rlimits:
             resource.setrlimit(which, value)
         if group is not None:
             group.join()
@@ -304,19 +335,20 @@ def end_user_processes(uid, wait=5.0):
     first."""
     if uid == os.getuid():
         return 0
+    return kill_until_gone(lambda: user_processes(uid), wait)
 
-    def living():
-        found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if entry.stat().st_uid == uid and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                        found.append(int(entry.name))
-                except (OSError, IndexError):
-                    pass
-        return found
 
-    return kill_until_gone(living, wait)
+def user_processes(uid):
+    """The pids of the host user uid's living processes (not the dead waiting to be collected)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(entry.name))
+            except (OSError, IndexError):
+                pass
+    return found
 
 
 def describe_exit(returncode):

@@ -1,0 +1,161 @@
+"""The self-learner's path (issue 24): `make self-study` makes a workspace of the real release
+with its own set-up and keeps it when run again; its stubs fail their checks; `compare` shows a
+task's reference only once its checks pass; `grade-mine`, run as an unprivileged user, grades
+the workspace's reference-filled copy through the whole pipeline to full marks and a feedback page.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+import pytest
+from as_user import NOBODY
+from test_jupyterhub import users_python
+
+from autograder.config import PACKAGE, ROOT
+from autograder.workspace import MARKER
+from cs231n.tasks import TASKS_BY_FILE
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("self_study")]
+ENV = {**os.environ, "CS231N_DATASET": "digits", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+LEARNERS_RELU = "    out = np.where(x > 0, x, 0.0)  # my own way\n"
+STUB = "    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+
+
+def _cli(*args, env=None, cwd=ROOT, timeout=1200):
+    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd, env=env or ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _make(workspace, *args, timeout=900):
+    return subprocess.run(["make", "-C", str(workspace), *args], env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def workspace():
+    """A workspace made by the self-study command, in a folder other users may enter (/tmp)."""
+    folder = Path(tempfile.mkdtemp(prefix="cs231n-self-study-", dir="/tmp"))
+    folder.chmod(0o755)
+    made = _cli("self-study", str(folder / "ws"), "--no-lab")
+    assert made.returncode == 0, made.stdout + made.stderr
+    yield folder / "ws"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_fresh_workspace_is_the_release_with_its_own_cs231n_and_its_stubs_fail(workspace):
+    assert sorted(p.name for p in workspace.glob("*.ipynb")) == sorted(p.name for p in (ROOT / "assignments" / "a2").glob("*.ipynb"))
+    assert "raise NotImplementedError()" in (workspace / "cs231n" / "layers.py").read_text()
+    assert json.loads((workspace / MARKER).read_text())["project"] == str(ROOT)
+    # its Python imports the workspace's package, never this checkout's reference, from any folder
+    where = subprocess.run([str(workspace / ".venv" / "bin" / "python"), "-c",
+                            "import cs231n, cs231n.fast_layers as f, nbgrader; print(cs231n.__file__); print(f.__file__)"],
+                           cwd="/", capture_output=True, text=True, env=ENV)
+    assert where.returncode == 0, where.stderr
+    assert all(line.startswith(f"{workspace}/cs231n/") for line in where.stdout.split()), where.stdout
+    # what its set-up changed in Jupyter's configuration stayed in the workspace
+    assert not (Path(sys.prefix) / "etc" / "jupyter" / "labconfig" / "page_config.json").exists()
+    for task in ("conv_forward_naive", "relu_forward"):
+        check = _make(workspace, "check", f"TASK={task}")
+        assert check.returncode != 0 and "NotImplementedError" in check.stdout, check.stdout[-2000:]
+
+
+def test_running_the_start_command_again_keeps_the_learners_work(workspace, tmp_path):
+    layers = workspace / "cs231n" / "layers.py"
+    notebook = workspace / "ConvolutionalNetworks.ipynb"
+    edited = layers.read_text() + "\n# my notes on the im2col trick\n"
+    layers.write_text(edited)
+    notebook_before = notebook.read_bytes()
+    again = _cli("self-study", str(workspace), "--no-lab")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"your workspace is {workspace}" in again.stdout and "to start afresh, move it away" in again.stdout
+    assert layers.read_text() == edited and notebook.read_bytes() == notebook_before
+    # a folder holding something else is not made into a workspace
+    (tmp_path / "thesis").mkdir()
+    (tmp_path / "thesis" / "chapter1.tex").write_text("keep me")
+    refused = _cli("self-study", str(tmp_path / "thesis"), "--no-lab")
+    assert refused.returncode == 2 and "is not a self-study workspace" in refused.stderr
+    assert sorted(p.name for p in (tmp_path / "thesis").iterdir()) == ["chapter1.tex"]
+
+
+def _reference_line(task, file):
+    lines = (PACKAGE / file).read_text().split(f"def {task}(", 1)[1].splitlines()
+    return next(line for line in lines[lines.index("    ### BEGIN SOLUTION") + 1:] if line.strip())
+
+
+def test_compare_refuses_a_failing_task_and_shows_a_passing_one(workspace):
+    refused = _make(workspace, "compare", "TASK=relu_forward")
+    assert refused.returncode != 0
+    assert "the checks of relu_forward do not pass yet, so its reference stays hidden" in refused.stdout
+    assert "make check TASK=relu_forward" in refused.stdout
+    assert _reference_line("relu_forward", "layers.py").strip() not in refused.stdout
+    # the learner writes relu_forward their own way: its checks pass, and the reference shows
+    layers = workspace / "cs231n" / "layers.py"
+    head, tail = layers.read_text().split("def relu_forward(", 1)
+    layers.write_text(head + "def relu_forward(" + tail.replace(STUB, LEARNERS_RELU, 1))
+    shown = _make(workspace, "compare", "TASK=relu_forward")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "--- yours: cs231n/layers.py" in shown.stdout and "+++ reference: cs231n/layers.py" in shown.stdout
+    assert f"-{LEARNERS_RELU.rstrip()}" in shown.stdout.splitlines()
+    assert f"+{_reference_line('relu_forward', 'layers.py')}" in shown.stdout.splitlines()
+    assert "SOLUTION" not in shown.stdout
+    unknown = _cli("compare", str(workspace), "relu_fwd")
+    assert unknown.returncode == 1 and "no task named 'relu_fwd'" in unknown.stdout
+
+
+def learners_python(folder):
+    """A Python the unprivileged user can run, with this venv's packages: test_jupyterhub's
+    users_python, whose site-packages is then this venv's own folder (a link): the sandbox binds
+    the interpreter's site-packages, and a .pth pointing elsewhere would leave numpy outside."""
+    bin_dir = users_python(folder)
+    site = Path(sysconfig.get_paths()["purelib"]).resolve()
+    own_site = bin_dir.parent / site.relative_to(Path(sys.prefix).resolve())
+    if bin_dir != Path(sys.executable).parent:
+        shutil.rmtree(own_site)
+        own_site.symlink_to(site)
+    return bin_dir / "python"
+
+
+def test_grade_mine_as_an_unprivileged_user_gives_the_reference_full_marks_and_a_feedback_page(workspace):
+    """The reference filled into a copy of the workspace (the package's task files and the source
+    notebooks, as tests/course_fixtures.make_small_class makes a reference submission), graded by
+    `grade-mine` as uid 65534 through the real pipeline: the judge and the notebooks in bubblewrap
+    as that user (self mode, rlimits), the feedback page written into the workspace."""
+    if os.geteuid() != 0:
+        pytest.skip("switching to an unprivileged user needs root")
+    if not shutil.which("setpriv"):
+        pytest.skip("no setpriv on this machine")
+    folder = workspace.parent
+    mine = folder / "mine"
+    shutil.copytree(workspace, mine, ignore=shutil.ignore_patterns(".venv", "build", "*.so", "*.c", "__pycache__"))
+    for name in TASKS_BY_FILE:
+        shutil.copyfile(PACKAGE / name, mine / "cs231n" / name)
+    for notebook in (ROOT / "assignments" / "a2").glob("*.ipynb"):
+        shutil.copyfile(notebook, mine / notebook.name)
+    python = learners_python(folder)
+    subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(mine)], check=True)
+    course_before = sorted(p.name for p in (ROOT / "course").iterdir()) if (ROOT / "course").is_dir() else None
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(mine), "OPENBLAS_NUM_THREADS": "1",
+           "OMP_NUM_THREADS": "1"}
+    graded = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", str(python),
+                             "-m", "autograder", "grade-mine", str(mine)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=2400)
+    output = graded.stdout + graded.stderr
+    print(output)
+    assert graded.returncode == 0, output
+    total = next(line for line in graded.stdout.splitlines() if line.startswith("total: "))
+    score, max_score = (float(x) for x in total.split()[1:4:2])
+    assert score >= max_score > 100, total
+    assert "lost points" not in output and "missing" not in output
+    assert "as your own user (self mode" in output and "rlimits on each process" in output
+    page = mine / "feedback.html"
+    assert page.stat().st_uid == NOBODY
+    html = page.read_text()
+    assert "conv_forward_naive" in html and f"Score: <strong>{score:g}</strong> of {max_score:g}" in html
+    # it graded this workspace and nothing else: the checkout's course folder is as it was
+    after = sorted(p.name for p in (ROOT / "course").iterdir()) if (ROOT / "course").is_dir() else None
+    assert after == course_before
