@@ -173,14 +173,17 @@ def _inert_metadata(cell, changes, where):
         changes.append(f"{where}: nbgrader metadata with a grade_id that is not an id removed")
     if not isinstance(meta.get("tags", []), list):
         meta["tags"] = []
+        changes.append(f"{where}: tags that are not a list removed")
     if "id" in cell and not (isinstance(cell["id"], str) and ID.fullmatch(cell["id"])):
         cell["id"] = generate_corpus_id()
+        changes.append(f"{where}: a cell id that is not an id replaced")
 
 
 def make_notebook_inert(nb):
     """Rewrite a NotebookNode in place (see the module); returns a list of what changed."""
     changes = []
-    nb.metadata.pop("widgets", None)
+    if nb.metadata.pop("widgets", None) is not None:
+        changes.append("widget state dropped")
     for index, cell in enumerate(nb.cells):
         where = f"cell {index}"
         _inert_metadata(cell, changes, where)
@@ -188,21 +191,24 @@ def make_notebook_inert(nb):
             count = cell.get("execution_count")
             if not (count is None or isinstance(count, int) and not isinstance(count, bool)):
                 cell.execution_count = None
-            outputs = []
-            for out in cell.get("outputs", []):
+                changes.append(f"{where}: execution count that is not a number removed")
+            for k, out in enumerate(cell.get("outputs", [])):
                 inert, dropped = _inert_output(out)
-                outputs.append(inert)
-                changes.extend(f"{where}: {mime} output dropped" for mime in dropped)
-            cell.outputs = outputs
+                if inert != out:
+                    cell.outputs[k] = inert
+                    changes.extend([f"{where}: {mime} output dropped" for mime in dropped]
+                                   or [f"{where}: an output cut to what renders inert"])
         elif cell.cell_type == "markdown":
-            if "attachments" in cell:
+            if "attachments" in cell and _inert_attachments(cell.attachments) != cell.attachments:
                 cell.attachments = _inert_attachments(cell.attachments)
+                changes.append(f"{where}: attachments other than PNG/JPEG/GIF images dropped")
             source = _text(cell.source)
             if not markdown_is_inert(source, cell.get("attachments")):
                 cell.source = as_source(source)
                 changes.append(f"{where}: markdown shown as source")
-        elif cell.cell_type == "raw":
+        elif cell.cell_type == "raw" and clean_html(_text(cell.source)) != cell.source:
             cell.source = clean_html(_text(cell.source))
+            changes.append(f"{where}: raw cell's HTML cleaned")
     return changes
 
 
@@ -212,9 +218,8 @@ def make_inert(folder):
     changed = {}
     for path in sorted(Path(folder).rglob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        before = nbformat.writes(nb)
         changes = make_notebook_inert(nb)
-        if nbformat.writes(nb) != before:
+        if changes:  # written only then: a notebook may hold 32 MB of outputs
             nbformat.write(nb, path)
-            changed[str(path)] = changes or ["outputs rewritten (metadata or types)"]
+            changed[str(path)] = changes
     return changed

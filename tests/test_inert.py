@@ -86,7 +86,7 @@ def test_outputs_keep_text_images_and_clean_html_only():
     nb = new_notebook(cells=[new_code_cell("x", outputs=outputs, execution_count=3)])
     changes = make_notebook_inert(nb)
     assert changes == ["cell 0: application/javascript output dropped", "cell 0: image/svg+xml output dropped",
-                       "cell 0: text/markdown output dropped"]
+                       "cell 0: text/markdown output dropped", "cell 0: an output cut to what renders inert"]
     html, svg, md, png, stream = nb.cells[0].outputs
     assert html.data["text/html"] == "&lt;script&gt;alert(1)&lt;/script&gt;<table><tbody><tr><td>1</td></tr></tbody></table>"
     assert set(html.data) == {"text/html", "text/plain"}
@@ -115,3 +115,27 @@ def test_make_inert_rewrites_only_what_changes_and_is_stable(tmp_path):
     assert list(make_inert(tmp_path)) == [str(hostile)]
     assert honest.stat().st_mtime_ns == before
     assert make_inert(tmp_path) == {}  # an inert notebook stays as it is
+
+
+def test_a_notebook_with_nothing_to_change_is_not_rewritten(tmp_path):
+    outputs = [new_output("stream", name="stdout", text="loss 2.3\n"), new_output("error", ename="E", evalue="<b>",
+                                                                                  traceback=["<i>"]),
+               new_output("execute_result", data={"text/plain": "3", "image/png": PNG}, execution_count=1,
+                          metadata={"image/png": {"width": 40}})]
+    path = tmp_path / "Plain.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("x", outputs=outputs, execution_count=1)]), path)
+    before = path.stat().st_mtime_ns
+    assert make_inert(tmp_path) == {} and path.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("config", ["nbgrader_config.py", "platforms/jupyterhub/nbgrader_config.py"])
+def test_formgrader_sanitises_outputs_on_the_local_server_and_the_hub(config):
+    """The second layer (docs/grading.md, "Pages staff open"): formgrader's HTMLExporter reads
+    these files; tests/test_inert_pages.py shows in the browser what it stops and what it does not."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from autograder.config import ROOT
+
+    path = ROOT / config
+    loaded = PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+    assert loaded.HTMLExporter.sanitize_html is True
