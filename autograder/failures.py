@@ -3,7 +3,8 @@
 A student's notebook that errors, loops or kills its kernel is the student's failure: it is a
 score. Everything else that stops a grading is the grader's and never a score: the disk or
 quota full, a database error, nbgrader or a zygote crashing, the grader's own time limit, the
-judge's infrastructure, an exception in our code, a worker process that died.
+judge's infrastructure, an exception in our code, a worker process that died, a kernel killed
+from outside the student's own limits (autograder.kernel_deaths: the machine's OOM killer).
 """
 import errno
 import shutil
@@ -65,4 +66,15 @@ def nbgrader_failure(returncode, timed_out, scratch):
     full = disk_full_at(scratch, tempfile.gettempdir())
     if full:
         return f"disk full at {full} while nbgrader ran: free space on the course's disk, then grade again"
+    return None
+
+
+def kernel_death_failure(deaths):
+    """'why' when a kernel death of the run (kernel_deaths.Death) was the grader's, None when
+    every one was the student's (a score: the notebook stopped where its kernel died)."""
+    for death in deaths:
+        host = death.hosts_doing()
+        if host:
+            return (f"the kernel of {death.notebook}.ipynb was killed from outside the student's limits ({host}): "
+                    "grade again, with more memory free on the grading machine if the OOM killer did it")
     return None

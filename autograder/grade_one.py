@@ -27,11 +27,12 @@ from cs231n.tasks import TASKS_BY_FILE
 
 from .config import ROOT
 from .evidence import confirm_with_functions, read_notebook_grades, recheck_names
-from .failures import nbgrader_failure, reason_for
+from .failures import kernel_death_failure, nbgrader_failure, reason_for
 from .inert import make_inert
 from .judge.sandbox import isolation_mode, self_mode
 from .optional import mark_not_attempted, set_aside_unrunnable
 from .results import GradeResult, NotGraded
+from .unreadable import set_aside_unreadable
 
 RUN_SLACK = 120  # seconds of an nbgrader run beyond its notebooks' budgets (start, kernels, saving)
 # What nbgrader autograde leaves out when it copies a submission into autograded/: the course's
@@ -113,6 +114,7 @@ class AutogradeOutcome(NamedTuple):
     out_of_space: list
     over_limit: bool
     nbgrader_peak: int = None
+    deaths: tuple = ()  # kernel_deaths.Death of every kernel that died
 
 
 def run_nbgrader_autograde(job, private_root):
@@ -124,7 +126,7 @@ def run_nbgrader_autograde(job, private_root):
     cell past its timeout or its notebook's budget is ended by killing the kernel, and whatever
     the run started dies with it. The run's own limit (the notebooks' budgets and RUN_SLACK) is
     the grader's last resort, never reached by a student's code."""
-    from . import kernel_sandbox
+    from . import kernel_deaths, kernel_sandbox
     from .nbgrader_zygote import run_nbgrader
 
     private_root = Path(private_root)
@@ -142,20 +144,21 @@ def run_nbgrader_autograde(job, private_root):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CS231N_DB_URL", "CS231N_COURSE_DIR")}
     env.update(kernel_env)
     log, overruns, filled = run_dir / "nbgrader.log", run_dir / "timed-out.txt", run_dir / "filled.txt"
+    died = run_dir / "deaths.txt"
     notebooks = max(1, len(list((Path(job.source_root) / job.assignment_id).glob("*.ipynb"))))
     timeout = notebooks * job.notebook_budget + RUN_SLACK
     with kernel_sandbox.sandboxed_nbgrader(nbgrader_args, run_dir, env=kernel_env, budget=job.notebook_budget,
-                                           overrun_report=overruns, full_report=filled) as run:
+                                           overrun_report=overruns, full_report=filled, death_report=died) as run:
         returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, timeout=timeout, env=env)
-    out_of_time, out_of_space = _notebooks_in(overruns), _notebooks_in(filled)
+    out_of_time, out_of_space, deaths = _notebooks_in(overruns), _notebooks_in(filled), kernel_deaths.read(died)
     if timed_out:
         return AutogradeOutcome(False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}",
-                           out_of_time, out_of_space, True, run.peak_bytes)
+                           out_of_time, out_of_space, True, run.peak_bytes, deaths)
     if run.out_of_memory:  # its own limit: what this student's kernels sent it, so the student's
         return AutogradeOutcome(False, f"nbgrader ran out of the {kernel_sandbox.NBGRADER_MEMORY_MB} MiB it may use "
                                 "for one student, holding what this student's notebooks sent it; the notebooks it "
-                                f"had not finished score 0\n{_tail(log)}", out_of_time, out_of_space, False, run.peak_bytes)
-    return AutogradeOutcome(returncode == 0, _tail(log), out_of_time, out_of_space, False, run.peak_bytes)
+                                f"had not finished score 0\n{_tail(log)}", out_of_time, out_of_space, False, run.peak_bytes, deaths)
+    return AutogradeOutcome(returncode == 0, _tail(log), out_of_time, out_of_space, False, run.peak_bytes, deaths)
 
 
 def grade_submission(job):
@@ -181,7 +184,8 @@ def _grade_in(job, scratch):
     for extra in ("timestamp.txt",):
         if (Path(job.submitted_dir) / extra).exists():
             shutil.copyfile(Path(job.submitted_dir) / extra, student_dir / extra)
-    set_aside = set_aside_unrunnable(student_dir)  # optional notebooks whose package is missing here
+    # optional notebooks whose package is missing here, and notebooks that cannot be read
+    set_aside = set_aside_unrunnable(student_dir) + set_aside_unreadable(student_dir)
     missing = assemble_package(job.base_package, job.submitted_dir, student_dir)
     judge_copy = scratch / "judge"
     shutil.copytree(student_dir / "cs231n", judge_copy / "cs231n")
@@ -195,10 +199,10 @@ def _grade_in(job, scratch):
     rechecks = [asdict(r) for r in recheck_package(judge_copy, recheck_names(source_dir))]
     judged = time.time()
 
-    ok, log, timed_out, out_of_space, over_limit, nbgrader_peak = run_nbgrader_autograde(job, private)
+    ok, log, timed_out, out_of_space, over_limit, nbgrader_peak, deaths = run_nbgrader_autograde(job, private)
     make_inert(private / "autograded" / job.student_id / job.assignment_id)  # before any page shows it
     digest = submission_digest(job.submitted_dir)
-    why = nbgrader_failure(0 if ok else 1, over_limit, scratch)
+    why = nbgrader_failure(0 if ok else 1, over_limit, scratch) or kernel_death_failure(deaths)
     if why:
         return NotGraded(job.student_id, digest, why, log=log, scratch=str(scratch))
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
@@ -209,7 +213,7 @@ def _grade_in(job, scratch):
         student_id=job.student_id, digest=digest, notebooks=notebooks,
         notebook_score_before_check=before_check, functions=functions, rechecks=rechecks,
         missing_files=missing, nbgrader_ok=ok, nbgrader_log="" if ok else log,
-        timed_out=timed_out, out_of_space=out_of_space, isolation=isolation_mode(),
+        timed_out=timed_out, out_of_space=out_of_space, kernel_died=sorted({d.notebook for d in deaths}), isolation=isolation_mode(),
         seconds={"judge": round(judged - started, 2), "notebooks": round(time.time() - judged, 2)},
         memory_mb={"nbgrader": nbgrader_peak and round(nbgrader_peak / 2**20, 1),
                    "worker": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},

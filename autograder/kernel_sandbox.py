@@ -49,7 +49,7 @@ if __name__ == "__main__":  # started by path (the kernelspec): import the proje
     _root = str(Path(__file__).resolve().parent.parent)
     sys.path[:] = [_root] + [p for p in sys.path[1:] if p != _root]
 
-from autograder import forked, kernel_zygote
+from autograder import forked, kernel_deaths, kernel_zygote
 from autograder.forked import forward_signals
 from autograder.judge import sandbox as _sandbox
 
@@ -104,7 +104,7 @@ class NbgraderRun:
 
 @contextmanager
 def sandboxed_nbgrader(nbgrader_args, run_dir, *, limits=None, env=None, uid_slot=None, budget=0,
-                       overrun_report=None, full_report=None):
+                       overrun_report=None, full_report=None, death_report=None):
     """Yields the NbgraderRun that runs `nbgrader *nbgrader_args` with every kernel sandboxed.
 
     run_dir: an empty folder of the grader's for this run (the spec). The kernels' logs go to
@@ -113,7 +113,8 @@ def sandboxed_nbgrader(nbgrader_args, run_dir, *, limits=None, env=None, uid_slo
     minimal PATH/HOME/LANG and ENV_PASSED). uid_slot: the run's user (sandbox.student_user).
     budget: seconds each notebook may take in all (0: cell timeouts only). overrun_report: a
     file to which the names of notebooks that ran out of time are appended; full_report: one to
-    which those whose kernel filled the run's tmpfs are (a student's own quota, not the host's).
+    which those whose kernel filled the run's tmpfs are (a student's own quota, not the host's);
+    death_report: one to which each kernel death is appended (autograder.kernel_deaths).
     When the run ends, every process of its cgroups and of its user is killed. nbgrader itself
     runs in a cgroup of its own, limited to NBGRADER_MEMORY_MB: what a student's kernels make it
     hold costs that student's run alone.
@@ -138,6 +139,7 @@ def sandboxed_nbgrader(nbgrader_args, run_dir, *, limits=None, env=None, uid_slo
     args = [*nbgrader_args, f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
             f"--KernelManager.ip={shared}/{IPC_FOLDER}/kernel-ipc", f"--BoundedExecute.notebook_budget={int(budget)}",
             *([f"--BoundedExecute.overrun_report={overrun_report}"] if overrun_report else []),
+            *([f"--BoundedExecute.death_report={death_report}"] if death_report else []),
             *([f"--BoundedExecute.run_folder={shared}", f"--BoundedExecute.full_report={full_report}"]
               if full_report and as_root else [])]
     extra_env = {"JUPYTER_PATH": str(JUPYTER_PATH), "JUPYTER_RUNTIME_DIR": nbgrader_runtime,
@@ -451,7 +453,8 @@ def _bounded_execute():
         notebook_budget, is ended by killing the kernel; it and every later code cell get an
         error output, and the notebook's name is appended to overrun_report. After each cell, if
         the run's tmpfs (run_folder) has under RUN_FULL_BYTES free, the notebook's name is
-        appended to full_report (once)."""
+        appended to full_report (once). A kernel that dies stops its notebook the same way, and
+        the death, with the counters that tell whose it is, goes to death_report."""
 
         max_cell_output_bytes = Integer(MAX_CELL_OUTPUT_BYTES, config=True,
                                         help="Outputs kept per cell, errors included.")
@@ -461,6 +464,7 @@ def _bounded_execute():
         overrun_report = Unicode("", config=True, help="File listing the notebooks that ran out of time.")
         run_folder = Unicode("", config=True, help="The run's tmpfs, where the kernels write.")
         full_report = Unicode("", config=True, help="File listing the notebooks whose kernel filled run_folder.")
+        death_report = Unicode("", config=True, help="File listing the kernels that died (kernel_deaths).")
 
         def __init__(self, *args, **kwargs):
             kwargs.setdefault("kernel_manager_class", BoundedKernelManager)
@@ -474,6 +478,8 @@ def _bounded_execute():
             self._output_bytes, self._cut, self._kept = {}, set(), 0  # per cell; cells cut; the notebook's
             self._too_big = False
             self._name = ((resources or {}).get("metadata") or {}).get("name", "notebook")
+            spec = json.loads(Path(os.environ[SPEC_ENV]).read_text()) if os.environ.get(SPEC_ENV) else {}
+            self._groups = (spec.get("group", []), kernel_deaths.own_run_group())
             nb, resources = super().preprocess(nb, resources, km)
             info = nb.metadata.get("language_info")  # the kernel's word, kept uncounted: keep it small
             if info is not None and _message_bytes(info) > 4096:
@@ -562,15 +568,17 @@ def _bounded_execute():
             if self._stopped:
                 cell.outputs = [_error("NotRun", f"not run: {self._stopped}")]
                 return cell, resources
+            before = kernel_deaths.counters(*self._groups, cell_starts=True)
             try:
-                return super().preprocess_cell(cell, resources, index)
+                cell, resources = super().preprocess_cell(cell, resources, index)
+                if run_sync(self._cut_off)():  # the cell ended before the once-a-second check
+                    run_sync(self.km.shutdown_kernel)(now=True)
+                    return self._too_large(cell, resources)
+                return cell, resources
             except DeadKernelError:
                 if not self._too_big:
-                    raise
-                cell.outputs.append(_error("MessageTooLarge", f"the kernel sent a message over {MAX_MESSAGE_BYTES} "
-                                           "bytes, the grader's limit, so it was stopped"))
-                self._stopped = f"an earlier cell's kernel sent a message over {MAX_MESSAGE_BYTES} bytes"
-                return cell, resources
+                    return self._died(cell, resources, index, before)
+                return self._too_large(cell, resources)
             except CellOverrun as overrun:
                 cell.outputs.append(_error("CellTimeoutError", f"the cell ran longer than {overrun.args[0]} s, "
                                            "so its kernel was stopped"))
@@ -578,6 +586,24 @@ def _bounded_execute():
                 return cell, resources
             finally:
                 self._note_filled()
+
+        def _died(self, cell, resources, index, before):
+            """The kernel died in this cell: record whose failure that is, stop the notebook."""
+            process = getattr(getattr(self.km, "provisioner", None), "process", None)
+            death = kernel_deaths.Death.between(self._name, index, before, kernel_deaths.counters(*self._groups),
+                                                process.poll() if process is not None else None)
+            if self.death_report:
+                kernel_deaths.record(self.death_report, death)
+            cell.outputs.append(_error("DeadKernelError", death.message()))
+            self._stopped = "the kernel died in an earlier cell"
+            return cell, resources
+
+        def _too_large(self, cell, resources):
+            """The cell's kernel sent a message over MAX_MESSAGE_BYTES and was stopped: say so."""
+            cell.outputs.append(_error("MessageTooLarge", f"the kernel sent a message over {MAX_MESSAGE_BYTES} "
+                                       "bytes, the grader's limit, so it was stopped"))
+            self._stopped = f"an earlier cell's kernel sent a message over {MAX_MESSAGE_BYTES} bytes"
+            return cell, resources
 
         def _keep_error(self, content, cell, cell_index):
             """The error to keep of content (see the class docstring), counted; None: drop it."""

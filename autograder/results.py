@@ -26,7 +26,8 @@ class GradeResult:
     ...}]}] as autograder.evidence reads them; functions: the judge's CaseResults as dicts;
     rechecks: the judge's RecheckResults of notebook cells (name, passed, message) as dicts;
     timed_out: notebooks that ran out of time; out_of_space: notebooks whose kernel filled the
-    space it may write (the run's tmpfs: the student's own); isolation: the limits mode the run
+    space it may write (the run's tmpfs: the student's own); kernel_died: notebooks whose kernel
+    died of the student's doing (it ended itself, or passed its own limits); isolation: the limits mode the run
     used (e.g. "cgroup" or "rlimits"), "" when the job does not say; memory_mb: the peaks of
     nbgrader's cgroup (None without one) and of the worker process so far, in MiB."""
 
@@ -41,6 +42,7 @@ class GradeResult:
     rechecks: list = field(default_factory=list)
     timed_out: list = field(default_factory=list)
     out_of_space: list = field(default_factory=list)
+    kernel_died: list = field(default_factory=list)
     isolation: str = ""
     seconds: dict = field(default_factory=dict)
     memory_mb: dict = field(default_factory=dict)

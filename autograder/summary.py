@@ -5,8 +5,8 @@ from .results import scores
 
 def summarize(results, failures, seconds, refused=()):
     """Lines: what was graded and how long it took; every student not graded and why (the
-    next run grades them again); refused submissions; notebooks that ran out of time or filled
-    the space their kernel may write to; the isolation limits the runs reported; then the
+    next run grades them again); refused submissions; notebooks that ran out of time, filled
+    the space their kernel may write to or whose kernel died; the isolation limits the runs reported; then the
     grade table.
 
     results: {student_id: GradeResult}; failures: {student_id: why}; refused: collect's
@@ -23,6 +23,8 @@ def summarize(results, failures, seconds, refused=()):
             lines.append(f"  {sid}: ran out of time: {', '.join(result.timed_out)}")
         if result.out_of_space:
             lines.append(f"  {sid}: filled the space its kernel may write to: {', '.join(result.out_of_space)}")
+        if result.kernel_died:
+            lines.append(f"  {sid}: its kernel died (its own doing): {', '.join(result.kernel_died)}")
         if not result.nbgrader_ok:
             lines.append(f"  {sid}: some notebooks could not be run (see the feedback)")
     modes = sorted({result.isolation for result in results.values() if result.isolation})

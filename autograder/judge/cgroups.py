@@ -28,7 +28,7 @@ _counter = 0
 _mode = None
 
 
-def _own_paths():
+def own_paths():
     """{controller: path of this process's cgroup}, from /proc/self/cgroup ("" for v2)."""
     paths = {}
     try:
@@ -46,7 +46,7 @@ def _parents():
     """(mode, [parent folders]) where a run's cgroup can be made, or ("rlimits", [])."""
     if os.geteuid() != 0:
         return "rlimits", []
-    own = _own_paths()
+    own = own_paths()
     v1 = [CGROUP_ROOT / name / own[name].lstrip("/") for name in ("memory", "pids") if name in own]
     if len(v1) == 2 and all((p / "cgroup.procs").is_file() for p in v1):
         cpu = CGROUP_ROOT / "cpu" / own.get("cpu", "").lstrip("/")
