@@ -570,14 +570,15 @@ def _bounded_execute():
                 return cell, resources
             before = kernel_deaths.counters(*self._groups, cell_starts=True)
             try:
-                return super().preprocess_cell(cell, resources, index)
+                cell, resources = super().preprocess_cell(cell, resources, index)
+                if run_sync(self._cut_off)():  # the cell ended before the once-a-second check
+                    run_sync(self.km.shutdown_kernel)(now=True)
+                    return self._too_large(cell, resources)
+                return cell, resources
             except DeadKernelError:
                 if not self._too_big:
                     return self._died(cell, resources, index, before)
-                cell.outputs.append(_error("MessageTooLarge", f"the kernel sent a message over {MAX_MESSAGE_BYTES} "
-                                           "bytes, the grader's limit, so it was stopped"))
-                self._stopped = f"an earlier cell's kernel sent a message over {MAX_MESSAGE_BYTES} bytes"
-                return cell, resources
+                return self._too_large(cell, resources)
             except CellOverrun as overrun:
                 cell.outputs.append(_error("CellTimeoutError", f"the cell ran longer than {overrun.args[0]} s, "
                                            "so its kernel was stopped"))
@@ -595,6 +596,13 @@ def _bounded_execute():
                 kernel_deaths.record(self.death_report, death)
             cell.outputs.append(_error("DeadKernelError", death.message()))
             self._stopped = "the kernel died in an earlier cell"
+            return cell, resources
+
+        def _too_large(self, cell, resources):
+            """The cell's kernel sent a message over MAX_MESSAGE_BYTES and was stopped: say so."""
+            cell.outputs.append(_error("MessageTooLarge", f"the kernel sent a message over {MAX_MESSAGE_BYTES} "
+                                       "bytes, the grader's limit, so it was stopped"))
+            self._stopped = f"an earlier cell's kernel sent a message over {MAX_MESSAGE_BYTES} bytes"
             return cell, resources
 
         def _keep_error(self, content, cell, cell_index):
