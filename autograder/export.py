@@ -7,12 +7,14 @@ import io
 import json
 from pathlib import Path
 
+from .evidence import NOT_ANSWERED
 from .feedback import write_atomically
 from .hand_grades import graded_results, hand_graded
 from .results import not_graded, problems, scores
+from .scale import FUNCTIONS_SENTENCE
 
-CSV_FIELDS = ["student_id", "score", "max_score", "notebook_score", "notebook_max", "function_score",
-              "function_max", "manual_pending", "missing_files", "problems", "status"]
+CSV_FIELDS = ["student_id", "score", "max_score", "extra_credit", "manual_pending", "function_cases_passed",
+              "function_cases", "missing_files", "problems", "status"]
 
 
 def rows(course):
@@ -20,13 +22,17 @@ def rows(course):
     (the grader failed; see autograder.results) with no number at all."""
     out = [{"student_id": sid, "status": "not graded", "problems": f"not graded: {failure.reason}"}
            for sid, failure in not_graded(course).items()]
-    for sid, result in sorted(graded_results(course).items()):
-        score, max_score, parts = scores(result)
-        out.append({"student_id": sid, "score": round(score, 3), "max_score": round(max_score, 3),
-                    **{k: round(v, 3) if isinstance(v, float) else v for k, v in parts.items()},
-                    "missing_files": " ".join(result.missing_files), "problems": "; ".join(problems(result)),
-                    "status": "graded"})
-    return sorted(out, key=lambda row: row["student_id"])
+    out += [row(result) for result in graded_results(course).values()]
+    return sorted(out, key=lambda r: r["student_id"])
+
+
+def row(result):
+    """The CSV's row of one graded result."""
+    score, max_score, parts = scores(result)
+    return {"student_id": result.student_id, "score": round(score, 3), "max_score": round(max_score, 3),
+            **{k: round(v, 3) if isinstance(v, float) else v for k, v in parts.items()},
+            "missing_files": " ".join(result.missing_files), "problems": "; ".join(problems(result)),
+            "status": "graded"}
 
 
 def grades_csv(course):
@@ -54,17 +60,19 @@ def gradescope_results(result, hidden_cells=frozenset(), hidden_visibility="afte
     """Gradescope's results.json for one graded result: every check a test with its points.
 
     Cells staff graded in formgrader carry their points and the grader's comment. Written
-    answers not graded by hand yet are listed as pending (no score, max_score 0: the staff grade
-    them in a Gradescope question of their own), never as zero. Tests that hold hidden material
+    answers not graded by hand yet are listed as pending, and unanswered ones as such (max_score
+    0 both: the staff grade them in a Gradescope question of their own), so that every student's
+    maxima add up to the same autograded points (autograder.scale). Tests that hold hidden material
     (every function-level case, notebook cells with hidden tests) get hidden_visibility; their
     output is the grader's message, never a test's source."""
     tests = []
     for nb in result.notebooks:
         for g in nb["grades"]:
             name = f"{nb['notebook']}: {g['name']}"
-            if g["needs_manual_grade"]:
+            if g["needs_manual_grade"] or g.get("message") == NOT_ANSWERED:  # Gradescope's manual question
                 tests.append({"name": f"{name} (written answer)", "max_score": 0.0, "visibility": "visible",
-                              "output": f"Pending: graded by hand by the course staff ({g['max_score']:g} points)."})
+                              "output": f"Not answered: 0 of its {g['max_score']:g} points." if not g["needs_manual_grade"]
+                              else f"Pending: graded by hand by the course staff ({g['max_score']:g} points)."})
                 continue
             if g.get("hand_score") is not None:
                 tests.append({"name": name, "score": g["hand_score"], "max_score": g["max_score"], "visibility": "visible",
@@ -76,13 +84,13 @@ def gradescope_results(result, hidden_cells=frozenset(), hidden_visibility="afte
                           "status": "passed" if score >= g["max_score"] else "failed",
                           "output": g.get("message") or "", "tags": ["notebook"],
                           "visibility": hidden_visibility if hidden else "visible"})
-    for f in result.functions:
-        tests.append({"name": f"{f['task']}: {f['case']}", "score": f["points"], "max_score": f["max_points"],
+    for f in result.functions:  # no points of their own (autograder.scale)
+        tests.append({"name": f"{f['task']}: {f['case']}", "score": 0.0, "max_score": 0.0,
                       "status": "passed" if f["passed"] else "failed", "output": f.get("message") or "",
                       "tags": ["function", f["task"]], "visibility": hidden_visibility})
     score, max_score, parts = scores(result)
-    lines = [(f"Autograded score: {score:g} of {max_score:g} (notebooks {parts['notebook_score']:g}, "
-              f"functions {parts['function_score']:g}).")]
+    lines = [f"Score: {score:g} of {max_score:g}" + (f", {parts['extra_credit']:g} of it extra credit." if parts["extra_credit"] else "."),
+             FUNCTIONS_SENTENCE]
     if parts["manual_pending"]:
         lines.append(f"{parts['manual_pending']} written answer(s) will be graded by hand.")
     if result.missing_files:

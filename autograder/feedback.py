@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from .hand_grades import graded_results, hand_graded
 from .results import problems, scores
+from .scale import FUNCTIONS_SENTENCE
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -26,7 +27,8 @@ def render(result, assignment_id):
     return env.get_template("feedback.html.j2").render(
         student_id=result.student_id, assignment_id=assignment_id, score=score, max_score=max_score,
         parts=parts, notebooks=result.notebooks, functions=result.functions,
-        missing_files=result.missing_files, problems="; ".join(problems(result)))
+        missing_files=result.missing_files, problems="; ".join(problems(result)),
+        functions_sentence=FUNCTIONS_SENTENCE)
 
 
 def write_atomically(path, text):

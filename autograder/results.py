@@ -88,23 +88,30 @@ class NotGraded:
 
 
 def scores(result):
-    """(score, max_score, parts) of a GradeResult: notebooks (extra_ cells add to the score
-    only) plus function tests; a hand grade (`hand_score`, autograder.hand_grades) counts in
-    place of the automatic score."""
-    nb_score = nb_max = 0.0
+    """(score, max_score, parts) of a GradeResult on the assignment's one scale: the notebooks'
+    points, max_score the required ones, extra credit (extra_ cells) adding to the score only; a
+    hand grade (`hand_score`, autograder.hand_grades) counts in place of the automatic score.
+    Function tests carry no points of their own: a notebook check keeps its points only when the
+    judge confirmed the functions it checks (autograder.evidence); parts still report them."""
+    nb_score = nb_max = extra = extra_max = 0.0
     manual_pending = 0
     for nb in result.notebooks:
         for g in nb["grades"]:
             if g["needs_manual_grade"]:
                 manual_pending += 1
-            nb_score += g["hand_score"] if g.get("hand_score") is not None else (g["auto_score"] or 0.0)
-            if not g["name"].startswith("extra_"):
+            got = g["hand_score"] if g.get("hand_score") is not None else (g["auto_score"] or 0.0)
+            nb_score += got
+            if g["name"].startswith("extra_"):
+                extra, extra_max = extra + got, extra_max + g["max_score"]
+            else:
                 nb_max += g["max_score"]
     fn_score = sum(f["points"] for f in result.functions)
     fn_max = sum(f["max_points"] for f in result.functions)
-    parts = {"notebook_score": nb_score, "notebook_max": nb_max, "function_score": fn_score,
-             "function_max": fn_max, "manual_pending": manual_pending}
-    return nb_score + fn_score, nb_max + fn_max, parts
+    parts = {"notebook_score": nb_score, "notebook_max": nb_max, "extra_credit": extra, "extra_max": extra_max,
+             "function_score": fn_score, "function_max": fn_max, "manual_pending": manual_pending,
+             "function_cases": len(result.functions),
+             "function_cases_passed": sum(1 for f in result.functions if f["passed"])}
+    return nb_score, nb_max, parts
 
 
 def problems(result):

@@ -31,11 +31,12 @@ def summarize(results, failures, seconds, refused=()):
     if modes:
         lines.append(f"  isolation limits: {', '.join(modes)}")
     lines.append("")
-    lines.append(f"{'student':<20} {'score':>8} {'max':>6}  notebooks  functions")
+    lines.append(f"{'student':<20} {'score':>8} {'of':>6} {'extra':>6} {'by hand':>8}  functions passed")
     for sid, result in sorted(results.items()):
         score, max_score, parts = scores(result)
-        lines.append(f"{sid:<20} {score:8.1f} {max_score:6.0f}  {parts['notebook_score']:9.1f}  "
-                     f"{parts['function_score']:9.1f}")
+        lines.append(f"{sid:<20} {score:8.1f} {max_score:6.0f} {parts['extra_credit']:6.1f} "
+                     f"{str(parts['manual_pending']) + ' wait' if parts['manual_pending'] else '-':>8}  "
+                     f"{parts['function_cases_passed']} of {parts['function_cases']}")
     for sid in sorted(failures):
         lines.append(f"{sid:<20} {'not graded':>15}")
     return lines

@@ -187,7 +187,8 @@ def test_scores_equal_the_cli_grader(graded):
     texts, cli = graded
     got = {name: json.loads(texts[name])["score"] for name in STUDENTS}
     assert got == pytest.approx(cli, abs=1e-3)
-    assert got["reference"] > got["onebug"] > got["starter"] == 0
+    # the toy has no check of conv_backward_naive, so onebug's bug costs it no point (functions carry none)
+    assert got["reference"] == got["onebug"] > got["starter"] == 0
 
 
 def test_each_test_scores_its_own_points(graded):

@@ -37,10 +37,20 @@ def test_a_result_survives_storage_and_keeps_fields_it_does_not_know():
     assert GradeResult.from_json(json.dumps(older)).timed_out == []
 
 
-def test_scores_count_extra_credit_in_the_score_only():
+def test_scores_count_extra_credit_in_the_score_only_and_functions_not_at_all():
     score, max_score, parts = scores(_result())
-    assert (score, max_score) == (4.0, 6.0)  # 2 + 1 extra + 1 function; 2 + 1 manual + 3 functions
-    assert parts["manual_pending"] == 1 and parts["notebook_score"] == 3.0 and parts["function_max"] == 3.0
+    assert (score, max_score) == (3.0, 3.0)  # 2 + 1 extra; 2 + 1 manual: one scale, the notebooks'
+    assert parts["manual_pending"] == 1 and parts["extra_credit"] == 1.0 and parts["extra_max"] == 1.0
+    assert (parts["function_cases_passed"], parts["function_cases"]) == (1, 2)
+
+
+def test_a_hand_score_counts_in_place_of_the_automatic_one():
+    from autograder.hand_grades import HandGrade, apply
+
+    graded = apply(_result(), {("Toy", "why_relu"): HandGrade(0.5, "half"), ("Toy", "test_double"): HandGrade(1.0)})
+    score, max_score, parts = scores(graded)
+    assert (score, max_score, parts["manual_pending"]) == (2.5, 3.0, 0)  # 1 (override) + 1 extra + 0.5
+    assert scores(_result())[0] == 3.0  # the stored result is untouched
 
 
 def test_grader_side_failures_say_why():
@@ -84,7 +94,7 @@ def test_the_summary_lists_not_graded_refused_timed_out_and_isolation():
     assert "bob: some notebooks could not be run" in text
     assert "isolation limits: cgroup" in text
     table = {line.split()[0]: line.split()[1:] for line in lines[lines.index("") + 2:]}
-    assert table["amy"][:2] == ["4.0", "6"] and table["cid"] == ["not", "graded"]
+    assert table["amy"][:2] == ["3.0", "3"] and table["cid"] == ["not", "graded"]  # of the notebooks' 3
 
 
 def test_feedback_grades_csv_and_gradescope_tell_the_same_problems():
