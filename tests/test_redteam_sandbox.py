@@ -365,6 +365,33 @@ def test_neither_the_graders_environment_nor_its_processes_are_visible(view, req
     assert int(out.split("pids")[1]) <= 2, f"the sandbox sees processes other than its own: {out}"
 
 
+@pytest.mark.parametrize("view", ["kernel", "judge"])
+def test_no_process_inside_can_lower_its_oom_priority(view, request):
+    """The grader sets oom_score_adj 1000 before bwrap starts; /proc is read-only inside, so
+    neither the process nor a child of it can write it back to 0 (or any /proc file)."""
+    box, _ = request.getfixturevalue("kernel_run" if view == "kernel" else "judge_box")
+    code = """
+        import os
+        def attempt(path, value):
+            try:
+                with open(path, "w") as f:
+                    f.write(value)
+                return "written"
+            except OSError as e:
+                return type(e).__name__
+        if os.fork() == 0:  # a child: the same
+            print("child", attempt("/proc/self/oom_score_adj", "0"), open("/proc/self/oom_score_adj").read().strip(),
+                  flush=True)
+            os._exit(0)
+        os.wait()
+        print("self", attempt("/proc/self/oom_score_adj", "0"), attempt("/proc/self/oom_adj", "-17"),
+              attempt("/proc/self/comm", "x"), open("/proc/self/oom_score_adj").read().strip())
+    """
+    rc, out = _run(box, code)
+    assert rc == 0, out
+    assert "child OSError 1000" in out and "self OSError OSError OSError 1000" in out, out
+
+
 def test_the_judge_cannot_reach_the_instructors_package_through_site_packages(judge_box):
     """The venv's site-packages is bound in every sandbox; the editable install of the project
     left its finder there, which maps `cs231n` and `autograder` to the instructor's tree."""
