@@ -8,6 +8,7 @@ from outside the student's own limits (autograder.kernel_deaths: the machine's O
 """
 import errno
 import shutil
+import signal
 import tempfile
 from concurrent.futures.process import BrokenProcessPool
 
@@ -78,3 +79,15 @@ def kernel_death_failure(deaths):
             return (f"the kernel of {death.notebook}.ipynb was killed from outside the student's limits ({host}): "
                     "grade again, with more memory free on the grading machine if the OOM killer did it")
     return None
+
+
+def nbgrader_killed(returncode, oom_killed, at_own_limit):
+    """'why' when the student's nbgrader was killed from outside the student's limits: by a
+    signal (returncode < 0), or the OOM killer acting in its cgroup, while that cgroup had not
+    reached its own limit. None otherwise: it exited, or the student's notebooks filled its own
+    limit (theirs). Called only when the grader's own time limit did not end it."""
+    if at_own_limit or not (returncode < 0 or oom_killed):
+        return None
+    how = f"by {signal.Signals(-returncode).name}" if returncode < 0 else "by the OOM killer"
+    return (f"nbgrader was killed {how} while under its own memory limit (the grading machine, not the "
+            "student's notebooks): grade again")

@@ -25,9 +25,10 @@ from pathlib import Path
 
 from cs231n.tasks import TASKS_BY_FILE
 
+from .causes import note_stops
 from .config import ROOT
 from .evidence import confirm_with_functions, read_notebook_grades, recheck_names
-from .failures import kernel_death_failure, nbgrader_failure, reason_for
+from .failures import kernel_death_failure, nbgrader_failure, nbgrader_killed, reason_for
 from .inert import make_inert
 from .judge.sandbox import isolation_mode, self_mode
 from .optional import mark_not_attempted, set_aside_unrunnable
@@ -115,6 +116,7 @@ class AutogradeOutcome(NamedTuple):
     over_limit: bool
     nbgrader_peak: int = None
     deaths: tuple = ()  # kernel_deaths.Death of every kernel that died
+    killed: str = ""  # why nbgrader was killed from outside the student's limits (failures.nbgrader_killed)
 
 
 def run_nbgrader_autograde(job, private_root):
@@ -151,14 +153,16 @@ def run_nbgrader_autograde(job, private_root):
                                            overrun_report=overruns, full_report=filled, death_report=died) as run:
         returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, timeout=timeout, env=env)
     out_of_time, out_of_space, deaths = _notebooks_in(overruns), _notebooks_in(filled), kernel_deaths.read(died)
+    own_limit = kernel_deaths.at_limit_of(run.peak_bytes, kernel_sandbox.NBGRADER_MEMORY_MB << 20)
     if timed_out:
         return AutogradeOutcome(False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}",
                            out_of_time, out_of_space, True, run.peak_bytes, deaths)
-    if run.out_of_memory:  # its own limit: what this student's kernels sent it, so the student's
+    if run.out_of_memory and own_limit:  # its own limit: what this student's kernels sent it, so the student's
         return AutogradeOutcome(False, f"nbgrader ran out of the {kernel_sandbox.NBGRADER_MEMORY_MB} MiB it may use "
                                 "for one student, holding what this student's notebooks sent it; the notebooks it "
                                 f"had not finished score 0\n{_tail(log)}", out_of_time, out_of_space, False, run.peak_bytes, deaths)
-    return AutogradeOutcome(returncode == 0, _tail(log), out_of_time, out_of_space, False, run.peak_bytes, deaths)
+    return AutogradeOutcome(returncode == 0, _tail(log), out_of_time, out_of_space, False, run.peak_bytes, deaths,
+                            nbgrader_killed(returncode, run.out_of_memory, own_limit))
 
 
 def grade_submission(job):
@@ -199,15 +203,17 @@ def _grade_in(job, scratch):
     rechecks = [asdict(r) for r in recheck_package(judge_copy, recheck_names(source_dir))]
     judged = time.time()
 
-    ok, log, timed_out, out_of_space, over_limit, nbgrader_peak, deaths = run_nbgrader_autograde(job, private)
+    ok, log, timed_out, out_of_space, over_limit, nbgrader_peak, deaths, killed = run_nbgrader_autograde(job, private)
     make_inert(private / "autograded" / job.student_id / job.assignment_id)  # before any page shows it
     digest = submission_digest(job.submitted_dir)
-    why = nbgrader_failure(0 if ok else 1, over_limit, scratch) or kernel_death_failure(deaths)
+    why = nbgrader_failure(0 if ok else 1, over_limit, scratch) or killed or kernel_death_failure(deaths)
     if why:
         return NotGraded(job.student_id, digest, why, log=log, scratch=str(scratch))
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
                                      job.assignment_id, job.student_id)
     before_check = confirm_with_functions(notebooks, functions, source_dir, rechecks)
+    note_stops(notebooks, private / "autograded" / job.student_id / job.assignment_id, job.cell_timeout,
+               job.notebook_budget)  # where each notebook went wrong, for the feedback's first box
     mark_not_attempted(notebooks, set_aside)
     return GradeResult(
         student_id=job.student_id, digest=digest, notebooks=notebooks,

@@ -57,6 +57,11 @@ def _number(path):
         return 0
 
 
+def at_limit_of(peak, limit):
+    """Whether a cgroup whose peak usage is `peak` bytes (None: unknown) reached its limit."""
+    return peak is not None and peak >= limit - AT_LIMIT_BYTES
+
+
 def _memory_counters(folder):
     """(OOM kills, failed charges, peak at the limit) of one cgroup's memory folder, or None."""
     folder = Path(folder)
@@ -64,7 +69,7 @@ def _memory_counters(folder):
         kills = _fields(folder / "memory.oom_control").get("oom_kill")
         failed = _number(folder / "memory.failcnt") + _number(folder / "memory.memsw.failcnt")
         limits = (_number(folder / "memory.limit_in_bytes"), _number(folder / "memory.memsw.limit_in_bytes"))
-        at_limit = any(_number(folder / peak) >= limit - AT_LIMIT_BYTES for peak, limit in zip(V1_PEAKS, limits)
+        at_limit = any(at_limit_of(_number(folder / peak), limit) for peak, limit in zip(V1_PEAKS, limits)
                        if (folder / peak).exists())
         return None if kills is None else (kills, failed, at_limit)
     if (folder / "memory.events").exists():  # cgroup v2

@@ -11,8 +11,10 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -130,19 +132,20 @@ def _join(group):
     return lambda: (group / "cgroup.procs").write_text(str(os.getpid()))
 
 
-def _waiting_kernel(run):
-    """The pid of the run's kernel once an honest cell of it waits (it names itself MARK)."""
+def _waiting_kernel(root, running):
+    """The pid of a kernel below the process root once an honest cell of it waits (it names
+    itself MARK); running() says whether the grading still runs."""
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and run.poll() is None:
+    while time.monotonic() < deadline and running():
         table = processes()
-        for pid in kernels(descendants(run.pid, table), table):
+        for pid in kernels(descendants(root, table), table):
             try:
                 if Path(f"/proc/{pid}/comm").read_text().strip() == MARK:
                     return pid
             except OSError:
                 continue
         time.sleep(0.1)
-    raise AssertionError(f"no kernel of the run reached its waiting cell (the run ended with {run.poll()})")
+    raise AssertionError("no kernel of the run reached its waiting cell")
 
 
 HOG = '''import sys
@@ -186,7 +189,7 @@ def test_a_kernel_the_machine_s_oom_killer_takes_is_not_graded_and_the_next_run_
     run = subprocess.Popen(argv, cwd=ROOT, env=env, preexec_fn=_join(smaller_machine),  # noqa: PLW1509
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        hog = _take_the_machine_s_memory(smaller_machine, _waiting_kernel(run))
+        hog = _take_the_machine_s_memory(smaller_machine, _waiting_kernel(run.pid, lambda: run.poll() is None))
         output = run.communicate(timeout=900)[0]
     finally:
         if run.poll() is None:
@@ -200,6 +203,48 @@ def test_a_kernel_the_machine_s_oom_killer_takes_is_not_graded_and_the_next_run_
     assert failures == {} and set(results) == {"honest"}
     assert _full_marks(results["honest"]) and all(f["passed"] for f in results["honest"].functions)
     assert results["honest"].kernel_died == [] and not_graded(course) == {}
+
+
+def _launcher_and_nbgrader():
+    """(pid of the kernel's launcher, pid of the nbgrader that started it) below this process:
+    the kernel_sandbox.py launcher (one notebook: one launcher) and its parent."""
+    table = processes()
+    launchers = [pid for pid in descendants(os.getpid(), table) if "kernel_sandbox.py -f" in table[pid].cmdline]
+    assert len(launchers) == 1, [table[pid].cmdline for pid in launchers]
+    return launchers[0], table[launchers[0]].ppid
+
+
+@pytest.mark.parametrize("victim", ["launcher", "nbgrader"])
+def test_a_grader_process_killed_by_a_signal_is_not_graded_and_the_next_run_grades_it(tmp_path, victim):
+    """SIGKILL from outside to the kernel's launcher or to the student's nbgrader (grader's
+    processes, out of the student's reach) while an honest cell runs. Before: stored as graded,
+    the notebook's points lost. Now: not graded, and the next run grades them in full."""
+    _needs_sandbox()
+    course = _course(tmp_path)
+    _submit(course, tmp_path / "subs", "honest", cells=[WAIT])
+    grading, killed = threading.Event(), []
+
+    def kill():
+        _waiting_kernel(os.getpid(), lambda: not grading.is_set())
+        pid = dict(zip(("launcher", "nbgrader"), _launcher_and_nbgrader()))[victim]
+        killed.append(processes()[pid].cmdline)
+        os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill, daemon=True)
+    killer.start()
+    try:
+        results, failures = grade_all(course, workers=1, **KW)
+    finally:
+        grading.set()
+        killer.join(30)
+    assert killed and ("kernel_sandbox.py" in killed[0]) == (victim == "launcher"), killed
+    assert results == {} and list(failures) == ["honest"], {sid: r.notebooks for sid, r in results.items()}
+    said = {"launcher": "its launcher, a grader's process, was killed by SIGKILL",
+            "nbgrader": "nbgrader was killed by SIGKILL"}[victim]
+    assert said in failures["honest"] and merged_digests(course) == {}, failures
+
+    results, failures = grade_all(course, workers=1, **KW)
+    assert failures == {} and _full_marks(results["honest"]) and not_graded(course) == {}
 
 
 # --------------------------------------------------------------------------------------------
