@@ -12,22 +12,25 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from .causes import causes, import_failures, in_notebook_order, source_layout
 from .hand_grades import graded_results, hand_graded
-from .results import problems, scores
+from .results import scores
 from .scale import FUNCTIONS_SENTENCE
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def render(result, assignment_id):
-    """The feedback page of one stored result, as a str."""
+def render(result, assignment_id, layout=None):
+    """The feedback page of one stored result, as a str. layout: causes.source_layout of the
+    source notebooks (checks in notebook order, under their sections; else by name)."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     env.filters["hand_graded"] = hand_graded
     score, max_score, parts = scores(result)
+    broken = {id(f) for cases in import_failures(result.functions).values() for f in cases}
     return env.get_template("feedback.html.j2").render(
         student_id=result.student_id, assignment_id=assignment_id, score=score, max_score=max_score,
-        parts=parts, notebooks=result.notebooks, functions=result.functions,
-        missing_files=result.missing_files, problems="; ".join(problems(result)),
+        parts=parts, notebooks=in_notebook_order(result.notebooks, layout or {}), causes=causes(result, layout),
+        functions=[f for f in result.functions if id(f) not in broken], not_imported=len(broken),
         functions_sentence=FUNCTIONS_SENTENCE)
 
 
@@ -47,11 +50,11 @@ def write_atomically(path, text):
 def write_feedback(course, students=None):
     """Write course/feedback/<student>/<assignment>/feedback.html, hand grades included;
     returns {student: path}."""
-    written = {}
+    written, layout = {}, source_layout(course.source)
     for sid, result in sorted(graded_results(course).items()):
         if students and sid not in students:
             continue
         path = course.step_dir("feedback", sid) / "feedback.html"
-        write_atomically(path, render(result, course.assignment_id))
+        write_atomically(path, render(result, course.assignment_id, layout))
         written[sid] = path
     return written
