@@ -26,7 +26,6 @@ from pathlib import Path
 from cs231n.tasks import TASKS_BY_FILE
 
 from .causes import note_stops
-from .causes import note_stops
 from .config import ROOT
 from .evidence import confirm_with_functions, read_notebook_grades, recheck_names
 from .failures import kernel_death_failure, nbgrader_failure, nbgrader_killed, reason_for
@@ -213,8 +212,6 @@ def _grade_in(job, scratch):
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
                                      job.assignment_id, job.student_id)
     before_check = confirm_with_functions(notebooks, functions, source_dir, rechecks)
-    note_stops(notebooks, private / "autograded" / job.student_id / job.assignment_id, job.cell_timeout,
-               job.notebook_budget)  # where each notebook went wrong, for the feedback's first box
     note_stops(notebooks, private / "autograded" / job.student_id / job.assignment_id, job.cell_timeout,
                job.notebook_budget)  # where each notebook went wrong, for the feedback's first box
     mark_not_attempted(notebooks, set_aside)
