@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 
 from .config import PACKAGE, shown_url
+from .scale import course_scale, where_to_enter
 
 DEMO_STUDENTS = ("reference", "starter", "partial", "syntax-error", "infinite-loop", "deleted-cell")
 
@@ -103,6 +104,8 @@ def run_demo(course, workers=None, judge_timeout=10, cell_timeout=60):
     print(f"\n4. feedback pages: {course.root / 'feedback'}/<student>/{course.assignment_id}/feedback.html"
           f" ({len(feedback)} written)")
     print(f"5. grades: {grades}; Gradescope results in {grades.parent / 'gradescope'}")
+    print(f"   the class at a glance: {grades.parent / 'report.html'}")
+    print("\n".join(f"   {line}" for line in where_to_enter(course_scale(course.source))))
     print(f"   the gradebook: {shown_url(course.db_url)}")
     print(f"done in {time.time() - start:.0f} s")
     return 1 if failures else 0

@@ -1,4 +1,4 @@
-"""Grades out: a CSV for the LMS, per-student results, and Gradescope's results.json.
+"""Grades out: a CSV for the LMS, the class report, per-student results, and Gradescope's results.json.
 
 Only the stored results go out (scores and grader-made messages, see autograder.feedback);
 never an autograded notebook or nbgrader's log."""
@@ -17,12 +17,13 @@ CSV_FIELDS = ["student_id", "score", "max_score", "extra_credit", "manual_pendin
               "function_cases", "missing_files", "problems", "status"]
 
 
-def rows(course):
-    """One dict per student, the CSV's columns: graded ones with their scores, not graded ones
-    (the grader failed; see autograder.results) with no number at all."""
+def rows(results, failures):
+    """One dict per student, the CSV's columns: graded ones ({student: GradeResult}) with their
+    scores, not graded ones ({student: NotGraded}: the grader failed, see autograder.results)
+    with no number at all."""
     out = [{"student_id": sid, "status": "not graded", "problems": f"not graded: {failure.reason}"}
-           for sid, failure in not_graded(course).items()]
-    out += [row(result) for result in graded_results(course).values()]
+           for sid, failure in failures.items()]
+    out += [row(result) for result in results.values()]
     return sorted(out, key=lambda r: r["student_id"])
 
 
@@ -35,11 +36,11 @@ def row(result):
             "status": "graded"}
 
 
-def grades_csv(course):
+def grades_csv(results, failures):
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows(course))
+    writer.writerows(rows(results, failures))
     return buffer.getvalue()
 
 
@@ -100,13 +101,19 @@ def gradescope_results(result, hidden_cells=frozenset(), hidden_visibility="afte
 
 
 def export(course, out_dir):
-    """Write out_dir/grades.csv, out_dir/results/<student>.json and
-    out_dir/gradescope/<student>/results.json (as a Gradescope run writes it); returns the
-    CSV's path."""
+    """Write out_dir/grades.csv, out_dir/report.html (autograder.report), out_dir/results/<student>.json
+    and out_dir/gradescope/<student>/results.json (as a Gradescope run writes it), hand grades
+    included; returns the CSV's path."""
+    from . import report
+    from .scale import course_scale
+
     out_dir = Path(out_dir)
-    write_atomically(out_dir / "grades.csv", grades_csv(course))
+    results, failures = graded_results(course), not_graded(course)
+    write_atomically(out_dir / "grades.csv", grades_csv(results, failures))
+    write_atomically(out_dir / "report.html", report.render(results, {sid: f.reason for sid, f in failures.items()},
+                                                             course_scale(course.source), course.assignment_id))
     hidden_cells = cells_with_hidden_tests(course.source)
-    for sid, result in graded_results(course).items():
+    for sid, result in results.items():
         stored = {k: v for k, v in json.loads(result.to_json()).items() if k != "nbgrader_log"}
         write_atomically(out_dir / "results" / f"{sid}.json", json.dumps(stored, indent=1))
         write_atomically(out_dir / "gradescope" / sid / "results.json", json.dumps(gradescope_results(result, hidden_cells), indent=1))

@@ -1,14 +1,19 @@
-"""Causes first (issue 21, deliverable 3): a student's feedback page opens with what went wrong,
-in the grader's words, for real grading runs of the toy assignment: a notebook that loops (at
-which cell, the limit), a cell that raises (the exception's name, never its message), a
-layers.py with a SyntaxError (file, line, exception, said once), a notebook that cannot be
-read, answers waiting for staff; checks in notebook order under the source's headings."""
+"""Causes first, and the class at a glance (issue 21, deliverables 3 and 4), for a real small
+class of the toy assignment graded by the product's pipeline.
+
+A student's feedback page opens with what went wrong, in the grader's words: a notebook that
+loops (at which cell, the limit), a cell that raises (the exception's name, never its message),
+a layers.py with a SyntaxError (file, line, exception, said once), a notebook that cannot be
+read; checks in notebook order under the source's headings. `export`'s report.html, opened in
+Chromium, shows the class: its pictures load, who was not graded and why, who ran out of time,
+the hardest tasks first."""
 import html
 import re
 import shutil
 
 import pytest
 from course_fixtures import write_toy_submission
+from test_browser import browser  # noqa: F401
 
 from autograder.config import Course
 from autograder.judge.sandbox import isolation_available
@@ -20,10 +25,9 @@ CELL_TIMEOUT = 8
 
 
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory):
-    """{student: (feedback page text, GradeResult)} of a graded class of four."""
+def graded(tmp_path_factory):
+    """(course, {student: GradeResult}) of a graded class of four."""
     from autograder.collect import collect
-    from autograder.feedback import write_feedback
     from autograder.grade import grade_all
     from autograder.release import build_release
     from course_fixtures import make_toy_source
@@ -45,8 +49,16 @@ def pages(tmp_path_factory):
     results, failures = grade_all(course, workers=1, force=True, progress=False, judge_timeout=5,
                                   cell_timeout=CELL_TIMEOUT)
     assert failures == {}, failures
-    written = write_feedback(course)
-    return {sid: (path.read_text(), results[sid]) for sid, path in written.items()}
+    return course, results
+
+
+@pytest.fixture(scope="module")
+def pages(graded):
+    """{student: (feedback page text, GradeResult)} of the graded class."""
+    from autograder.feedback import write_feedback
+
+    course, results = graded
+    return {sid: (path.read_text(), results[sid]) for sid, path in write_feedback(course).items()}
 
 
 def _causes(page):
@@ -102,3 +114,36 @@ def test_checks_are_in_notebook_order_under_the_sources_headings(pages):
     order = [table.index(f"<td>{check}</td>") for check in ("test_double", "test_relu", "why_relu")]
     assert order == sorted(order)  # by name it would be the same, so the heading is checked too
     assert table.index("Toy assignment") < order[0]
+
+
+def test_the_class_report_opened_in_a_browser(graded, browser, tmp_path):  # noqa: F811
+    from playwright.sync_api import expect
+
+    from autograder.export import export
+    from autograder.results import NotGraded, record_not_graded
+    from autograder.scale import course_scale
+
+    course, results = graded
+    # a fifth student the grader failed on, stored as the coordinator stores it
+    (course.root / "submitted" / "unlucky").mkdir(parents=True)
+    assert record_not_graded(course, NotGraded("unlucky", "f" * 64, "disk full writing /scratch"))
+    report = export(course, tmp_path / "out").parent / "report.html"
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(report.as_uri())
+        expect(page.locator("#counts")).to_contain_text("4 graded, 1 not graded, 1 ran out of time")
+        for picture in ("#histogram", "#tasks", "#time"):  # drawn by matplotlib, embedded, shown
+            assert page.locator(picture).evaluate("img => img.complete && img.naturalWidth > 100"), picture
+        expect(page.locator("#not-graded + table")).to_contain_text("unlucky")
+        expect(page.locator("#not-graded + table")).to_contain_text("disk full writing /scratch")
+        expect(page.locator("#out-of-time + table")).to_contain_text("looper")
+        total = course_scale(course.source).required  # Toy and Second: 6 each
+        expect(page.locator("#enter")).to_contain_text(f"LMS: enter {total:g} as the maximum")
+        rates = page.locator("#task-rates tr td:nth-child(2)").all_inner_texts()
+        values = [int(r.rstrip("%")) for r in rates]
+        assert values == sorted(values) and values[0] < 100 == values[-1]  # hardest first
+        row = page.locator("#students tr", has_text="typo")
+        expect(row).to_contain_text("cs231n/layers.py does not import: SyntaxError")
+    finally:
+        context.close()
