@@ -20,6 +20,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not all(shutil.which(t) for
                                 reason="needs root, runuser and groupadd: it reads as another user")
 SECRETS = ["cs231n/layers.py", "assignments/a2/ConvolutionalNetworks.ipynb", "autograder/hidden/cases.py"]
 VENV_FILE = ".venv/lib/python3/site-packages/numpy/__init__.py"
+STUDENT_SETTINGS = ["platforms/jupyterhub/student/labconfig/page_config.json",
+                    "platforms/jupyterhub/student/jupyter_server_config.d/cs231n-student.json",
+                    "platforms/jupyterhub/nbgrader_config.py"]
 
 
 @pytest.fixture
@@ -27,7 +30,7 @@ def checkout():
     tmp = Path(tempfile.mkdtemp(prefix="cs231n-hub-checkout-"))  # outside pytest's root-only folders
     tmp.chmod(0o755)
     copy = tmp / "cs231n-a2"
-    for name in SECRETS:
+    for name in SECRETS + STUDENT_SETTINGS:
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / name, copy / name)
     (copy / VENV_FILE).parent.mkdir(parents=True)
@@ -56,6 +59,8 @@ def test_students_reach_only_the_venv_and_the_staff_read_everything(checkout):
         assert not _read(copy / name), f"a student can read {name}"
         assert _read(copy / name, group), f"the staff cannot read {name}"
     assert _read(copy / VENV_FILE), "a student's server cannot read the venv"
+    for name in STUDENT_SETTINGS:  # jupyterhub_config.py points students' servers at them
+        assert _read(copy / name), f"a student's server cannot read {name}"
     listing = subprocess.run(["runuser", "-u", "nobody", "--", "ls", str(copy)], capture_output=True)
     assert listing.returncode != 0, "a student can list the checkout"
 

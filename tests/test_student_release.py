@@ -1,15 +1,23 @@
 """A student works from the release alone: `make install` builds it in a fresh venv, the local
-checks run and tell a stub from a finished function, and `make submit` packs exactly the files
-to hand in, refusing while a notebook has never been run."""
+checks run and tell a stub from a finished function, its JupyterLab (in Chromium) is a student's:
+Validate, and none of nbgrader's instructor tools, and `make submit` packs exactly the files to
+hand in, refusing while a notebook has never been run."""
+import contextlib
 import json
+import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
+from services import free_port, stop_group, wait_until
 
 from autograder.config import PACKAGE, Course
 from autograder.release import build_release
@@ -80,3 +88,97 @@ def test_submit_command_says_why_and_writes_nothing(release, tmp_path):
     assert proc.returncode == 1 and "never been run" in proc.stderr
     assert not list(work.glob("*.zip")) and not list(work.glob(".submission-*"))
     json.loads((work / next(iter(sorted(p.name for p in work.glob("*.ipynb"))))).read_text())  # untouched
+
+
+@pytest.fixture(scope="module")
+def installed(release):
+    """The release after its own `make install` (a no-op when a test above already ran it)."""
+    proc = make(release, "install")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return release
+
+
+@contextlib.contextmanager
+def release_lab(folder, home):
+    """(base URL, token) of the JupyterLab the release's `make lab` starts: its own venv's
+    `jupyter lab`, with nothing of this machine's Jupyter settings (config and data in `home`)."""
+    token, port = secrets.token_hex(16), free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("JUPYTER") and k != "PYTHONPATH"},
+           "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
+           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "IPYTHONDIR": str(home / "ipython")}
+    notification = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    argv = [str(folder / ".venv" / "bin" / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+            f"--ServerApp.token={token}", f"--ServerApp.root_dir={folder}", f"--LabApp.user_settings_dir={home / 'settings'}",
+            f"--LabApp.workspaces_dir={home / 'workspaces'}", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *(["--allow-root"] if os.geteuid() == 0 else [])]
+    with open(home / "jupyter.log", "wb") as log:
+        proc = subprocess.Popen(argv, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _status(f"{base}/api/status?token={token}") == 200, 90,
+                   "the release's JupyterLab did not answer", every=0.3, ignoring=(OSError,))
+        yield base, token
+    finally:
+        stop_group(proc)
+        print("JupyterLab's log:\n" + (home / "jupyter.log").read_text(errors="replace")[-3000:])
+
+
+def _status(url):
+    """The HTTP status of GET url (an error status too), without any proxy."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_the_students_lab_has_validate_and_none_of_the_instructors_tools(installed, tmp_path):
+    """In the JupyterLab of the installed release, the menus and sidebars a student sees hold
+    nbgrader's Validate and no Formgrader, Create Assignment, Course List or Assignment List (no
+    exchange here); the server extensions behind them are off too."""
+    from test_browser import BROWSER, BROWSER_ARGS, UI_TIMEOUT_MS, _require_browser
+
+    _require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    with release_lab(installed, tmp_path) as (base, token), sync_playwright() as pw:
+        for path in ("formgrader", "formgraders", "assignments"):  # formgrader, course list, assignment list
+            assert _status(f"{base}/{path}?token={token}") == 404, f"/{path} is served to the student"
+        browser = pw.chromium.launch(executable_path=BROWSER, headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            expect.set_options(timeout=UI_TIMEOUT_MS)
+            page.goto(f"{base}/lab/tree/Dropout.ipynb?token={token}")
+            toolbar = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar")
+            expect(toolbar.get_by_text("Validate", exact=True)).to_be_visible()
+            menus = page.locator("#jp-MainMenu .lm-MenuBar-itemLabel")
+            expect(menus.filter(has_text="Kernel")).to_be_visible()
+            assert "Nbgrader" not in menus.all_inner_texts(), menus.all_inner_texts()
+            tabs = page.locator(".jp-SideBar .lm-TabBar-tab").evaluate_all(
+                "tabs => tabs.map(t => (t.getAttribute('title') || '') + ' ' + t.innerText)")
+            assert any("File Browser" in tab for tab in tabs), tabs
+            assert not [tab for tab in tabs if "Create Assignment" in tab or "nbgrader" in tab.lower()], tabs
+            # nor behind the command palette, which finds the menus' commands (once the lab is up:
+            # the notebook's kernel is idle)
+            kernel = page.locator(".jp-StatusBar-TextItem", has_text="Python 3 (ipykernel) |")
+            expect(kernel).to_have_text(re.compile(r"\|\s*Idle\s*$"), timeout=180_000)
+            menus.filter(has_text="View").click()
+            page.locator(".lm-Menu-item:visible", has_text="Command Palette").click()
+            search = page.locator(".lm-CommandPalette-input:visible")
+            items = page.locator(".lm-CommandPalette-item:visible")
+            search.fill("Restart Kernel and Run All")
+            expect(items.filter(has_text="Restart Kernel and Run All Cells")).to_have_count(1)  # the README's
+            for name in ("Formgrader", "Course List", "Assignment List", "Create assignment"):
+                search.fill(name)
+                expect(items.filter(has_text=name)).to_have_count(0)
+            page.keyboard.press("Escape")
+            # Validate works: it runs the notebook and reports the stubs' failures
+            toolbar.get_by_text("Validate", exact=True).click()
+            expect(page.locator(".jp-Dialog")).to_contain_text("The following cell failed", timeout=600_000)
+        finally:
+            browser.close()

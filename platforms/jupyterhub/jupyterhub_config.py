@@ -57,7 +57,16 @@ c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
 c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.cmd = [env("CS231N_SINGLEUSER", str(Path(sys.executable).parent / "jupyterhub-singleuser"))]
 c.Spawner.default_url = "/lab"
-c.Spawner.environment = {"JUPYTER_CONFIG_PATH": str(HERE), "CS231N_DATASET": env("CS231N_DATASET", "digits"),
+# Students' servers also read student/ first: nbgrader's Validate and Assignment List stay, the
+# instructor's Formgrader, Create Assignment and Course List are turned off (server and lab).
+STUDENT_CONFIG = os.pathsep.join([str(HERE / "student"), str(HERE)])
+
+
+def _config_path(spawner):
+    return str(HERE) if spawner.user.name in instructors else STUDENT_CONFIG
+
+
+c.Spawner.environment = {"JUPYTER_CONFIG_PATH": _config_path, "CS231N_DATASET": env("CS231N_DATASET", "digits"),
                          **({"CS231N_EXCHANGE": env("CS231N_EXCHANGE")} if env("CS231N_EXCHANGE") else {})}
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
