@@ -156,9 +156,14 @@ def cmd_export(args):
 def cmd_gradescope(args):
     from .gradescope import build_autograder_zip
 
-    path = build_autograder_zip(_course(args), args.out, dataset=args.dataset, cell_timeout=args.cell_timeout,
-                                judge_timeout=args.judge_timeout, hidden_visibility=args.hidden_visibility)
+    from .scale import course_scale, where_to_enter
+
+    course = _course(args)
+    path = build_autograder_zip(course, args.out, dataset=args.dataset, cell_timeout=args.cell_timeout,
+                                judge_timeout=args.judge_timeout, hidden_visibility=args.hidden_visibility,
+                                torch=args.torch)
     print(f"{path}: upload it as the assignment's autograder on Gradescope (Ubuntu 22.04 image)")
+    print("\n".join(where_to_enter(course_scale(course.source))))
     return 0
 
 
@@ -253,6 +258,8 @@ def main(argv=None):
     p.add_argument("--judge-timeout", type=int, default=20, help="seconds per function case (default 20)")
     p.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES,
                    help="when students see tests holding hidden material")
+    p.add_argument("--torch", action="store_true", help="install PyTorch in Gradescope's image and grade the "
+                   "PyTorch notebook there (without it, that notebook carries no points there)")
     p.set_defaults(run=cmd_gradescope)
     p = sub.add_parser("demo", help="release, a demo class, grading, feedback: the whole course")
     p.add_argument("--workers", type=int, default=None)

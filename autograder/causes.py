@@ -115,7 +115,8 @@ def _package_path(file):
     return next((f"cs231n/{path}" for path in TASKS_BY_FILE if path.split("/")[-1] == file), file)
 
 
-def _import_sentences(functions):
+def import_sentences(functions):
+    """One sentence for each file of the package that does not import."""
     by_file = {}
     for (module, exception, file, line), cases in import_failures(functions).items():
         key = (_package_path(file) if file else module, exception, line)
@@ -125,35 +126,40 @@ def _import_sentences(functions):
             for (file, exception, line), n in sorted(by_file.items())]
 
 
+def notebook_causes(nb, result, sections=None):
+    """Sentences on what went wrong in one notebook of a GradeResult ([] when it ran to its end).
+    sections: {grade id: section heading} of its source."""
+    name, stops, sections = nb["notebook"], nb.get("stops", {}), sections or {}
+    reason = nb.get("not_attempted")
+    if reason:
+        return [f"{name} {reason}" if reason.startswith("could not be read") else f"{name}: {reason}"]
+    found = []
+    if name in result.timed_out:
+        at = stops.get("timed_out") or stops.get("not_run")
+        limit = (f"a cell may run {stops['cell_timeout']} s" if stops.get("timed_out") and stops.get("cell_timeout")
+                 else f"a notebook may run {stops['budget']} s in all" if stops.get("budget") else "")
+        found.append(f"{name} ran out of time" + (f" at {_where(at, sections)}" if at else "")
+                     + (f" ({limit})" if limit else "") + "; the cells after it did not run.")
+    elif name in result.kernel_died:
+        at = stops.get("not_run")
+        found.append(f"{name}: its kernel died (it ended itself, or passed its memory or process limits)"
+                     + (f"; from {_where(at, sections)} on, cells did not run." if at else "."))
+    if stops.get("error"):
+        err = stops["error"]
+        found.append(f"{name}: the first error was in {_where(err, sections)}: {err['exception']}; "
+                     "the checks that need what that cell makes failed.")
+    return found
+
+
 def causes(result, layout=None):
     """Sentences, most important first: what went wrong in grading this GradeResult."""
     from .results import problems, scores
 
     layout = layout or {}
-    found = []
-    for nb in result.notebooks:
-        name, stops = nb["notebook"], nb.get("stops", {})
-        sections = dict(layout.get(name, ()))
-        reason = nb.get("not_attempted")
-        if reason:
-            found.append(f"{name} {reason}" if reason.startswith("could not be read") else f"{name}: {reason}")
-            continue
-        if name in result.timed_out:
-            at = stops.get("timed_out") or stops.get("not_run")
-            limit = (f"a cell may run {stops['cell_timeout']} s" if stops.get("timed_out") and stops.get("cell_timeout")
-                     else f"a notebook may run {stops['budget']} s in all" if stops.get("budget") else "")
-            found.append(f"{name} ran out of time" + (f" at {_where(at, sections)}" if at else "")
-                         + (f" ({limit})" if limit else "") + "; the cells after it did not run.")
-        elif name in result.kernel_died:
-            at = stops.get("not_run")
-            found.append(f"{name}: its kernel died (it ended itself, or passed its memory or process limits)"
-                         + (f"; from {_where(at, sections)} on, cells did not run." if at else "."))
-        if stops.get("error"):
-            err = stops["error"]
-            found.append(f"{name}: the first error was in {_where(err, sections)}: {err['exception']}; "
-                         "the checks that need what that cell makes failed.")
+    found = [sentence for nb in result.notebooks
+             for sentence in notebook_causes(nb, result, dict(layout.get(nb["notebook"], ())))]
     said = bool(found)  # a notebook's own cause says more than problems()' GENERIC sentence
-    found += _import_sentences(result.functions)
+    found += import_sentences(result.functions)
     pending = scores(result)[2]["manual_pending"]
     if pending:
         found.append(f"{pending} written answer{'s' if pending != 1 else ''} still wait{'s' if pending == 1 else ''} "

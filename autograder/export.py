@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+from .causes import causes, import_sentences, notebook_causes
 from .evidence import NOT_ANSWERED
 from .feedback import write_atomically
 from .hand_grades import graded_results, hand_graded
@@ -57,17 +58,37 @@ def cells_with_hidden_tests(source_dir):
     return found
 
 
+def _status_tests(result):
+    """Gradescope tests, visible at once and worth nothing, that say how each notebook ran and
+    which file of the package does not import (what a student needs before publishing)."""
+    tests = []
+    for nb in result.notebooks:
+        said = notebook_causes(nb, result)
+        tests.append({"name": f"{nb['notebook']}: how it ran", "score": 0.0, "max_score": 0.0, "visibility": "visible",
+                      "status": "failed" if said else "passed", "tags": ["status"],
+                      "output": " ".join(said) or f"{nb['notebook']} ran to its end."})
+    for sentence in import_sentences(result.functions):
+        tests.append({"name": f"your package: {sentence.split(' does not import')[0]}", "score": 0.0,
+                      "max_score": 0.0, "visibility": "visible", "status": "failed", "tags": ["status"],
+                      "output": sentence})
+    return tests
+
+
 def gradescope_results(result, hidden_cells=frozenset(), hidden_visibility="after_published"):
     """Gradescope's results.json for one graded result: every check a test with its points.
 
-    Cells staff graded in formgrader carry their points and the grader's comment. Written
-    answers not graded by hand yet are listed as pending, and unanswered ones as such (max_score
-    0 both: the staff grade them in a Gradescope question of their own), so that every student's
-    maxima add up to the same autograded points (autograder.scale). Tests that hold hidden material
-    (every function-level case, notebook cells with hidden tests) get hidden_visibility; their
-    output is the grader's message, never a test's source."""
-    tests = []
+    Visible at once, before publishing: each notebook's status and the package's import errors
+    (tests worth nothing), and every check without hidden material. Tests that hold hidden
+    material (every function-level case, notebook cells with hidden tests) get hidden_visibility;
+    their output is the grader's message, never a test's source. Cells staff graded in formgrader
+    carry their points and the grader's comment. Written answers not graded by hand yet are listed
+    as pending, and unanswered ones as such (max_score 0 both: the staff grade them in a
+    Gradescope question of their own), so that every student's maxima add up to the same
+    autograded points (autograder.scale); so does a notebook not graded there for want of its
+    package (PyTorch without --torch)."""
+    tests = _status_tests(result)
     for nb in result.notebooks:
+        not_there = nb.get("not_attempted", "").startswith("not attempted")
         for g in nb["grades"]:
             name = f"{nb['notebook']}: {g['name']}"
             if g["needs_manual_grade"] or g.get("message") == NOT_ANSWERED:  # Gradescope's manual question
@@ -79,9 +100,9 @@ def gradescope_results(result, hidden_cells=frozenset(), hidden_visibility="afte
                 tests.append({"name": name, "score": g["hand_score"], "max_score": g["max_score"], "visibility": "visible",
                               "output": "\n".join(filter(None, [hand_graded(g), g.get("comment")])), "tags": ["by hand"]})
                 continue
-            score = g["auto_score"] or 0.0
+            score, most = g["auto_score"] or 0.0, 0.0 if not_there else g["max_score"]
             hidden = (nb["notebook"], g["name"]) in hidden_cells
-            tests.append({"name": name, "score": score, "max_score": g["max_score"],
+            tests.append({"name": name, "score": score, "max_score": most,
                           "status": "passed" if score >= g["max_score"] else "failed",
                           "output": g.get("message") or "", "tags": ["notebook"],
                           "visibility": hidden_visibility if hidden else "visible"})
@@ -91,12 +112,7 @@ def gradescope_results(result, hidden_cells=frozenset(), hidden_visibility="afte
                       "tags": ["function", f["task"]], "visibility": hidden_visibility})
     score, max_score, parts = scores(result)
     lines = [f"Score: {score:g} of {max_score:g}" + (f", {parts['extra_credit']:g} of it extra credit." if parts["extra_credit"] else "."),
-             FUNCTIONS_SENTENCE]
-    if parts["manual_pending"]:
-        lines.append(f"{parts['manual_pending']} written answer(s) will be graded by hand.")
-    if result.missing_files:
-        lines.append("missing from your submission: " + ", ".join(result.missing_files))
-    lines += problems(result)
+             FUNCTIONS_SENTENCE, *causes(result)]
     return {"score": round(score, 3), "output": "\n".join(lines), "stdout_visibility": "hidden", "tests": tests}
 
 

@@ -53,12 +53,22 @@ def _add_tree(zf, folder, arcname):
             zf.write(path, f"{arcname}/{rel.as_posix()}")
 
 
+def torch_requirement():
+    """The pinned PyTorch requirement of pyproject.toml's extra `torch` ('torch==...')."""
+    import tomllib
+
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]["optional-dependencies"]["torch"][0]
+
+
 def build_autograder_zip(course, out_dir, dataset="digits", cell_timeout=300, judge_timeout=20,
-                         hidden_visibility="after_published"):
+                         hidden_visibility="after_published", torch=False):
     """Write out_dir/autograder.zip for course's assignment; returns its path.
 
     hidden_visibility: when students see the results of tests that hold hidden material
-    (function-level cases, notebook cells with hidden tests): one of VISIBILITIES."""
+    (function-level cases, notebook cells with hidden tests): one of VISIBILITIES. torch: setup.sh
+    installs PyTorch (pinned as pyproject.toml's extra) and the PyTorch notebook is graded;
+    without it that notebook carries no points there."""
     if hidden_visibility not in VISIBILITIES:
         raise ValueError(f"hidden_visibility must be one of {VISIBILITIES}, not {hidden_visibility!r}")
     notebooks = sorted(course.source.glob("*.ipynb"))
@@ -67,7 +77,8 @@ def build_autograder_zip(course, out_dir, dataset="digits", cell_timeout=300, ju
     out = Path(out_dir).resolve() / "autograder.zip"
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {"assignment_id": course.assignment_id, "dataset": dataset, "cell_timeout": cell_timeout,
-                "judge_timeout": judge_timeout, "hidden_visibility": hidden_visibility}
+                "judge_timeout": judge_timeout, "hidden_visibility": hidden_visibility,
+                "torch": torch_requirement() if torch else ""}
     fd, tmp = tempfile.mkstemp(prefix=".autograder-", suffix=".zip", dir=out.parent)
     os.close(fd)
     try:

@@ -173,6 +173,25 @@ def test_the_zip_has_gradescope_layout_and_setup_builds_the_fast_layers(gradesco
     probe = subprocess.run([str(root / "venv" / "bin" / "python"), "-c", code], cwd="/", capture_output=True, text=True)
     assert probe.stdout.startswith("True " + str(root / "source" / "cs231n")), probe.stderr
     assert all("setup.sh: ready" in out for out in outputs)
+    assert all("sandbox check passed: a bubblewrap sandbox" in out for out in outputs)  # proved, not assumed
+
+
+def test_setup_fails_the_build_saying_why_when_the_sandbox_does_not_work(gradescope, tmp_path):
+    """Where user namespaces are blocked (Docker's default seccomp profile) bwrap cannot start:
+    setup.sh must fail, not leave an autograder that marks every upload 'not graded'."""
+    root = gradescope[0]
+    fake = tmp_path / "bin" / "bwrap"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "GRADESCOPE_ROOT": str(root), "PIP_CACHE_DIR": str(PIP_CACHE),
+           "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    env.pop("VIRTUAL_ENV", None)
+    setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], cwd=root, env=env, capture_output=True,
+                           text=True, timeout=1800)
+    assert setup.returncode != 0 and "setup.sh: ready" not in setup.stdout
+    assert "sandbox check FAILED" in setup.stderr and "setting up uid map: Permission denied" in setup.stderr
+    assert "What to change: bubblewrap needs unprivileged user namespaces" in setup.stderr
 
 
 def test_results_follow_gradescopes_format(graded):

@@ -2,13 +2,15 @@
 # Gradescope runs this once, as root, when it builds the autograder's image (Ubuntu 22.04 or
 # later: Python 3.10+). It installs what grading needs and builds the fast layers there:
 #   apt: python3 (with venv and headers), a C compiler, bubblewrap/util-linux for the sandbox
-#   a virtual environment with requirements.txt, and cs231n installed from source (Cython build)
+#   a virtual environment with requirements.txt, and cs231n installed from source (Cython build),
+#   PyTorch when the zip was built with --torch; then it proves the sandbox works here
 # Safe to run again: each step is skipped when its result is already there, and pip takes
 # already-installed or cached packages without downloading them.
 #
 #   GRADESCOPE_ROOT   where Gradescope's tree is (default /autograder; tests use a temp folder)
 #   GRADESCOPE_VENV   the virtual environment to create (default $GRADESCOPE_ROOT/venv)
 #   GRADESCOPE_PYTHON the Python that creates it (default python3)
+#   TORCH_PIP_ARGS    pip options for PyTorch (e.g. its CPU wheel index), when the zip asks for it
 set -euo pipefail
 
 ROOT="${GRADESCOPE_ROOT:-/autograder}"
@@ -51,4 +53,15 @@ if [ ! -e "${built[0]}" ] || [ "$SOURCE/cs231n/fast_layers.pyx" -nt "${built[0]}
     (cd "$SOURCE" && "${PIP[@]}" install --no-build-isolation -e .)
 fi
 (cd /tmp && "$VENV/bin/python" -c 'from cs231n.layer_utils import FAST_LAYERS; assert FAST_LAYERS, "fast layers not built"')
+# PyTorch, when the course grades the PyTorch notebook here (`python -m autograder gradescope --torch`)
+torch_pin=$("$VENV/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("torch", ""))' "$SOURCE/gradescope.json")
+if [ -n "$torch_pin" ]; then
+    "$VENV/bin/python" -c 'import torch' 2>/dev/null || "${PIP[@]}" install ${TORCH_PIP_ARGS:-} "$torch_pin"
+fi
+# Proof that student code can be sandboxed in this container: otherwise every upload would come
+# back "not graded", so the build fails here, saying what failed and what to change.
+(cd "$SOURCE" && "$VENV/bin/python" -m autograder.sandbox_check) || {
+    echo "setup.sh: the grading sandbox does not work in this container (above); the autograder is not usable" >&2
+    exit 1
+}
 echo "setup.sh: ready ($("$VENV/bin/python" --version), $VENV)"
