@@ -3,6 +3,18 @@ from .collect import printable
 from .results import scores
 
 
+def how_isolated(mode):
+    """What a run's isolation mode (GradeResult.isolation: "cgroup v1", "rlimits", "self (...)")
+    meant for the students' code, in a sentence for the instructor."""
+    who = "as the grader's own user (self mode, without root)" if mode.startswith("self") else "as a user of its own"
+    if "cgroup" in mode:
+        caps = "its CPU time, memory and number of processes capped for each process and for the run as a whole"
+    else:
+        caps = ("its CPU time, memory and number of processes capped for each process only (no per-run cgroup "
+                "could be made here, so a run's processes together could use more)")
+    return f"each student's code ran sandboxed (bubblewrap: no network, only the files it needs) {who}, with {caps}"
+
+
 def summarize(results, failures, seconds, refused=()):
     """Lines: what was graded and how long it took; every student not graded and why (the
     next run grades them again); refused submissions; notebooks that ran out of time, filled
@@ -28,8 +40,10 @@ def summarize(results, failures, seconds, refused=()):
         if not result.nbgrader_ok:
             lines.append(f"  {sid}: some notebooks could not be run (see the feedback)")
     modes = sorted({result.isolation for result in results.values() if result.isolation})
-    if modes:
-        lines.append(f"  isolation limits: {', '.join(modes)}")
+    lines += [f"  {how_isolated(mode)}" for mode in modes]
+    if results:
+        top = max(scores(result)[1] for result in results.values())
+        lines.append(f"  scores are out of {top:g} points; extra credit adds to them (grades.csv, report.html)")
     lines.append("")
     lines.append(f"{'student':<20} {'score':>8} {'of':>6} {'extra':>6} {'by hand':>8}  functions passed")
     for sid, result in sorted(results.items()):

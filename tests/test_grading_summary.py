@@ -81,8 +81,8 @@ def test_grader_side_failures_say_why():
 
 
 def test_the_summary_lists_not_graded_refused_timed_out_and_isolation():
-    results = {"amy": _result(timed_out=["ConvolutionalNetworks"], isolation="cgroup"),
-               "bob": GradeResult("bob", "d2", nbgrader_ok=False, isolation="cgroup")}
+    results = {"amy": _result(timed_out=["ConvolutionalNetworks"], isolation="cgroup v1"),
+               "bob": GradeResult("bob", "d2", nbgrader_ok=False, isolation="cgroup v1")}
     failures = {"cid": NotGraded("cid", "d3", "disk full writing /x: free space").reason}
     refused = [Collected("dan", Path("dan.zip"), error="the zip is password-protected")]
     lines = summarize(results, failures, 12.0, refused)
@@ -92,7 +92,10 @@ def test_the_summary_lists_not_graded_refused_timed_out_and_isolation():
     assert "REFUSED dan (dan.zip): the zip is password-protected" in text
     assert "amy: ran out of time: ConvolutionalNetworks" in text
     assert "bob: some notebooks could not be run" in text
-    assert "isolation limits: cgroup" in text
+    assert "each student's code ran sandboxed (bubblewrap: no network, only the files it needs) as a user of its " \
+           "own, with its CPU time, memory and number of processes capped for each process and for the run" in text
+    assert "isolation limits" not in text and "cgroup v1" not in text  # the instructor's words, not ours
+    assert "scores are out of 3 points; extra credit adds to them" in text
     table = {line.split()[0]: line.split()[1:] for line in lines[lines.index("") + 2:]}
     assert table["amy"][:2] == ["3.0", "3"] and table["cid"] == ["not", "graded"]  # of the notebooks' 3
 
@@ -110,7 +113,7 @@ def test_feedback_grades_csv_and_gradescope_tell_the_same_problems():
     output = gradescope_results(result)["output"]
     for sentence in said:
         assert sentence in page and sentence in output
-    assert "missing from your submission: cs231n/layers.py" in output
+    assert "Not submitted, so graded as the starter code: cs231n/layers.py." in output
     assert problems(_result()) == []
 
 
