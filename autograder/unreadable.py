@@ -3,7 +3,7 @@
 nbgrader autogrades a student's notebooks in one run, and any notebook it cannot read (not JSON,
 nested past Python's recursion limit, not a valid notebook) fails that whole run: the student's
 valid notebooks scored 0 too. Each submitted notebook is read here first, bounded in size and
-depth; one that cannot be read is left out of the run and reported as "could not be read: why",
+depth, with each cell's nbgrader metadata an object (nbgrader's own reading of it fails the run); one that cannot be read is left out of the run and reported as "could not be read: why",
 0 for its cells (the student's failure, not the grader's: the others are graded as usual).
 """
 import json
@@ -74,6 +74,9 @@ def why_unreadable(path):
         return f"it is not a valid notebook: {_invalid(error)}"
     except Exception as error:  # noqa: BLE001 - whatever nbformat cannot read, nbgrader cannot either
         return f"it is not a notebook nbformat {nbformat.__version__} can read ({type(error).__name__}: {str(error)[:200]})"
+    for number, cell in enumerate(nb.cells):
+        if not isinstance(cell.metadata.get("nbgrader", {}), dict):  # nbgrader reads it as one
+            return f"cell {number}'s nbgrader metadata is not an object"
     return None
 
 

@@ -288,11 +288,18 @@ def _not_a_notebook():
     return json.dumps(nb).encode()
 
 
+def _nbgrader_metadata_not_an_object():
+    nb = _valid_notebook_json()
+    nb["cells"][0]["metadata"]["nbgrader"] = 5
+    return json.dumps(nb).encode()
+
+
 BROKEN = {
     "not-json": b'{"cells": [{"cell_type": "code", "source": "x = 1"',
     "nested": b"[" * 100_000 + b"]" * 100_000,
     "nested-in-metadata": json.dumps({**_valid_notebook_json(), "metadata": {"deep": json.loads("[" * 500 + "]" * 500)}}).encode(),
     "not-a-notebook": _not_a_notebook(),
+    "nbgrader-metadata": _nbgrader_metadata_not_an_object(),
 }
 
 
@@ -302,7 +309,8 @@ def test_why_a_notebook_cannot_be_read_is_said_without_raising(tmp_path, kind):
     path.write_bytes(BROKEN[kind])
     why = why_unreadable(path)
     expected = {"not-json": "not valid JSON", "nested": f"more than {MAX_DEPTH} deep",
-                "nested-in-metadata": f"more than {MAX_DEPTH} deep", "not-a-notebook": "not a valid notebook"}[kind]
+                "nested-in-metadata": f"more than {MAX_DEPTH} deep", "not-a-notebook": "not a valid notebook",
+                "nbgrader-metadata": "nbgrader metadata is not an object"}[kind]
     assert why and expected in why, why
     path.write_text(json.dumps(_valid_notebook_json()))
     assert why_unreadable(path) is None
