@@ -3,6 +3,8 @@
 `pytest -m conv_forward_naive` runs exactly the checks of that task; `--strict-markers` (in
 pyproject.toml) makes a misspelt mark an error rather than a silently empty selection.
 """
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
@@ -29,3 +31,12 @@ def pytest_configure(config):
 def rng():
     """A seeded generator, so a failure can be replayed."""
     return np.random.default_rng(231)
+
+
+def pytest_runtest_logreport(report):
+    """For `make submit` (cs231n.submit.failing_tasks): append the task of each failed check
+    to the file named by CS231N_FAILED_TASKS."""
+    path = os.environ.get("CS231N_FAILED_TASKS")
+    if path and report.failed:
+        with open(path, "a", encoding="utf-8") as out:
+            out.writelines(f"{name}\n" for name in report.keywords if name in TASKS)

@@ -1,7 +1,8 @@
 """A student works from the release alone: `make install` builds it in a fresh venv, the local
 checks run and tell a stub from a finished function, its JupyterLab (in Chromium) is a student's:
 Validate, and none of nbgrader's instructor tools, and `make submit` packs exactly the files to
-hand in, refusing while a notebook has never been run."""
+hand in after a report of what is unfinished (notebooks stopped or not run, unanswered
+questions, failing checks), refusing only what cannot be handed in."""
 import contextlib
 import json
 import os
@@ -21,7 +22,8 @@ from services import free_port, stop_group, wait_until
 
 from autograder.config import PACKAGE, Course
 from autograder.release import build_release
-from cs231n.submit import SubmissionError, files_to_submit, pack
+from cs231n.submit import (UNANSWERED, SubmissionError, failing_tasks, files_to_submit, notebook_report, pack,
+                           report_lines)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("student_release")]
 
@@ -38,7 +40,7 @@ def make(release, *args, timeout=900):
 
 
 def _run_all(folder):
-    """Mark every notebook as run, as saving after Restart & Run All would."""
+    """Mark every notebook as run, as saving after Restart Kernel and Run All Cells would."""
     for path in Path(folder).glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
         for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
@@ -58,17 +60,49 @@ def test_make_install_builds_the_release_and_the_checks_run(release):
     assert " passed" in done.stdout and "deselected" in done.stdout  # only that task's checks ran
 
 
-def test_submit_refuses_unrun_notebooks_then_packs_exactly_the_graded_files(release, tmp_path):
+def _stop_at_an_error(path, code_cell, ename, evalue):
+    """Save the notebook as a run that stopped at its code cell number `code_cell` (1-based)."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for i, cell in enumerate(code[:code_cell]):
+        cell.execution_count = i + 1
+    code[code_cell - 1].outputs = [nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[])]
+    nbformat.write(nb, path)
+    return nb.cells.index(code[code_cell - 1]) + 1
+
+
+def _answer_all_but(path, left):
+    """Write an answer in every written-answer cell except the first `left`."""
+    nb = nbformat.read(path, as_version=4)
+    answers = [c for c in nb.cells if c.cell_type == "markdown" and UNANSWERED in c.source]
+    for cell in answers[left:]:
+        cell.source = cell.source.replace(UNANSWERED, "Because the variance halves.")
+    nbformat.write(nb, path)
+    return [c.metadata["nbgrader"]["grade_id"] for c in answers[:left]]
+
+
+def test_submit_reports_each_notebook_then_packs_exactly_the_graded_files(release, tmp_path):
     work = tmp_path / "work"
     shutil.copytree(release, work, ignore=shutil.ignore_patterns(".venv", "*.so", "build", "*.egg-info"))
-    with pytest.raises(SubmissionError, match="has never been run"):
-        files_to_submit(work)
-    assert not list(work.glob("*.zip"))
     _run_all(work)
-    (work / "cs231n" / "optim.py").unlink()
-    with pytest.raises(SubmissionError, match="missing cs231n/optim.py"):
-        files_to_submit(work)
-    shutil.copyfile(release / "cs231n" / "optim.py", work / "cs231n" / "optim.py")
+    cell = _stop_at_an_error(work / "Dropout.ipynb", 5, "AttributeError", "'Solver' object has no attribute 'trian'")
+    left = _answer_all_but(work / "Dropout.ipynb", 2)
+    for path in work.glob("*.ipynb"):
+        if path.name != "Dropout.ipynb":
+            _answer_all_but(path, 0)
+    (work / "PyTorch.ipynb").write_text(json.dumps(nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import torch")], metadata={"cs231n": {"points": 0}})))
+    reports = {r.name: r for r in map(notebook_report, sorted(work.glob("*.ipynb")))}
+    dropout = reports["Dropout"]
+    assert dropout.state == f"stopped at cell {cell} (In [5]): AttributeError: 'Solver' object has no attribute 'trian'"
+    assert dropout.unanswered == left and len(left) == 2
+    assert reports["FullyConnectedNets"].ready and reports["FullyConnectedNets"].state == "ran"
+    assert reports["PyTorch"].state == "not run" and reports["PyTorch"].optional
+    assert reports["Optimizers"].optional and not reports["ConvolutionalNetworks"].optional
+    lines = "\n".join(report_lines(list(reports.values()), ["affine_backward"]))
+    assert f"2 written answer(s) still \"{UNANSWERED}\": {left[0]}, {left[1]}" in lines
+    assert "Kernel > Restart Kernel and Run All Cells..." in lines and "TASK=name" in lines
+    # packed anyway; refused only for what cannot be handed in
     (work / "notes.txt").write_text("not graded")
     names = pack(work, work / "a2_submission.zip")
     with zipfile.ZipFile(work / "a2_submission.zip") as zf:
@@ -77,17 +111,42 @@ def test_submit_refuses_unrun_notebooks_then_packs_exactly_the_graded_files(rele
     assert sorted(n for n in names if n.endswith(".ipynb")) == notebooks and len(notebooks) >= 4
     assert all(n.endswith(".ipynb") or (n.startswith("cs231n/") and n.endswith(".py")) for n in names)
     assert "cs231n/layers.py" in names and "notes.txt" not in names
+    (work / "cs231n" / "optim.py").unlink()
+    with pytest.raises(SubmissionError, match="missing cs231n/optim.py"):
+        files_to_submit(work)
+    shutil.copyfile(release / "cs231n" / "optim.py", work / "cs231n" / "optim.py")
+    (work / "Dropout.ipynb").write_text('{"cells": [')  # a save cut short
+    with pytest.raises(SubmissionError, match="Dropout.ipynb cannot be read as a notebook"):
+        files_to_submit(work)
 
 
-def test_submit_command_says_why_and_writes_nothing(release, tmp_path):
+def test_submit_lists_the_tasks_whose_checks_fail(release, tmp_path):
+    """The local checks run, and the report names the tasks that fail: here the update rules are
+    finished but adam, and only the optimiser's checks are present."""
+    work = tmp_path / "work"
+    shutil.copytree(release, work, ignore=shutil.ignore_patterns(".venv", "*.so", "build", "*.egg-info", "tests"))
+    (work / "tests").mkdir()
+    for name in ("conftest.py", "helpers.py", "test_optim.py"):
+        shutil.copyfile(release / "tests" / name, work / "tests" / name)
+    optim = (PACKAGE / "optim.py").read_text()
+    (work / "cs231n" / "optim.py").write_text(optim + "\n\ndef adam(w, dw, config=None):\n    return w, config\n")
+    assert failing_tasks(work) == ["adam"]
+
+
+def test_submit_command_reports_and_writes_the_zip(release, tmp_path):
     work = tmp_path / "work"
     shutil.copytree(release, work, ignore=shutil.ignore_patterns(".venv", "*.so", "build", "*.egg-info"))
     # run from the student's folder, so `python -m` imports the release's package found there
-    proc = subprocess.run([sys.executable, "-m", "cs231n.submit"], cwd=work, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 1 and "never been run" in proc.stderr
-    assert not list(work.glob("*.zip")) and not list(work.glob(".submission-*"))
-    json.loads((work / next(iter(sorted(p.name for p in work.glob("*.ipynb"))))).read_text())  # untouched
+    proc = subprocess.run([sys.executable, "-m", "cs231n.submit", "--no-checks"], cwd=work, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Dropout" in proc.stdout and "not run" in proc.stdout and "(extra credit: optional)" in proc.stdout
+    assert UNANSWERED in proc.stdout and "wrote a2_submission.zip" in proc.stdout
+    assert (work / "a2_submission.zip").is_file() and not list(work.glob(".submission-*"))
+    (work / "cs231n" / "layers.py").unlink()
+    proc = subprocess.run([sys.executable, "-m", "cs231n.submit", "--no-checks", "--out", "again.zip"], cwd=work,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "missing cs231n/layers.py" in proc.stderr and not (work / "again.zip").exists()
 
 
 @pytest.fixture(scope="module")
