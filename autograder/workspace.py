@@ -69,10 +69,11 @@ def is_workspace(path):
 
 
 def afresh(path):
-    """The sentence that says how to start again with a blank copy."""
-    path = Path(path)
-    return (f"to start afresh, move it away (your work stays there): mv {shlex.quote(str(path))} "
-            f"{shlex.quote(str(path))}-old && make self-study")
+    """The sentence that says how to start again with a blank copy (the old one kept)."""
+    path = Path(path).resolve()
+    again = "make self-study" + ("" if path == DEFAULT else f" WORKSPACE={shlex.quote(str(path))}")
+    return f"To start afresh, move it away (keeping it) and run again: mv {shlex.quote(str(path))} " \
+           f"{shlex.quote(str(path) + '-old')} && {again}"
 
 
 def make_workspace(path=DEFAULT, log=print):
@@ -98,7 +99,7 @@ def make_workspace(path=DEFAULT, log=print):
         (path / MARKER).write_text(json.dumps({"project": str(ROOT), "made": time.strftime("%Y-%m-%d %H:%M:%S")}))
         log(f"workspace made at {path} (the student release, {time.time() - started:.0f} s)")
     else:
-        log(f"your workspace is {path}; it is kept as it is, with your work: {afresh(path)}")
+        log(f"your workspace is {path}; it is kept as it is, with your work. {afresh(path)}")
     set_up(path, log)
     return path, made
 

@@ -83,7 +83,9 @@ def test_running_the_start_command_again_keeps_the_learners_work(workspace, tmp_
     notebook_before = notebook.read_bytes()
     again = _cli("self-study", str(workspace), "--no-lab")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert f"your workspace is {workspace}" in again.stdout and "to start afresh, move it away" in again.stdout
+    assert f"your workspace is {workspace}" in again.stdout
+    assert f"To start afresh, move it away (keeping it) and run again: mv {workspace} {workspace}-old && " \
+           f"make self-study WORKSPACE={workspace}" in again.stdout
     assert layers.read_text() == edited and notebook.read_bytes() == notebook_before
     # a folder holding something else is not made into a workspace
     (tmp_path / "thesis").mkdir()
