@@ -6,15 +6,18 @@ the workspace's reference-filled copy through the whole pipeline to full marks a
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import pytest
 from as_user import NOBODY
+from services import free_port, stop_group, wait_until
 from test_jupyterhub import users_python
 
 from autograder.config import PACKAGE, ROOT
@@ -93,6 +96,35 @@ def test_running_the_start_command_again_keeps_the_learners_work(workspace, tmp_
     refused = _cli("self-study", str(tmp_path / "thesis"), "--no-lab")
     assert refused.returncode == 2 and "is not a self-study workspace" in refused.stderr
     assert sorted(p.name for p in (tmp_path / "thesis").iterdir()) == ["chapter1.tex"]
+
+
+def test_without_no_lab_the_start_command_opens_jupyterlab_in_the_workspace(workspace):
+    """The server the command becomes serves the workspace's notebooks, with the digits chosen
+    (no CIFAR-10 there), and its kernels run the workspace's Python."""
+    port, token = free_port(), secrets.token_hex(8)
+    env = {k: v for k, v in ENV.items() if k != "CS231N_DATASET"}
+    env.update(JUPYTER_PORT=str(port), JUPYTER_TOKEN=token, BROWSER="true")
+    lab = subprocess.Popen([sys.executable, "-m", "autograder", "self-study", str(workspace)], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/api"
+        wait_until(lambda: _get(f"{url}/contents?token={token}"), 120, "JupyterLab did not answer", every=0.5,
+                   ignoring=(OSError,))
+        listing = _get(f"{url}/contents?token={token}")
+        assert {item["name"] for item in listing["content"]} >= {"ConvolutionalNetworks.ipynb", "cs231n", "GNUmakefile"}
+        spec = _get(f"{url}/kernelspecs?token={token}")["kernelspecs"]["python3"]["spec"]
+        assert spec["argv"][0] == "python"  # jupyter_client runs the server's own Python: the workspace's
+        command = Path(f"/proc/{lab.pid}/cmdline").read_bytes().split(b"\0")
+        assert command[0].decode() == str(workspace / ".venv" / "bin" / "python"), command
+        assert "CS231N_DATASET=digits" in Path(f"/proc/{lab.pid}/environ").read_bytes().decode(errors="replace")
+    finally:
+        stop_group(lab)
+    assert "no CIFAR-10 in the workspace: the notebooks use the offline digits" in lab.stdout.read()
+
+
+def _get(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
 
 
 def _reference_line(task, file):
