@@ -8,8 +8,9 @@ Steps, each small and separately tested:
    compiled files;
 3. what a student needs to build and check it: setup.py, pyproject.toml, requirements.txt, the
    dataset script, the public tests, a student Makefile and README;
-4. find_leaks scans the result for markers, solution bodies, hidden tests and instructor files;
-   a leak stops the release.
+4. find_leaks scans the result for markers, solution bodies, hidden tests and instructor files,
+   and for given code that hands out what a task asks the student to write (ANSWER_FORMS); a
+   leak stops the release.
 """
 import json
 import re
@@ -17,6 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from . import stored_values
 from .config import PACKAGE, ROOT, Course, nbgrader_succeeded
 from .stubs import strip_package
 from cs231n.tasks import BEGIN_SOLUTION, END_SOLUTION
@@ -31,14 +33,41 @@ SUPPORT_FILES = {  # release path: source path
     "datasets/resumable_download.py": ROOT / "datasets" / "resumable_download.py",
     "datasets/safe_extract.py": ROOT / "datasets" / "safe_extract.py",
 }
-# The project's tests that students may run: they check against independent implementations
-# and numerical gradients, never against the reference solution.
+# The project's tests that students may run: they check against independent implementations,
+# numerical gradients and stored values, never against the reference solution, and never with an
+# independent implementation of a task (those are in tests/test_reference_answers.py).
 PUBLIC_TESTS = ["conftest.py", "helpers.py", "test_layers.py", "test_classifiers.py", "test_optim.py",
                 "test_solver.py", "test_checks.py", "test_fast_layers.py", "test_gradient_check.py",
-                "test_arch.py", "test_residual.py"]
+                "test_arch.py", "test_residual.py", "test_backward_stored.py"]
 FORBIDDEN_NAMES = ("autograder", "gradebook", "nbgrader_config", ".git", "hidden", "solution")
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 MIN_SECRET_LINE = 24  # shorter lines (e.g. "dx = dout") may legitimately appear in given code
+
+
+# What a task asks the student to write, in the forms given code or a check would hand it out
+# (issue 23): the window-count arithmetic, same padding, a square filter's weight count, and a
+# convolution or pooling by a library. The release shows none of them outside the students'
+# stubs; checks compare with stored values (cs231n/stored.py) and the reference code of a check
+# sits in its hidden tests, which the release removes.
+ANSWER_FORMS = {
+    "output-size arithmetic": re.compile(
+        r"//\s*\(?\s*\w+\s*\)?\s*\+\s*1\b"                # (n + 2*p - f) // stride + 1
+        r"|\b1\s*\+\s*\(.*\)\s*//\s*\w*stride"                   # 1 + (n + 2*p - f) // stride
+        r"|/\s*\{?\s*\w*stride\w*\s*\}?\s*\+\s*1\b"),              # ... / {stride} + 1 in a message
+    "same padding": re.compile(r"\(\s*\w+\s*-\s*1\s*\)\s*//?\s*2\b"),     # (F - 1) // 2
+    "a filter's weight count": re.compile(
+        r"\b(field|size|F|HH|WW|filter_size|kernel_size|k)\s*\*\s*\1\s*\*\s*\w+"),  # F * F * C ...
+    "a convolution or pooling by a library": re.compile(
+        r"(?<![\w.])(correlate|correlate2d|convolve2d|fftconvolve|oaconvolve)\s*\("
+        r"|\bsignal\.\w*(correlate|convolve)|\b(sliding_window_view|as_strided)\s*\("),
+}
+# Lines that match a form but were read and are not an answer: (release path, line) -> why.
+ANSWER_FORMS_REVIEWED = {
+    ("cs231n/fast_layers.pyx", "k = (size - 1 - offset) // stride + 1"):
+        "a cdef index bound of im2col's loops, not callable from Python; the fast layers' output "
+        "sizes come from the student's conv_output_shape",
+}
+ANSWER_SUFFIXES = (".py", ".pyx", ".ipynb", ".md", ".txt")
 
 
 class ReleaseError(RuntimeError):
@@ -60,6 +89,7 @@ def add_package_and_support(release_dir):
     """Add the stubbed package, the support files and the public tests to release_dir."""
     release_dir = Path(release_dir)
     strip_package(PACKAGE, release_dir / "cs231n")
+    stored_values.write(release_dir / "cs231n" / "stored_values.npz")  # from the reference, now
     for name, source in SUPPORT_FILES.items():
         target = release_dir / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -131,8 +161,13 @@ def find_leaks(release_dir, package_dir=PACKAGE, source_dir=None):
             continue
         if markers.search(text):
             leaks.append(f"{rel}: solution or hidden-test marker")
-        for line in {line.strip() for line in text.replace("\\n", "\n").splitlines()} & hidden:
+        lines = {line.strip() for line in text.replace("\\n", "\n").splitlines()}
+        for line in lines & hidden:
             leaks.append(f"{rel}: solution or hidden-test line {line[:60]!r}")
+        if path.suffix in ANSWER_SUFFIXES:
+            leaks += [f"{rel}: gives away {what}: {line[:70]!r}" for line in sorted(lines)
+                      for what, form in ANSWER_FORMS.items()
+                      if form.search(line) and (rel, line) not in ANSWER_FORMS_REVIEWED]
     return leaks
 
 

@@ -36,7 +36,7 @@ says how to build it: in one folder CPython's import system prefers an extension
 """
 import numpy as np
 
-from cs231n.shapes import conv_output_size, conv_shapes, pool_shapes
+from cs231n.shapes import check_fits, conv_out_hw, conv_shapes, pool_shapes
 
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from cython.parallel cimport prange, threadid
@@ -327,8 +327,9 @@ def im2col(x, HH, WW, stride, pad):
     """
     dtype = _float_dtype(x, "im2col")
     N, C, H, W = x.shape
-    Ho = conv_output_size(H, HH, stride, pad, "im2col", "height")
-    Wo = conv_output_size(W, WW, stride, pad, "im2col", "width")
+    check_fits(H, HH, stride, pad, "im2col", "height")
+    check_fits(W, WW, stride, pad, "im2col", "width")
+    Ho, Wo = conv_out_hw(H, W, HH, WW, stride, pad)
     cols = np.empty((C * HH * WW, N * Ho * Wo), dtype=dtype)
     if cols.size:
         _im2col_all(np.ascontiguousarray(x), cols, HH, WW, stride, pad, Ho, Wo)
@@ -344,8 +345,9 @@ def col2im(cols, x_shape, HH, WW, stride, pad):
     """
     dtype = _float_dtype(cols, "col2im")
     N, C, H, W = x_shape
-    Ho = conv_output_size(H, HH, stride, pad, "col2im", "height")
-    Wo = conv_output_size(W, WW, stride, pad, "col2im", "width")
+    check_fits(H, HH, stride, pad, "col2im", "height")
+    check_fits(W, WW, stride, pad, "col2im", "width")
+    Ho, Wo = conv_out_hw(H, W, HH, WW, stride, pad)
     if cols.shape != (C * HH * WW, N * Ho * Wo):
         raise ValueError(f"col2im: cols must have shape {(C * HH * WW, N * Ho * Wo)} for "
                          f"x_shape {tuple(x_shape)} and a {HH}x{WW} window, got {cols.shape}")

@@ -1,19 +1,18 @@
-"""Shape arithmetic shared by the naive and the fast layers, with errors that show the sums.
+"""Input checks shared by the naive and the fast layers, with errors that say what to change.
 
-Kept out of the student's way. The naive layers call the `check_*` helpers, which validate the
-inputs (a size that does not fit raises a ValueError showing the arithmetic) but return no
-output size: working that out is the student's task. The fast layers use `conv_shapes` and
-`pool_shapes`, which also return the output sizes.
+The naive layers call the `check_*` helpers, which validate the inputs (a size that does not
+fit raises a ValueError) but return no output size: working that out is the student's task.
+Given code that needs output sizes (`conv_shapes`, `pool_shapes`: the fast layers; the ResNet)
+takes them from the student's own cs231n.arch.conv_output_shape and pool_output_shape.
 """
 
 
-def conv_output_size(size, field, stride, pad, what="conv", axis="H"):
-    """Output length along one axis of a convolution or pooling window sweep.
+def check_fits(size, field, stride, pad, what="conv", axis="H"):
+    """Raise ValueError unless windows of length `field` at `stride` tile an input of length
+    `size` padded by `pad` on both sides exactly; return nothing.
 
-    Inputs: size (int, input length), field (int, window length), stride (int >= 1),
-    pad (int >= 0, added on both sides). Returns: int, 1 + (size + 2*pad - field) // stride.
-    Raises ValueError, showing the arithmetic, when the windows do not tile the padded input
-    exactly or the window is larger than the padded input.
+    The message says what does not fit and what to change. The output length itself is never
+    computed here: that is the student's task (cs231n.arch.conv_output_shape).
     """
     for name, value, low in (("stride", stride, 1), ("pad", pad, 0), ("field", field, 1)):
         if int(value) != value or value < low:
@@ -23,13 +22,45 @@ def conv_output_size(size, field, stride, pad, what="conv", axis="H"):
         raise ValueError(
             f"{what}: the {axis} window ({field}) is larger than the padded input "
             f"({size} + 2*{pad} = {padded}); use a smaller window or more padding")
-    span = padded - field
-    if span % stride:
+    if (padded - field) % stride:
         raise ValueError(
-            f"{what}: the {axis} windows do not fit: ({size} + 2*{pad} - {field}) / {stride} + 1 "
-            f"= {span / stride + 1:.2f}, not an integer; change the stride or the padding so that "
-            f"size + 2*pad - window (here {span}) is divisible by the stride")
-    return 1 + span // stride
+            f"{what}: the {axis} windows do not fit: the padded input ({size} + 2*{pad} = {padded}) "
+            f"less one window ({field}) leaves {padded - field}, which the stride {stride} does not "
+            "divide, so the last window would hang over the edge; change the stride or the padding")
+
+
+def _students_count(function, name, *args):
+    """One output length from the student's cs231n.arch function (its stub's NotImplementedError
+    passes through: the traceback names the function to write); a ValueError if it returns
+    something that is not a shape."""
+    shape = function(*args)
+    if not (isinstance(shape, tuple) and len(shape) == 3 and all(int(d) == d for d in shape)):
+        raise ValueError(f"cs231n.arch.{name}{args} returned {shape!r}, not an (H, W, C) tuple "
+                         "of ints; fix it first: the fast layers and the ResNet use it")
+    return int(shape[0])
+
+
+def same_padding(size):
+    """The student's arch.same_pad(size), for given code (the conv nets)."""
+    from .arch import same_pad
+
+    return int(same_pad(size))
+
+
+def conv_out_hw(H, W, HH, WW, stride, pad):
+    """(H_out, W_out) of a convolution, counted by the student's arch.conv_output_shape."""
+    from .arch import conv_output_shape
+
+    return (_students_count(conv_output_shape, "conv_output_shape", (H, H, 1), 1, HH, stride, pad),
+            _students_count(conv_output_shape, "conv_output_shape", (W, W, 1), 1, WW, stride, pad))
+
+
+def pool_out_hw(H, W, PH, PW, stride):
+    """(H_out, W_out) of a pooling layer, counted by the student's arch.pool_output_shape."""
+    from .arch import pool_output_shape
+
+    return (_students_count(pool_output_shape, "pool_output_shape", (H, H, 1), PH, stride),
+            _students_count(pool_output_shape, "pool_output_shape", (W, W, 1), PW, stride))
 
 
 def check_ndim(name, array, ndim, layout):
@@ -61,29 +92,25 @@ def check_conv_inputs(x, w, b, conv_param, what="conv"):
         raise ValueError(f"{what}: conv_param is missing {sorted(missing)}; "
                          "pass e.g. {'stride': 1, 'pad': 1}")
     stride, pad = conv_param["stride"], conv_param["pad"]
-    conv_output_size(H, HH, stride, pad, what, "height")
-    conv_output_size(W, WW, stride, pad, what, "width")
+    check_fits(H, HH, stride, pad, what, "height")
+    check_fits(W, WW, stride, pad, what, "width")
     return N, C, H, W, F, HH, WW, int(stride), int(pad)
 
 
 def conv_shapes(x, w, b, conv_param, what="conv"):
     """check_conv_inputs, plus the output sizes: (N, C, H, W, F, HH, WW, stride, pad, H_out, W_out)."""
     N, C, H, W, F, HH, WW, stride, pad = check_conv_inputs(x, w, b, conv_param, what)
-    H_out = conv_output_size(H, HH, stride, pad, what, "height")
-    W_out = conv_output_size(W, WW, stride, pad, what, "width")
-    return N, C, H, W, F, HH, WW, stride, pad, H_out, W_out
+    return (N, C, H, W, F, HH, WW, stride, pad) + conv_out_hw(H, W, HH, WW, stride, pad)
 
 
 def check_conv_dout(dout, x, w, conv_param, what="conv backward"):
-    """Raise ValueError unless dout is shaped like the output of the convolution of x by w."""
-    N, _, H, W = x.shape
-    F, _, HH, WW = w.shape
-    stride, pad = conv_param["stride"], conv_param["pad"]
-    expected = (N, F, conv_output_size(H, HH, stride, pad, what, "height"),
-                conv_output_size(W, WW, stride, pad, what, "width"))
-    if getattr(dout, "shape", None) != expected:
-        raise ValueError(f"{what}: dout must be shaped like the forward output {expected}, "
-                         f"got {getattr(dout, 'shape', type(dout).__name__)}")
+    """Raise ValueError unless dout is 4-d with x's batch size and w's filter count (its height
+    and width are the student's to check: they are the forward pass's output sizes)."""
+    N, F = x.shape[0], w.shape[0]
+    check_ndim("dout", dout, 4, f"({N}, {F}, H_out, W_out)")
+    if dout.shape[:2] != (N, F):
+        raise ValueError(f"{what}: dout must be shaped like the forward output ({N}, {F}, H_out, W_out): "
+                         f"one map per example and filter, got {dout.shape}")
 
 
 def check_pool_inputs(x, pool_param, what="max pool"):
@@ -99,25 +126,22 @@ def check_pool_inputs(x, pool_param, what="max pool"):
                          "pass e.g. {'pool_height': 2, 'pool_width': 2, 'stride': 2}")
     N, C, H, W = x.shape
     PH, PW, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    conv_output_size(H, PH, stride, 0, what, "height")
-    conv_output_size(W, PW, stride, 0, what, "width")
+    check_fits(H, PH, stride, 0, what, "height")
+    check_fits(W, PW, stride, 0, what, "width")
     return N, C, H, W, int(PH), int(PW), int(stride)
 
 
 def pool_shapes(x, pool_param, what="max pool"):
     """check_pool_inputs, plus the output sizes: (N, C, H, W, PH, PW, stride, H_out, W_out)."""
     N, C, H, W, PH, PW, stride = check_pool_inputs(x, pool_param, what)
-    H_out = conv_output_size(H, PH, stride, 0, what, "height")
-    W_out = conv_output_size(W, PW, stride, 0, what, "width")
-    return N, C, H, W, PH, PW, stride, H_out, W_out
+    return (N, C, H, W, PH, PW, stride) + pool_out_hw(H, W, PH, PW, stride)
 
 
 def check_pool_dout(dout, x, pool_param, what="max pool backward"):
-    """Raise ValueError unless dout is shaped like the output of pooling x."""
-    N, C, H, W = x.shape
-    PH, PW, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    expected = (N, C, conv_output_size(H, PH, stride, 0, what, "height"),
-                conv_output_size(W, PW, stride, 0, what, "width"))
-    if getattr(dout, "shape", None) != expected:
-        raise ValueError(f"{what}: dout must be shaped like the forward output {expected}, "
-                         f"got {getattr(dout, 'shape', type(dout).__name__)}")
+    """Raise ValueError unless dout is 4-d with x's batch size and depth (its height and width
+    are the student's to check)."""
+    N, C = x.shape[:2]
+    check_ndim("dout", dout, 4, f"({N}, {C}, H_out, W_out)")
+    if dout.shape[:2] != (N, C):
+        raise ValueError(f"{what}: dout must be shaped like the forward output ({N}, {C}, H_out, W_out): "
+                         f"pooling keeps the batch and the depth, got {dout.shape}")

@@ -7,11 +7,7 @@ whole network carries the mark of every function it needs. Unmarked tests check 
 """
 import math
 
-import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-from numpy.lib.stride_tricks import sliding_window_view
 
 from cs231n import arch
 from cs231n.arch import (ALEXNET, ALEXNET_TWO_GPU, ALPHAGO_POLICY, CASE_STUDIES, FC, GOOGLENET, LENET5,
@@ -21,11 +17,6 @@ from cs231n.arch import (ALEXNET, ALEXNET_TWO_GPU, ALPHAGO_POLICY, CASE_STUDIES,
                          format_table, pool_output_shape, same_pad, summarize)
 
 m = pytest.mark
-
-
-def _windows(size, field, stride, pad):
-    """Independent count of the window positions along one axis, by numpy's sliding windows."""
-    return sliding_window_view(np.zeros(size + 2 * pad), field)[::stride].shape[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -61,39 +52,8 @@ def test_lecture_32_28_24_without_padding():
 
 
 @m.conv_output_shape
-@pytest.mark.parametrize("field, pad", [(3, 1), (5, 2), (7, 3)])
-@given(size=st.integers(7, 64), depth=st.integers(1, 8), filters=st.integers(1, 8))
-def test_pad_f_minus_1_over_2_preserves_the_size(field, pad, size, depth, filters):
-    assert pad == (field - 1) // 2
-    assert conv_output_shape((size, size + 1, depth), filters, field, 1, pad) == (size, size + 1, filters)
-
-
-@m.conv_output_shape
 def test_lecture_1x1_conv_with_32_filters_on_56x56x64():
     assert conv_output_shape((56, 56, 64), 32, 1) == (56, 56, 32)
-
-
-conv_settings = given(h=st.integers(1, 40), w=st.integers(1, 40), c=st.integers(1, 9), k=st.integers(1, 9),
-                      field=st.integers(1, 7), stride=st.integers(1, 4), pad=st.integers(0, 3))
-
-
-def _windows_or_refused(function, h, w, c, k, field, stride, pad):
-    """Both axes' window counts; or None, once `function` refused a setting that does not fit."""
-    if any(n + 2 * pad < field or (n + 2 * pad - field) % stride for n in (h, w)):
-        with pytest.raises(ValueError):
-            function((h, w, c), k, field, stride, pad)
-        return None
-    return _windows(h, field, stride, pad), _windows(w, field, stride, pad)
-
-
-@m.conv_output_shape
-@conv_settings
-def test_conv_output_shape_counts_the_window_positions(h, w, c, k, field, stride, pad):
-    windows = _windows_or_refused(conv_output_shape, h, w, c, k, field, stride, pad)
-    if windows:
-        out = conv_output_shape((h, w, c), k, field, stride, pad)
-        assert out == (*windows, k)
-        assert all(isinstance(d, int) for d in out)
 
 
 def test_conv_output_shape_refuses_a_flat_input():
@@ -110,26 +70,14 @@ def test_lecture_alexnet_pool1_55_to_27():
 
 
 @m.pool_output_shape
-def test_lecture_2x2_stride_2_on_4x4_and_the_max_pool_example():
+def test_lecture_2x2_stride_2_on_4x4():
     assert pool_output_shape((4, 4, 1), 2, 2) == (2, 2, 1)
-    x = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]])
-    assert sliding_window_view(x, (2, 2))[::2, ::2].max(axis=(2, 3)).tolist() == [[6, 8], [3, 4]]
 
 
 @m.pool_output_shape
 def test_pool_that_does_not_fit_shows_the_arithmetic():
     with pytest.raises(ValueError, match=r"2\.50"):
         pool_output_shape((6, 6, 4), 3, 2)
-
-
-@m.pool_output_shape
-@given(h=st.integers(2, 40), c=st.integers(1, 600), field=st.integers(1, 4), stride=st.integers(1, 4))
-def test_pool_keeps_the_depth_and_counts_the_windows(h, c, field, stride):
-    if h < field or (h - field) % stride:
-        with pytest.raises(ValueError):
-            pool_output_shape((h, h, c), field, stride)
-        return
-    assert pool_output_shape((h, h, c), field, stride) == (_windows(h, field, stride, 0),) * 2 + (c,)
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,12 +101,6 @@ def test_lecture_conv_weights(in_shape, filters, size, weights):
     assert conv_param_count(in_shape, filters, size) == (weights, filters)
 
 
-@m.conv_param_count
-@given(h=st.integers(1, 30), c=st.integers(1, 64), k=st.integers(1, 64), field=st.integers(1, 7))
-def test_conv_parameters_do_not_depend_on_the_spatial_size(h, c, k, field):
-    assert conv_param_count((h, h + 3, c), k, field) == (field * field * c * k, k)
-
-
 @m.fc_param_count
 @pytest.mark.parametrize("in_shape, units, weights", [
     ((7, 7, 512), 4096, 102_760_448),  # VGG-16's first FC layer
@@ -179,14 +121,6 @@ def test_lecture_same_padding(field, pad):
 
 
 @m.same_pad
-@given(half=st.integers(0, 10), size=st.integers(1, 80))
-def test_same_pad_keeps_every_size_at_stride_1(half, size):
-    field = 2 * half + 1
-    pad = same_pad(field)
-    assert _windows(size, field, 1, pad) == size or size + 2 * pad < field
-
-
-@m.same_pad
 @pytest.mark.parametrize("field", [2, 4, 10])
 def test_even_filters_have_no_same_padding(field):
     with pytest.raises(ValueError):
@@ -202,17 +136,8 @@ def test_lecture_alexnet_conv1_costs_105m_multiply_adds():
 
 
 @m.conv_macs
-@conv_settings
-def test_conv_macs_is_one_dot_product_per_output_value(h, w, c, k, field, stride, pad):
-    windows = _windows_or_refused(conv_macs, h, w, c, k, field, stride, pad)
-    if windows:
-        dot_product = field * field * c  # each output value: one filter against one window, full depth
-        assert conv_macs((h, w, c), k, field, stride, pad) == math.prod(windows) * k * dot_product
-
-
-@m.conv_macs
 def test_a_1x1_conv_costs_a_dot_product_over_the_depth_per_output():
-    assert conv_macs((56, 56, 64), 32, 1) == 56 * 56 * 32 * 64
+    assert conv_macs((56, 56, 64), 32, 1) == 6_422_528
 
 
 # --------------------------------------------------------------------------------------------
@@ -581,3 +506,4 @@ def test_batchnorm_and_global_average_pooling():
                                      (15_470_264_320, "15.47G")])
 def test_format_count(n, text):
     assert format_count(n) == text
+

@@ -1,6 +1,6 @@
-"""The residual block of cs231n.layer_utils against numerical gradients and an independent
-forward pass, on random shapes (batch 1, one channel, stride 1 and 2, identity and projection
-shortcuts), and the ResNet classifier built from it.
+"""The residual block of cs231n.layer_utils against numerical gradients on random shapes (batch
+1, one channel, stride 1 and 2, identity and projection shortcuts) and against values stored from
+the instructor's solution, and the ResNet classifier built from it.
 
 Each test carries the mark of the student task it checks: `pytest -m residual_block_forward`.
 """
@@ -10,8 +10,10 @@ from hypothesis import given, reject
 from hypothesis import strategies as st
 
 from cs231n.classifiers import ResNet
-from cs231n.layer_utils import residual_block_backward, residual_block_forward
+from cs231n.layer_utils import conv_forward, residual_block_backward, residual_block_forward
+from cs231n.layers import spatial_batchnorm_forward
 from cs231n.solver import Solver
+from cs231n.stored import stored_case, stored_params
 from helpers import assert_close, check_backward, check_scalar_grad
 
 m = pytest.mark
@@ -50,42 +52,28 @@ def blocks(draw):
     return block_case(rng, N, C, F, H, W, stride, projection), stride, rng
 
 
-def _conv(x, w, b, stride, pad):
-    """Convolution by einsum over explicit windows: independent of the package's layers."""
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    F, _, HH, WW = w.shape
-    H_out = (xp.shape[2] - HH) // stride + 1
-    W_out = (xp.shape[3] - WW) // stride + 1
-    windows = np.lib.stride_tricks.sliding_window_view(xp, (HH, WW), axis=(2, 3))
-    windows = windows[:, :, ::stride, ::stride][:, :, :H_out, :W_out]
-    return np.einsum("ncijkl,fckl->nfij", windows, w) + b[None, :, None, None]
-
-
-def _bn(a, gamma, beta, eps=1e-5):
-    mu, var = a.mean(axis=(0, 2, 3), keepdims=True), a.var(axis=(0, 2, 3), keepdims=True)
-    return gamma[None, :, None, None] * (a - mu) / np.sqrt(var + eps) + beta[None, :, None, None]
-
-
 def relu_inputs(x, p, stride):
-    """The block's two ReLU inputs: the first batchnorm's output, and main path + shortcut."""
-    first = _bn(_conv(x, p["W1"], p["b1"], stride, 1), p["gamma1"], p["beta1"])
-    main = _bn(_conv(np.maximum(first, 0), p["W2"], p["b2"], 1, 1), p["gamma2"], p["beta2"])
-    shortcut = _bn(_conv(x, p["Wp"], p["bp"], stride, 0), p["gammap"], p["betap"]) if "Wp" in p else x
-    return first, main + shortcut
+    """The block's two ReLU inputs (the first batchnorm's output; main path + shortcut), from the
+    package's conv (cs231n.layer_utils) and spatial batchnorm: only to notice a numerical
+    gradient's step crossing a ReLU's kink."""
+    def conv_bn(a, k, pad, step):
+        out = conv_forward(a, p["W" + k], p["b" + k], {"stride": step, "pad": pad})[0]
+        return spatial_batchnorm_forward(out, p["gamma" + k], p["beta" + k], {"mode": "train"})[0]
 
-
-def reference_block(x, p, stride):
-    return np.maximum(relu_inputs(x, p, stride)[1], 0)
+    first = conv_bn(x, "1", 1, stride)
+    main = conv_bn(np.maximum(first, 0), "2", 1, 1)
+    return first, main + (conv_bn(x, "p", 0, stride) if "Wp" in p else x)
 
 
 @m.residual_block_forward
-@given(case=blocks())
-def test_residual_block_forward_matches_an_independent_computation(case):
-    (x, params, bn_params), stride, _ = case
-    out, _ = residual_block_forward(x, params, bn_params, stride)
-    assert_close(f"residual_block_forward x {x.shape} stride {stride} "
-                 f"{'projection' if 'Wp' in params else 'identity'}", out,
-                 reference_block(x, params, stride), 1e-8, 1e-10)
+@pytest.mark.parametrize("name", ["residual_block_forward/identity", "residual_block_forward/projection_stride2"])
+def test_residual_block_forward_matches_the_stored_values(name):
+    """Fixed inputs, and the outputs the instructor's solution gave for them (cs231n.stored)."""
+    case = stored_case(name)
+    params = stored_params(case)
+    bn_params = [{"mode": "train"} for _ in range(2 + ("Wp" in params))]
+    out, _ = residual_block_forward(case["x"], params, bn_params, case["stride"])
+    assert_close(f"residual_block_forward, stored case {name}", out, case["out"], 1e-8, 1e-10)
 
 
 @m.residual_block_forward
@@ -220,6 +208,7 @@ def test_resnet_overfits_fifty_examples():
     assert solver.loss_history[-1] < solver.loss_history[0] / 5
 
 
+@m.conv_output_shape  # the ResNet's sizes come from the student's conv_output_shape
 def test_resnet_layout_and_errors():
     model = ResNet((3, 32, 32), stage_filters=(16, 32, 64), blocks_per_stage=2)
     assert model.output_size == (64, 9, 9)  # 32 -> 33 by the 2x2 stem, then 33 -> 17 -> 9

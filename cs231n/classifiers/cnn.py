@@ -11,14 +11,15 @@ from ..layer_utils import (affine_relu_backward, affine_relu_forward, conv_bn_re
                            conv_relu_pool_backward, conv_relu_pool_forward, max_pool_backward,
                            max_pool_forward)
 from ..layers import affine_backward, affine_forward, softmax_loss
+from ..shapes import same_padding
 from .fc_net import _l2
 
 
 class ThreeLayerConvNet:
     """conv - relu - 2x2 max pool - affine - relu - affine - softmax.
 
-    The convolution keeps the spatial size (stride 1, pad (filter_size - 1) // 2, so use an odd
-    filter size) and the pool halves it.
+    The convolution keeps the spatial size (stride 1, the padding from your arch.same_pad, so
+    use an odd filter size) and the pool halves it.
 
     Inputs of the constructor:
     - input_dim: (C, H, W) of one example; H and W even.
@@ -38,8 +39,8 @@ class ThreeLayerConvNet:
                  num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32, seed=None):
         C, H, W = input_dim
         if filter_size % 2 == 0:
-            raise ValueError(f"filter_size must be odd so that pad (F - 1) / 2 keeps the size, "
-                             f"got {filter_size}: ({filter_size} - 1) / 2 = {(filter_size - 1) / 2}")
+            raise ValueError(f"filter_size must be odd: no whole padding keeps the size with an even "
+                             f"filter (see your arch.same_pad), got {filter_size}")
         if H % 2 or W % 2:
             raise ValueError(f"the 2x2 pool needs an even height and width, got {H}x{W}")
         self.reg = reg
@@ -66,7 +67,7 @@ class ThreeLayerConvNet:
         Returns scores (N, num_classes) when y is None, otherwise (loss, grads).
         """
         X = X.astype(self.dtype, copy=False)
-        conv_param = {"stride": 1, "pad": (self.filter_size - 1) // 2}
+        conv_param = {"stride": 1, "pad": same_padding(self.filter_size)}  # yours, from arch.py
         pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
         p = self.params
         scores = None
@@ -127,7 +128,7 @@ class ConvNet:
             raise ValueError(f"pool must be a bool or one bool per block: {len(conv_blocks)} "
                              f"blocks, {len(pools)} pool flags")
         self.reg, self.dtype, self.normalization = reg, dtype, normalization
-        self.conv_param = {"stride": 1, "pad": (filter_size - 1) // 2}
+        self.filter_size = filter_size
         self.pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
         self.params, self.bn_params = {}, {}
         self.layers = []  # (kind, name) in forward order
@@ -196,6 +197,11 @@ class ConvNet:
                 h, cache = affine_forward(h, p[name + "_W"], p[name + "_b"])
             caches.append(cache)
         return h, caches
+
+    @property
+    def conv_param(self):
+        """Stride 1 and the padding from your arch.same_pad, which keeps the size."""
+        return {"stride": 1, "pad": same_padding(self.filter_size)}
 
     def loss(self, X, y=None):
         """Scores (N, num_classes) when y is None, otherwise (loss, grads)."""

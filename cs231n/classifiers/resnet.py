@@ -15,7 +15,7 @@ import numpy as np
 from ..layer_utils import (conv_bn_relu_backward, conv_bn_relu_forward, residual_block_backward,
                            residual_block_forward)
 from ..layers import affine_backward, affine_forward, softmax_loss
-from ..shapes import conv_output_size
+from ..arch import conv_output_shape
 from .fc_net import _l2
 
 
@@ -42,7 +42,7 @@ class ResNet:
     - residual: False for the plain twin: the same convolutions, no shortcuts.
     The stem's filter is 3x3 (pad 1, keeps the size) for an odd input and 2x2 (pad 1, one pixel
     larger) for an even one: a 3x3 conv with stride 2 and pad 1 tiles an input exactly only when
-    its size is odd, (33 + 2*1 - 3) / 2 + 1 = 17, and then again 17 -> 9 -> 5.
+    its size is odd (33 -> 17 -> 9 -> 5). The sizes come from your arch.conv_output_shape.
     Weights start with He initialisation (std sqrt(2 / fan_in)), batchnorm with gamma 1, beta 0.
     Parameters: stem_W, stem_b, stem_gamma, stem_beta; s{i}b{j}_{W1,b1,gamma1,beta1,W2,...} for
     block j of stage i (and _Wp, _bp, _gammap, _betap where a projection is needed); fc_W, fc_b.
@@ -59,8 +59,7 @@ class ResNet:
         self._conv("stem_W", "stem_b", F, C, self.stem_size, rng)
         self._norm("stem", F)
         self.bn_params["stem"] = [{"mode": "train"}]
-        H = conv_output_size(H, self.stem_size, 1, 1, "ResNet stem", "height")
-        W = conv_output_size(W, self.stem_size, 1, 1, "ResNet stem", "width")
+        H, W, _ = conv_output_shape((H, W, F), F, self.stem_size, 1, 1)  # yours, from arch.py
         channels = F
         for i, filters in enumerate(stage_filters, start=1):
             for j in range(1, blocks_per_stage + 1):
@@ -75,8 +74,10 @@ class ResNet:
                     self._conv(prefix + "_Wp", prefix + "_bp", filters, channels, 1, rng)
                     self._norm(prefix, filters, "p")
                 self.bn_params[prefix] = [{"mode": "train"} for _ in range(2 + projection)]
-                H = conv_output_size(H, 3, stride, 1, f"ResNet block {prefix}", "height")
-                W = conv_output_size(W, 3, stride, 1, f"ResNet block {prefix}", "width")
+                try:
+                    H, W, _ = conv_output_shape((H, W, filters), filters, 3, stride, 1)
+                except ValueError as err:
+                    raise ValueError(f"ResNet block {prefix}: {err}") from None
                 self.blocks.append((prefix, stride))
                 channels = filters
         self.params["fc_W"] = np.sqrt(2.0 / channels) * rng.standard_normal((channels, num_classes))
