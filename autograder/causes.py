@@ -119,7 +119,7 @@ def import_sentences(functions):
     """One sentence for each file of the package that does not import."""
     by_file = {}
     for (module, exception, file, line), cases in import_failures(functions).items():
-        key = (_package_path(file) if file else module, exception, line)
+        key = (f"the file {_package_path(file)}" if file else f"the module {module}", exception, line)
         by_file[key] = by_file.get(key, 0) + len(cases)
     return [f"{file} does not import: {exception}" + (f" at line {line}" if line else "")
             + f"; the {n} function test{'s' if n != 1 else ''} that need it could not run."
@@ -139,7 +139,7 @@ def notebook_causes(nb, result, sections=None):
         limit = (f"a cell may run {stops['cell_timeout']} s" if stops.get("timed_out") and stops.get("cell_timeout")
                  else f"a notebook may run {stops['budget']} s in all" if stops.get("budget") else "")
         found.append(f"{name} ran out of time" + (f" at {_where(at, sections)}" if at else "")
-                     + (f" ({limit})" if limit else "") + "; the cells after it did not run.")
+                     + (f": {limit}" if limit else "") + "; the cells after it did not run.")
     elif name in result.kernel_died:
         at = stops.get("not_run")
         found.append(f"{name}: its kernel died (it ended itself, or passed its memory or process limits)"

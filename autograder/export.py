@@ -68,7 +68,7 @@ def _status_tests(result):
                       "status": "failed" if said else "passed", "tags": ["status"],
                       "output": " ".join(said) or f"{nb['notebook']} ran to its end."})
     for sentence in import_sentences(result.functions):
-        tests.append({"name": f"your package: {sentence.split(' does not import')[0]}", "score": 0.0,
+        tests.append({"name": f"your package: {sentence.split(' does not import')[0].split(' ', 2)[-1]}", "score": 0.0,
                       "max_score": 0.0, "visibility": "visible", "status": "failed", "tags": ["status"],
                       "output": sentence})
     return tests

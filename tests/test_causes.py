@@ -94,7 +94,7 @@ def test_a_package_file_that_does_not_import_is_said_once_with_its_line(pages):
     said = [c for c in causes if "does not import" in c]
     broken = [f for f in result.functions if "does not import" in f["message"] or "raised SyntaxError" in f["message"]]
     assert len(said) == 1 and broken, causes
-    assert re.fullmatch(r"cs231n/layers\.py does not import: SyntaxError at line \d+; the \d+ function tests "
+    assert re.fullmatch(r"the file cs231n/layers\.py does not import: SyntaxError at line \d+; the \d+ function tests "
                         r"that need it could not run\.", said[0]), said
     functions = page[page.index("<h2>Function tests</h2>"):]
     assert "SyntaxError" not in functions  # not once a case in the function table
