@@ -3,24 +3,29 @@
 At grading time (`note_stops`) each autograded notebook is read for where it went wrong: the
 cell that ran out of time (the grader's CellTimeoutError), the first cell the grader did not run
 (NotRun, after a time-out or a dead kernel), and the first cell that raised, with the exception's
-NAME only (an identifier, capped): never its message, which the student's kernel wrote after
+NAME only, and only a name Python or numpy defines: never its message, which the student's kernel wrote after
 hidden tests ran in it (autograder.evidence). A cell is named by its position and the graded
 cell at or before it, whose section heading comes from the source notebook.
 At page time (`causes`) these facts, the notebooks that could not be read or were not graded,
 a package file that does not import (said once, from the judge's messages) and the answers
 waiting for staff become sentences.
 """
+import builtins
 import re
 from pathlib import Path
 
 GRADER_ERRORS = ("NotRun", "CellTimeoutError", "DeadKernelError", "MessageTooLarge")
 IMPORT_FAILED = re.compile(r"importing (cs231n[\w.]*) raised (\w{1,60})(?:: .*\((\w{1,60}\.py), line (\d{1,7})\))?")
 GENERIC = "some notebooks could not be run to the end"  # results.problems' sentence, when nothing finer is known
-NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,59}")
+KNOWN_EXCEPTIONS = frozenset({name for name, value in vars(builtins).items()
+                              if isinstance(value, type) and issubclass(value, BaseException)}
+                             | {"LinAlgError", "AxisError"})
 
 
 def _exception_name(ename):
-    return ename if isinstance(ename, str) and NAME.fullmatch(ename) else "an exception"
+    """Python's own exception names (and numpy's two) as they are; any other name is a class the
+    student's kernel made, and its name, chosen after hidden tests ran, could carry them out."""
+    return ename if ename in KNOWN_EXCEPTIONS else "an exception of a class of its own"
 
 
 def _errors(cell):

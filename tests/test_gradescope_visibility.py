@@ -66,3 +66,23 @@ def test_the_zip_asks_setup_sh_for_pytorch_only_with_the_flag(tmp_path):
             assert json.loads(zf.read(SETTINGS))["torch"] == want
             assert 'install ${TORCH_PIP_ARGS:-} "$torch_pin"' in zf.read("setup.sh").decode()
     assert torch_requirement().startswith("torch==")
+
+
+def test_an_exception_class_the_kernel_made_up_is_not_named(tmp_path):
+    """Only the first error's name reaches the student; a class the student's kernel made, after
+    hidden tests ran in it, could spell them in its name: it is never repeated."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from autograder.causes import read_stops
+
+    def notebook(ename):
+        cell = new_code_cell("x", outputs=[new_output("error", ename=ename, evalue="anything", traceback=[])])
+        path = tmp_path / f"{ename[:20]}.ipynb"
+        nbformat.write(new_notebook(cells=[new_code_cell("1"), cell]), path)
+        return read_stops(path, 60, 600)["error"]
+
+    assert notebook("ValueError") == {"cell": 2, "after": "", "exception": "ValueError"}
+    assert notebook("LinAlgError")["exception"] == "LinAlgError"
+    leak = "check_close_hidden_double_of_a_matrix_double_np_eye_2"
+    assert notebook(leak)["exception"] == "an exception of a class of its own"
