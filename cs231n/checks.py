@@ -7,9 +7,15 @@ magnitude to expect, and on failure raises AssertionError with a hint about the 
 Relative error is max |a - b| / max(1e-8, |a| + |b|): about 1e-7 or less means equal in float64,
 1e-2 or more means a bug.
 
+A failed check shows its message and hint, not the frames of this module (IPython calls
+CheckFailed._render_traceback_; pytest honours `__tracebackhide__`).
+
 The checks return None on purpose: nbgrader reads a number left as a test cell's last value as
 that cell's (partial) score, so a check that returned its error would score 0.
 """
+import os
+import traceback
+
 import numpy as np
 
 from .gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
@@ -18,8 +24,15 @@ from .gradient_check import eval_numerical_gradient, eval_numerical_gradient_arr
 class CheckFailed(AssertionError):
     """A notebook check did not pass; the message says by how much and what to look at."""
 
+    def _render_traceback_(self):
+        """What IPython shows: the notebook's own frames and the message, not this module's."""
+        frames = [f for f in traceback.extract_tb(self.__traceback__)
+                  if f.filename != __file__ and f"{os.sep}IPython{os.sep}" not in f.filename]
+        return [line.rstrip("\n") for line in traceback.format_list(frames)] + [f"{type(self).__name__}: {self}"]
+
 
 def _fail(name, detail, hint):
+    __tracebackhide__ = True
     message = f"{name}: {detail}"
     if hint:
         message += f"\n  Hint: {hint}"
@@ -28,6 +41,7 @@ def _fail(name, detail, hint):
 
 def check_shape(name, actual, shape, hint=None):
     """Raise CheckFailed unless `actual` is an ndarray of the given shape."""
+    __tracebackhide__ = True
     got = getattr(actual, "shape", None)
     if actual is None:
         _fail(name, "got None: the function did not compute this value yet", hint)
@@ -40,6 +54,7 @@ def check_close(name, actual, expected, tol=1e-7, hint=None):
 
     Returns: None (see the module docstring); the error is printed.
     """
+    __tracebackhide__ = True
     if actual is None:
         _fail(name, "got None: the function did not compute this value yet", hint)
     actual, expected = np.asarray(actual), np.asarray(expected)
@@ -64,6 +79,7 @@ def check_gradient(name, f, x, analytic, dout=None, tol=1e-7, hint=None):
     - dout: upstream gradient for an array function, or None for a scalar function.
     Returns: None; the relative error is printed.
     """
+    __tracebackhide__ = True
     if analytic is None:
         _fail(name, "got None: the backward pass did not compute this gradient yet", hint)
     if dout is None:
@@ -75,6 +91,7 @@ def check_gradient(name, f, x, analytic, dout=None, tol=1e-7, hint=None):
 
 def check_value(name, actual, expected, tol, hint=None):
     """Compare a scalar with an expected value within an absolute tolerance; print both."""
+    __tracebackhide__ = True
     if actual is None:
         _fail(name, "got None: the function did not compute this value yet", hint)
     diff = abs(float(actual) - float(expected))

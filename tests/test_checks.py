@@ -52,3 +52,19 @@ def test_fast_mode(monkeypatch, env, fast):
     assert runmode.fast_mode() is fast
     assert runmode.pick(full=10, fast=1) == (1 if fast else 10)
     assert runmode.describe().startswith("FAST" if fast else "full")
+
+
+def test_a_failed_check_in_ipython_shows_the_cell_and_the_hint_not_the_checks_frames(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_cell("import numpy as np\nfrom cs231n.checks import check_close\n"
+                       "check_close('affine_backward db', np.ones(2), np.zeros(2), hint='sum dout over the batch')")
+    finally:
+        InteractiveShell.clear_instance()
+    shown = capsys.readouterr()
+    text = shown.out + shown.err
+    assert "CheckFailed: affine_backward db: relative error 1.0e+00" in text and "Hint: sum dout over the batch" in text
+    assert "check_close('affine_backward db'" in text  # the student's own line
+    assert "checks.py" not in text and "IPython" not in text, text
