@@ -75,7 +75,8 @@ def test_a_fresh_workspace_is_the_release_with_its_own_cs231n_and_its_stubs_fail
     assert _jupyter_config() == PROJECT_CONFIG["before"]
     for task in ("conv_forward_naive", "relu_forward"):
         check = _make(workspace, "check", f"TASK={task}")
-        assert check.returncode != 0 and "NotImplementedError" in check.stdout, check.stdout[-2000:]
+        summary = re.search(r"^(\d+) failed, (\d+) deselected in", check.stdout, re.MULTILINE)  # none passed
+        assert check.returncode != 0 and summary and int(summary[1]) >= 1, check.stdout[-2000:]
 
 
 def test_running_the_start_command_again_keeps_the_learners_work(workspace, tmp_path):
