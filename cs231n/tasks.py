@@ -26,6 +26,7 @@ TASKS_BY_FILE = {
                 "conv_macs"),
     "classifiers/cnn.py": ("ThreeLayerConvNet",),
     "classifiers/fc_net.py": ("TwoLayerNet", "FullyConnectedNet"),
+    "classifiers/resnet.py": ("global_average_pool_forward", "global_average_pool_backward", "ResNet"),
     "layer_utils.py": ("residual_block_forward", "residual_block_backward"),
     "layers.py": ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "svm_loss",
                   "softmax_loss", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",

@@ -10,6 +10,7 @@ from hypothesis import given, reject
 from hypothesis import strategies as st
 
 from cs231n.classifiers import ResNet
+from cs231n.classifiers.resnet import global_average_pool_backward, global_average_pool_forward
 from cs231n.layer_utils import conv_forward, residual_block_backward, residual_block_forward
 from cs231n.layers import spatial_batchnorm_forward
 from cs231n.solver import Solver
@@ -158,11 +159,31 @@ def test_wrong_number_of_bn_params_is_a_clear_error():
 
 
 # --------------------------------------------------------------------------------------------
-# The ResNet classifier (given code, standing on the student's residual block)
+# Global average pooling and the ResNet classifier (the student's, standing on the student's
+# residual block; its sizes come from the student's conv_output_shape)
 # --------------------------------------------------------------------------------------------
-BLOCK_MARKS = [m.residual_block_forward, m.residual_block_backward]
-# the plain twin is given code too, standing on the student's spatial batchnorm
-PLAIN_MARKS = [m.spatial_batchnorm_forward, m.spatial_batchnorm_backward]
+@m.global_average_pool_forward
+def test_global_average_pool_forward_on_a_hand_example():
+    x = np.arange(16, dtype=float).reshape(2, 2, 2, 2)  # maps [[0, 1], [2, 3]], [[4, 5], [6, 7]], ...
+    out, _ = global_average_pool_forward(x)
+    assert out.shape == (2, 2) and np.array_equal(out, [[1.5, 5.5], [9.5, 13.5]])
+
+
+@m.global_average_pool_forward
+@m.global_average_pool_backward
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 2, 1, 1), (3, 1, 2, 7)])
+def test_global_average_pool_backward_numerically(shape):
+    rng = np.random.default_rng(sum(shape))
+    x, dout = rng.standard_normal(shape), rng.standard_normal(shape[:2])
+    _, cache = global_average_pool_forward(x)
+    check_backward(f"global_average_pool_backward x {shape}", lambda z: global_average_pool_forward(z)[0],
+                   [x], [global_average_pool_backward(dout, cache)], dout)
+
+
+GAP_MARKS = [m.ResNet, m.global_average_pool_forward, m.global_average_pool_backward, m.conv_output_shape]
+BLOCK_MARKS = [*GAP_MARKS, m.residual_block_forward, m.residual_block_backward]
+# the plain twin stands on the student's spatial batchnorm
+PLAIN_MARKS = [*GAP_MARKS, m.spatial_batchnorm_forward, m.spatial_batchnorm_backward]
 
 
 @pytest.mark.parametrize("input_dim, residual", [
@@ -180,6 +201,9 @@ def test_resnet_gradients_match_numerical(input_dim, residual):
     check_scalar_grad(repr(model), lambda: model.loss(X, y)[0], model.params, grads, 1e-5, 1e-7)
 
 
+@m.ResNet
+@m.global_average_pool_forward
+@m.conv_output_shape
 @m.residual_block_forward
 @m.residual_block_backward
 def test_resnet_initial_loss_is_about_log_of_classes():
@@ -193,6 +217,10 @@ def test_resnet_initial_loss_is_about_log_of_classes():
     assert abs(loss - np.log(10)) < 0.05, f"initial loss {loss:.4f}, expected about log(10) = 2.3026"
 
 
+@m.ResNet
+@m.global_average_pool_forward
+@m.global_average_pool_backward
+@m.conv_output_shape
 @m.residual_block_forward
 @m.residual_block_backward
 def test_resnet_overfits_fifty_examples():

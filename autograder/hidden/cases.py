@@ -257,6 +257,38 @@ RESIDUAL_CASES = [
 
 
 # --------------------------------------------------------------------------------------------
+# The small ResNet: global average pooling, and the whole net's loss and gradients (residual and
+# plain, stride-2 stages with projections, batch 1), its parameters made by the given constructor
+# --------------------------------------------------------------------------------------------
+def resnet(N, C, H, stage_filters, blocks, classes, residual, reg):
+    def make(rng):
+        return {"X": normal(rng, N, C, H, H), "y": rng.integers(0, classes, N),
+                "input_dim": np.array([C, H, H]), "stage_filters": np.array(stage_filters),
+                "blocks_per_stage": blocks, "num_classes": classes, "residual": int(residual),
+                "reg": reg, "seed": int(rng.integers(1 << 30))}
+    return make
+
+
+RESNET_SHOW = ("X", "stage_filters", "blocks_per_stage", "residual", "reg")
+RESNET_CASES = [
+    Case("global_average_pool_forward", "maps", 0.5, "global_average_pool_forward",
+         elementwise(3, 4, 5, 2)),
+    Case("global_average_pool_forward", "one_position", 0.5, "global_average_pool_forward",
+         elementwise(2, 3, 1, 1)),
+    Case("global_average_pool_backward", "maps", 0.5, "global_average_pool_backward",
+         lambda rng: {"x": normal(rng, 2, 3, 4, 3), "dout": normal(rng, 2, 3)}),
+    Case("global_average_pool_backward", "batch1", 0.5, "global_average_pool_backward",
+         lambda rng: {"x": normal(rng, 1, 5, 2, 6), "dout": normal(rng, 1, 5)}),
+    Case("ResNet", "two_stages_residual", 2, "resnet_loss",
+         resnet(3, 2, 5, (3, 4), 1, 4, True, 0.05), tol=rel_net, show=RESNET_SHOW),
+    Case("ResNet", "plain_twin", 1, "resnet_loss",
+         resnet(2, 3, 6, (2, 3), 1, 3, False, 0.1), tol=rel_net, show=RESNET_SHOW),
+    Case("ResNet", "three_stages_batch1", 1, "resnet_loss",
+         resnet(1, 1, 9, (2, 2, 3), 1, 5, True, 0.0), tol=rel_net, show=RESNET_SHOW),
+]
+
+
+# --------------------------------------------------------------------------------------------
 # Update rules: three or four steps, carrying the config
 # --------------------------------------------------------------------------------------------
 def steps(rule, shape, n, **hyper):
@@ -420,7 +452,7 @@ ARCH_CASES = [
          fixed(in_shape=(31, 23, 5), filters=7, size=5, stride=2, pad=1), tol=0),
 ]
 
-CASES = LAYER_CASES + RESIDUAL_CASES + OPTIM_CASES + CLASSIFIER_CASES + ARCH_CASES
+CASES = LAYER_CASES + RESIDUAL_CASES + RESNET_CASES + OPTIM_CASES + CLASSIFIER_CASES + ARCH_CASES
 
 
 # --------------------------------------------------------------------------------------------

@@ -462,6 +462,42 @@ def three_layer_conv_net_loss(load, inp):
 
 
 # --------------------------------------------------------------------------------------------
+# The small ResNet (cs231n.classifiers.resnet)
+# --------------------------------------------------------------------------------------------
+def _resnet_module(load):
+    """cs231n.classifiers.resnet of the package being judged, once cs231n.classifiers imported."""
+    load("classifiers")
+    return importlib.import_module("cs231n.classifiers.resnet")
+
+
+@probe
+def global_average_pool_forward(load, inp):
+    out, _ = pair(_resnet_module(load).global_average_pool_forward(inp["x"]), "global_average_pool_forward")
+    return {"out": array(out, "out")}
+
+
+@probe
+def global_average_pool_backward(load, inp):
+    """The student's backward on the student's own forward cache."""
+    resnet = _resnet_module(load)
+    _, cache = pair(resnet.global_average_pool_forward(inp["x"]), "global_average_pool_forward")
+    return {"dx": array(resnet.global_average_pool_backward(inp["dout"], cache), "dx")}
+
+
+@probe
+def resnet_loss(load, inp):
+    """A ResNet (or its plain twin) made by the given constructor from a seed, so its parameters
+    are the reference's; its loss and every gradient, then its scores (test-mode batchnorm)."""
+    model = load("classifiers").ResNet(
+        input_dim=tuple(int(d) for d in inp["input_dim"]),
+        stage_filters=tuple(int(d) for d in inp["stage_filters"]),
+        blocks_per_stage=_i(inp, "blocks_per_stage"), num_classes=_i(inp, "num_classes"),
+        residual=bool(_i(inp, "residual")), reg=_f(inp, "reg"), dtype=np.float64, seed=_i(inp, "seed"))
+    names = sorted(getattr(model, "params", {}))
+    return _scores_loss_grads(model, inp, names, train_first=True)
+
+
+# --------------------------------------------------------------------------------------------
 # Architectures on paper (cs231n.arch)
 # --------------------------------------------------------------------------------------------
 def _shape_args(inp):

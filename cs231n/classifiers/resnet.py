@@ -1,5 +1,8 @@
 """A residual network (He et al. 2015) for small images, and its plain twin without shortcuts.
 
+Students write global average pooling (forward and backward) and ResNet's forward and backward
+pass (`_forward` after the stem, and `loss`); the constructor and the stem are given.
+
 stem: conv (stride 1) - spatial batchnorm - relu
 stages: blocks_per_stage residual blocks each; the first block of every stage after the first
         halves the size with a stride-2 conv (and a 1x1 projection shortcut)
@@ -20,14 +23,33 @@ from .fc_net import _l2
 
 
 def global_average_pool_forward(x):
-    """Average each channel over its positions: x (N, C, H, W) -> out (N, C), cache x.shape."""
-    return x.mean(axis=(2, 3)), x.shape
+    """Global average pooling: each channel's activation map becomes its mean.
+
+    Inputs: x (N, C, H, W). Returns a tuple of:
+    - out: (N, C), out[n, c] the mean of x[n, c] over its H x W positions;
+    - cache: what the backward pass needs.
+    """
+    out, cache = None, None
+    # TODO: one line for out. What does the backward pass need to know about x?
+    ### BEGIN SOLUTION
+    out, cache = x.mean(axis=(2, 3)), x.shape
+    ### END SOLUTION
+    return out, cache
 
 
 def global_average_pool_backward(dout, cache):
-    """Backward of global_average_pool_forward: dout (N, C) -> dx (N, C, H, W)."""
+    """Backward pass of global_average_pool_forward.
+
+    Inputs: dout (N, C), the upstream gradient; cache from the forward pass.
+    Returns: dx (N, C, H, W). Each of the H x W positions of a map had the same share in its mean.
+    """
+    dx = None
+    # TODO: how much does one input value change its map's mean? Spread dout accordingly.
+    ### BEGIN SOLUTION
     N, C, H, W = cache
-    return np.broadcast_to(dout[:, :, None, None] / (H * W), cache).copy()
+    dx = np.broadcast_to(dout[:, :, None, None] / (H * W), cache).copy()
+    ### END SOLUTION
+    return dx
 
 
 class ResNet:
@@ -112,6 +134,7 @@ class ResNet:
         return {k[len(start):]: v for k, v in self.params.items() if k.startswith(start)}
 
     def _forward(self, X, mode):
+        """(scores, caches) of a minibatch X, batchnorm in `mode`: the stem is given, the rest is yours."""
         p = self.params
         for bn_list in self.bn_params.values():
             for bn in bn_list:
@@ -119,7 +142,14 @@ class ResNet:
         h, stem_cache = conv_bn_relu_forward(X, p["stem_W"], p["stem_b"], p["stem_gamma"],
                                              p["stem_beta"], {"stride": 1, "pad": 1},
                                              self.bn_params["stem"][0])
-        caches = []
+        scores, caches = None, None
+        # TODO: the stages of blocks after the stem: for each (prefix, stride) in self.blocks, the
+        # block's parameters (self._block_params(prefix)) and its bn_params (self.bn_params[prefix]);
+        # a residual block when self.residual, else two conv-bn-relu (the first one strided).
+        # Then global average pooling and the FC layer (fc_W, fc_b). caches: whatever your
+        # backward pass in loss() needs, the stem's cache included.
+        ### BEGIN SOLUTION
+        block_caches = []
         for prefix, stride in self.blocks:
             bp, bn = self._block_params(prefix), self.bn_params[prefix]
             if self.residual:
@@ -130,10 +160,12 @@ class ResNet:
                 h, c2 = conv_bn_relu_forward(h, bp["W2"], bp["b2"], bp["gamma2"], bp["beta2"],
                                              {"stride": 1, "pad": 1}, bn[1])
                 cache = (c1, c2)
-            caches.append(cache)
+            block_caches.append(cache)
         pooled, pool_cache = global_average_pool_forward(h)
         scores, fc_cache = affine_forward(pooled, p["fc_W"], p["fc_b"])
-        return scores, (stem_cache, caches, pool_cache, fc_cache)
+        caches = (stem_cache, block_caches, pool_cache, fc_cache)
+        ### END SOLUTION
+        return scores, caches
 
     def loss(self, X, y=None):
         """Scores (N, num_classes) when y is None, otherwise (loss, grads).
@@ -142,17 +174,24 @@ class ResNet:
         averages) for scores and in train mode (batch statistics) for the loss.
         """
         X = X.astype(self.dtype, copy=False)
-        scores, (stem_cache, caches, pool_cache, fc_cache) = self._forward(
-            X, "test" if y is None else "train")
+        scores, caches = self._forward(X, "test" if y is None else "train")
         if y is None:
             return scores
         p, grads = self.params, {}
+        loss = None
+        # TODO: the softmax loss plus 0.5 * reg * the sum of the squares of every weight (every
+        # parameter with "_W" in its name: the convolutions' and the FC layer's), then the
+        # backward pass in reverse: FC, global average pooling, the blocks from last to first
+        # (residual_block_backward, or two conv_bn_relu_backward for the plain twin), the stem.
+        # grads: one entry per parameter, keyed like self.params.
+        ### BEGIN SOLUTION
+        stem_cache, block_caches, pool_cache, fc_cache = caches
         weights = [k for k in p if "_W" in k]
         loss, dscores = softmax_loss(scores, y)
         loss += _l2(self.reg, [p[k] for k in weights])
         dpooled, grads["fc_W"], grads["fc_b"] = affine_backward(dscores, fc_cache)
         dh = global_average_pool_backward(dpooled, pool_cache)
-        for (prefix, _), cache in zip(reversed(self.blocks), reversed(caches)):
+        for (prefix, _), cache in zip(reversed(self.blocks), reversed(block_caches)):
             if self.residual:
                 dh, block_grads = residual_block_backward(dh, cache)
             else:
@@ -166,4 +205,5 @@ class ResNet:
          grads["stem_beta"]) = conv_bn_relu_backward(dh, stem_cache)
         for k in weights:
             grads[k] = grads[k] + self.reg * p[k]
+        ### END SOLUTION
         return loss, grads
