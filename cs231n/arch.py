@@ -858,10 +858,25 @@ def _resnet(name, blocks, bottleneck, stride_at="1x1", note=""):
     return Network(name, (224, 224, 3), tuple(layers) + (GlobalAvgPool(name="AVGPOOL"), FC(1000, name="FC")), note)
 
 
+RESNET18 = _resnet(
+    "ResNet-18", (2, 2, 2, 2), bottleneck=False,
+    note="He et al. 2015, table 1: two basic blocks per stage. torchvision's count: 11,689,512 "
+         "parameters; the paper's table: 1.8 G multiply-adds (its 'FLOPs').")
+
 RESNET34 = _resnet(
     "ResNet-34", (3, 4, 6, 3), bottleneck=False,
     note="He et al. 2015, table 1: basic blocks, projection shortcuts where the shape changes "
          "(option B), batchnorm after every conv, convs without bias.")
+
+RESNET50 = _resnet(
+    "ResNet-50", (3, 4, 6, 3), bottleneck=True,
+    note="He et al. 2015, table 1: ResNet-34's layout with bottleneck blocks, the stride in the "
+         "first 1x1 as the paper has it: 25,557,032 parameters (torchvision's count), 3.8 G "
+         "multiply-adds (the paper's); 4.1 G with the stride in the 3x3 (RESNET50_V1_5).")
+
+RESNET50_V1_5 = _resnet(
+    "ResNet-50 (stride in the 3x3)", (3, 4, 6, 3), bottleneck=True, stride_at="3x3",
+    note="torchvision's ResNet-50: the same parameters, 4.1 G multiply-adds.")
 
 RESNET152 = _resnet(
     "ResNet-152", (3, 8, 36, 3), bottleneck=True,

@@ -11,8 +11,9 @@ import pytest
 
 from cs231n import arch
 from cs231n.arch import (ALEXNET, ALEXNET_TWO_GPU, ALPHAGO_POLICY, CASE_STUDIES, FC, GOOGLENET, LENET5,
-                         RESNET34, RESNET152, RESNET152_V1_5, VGG16, VGG19, ZFNET, BatchNorm, Conv,
-                         GlobalAvgPool, Inception, Network, Norm, Pool, Residual, Row, Summary, conv_macs,
+                         RESNET18, RESNET34, RESNET50, RESNET50_V1_5, RESNET152, RESNET152_V1_5, VGG16,
+                         VGG19, ZFNET, BatchNorm, Conv, GlobalAvgPool, Inception, Network, Norm, Pool,
+                         Residual, Row, Summary, conv_macs,
                          conv_output_shape, conv_param_count, fc_param_count, format_bytes, format_count,
                          format_table, pool_output_shape, same_pad, summarize)
 
@@ -507,3 +508,19 @@ def test_batchnorm_and_global_average_pooling():
 def test_format_count(n, text):
     assert format_count(n) == text
 
+
+@m.conv_output_shape
+@m.pool_output_shape
+@m.conv_param_count
+@m.fc_param_count
+@m.conv_macs
+@pytest.mark.parametrize("net, params, gmacs", [
+    (RESNET18, 11_689_512, 1.8),       # torchvision's count; the paper's 1.8 G "FLOPs"
+    (RESNET50, 25_557_032, 3.8),       # the paper: stride in the first 1x1
+    (RESNET50_V1_5, 25_557_032, 4.1),  # torchvision: stride in the 3x3
+], ids=["ResNet-18", "ResNet-50", "ResNet-50-v1.5"])
+def test_resnet_18_and_50_have_their_published_counts(net, params, gmacs):
+    s = summarize(net)
+    assert s.params == params
+    assert abs(s.macs / 1e9 - gmacs) < 0.06  # 1.81 G, 3.86 G, 4.09 G: the published figures, rounded
+    assert s.depth == int(net.name.split("-")[1].split()[0])
