@@ -6,7 +6,9 @@ the test, an instructor and a student, on 127.0.0.1. The round trip:
 
 1. the instructor releases: `python -m autograder release --exchange` (nbgrader release_assignment);
 2. the student logs in with Chromium, opens nbgrader's Assignment List in JupyterLab and fetches;
-3. the student completes the assignment (the reference solution copied in) and submits there;
+3. the student sees no instructor tool, completes the assignment (the reference solution copied
+   in), builds the fast layers in place (`make hub-build`, no venv), validates (nbgrader's Validate
+   button) and submits there, under nbgrader's size limit;
 4. the instructor collects and grades (`python -m autograder grade --exchange`) and releases
    feedback (`python -m autograder feedback --exchange`, nbgrader release_feedback);
 5. the student fetches the feedback (`nbgrader fetch_feedback`) and sees the score, in the
@@ -240,6 +242,9 @@ def test_a_course_round_trip_through_jupyterhub_and_the_exchange():
                     page.click("#login_submit")
                     page.goto(f"{url}/user/{student}/lab")
                     page.get_by_role("menuitem", name="Nbgrader").click()
+                    # a student's lab: the Assignment List, none of the instructor's tools
+                    for tool in ("Formgrader", "Course List", "Create assignment"):
+                        expect(page.locator(".lm-Menu-item:visible", has_text=tool)).to_have_count(0)
                     page.get_by_role("menuitem", name="Assignment List").click()
                     released_list = page.locator("#released_assignments_list")
                     released_list.get_by_role("button", name="Fetch").click()
@@ -256,10 +261,26 @@ def test_a_course_round_trip_through_jupyterhub_and_the_exchange():
                     for folder in src.rglob("*"):
                         folder.chmod(0o755 if folder.is_dir() else 0o644)
                     as_user(student, ["cp", "-r", f"{src}/a2/.", str(home)], bin_dir=bin_dir)
+                    # docs/jupyterhub.md step 4: the fast layers, built in place for the hub's kernel
+                    as_user(student, ["make", "-C", str(home), "hub-build"], bin_dir=bin_dir, timeout=900)
+                    assert list((home / "cs231n").glob("fast_layers*.so")) and not (home / ".venv").exists()
+                    # nbgrader's Validate, in the notebook's toolbar
+                    page.goto(f"{url}/user/{student}/lab/tree/a2/Toy.ipynb")
+                    notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+                    notebook.locator(".jp-NotebookPanel-toolbar").get_by_text("Validate", exact=True).click()
+                    expect(page.locator(".jp-Dialog")).to_contain_text("Success", timeout=600_000)
+                    page.locator(".jp-Dialog").get_by_role("button").last.click()
+                    page.goto(f"{url}/user/{student}/lab")
+                    page.get_by_role("menuitem", name="Nbgrader").click()
+                    page.get_by_role("menuitem", name="Assignment List").click()
                     fetched_list.get_by_role("button", name="Submit").click()
                     expect(page.locator("#submitted_assignments_list").get_by_text("a2")).to_be_visible()
                     inbound = list((exchange / "cs231n" / "inbound").glob(f"{student}+a2+*"))
                     assert len(inbound) == 1
+                    handed_in = [p for p in inbound[0].rglob("*") if p.is_file()]
+                    size = sum(p.stat().st_size for p in handed_in)
+                    print(f"the submission: {len(handed_in)} files, {size / 1e6:.2f} MB; nbgrader's limit 100 MB")
+                    assert size < 100_000 * 1000 and not [p for p in handed_in if p.suffix in (".so", ".c")]
 
                     # the instructor collects, grades and sends the feedback back
                     # grading runs student code, so it runs as root (`sudo` in docs/jupyterhub.md): the

@@ -66,7 +66,12 @@ def _config_path(spawner):
     return str(HERE) if spawner.user.name in instructors else STUDENT_CONFIG
 
 
-c.Spawner.environment = {"JUPYTER_CONFIG_PATH": _config_path, "CS231N_DATASET": env("CS231N_DATASET", "digits"),
+def _path(spawner):
+    """The course's Python first: `python3` and `make hub-build` in a terminal use the kernels'."""
+    return os.pathsep.join([str(Path(c.Spawner.cmd[0]).parent), env("PATH", "/usr/bin:/bin")])
+
+
+c.Spawner.environment = {"JUPYTER_CONFIG_PATH": _config_path, "PATH": _path, "CS231N_DATASET": env("CS231N_DATASET", "digits"),
                          **({"CS231N_EXCHANGE": env("CS231N_EXCHANGE")} if env("CS231N_EXCHANGE") else {})}
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120

@@ -12,7 +12,8 @@ c = get_config()  # noqa: F821 (nbgrader defines get_config when it loads this f
 c.CourseDirectory.course_id = "cs231n"
 c.Exchange.root = os.environ.get("CS231N_EXCHANGE", "/srv/nbgrader/exchange")
 # what students may hand in through the exchange (nbgrader submit): builds stay behind
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.so", "*.c", "build"]
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.so", "*.c", "build", ".venv",
+                            "*.egg-info", "*.zip"]
 c.CourseDirectory.max_file_size = 20_000  # kB per file, as autograder.collect takes them
 # the instructor's formgrader reads this file too: sanitise the outputs it renders (as the
 # checkout's nbgrader_config.py does; grading stores the notebooks inert, autograder.inert)
