@@ -219,10 +219,10 @@ def test_each_test_scores_its_own_points(graded):
     assert all(t["status"] == "passed" and t["score"] == t["max_score"] for t in scored
                if t["name"] != "Toy: test_double")
     assert [t["score"] for t in scored if t["name"] == "Toy: test_double"] == [0]
-    # the bug is in conv_backward_naive; the judge's residual block runs on the naive layers, so it
-    # fails with it; the toy's test_double keeps no points for anyone (it names no task)
+    # the bug is in conv_backward_naive; the judge's residual block and ResNet run on the naive layers, so they
+    # fail with it; the toy's test_double keeps no points for anyone (it names no task)
     failed = {t["name"] for t in bug["tests"] if t.get("status") == "failed"}
-    assert {name.split(":")[0] for name in failed} - {"Toy"} == {"conv_backward_naive", "residual_block_backward"}
+    assert {name.split(":")[0] for name in failed} - {"Toy"} == {"conv_backward_naive", "residual_block_backward", "ResNet"}
     assert {name for name in failed if name.startswith("Toy")} == {"Toy: test_double"}
 
 
