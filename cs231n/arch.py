@@ -12,7 +12,7 @@ not multiply-adds and count 0); `format_table` prints the rows, `plot_summary` d
     >>> print(format_table(summarize(ALEXNET)))
 
 Students write the counting functions: conv_output_shape, pool_output_shape, same_pad,
-conv_param_count, fc_param_count and conv_macs. Everything else is given.
+conv_param_count, fc_param_count, conv_macs and receptive_field. Everything else is given.
 """
 import math
 from dataclasses import dataclass
@@ -173,6 +173,31 @@ def conv_macs(in_shape, filters, size, stride=1, pad=0):
     macs = H_out * W_out * K * size * size * C
     ### END SOLUTION
     return macs
+
+
+def receptive_field(layers):
+    """The receptive field of one output value of a stack of sliding windows, on the input.
+
+    Inputs: layers, a sequence of (size, stride) pairs, first layer first: F x F windows (a
+    convolution's filters or a pool's windows) at stride S.
+    Returns: int R: one value of the last layer's output depends on an R x R region of the input
+    (1 for no layers at all). Padding does not change it.
+    """
+    layers = list(layers)
+    for size, stride in layers:
+        _positive_int("receptive_field", "size", size)
+        _positive_int("receptive_field", "stride", stride)
+    rf = None
+    # TODO: go through the layers from the first: how many more input pixels does one more
+    # window position of a layer cover, and how far apart on the input are neighbouring
+    # positions of the layer after it?
+    ### BEGIN SOLUTION
+    rf, step = 1, 1
+    for size, stride in layers:
+        rf += (size - 1) * step
+        step *= stride
+    ### END SOLUTION
+    return rf
 
 
 # --------------------------------------------------------------------------------------------

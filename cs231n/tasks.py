@@ -23,7 +23,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # tests/test_tasks.py checks that it equals what find_tasks() discovers in the reference.
 TASKS_BY_FILE = {
     "arch.py": ("conv_output_shape", "pool_output_shape", "same_pad", "conv_param_count", "fc_param_count",
-                "conv_macs"),
+                "conv_macs", "receptive_field"),
     "classifiers/cnn.py": ("ThreeLayerConvNet",),
     "classifiers/fc_net.py": ("TwoLayerNet", "FullyConnectedNet"),
     "classifiers/resnet.py": ("global_average_pool_forward", "global_average_pool_backward", "ResNet"),

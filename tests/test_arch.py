@@ -15,7 +15,7 @@ from cs231n.arch import (ALEXNET, ALEXNET_TWO_GPU, ALPHAGO_POLICY, CASE_STUDIES,
                          VGG19, ZFNET, BatchNorm, Conv, GlobalAvgPool, Inception, Network, Norm, Pool,
                          Residual, Row, Summary, conv_macs,
                          conv_output_shape, conv_param_count, fc_param_count, format_bytes, format_count,
-                         format_table, pool_output_shape, same_pad, summarize)
+                         format_table, pool_output_shape, receptive_field, same_pad, summarize)
 
 m = pytest.mark
 
@@ -524,3 +524,26 @@ def test_resnet_18_and_50_have_their_published_counts(net, params, gmacs):
     assert s.params == params
     assert abs(s.macs / 1e9 - gmacs) < 0.06  # 1.81 G, 3.86 G, 4.09 G: the published figures, rounded
     assert s.depth == int(net.name.split("-")[1].split()[0])
+
+
+# --------------------------------------------------------------------------------------------
+# receptive_field
+# --------------------------------------------------------------------------------------------
+@m.receptive_field
+@pytest.mark.parametrize("layers, rf", [
+    ([], 1),
+    ([(3, 1)], 3),
+    ([(3, 1)] * 2, 5),             # the lecture: two stacked 3x3 convs see 5x5
+    ([(3, 1)] * 3, 7),             # three see 7x7, as one 7x7 conv does
+    ([(7, 1)], 7),
+    ([(2, 2), (3, 1)], 6),         # a 2x2 pool doubles what a 3x3 after it sees, plus the window
+    ([(11, 4), (3, 2)], 19),       # AlexNet's CONV1 then POOL1
+])
+def test_lecture_receptive_fields(layers, rf):
+    assert receptive_field(layers) == rf
+
+
+@m.receptive_field
+def test_receptive_field_refuses_a_zero_stride():
+    with pytest.raises(ValueError, match="stride must be an integer >= 1"):
+        receptive_field([(3, 0)])

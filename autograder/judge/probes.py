@@ -544,6 +544,12 @@ def arch_shape_error(load, inp):
 
 
 @probe
+def receptive_field(load, inp):
+    layers = [(int(size), int(stride)) for size, stride in inp["layers"]]
+    return {"receptive_field": ints([load("arch").receptive_field(layers)], "the receptive field")}
+
+
+@probe
 def same_pad(load, inp):
     pads = [load("arch").same_pad(int(size)) for size in inp["sizes"]]
     return {"pads": ints(pads, "the paddings")}
