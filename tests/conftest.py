@@ -65,7 +65,7 @@ def _blame_the_right_task(request):
     if name in NEEDS:
         try:
             check_stored_backward(NEEDS[name])
-        except (AssertionError, pytest.fail.Exception, Exception):
+        except Exception:  # a wrong gradient (AssertionError), a stub, any bug
             pytest.skip(f"this check compares with your {NEEDS[name]}, which does not pass its own checks yet "
                         f"(make check TASK={NEEDS[name]})")
 
@@ -80,5 +80,5 @@ def pytest_runtest_makereport(item, call):
         parts = Path(str(last.path)).parts
         if "cs231n" in parts:
             where = "/".join(parts[len(parts) - 1 - parts[::-1].index("cs231n"):])
-            report.longrepr = (f"{last.name} in {where} is not written yet: fill in the part marked "
+            report.longrepr = (f"NotImplementedError: {last.name} in {where} is not written yet: fill in the part marked "
                                f"'# YOUR CODE HERE' (line {last.lineno + 1}), then run this check again")

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.xdist_group("stubbed_run")
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_TESTS = ["test_layers.py", "test_classifiers.py", "test_optim.py", "test_solver.py",
-                 "test_fast_layers.py", "test_gradient_check.py", "test_arch.py", "test_residual.py"]
+                 "test_fast_layers.py", "test_gradient_check.py", "test_arch.py", "test_residual.py",
+                 "test_backward_stored.py"]
 
 
 @pytest.fixture(scope="module")
