@@ -1,7 +1,7 @@
 """Stored cases for the backward tasks: fixed inputs and upstream gradient, and what the
 reference's forward and backward gave for them (autograder.stored_values writes them with its
 other cases). A student's backward task is checked against these numbers, so it passes whenever
-it is right, whatever their forward pass does (tests/helpers.py, stored_backward_check).
+it is right, whatever their forward pass does (tests/helpers.py, check_stored_backward).
 
 Each case is named `backward/<task>` and holds the inputs, `dout`, the forward's `out` and the
 gradients under their own names (`dx`, `dw`, `db`, `dgamma`, ...).
