@@ -263,7 +263,7 @@ def _run_residual_cell(layer_utils):
                  "layer_utils": layer_utils}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        for grade_id in ("torch_reference_helper", "residual_vs_torch"):
+        for grade_id in ("torch_reference_helper", "residual_block_torch", "residual_vs_torch"):
             exec(compile(cells[grade_id], grade_id, "exec"), namespace)
     return printed.getvalue()
 
