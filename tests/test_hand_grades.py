@@ -93,6 +93,10 @@ def test_a_written_answer_graded_in_formgrader_reaches_grades_csv_and_the_feedba
             submission = gb.find_submission_notebook("Toy", graded.assignment_id, STUDENT).id
         page.goto(f"{base}/formgrader/submissions/{submission}/")
         expect(page.get_by_text(ANSWER).first).to_be_visible()
+        # formgrader binds its save handlers once its scripts have loaded the grades and comments
+        page.wait_for_load_state("networkidle")
+        expect(page.locator("textarea#why_relu-comment")).to_be_editable()
+        expect(page.locator("input.score#why_relu")).to_be_editable()
         with page.expect_response(lambda r: "/api/comment/" in r.url and r.request.method == "PUT") as saved:
             page.locator("textarea#why_relu-comment").fill(COMMENT)
             page.locator("textarea#why_relu-comment").press("Tab")  # formgrader saves on change

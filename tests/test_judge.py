@@ -309,9 +309,9 @@ def hostile(tmp_path_factory):
     yield results, set(sabotage), elapsed, connected
 
 
-# tasks that run another task's student code fail with it: the residual block runs the
-# student's spatial batchnorm
-BUILT_ON = {"residual_block_backward": "spatial_batchnorm_backward"}
+# tasks that run another task's student code fail with it: the residual block and the small
+# ResNet run the student's spatial batchnorm
+BUILT_ON = {"residual_block_backward": "spatial_batchnorm_backward", "ResNet": "spatial_batchnorm_backward"}
 
 
 def test_hostile_submission_fails_only_what_it_sabotages(hostile):
