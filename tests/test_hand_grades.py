@@ -7,12 +7,11 @@ page in Chromium (score and comment typed into the page, saved by formgrader's o
 (for courses without formgrader) loads into the same gradebook, and a bad one is refused whole.
 """
 import csv
-import secrets
 import shutil
 
 import pytest
 from course_fixtures import write_toy_submission
-from test_browser import _require_browser, _start_jupyter, _stop, browser, page  # noqa: F401
+from test_browser import _require_browser, browser, page, serve  # noqa: F401
 from test_inert_pages import _write_server_config
 
 from autograder.config import Course
@@ -78,14 +77,7 @@ def test_a_written_answer_graded_in_formgrader_reaches_grades_csv_and_the_feedba
     before = _export(graded, tmp_path / "before")[STUDENT]
     assert before["manual_pending"] == "1"
     _write_server_config(graded)
-    token = secrets.token_hex(16)
-    for _ in range(3):  # the free port may be taken between choosing it and binding it
-        proc, base, log = _start_jupyter(graded, tmp_path, token)
-        if proc is not None:
-            break
-    else:
-        pytest.fail("the Jupyter server did not start:\n" + log.read_text(errors="replace")[-3000:])
-    try:
+    with serve(graded, tmp_path) as (base, token):
         context = browser.new_context()
         page = context.new_page()
         page.goto(f"{base}/lab?token={token}")  # the login cookie then covers formgrader too
@@ -106,8 +98,6 @@ def test_a_written_answer_graded_in_formgrader_reaches_grades_csv_and_the_feedba
             page.locator("input.score#why_relu").press("Tab")
         assert saved.value.ok
         context.close()
-    finally:
-        _stop(proc)
 
     after = _export(graded, tmp_path / "after")[STUDENT]
     assert after["manual_pending"] == "0"
