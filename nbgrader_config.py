@@ -34,7 +34,7 @@ c.OverwriteCells.add_missing_cells = True
 # nbgrader's OverwriteCells trusts the submission's solution/grade flags, and its restoring of
 # deleted test cells fails after a read-only cell; OverwriteFromSource also replaces DeduplicateIds
 sys.path.insert(0, str(HERE))
-from autograder.nbgrader_fixes import OverwriteFromSource  # noqa: E402
+from autograder.notebooks.nbgrader_fixes import OverwriteFromSource  # noqa: E402
 from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, OverwriteKernelspec  # noqa: E402
 
 c.Autograde.sanitize_preprocessors = [ClearOutput, OverwriteKernelspec, OverwriteFromSource, CheckCellMetadata]
@@ -46,6 +46,6 @@ c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
 
 # Pages staff open (docs/grading.md, "Pages staff open"): formgrader renders the autograded
-# notebook on the Jupyter server's own origin. Grading stores it inert (autograder.inert); this
+# notebook on the Jupyter server's own origin. Grading stores it inert (autograder.notebooks.inert); this
 # also sanitises what nbconvert renders of outputs (formgrader's markdown cells it does not).
 c.HTMLExporter.sanitize_html = True

@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from .config import Course, SecretOnCommandLine, check_command_line_url
-from .gradescope import VISIBILITIES
+from autograder.config import Course, SecretOnCommandLine, check_command_line_url
+from autograder.gradescope import VISIBILITIES
 
 
 def _course(args):
@@ -43,19 +43,19 @@ def _course(args):
 
 
 def cmd_release(args):
-    from .release import build_release
+    from autograder.release.build import build_release
 
     path = build_release(_course(args), out=args.out)
     print(f"release written to {path}")
     if args.exchange:
-        from .exchange import release_to_exchange
+        from autograder.intake.exchange import release_to_exchange
 
         print(f"released to the exchange: {release_to_exchange(_course(args), args.exchange_root)}")
     return 0
 
 
 def _report_collected(collected):
-    from .collect import printable
+    from autograder.intake.collect import printable
 
     refused = [c for c in collected if c.error]
     for c in refused:
@@ -65,8 +65,8 @@ def _report_collected(collected):
 
 
 def cmd_collect(args):
-    from .collect import collect
-    from .lock import CourseBusy, course_lock
+    from autograder.intake.collect import collect
+    from autograder.grading.lock import CourseBusy, course_lock
 
     course = _course(args)
     try:
@@ -96,11 +96,11 @@ def _refuse_without_root(refused, args, course):
 
 
 def cmd_grade(args):
-    from .export import export
-    from .feedback import write_feedback
-    from .grade import NeedsRoot, grade_all, require_root
-    from .lock import CourseBusy, course_lock
-    from .summary import summarize
+    from autograder.results.export import export
+    from autograder.results.feedback import write_feedback
+    from autograder.grading.grade import NeedsRoot, grade_all, require_root
+    from autograder.grading.lock import CourseBusy, course_lock
+    from autograder.results.summary import summarize
 
     course = _course(args)
     try:
@@ -109,11 +109,11 @@ def cmd_grade(args):
         with course_lock(course.root):  # collect, grade and export as one run
             refused = []
             if args.submissions:
-                from .collect import collect
+                from autograder.intake.collect import collect
 
                 refused = _report_collected(collect(args.submissions, course))
             if args.exchange:
-                from .exchange import collect_from_exchange
+                from autograder.intake.exchange import collect_from_exchange
 
                 refused += _report_collected(collect_from_exchange(course, args.exchange_root))
             start = time.time()
@@ -132,13 +132,13 @@ def cmd_grade(args):
 
 
 def cmd_feedback(args):
-    from .feedback import write_feedback
+    from autograder.results.feedback import write_feedback
 
     written = write_feedback(_course(args), students=args.student)
     for sid, path in written.items():
         print(f"{sid}: {path}")
     if args.exchange:
-        from .exchange import release_feedback_to_exchange
+        from autograder.intake.exchange import release_feedback_to_exchange
 
         sent = release_feedback_to_exchange(_course(args), written, args.exchange_root)
         print(f"feedback released to the exchange for {len(sent)} students: {' '.join(sent)}")
@@ -146,7 +146,7 @@ def cmd_feedback(args):
 
 
 def cmd_export(args):
-    from .export import export
+    from autograder.results.export import export
 
     course = _course(args)
     print(export(course, args.out or course.root / "export"))
@@ -154,9 +154,9 @@ def cmd_export(args):
 
 
 def cmd_gradescope(args):
-    from .gradescope import build_autograder_zip
+    from autograder.gradescope import build_autograder_zip
 
-    from .scale import course_scale, where_to_enter
+    from autograder.results.scale import course_scale, where_to_enter
 
     course = _course(args)
     path = build_autograder_zip(course, args.out, dataset=args.dataset, cell_timeout=args.cell_timeout,
@@ -174,8 +174,8 @@ def _exchange_flags(parser, what):
 
 
 def cmd_demo(args):
-    from .demo import run_demo
-    from .grade import NeedsRoot, require_root
+    from autograder.demo import run_demo
+    from autograder.grading.grade import NeedsRoot, require_root
 
     try:
         require_root()
@@ -185,25 +185,25 @@ def cmd_demo(args):
 
 
 def cmd_self_study(args):
-    from .workspace import main as self_study
+    from autograder.selfstudy.workspace import main as self_study
 
     return self_study(args.workspace, lab=not args.no_lab)
 
 
 def cmd_grade_mine(args):
-    from .grade_mine import main as grade_mine
+    from autograder.selfstudy.grade_mine import main as grade_mine
 
     return grade_mine(args.workspace, cell_timeout=args.cell_timeout, judge_timeout=args.judge_timeout)
 
 
 def cmd_compare(args):
-    from .compare import main as compare
+    from autograder.selfstudy.compare import main as compare
 
     return compare(args.workspace, args.task)
 
 
 def _self_study_commands(sub):
-    from .workspace import DEFAULT
+    from autograder.selfstudy.workspace import DEFAULT
 
     p = sub.add_parser("self-study", help="a workspace of the student release with its own set-up, then JupyterLab")
     p.add_argument("workspace", nargs="?", type=Path, default=DEFAULT, help=f"its folder (default {DEFAULT})")
@@ -273,8 +273,8 @@ def main(argv=None):
     except SecretOnCommandLine as refused:
         print(f"{args.command}: {refused}", file=sys.stderr)
         return 2
-    from .exchange import ExchangeError
-    from .release import ReleaseError
+    from autograder.intake.exchange import ExchangeError
+    from autograder.release.build import ReleaseError
 
     try:
         return args.run(args)

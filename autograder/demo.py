@@ -19,8 +19,8 @@ from pathlib import Path
 
 import nbformat
 
-from .config import PACKAGE, shown_url
-from .scale import course_scale, where_to_enter
+from autograder.config import PACKAGE, shown_url
+from autograder.results.scale import course_scale, where_to_enter
 
 DEMO_STUDENTS = ("reference", "starter", "partial", "syntax-error", "infinite-loop", "deleted-cell")
 
@@ -80,12 +80,12 @@ def run_demo(course, workers=None, judge_timeout=10, cell_timeout=60):
 
     The timeouts are the demo's, not a course's: fast-mode cells take at most a few seconds
     here, and the infinite loop costs two cells' and two judge cases' timeouts."""
-    from .collect import collect
-    from .export import export
-    from .feedback import write_feedback
-    from .grade import grade_all
-    from .release import build_release
-    from .summary import summarize
+    from autograder.intake.collect import collect
+    from autograder.results.export import export
+    from autograder.results.feedback import write_feedback
+    from autograder.grading.grade import grade_all
+    from autograder.release.build import build_release
+    from autograder.results.summary import summarize
 
     start = time.time()
     print(f"course folder: {course.root}")

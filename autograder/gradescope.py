@@ -25,7 +25,7 @@ import zipfile
 from fnmatch import fnmatch
 from pathlib import Path
 
-from .config import PACKAGE, ROOT, Course
+from autograder.config import PACKAGE, ROOT, Course
 
 SCRIPTS = ROOT / "platforms" / "gradescope"
 SETTINGS = "gradescope.json"
@@ -140,9 +140,9 @@ def stage_upload(submission_dir, uploads_dir):
 
 def grade_upload(root):
     """Grade root/submission with the settings in root/source; returns the results.json dict."""
-    from .collect import collect
-    from .export import cells_with_hidden_tests, gradescope_results
-    from .grade import grade_all
+    from autograder.intake.collect import collect
+    from autograder.results.export import cells_with_hidden_tests, gradescope_results
+    from autograder.grading.grade import grade_all
 
     root = Path(root)
     settings = json.loads((root / "source" / SETTINGS).read_text())
@@ -172,7 +172,7 @@ def grade_upload(root):
 
 def run(root=None):
     """Grade the submission and write root/results/results.json, whatever happens; returns 0."""
-    from .feedback import write_atomically
+    from autograder.results.feedback import write_atomically
 
     root = Path(root or os.environ.get("GRADESCOPE_ROOT") or "/autograder")
     started = time.time()

@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from autograder.collect import collect  # noqa: E402
+from autograder.intake.collect import collect  # noqa: E402
 from autograder.config import Course  # noqa: E402
-from autograder.release import build_release  # noqa: E402
+from autograder.release.build import build_release  # noqa: E402
 from course_fixtures import make_small_class, make_toy_source  # noqa: E402
 
 

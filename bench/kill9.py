@@ -24,9 +24,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from course_fixtures import make_small_class, make_toy_source  # noqa: E402
 from process_tree import alive, descendants, kernels, processes  # noqa: E402
 
-from autograder.collect import collect  # noqa: E402
+from autograder.intake.collect import collect  # noqa: E402
 from autograder.config import Course  # noqa: E402
-from autograder.release import build_release  # noqa: E402
+from autograder.release.build import build_release  # noqa: E402
 
 POLL = 0.05
 PATIENCE = 60  # seconds to look for leftovers after a kill

@@ -18,8 +18,8 @@ def run_cli_as(uid, argv, env, out_path):
     it needs are imported here first, so the user needs no access to this checkout or its venv
     (a clone in a private folder, pyenv's Python under /root). Returns (exit code, output)."""
     import autograder.__main__ as cli
-    import autograder.feedback  # noqa: F401  (what `grade` imports, loaded before the switch)
-    import autograder.summary  # noqa: F401
+    import autograder.results.feedback  # noqa: F401  (what `grade` imports, loaded before the switch)
+    import autograder.results.summary  # noqa: F401
 
     with open(out_path, "w") as out:
         pid = os.fork()

@@ -37,7 +37,7 @@ def toy_notebook(readonly_helper=False, code_answer=False):
         new_code_cell("check_close('double', double(3.0), 6.0)\n### BEGIN HIDDEN TESTS\n"
                       f"{HIDDEN_LINE}\n### END HIDDEN TESTS",
                       # checks notebook state only (no task): the kernel's verdict, kept as
-                      # score_before_check, earns no points (autograder.evidence)
+                      # score_before_check, earns no points (autograder.results.evidence)
                       metadata=_meta(grade=True, locked=True, grade_id="test_double", points=2, tasks=[])),
         *([new_code_cell("def positive_part(x):\n    return np.maximum(x, 0)",
                          metadata=_meta(locked=True, grade_id="helpers"))] if readonly_helper else []),
@@ -66,7 +66,7 @@ def toy_course(tmp, **source_kw):
     """(course, release): a course folder tmp/course on the toy source in tmp/src (make_toy_source's
     options), its release built."""
     from autograder.config import Course
-    from autograder.release import build_release
+    from autograder.release.build import build_release
 
     course = Course(root=tmp / "course", db_url=f"sqlite:///{tmp / 'course' / 'gradebook.db'}",
                     source_root=make_toy_source(tmp / "src", **source_kw))

@@ -1,8 +1,12 @@
 """autograder/ in plain layers: no import cycles between its modules (issue 12 found
-__main__ <-> demo). Every import of another module of the package counts, the ones inside
-functions too; importing a submodule through its own package (`from . import sandbox`) does not."""
+__main__ <-> demo), and its stages (a folder, or a module at the package's top) stacked at most
+MAX_FLOORS high, each importing only stages below it (issue 20 found nine floors). Every import
+of another module of the package counts, the ones inside functions too; importing a submodule
+through its own package (`from . import sandbox`) does not."""
 import ast
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "autograder"
 # a cycle being removed on another branch (issue 12, Deliver 1: the sandbox on bubblewrap);
@@ -51,11 +55,59 @@ def _cycle_from(graph, start):
 
 def test_the_graph_sees_imports_inside_functions():
     graph = import_graph()
-    assert "autograder.summary" in graph["autograder.demo"]  # imported inside run_demo
-    assert "autograder.kernel_sandbox" in graph["autograder.nbgrader_zygote"]  # inside _become_nbgrader
+    assert "autograder.results.summary" in graph["autograder.demo"]  # imported inside run_demo
+    assert "autograder.notebooks.kernel_sandbox" in graph["autograder.notebooks.nbgrader_zygote"]  # inside _become_nbgrader
 
 
 def test_no_import_cycles_in_the_autograder():
     graph = import_graph()
     cycles = [c for c in (_cycle_from(graph, m) for m in sorted(graph)) if c and set(c) not in KNOWN_CYCLES]
     assert cycles == [], " ; ".join(" -> ".join(c) for c in cycles)
+
+
+MAX_FLOORS = 6
+
+
+def stage_of(module):
+    """autograder.results.store -> results; autograder.demo -> demo; autograder -> autograder."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def stage_graph(graph):
+    """{stage: {stages it imports}}: the imports between stages, none inside one."""
+    stages = {}
+    for module, deps in graph.items():
+        stages.setdefault(stage_of(module), set()).update(stage_of(d) for d in deps)
+    return {stage: deps - {stage} for stage, deps in stages.items()}
+
+
+def floors(stages):
+    """{stage: floor}: 1 for a stage importing no other, else one above the highest it imports."""
+    found = {}
+
+    def floor(stage, seen=()):
+        if stage in seen:
+            raise AssertionError(f"stages import each other: {' -> '.join([*seen, stage])}")
+        if stage not in found:
+            found[stage] = 1 + max((floor(d, (*seen, stage)) for d in stages[stage]), default=0)
+        return found[stage]
+
+    for stage in stages:
+        floor(stage)
+    return found
+
+
+def test_floors_see_the_stages_of_the_package():
+    stages = stage_graph(import_graph())
+    assert {"sandbox", "notebooks", "judge", "hidden", "results", "grading", "__main__"} <= set(stages)
+    assert "notebooks" in stages["grading"] and "sandbox" in stages["notebooks"]
+    with pytest.raises(AssertionError, match="stages import each other"):
+        floors({"a": {"b"}, "b": {"a"}})
+    assert floors({"a": {"b"}, "b": {"c"}, "c": set()}) == {"a": 3, "b": 2, "c": 1}
+
+
+def test_stages_stack_at_most_six_floors_each_importing_only_below():
+    found = floors(stage_graph(import_graph()))
+    tower = ", ".join(f"{s} {f}" for s, f in sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+    assert max(found.values()) <= MAX_FLOORS, tower

@@ -1,5 +1,5 @@
 """Each backward task on its own: its gradients for fixed inputs against the values the
-reference gave for them, stored at release (cs231n.stored, autograder/stored_backward.py).
+reference gave for them, stored at release (cs231n.stored, autograder/release/stored_backward.py).
 
 A backward pass gets its cache from given code where the layer fixes it (affine, ReLU, dropout,
 convolution, pooling), so these checks pass whenever the backward pass is right, whatever the

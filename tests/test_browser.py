@@ -85,7 +85,7 @@ def _write_nbgrader_config(course):
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """A course folder with the toy release in release/a2 and an nbgrader_config.py of its own."""
-    from autograder.release import build_release
+    from autograder.release.build import build_release
 
     _require_browser()  # before building anything
     tmp = tmp_path_factory.mktemp("browser-course")
@@ -296,8 +296,8 @@ def test_instructor_sees_the_assignment_in_formgrader(jupyter, page):
 
 
 def test_feedback_page_shows_scores_and_names_but_no_test_source(browser, tmp_path):
-    from autograder.feedback import render
-    from autograder.results import GradeResult
+    from autograder.results.feedback import render
+    from autograder.results.store import GradeResult
     from playwright.sync_api import expect
 
     markup = "<script>document.title = 'ran'</script><b id='injected'>bold</b>"

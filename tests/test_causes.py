@@ -16,7 +16,7 @@ from course_fixtures import write_toy_submission
 from test_browser import browser  # noqa: F401
 
 from autograder.config import Course
-from autograder.judge.sandbox import isolation_available
+from autograder.sandbox.bubblewrap import isolation_available
 
 pytestmark = pytest.mark.slow
 
@@ -27,9 +27,9 @@ CELL_TIMEOUT = 8
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """(course, {student: GradeResult}) of a graded class of four."""
-    from autograder.collect import collect
-    from autograder.grade import grade_all
-    from autograder.release import build_release
+    from autograder.intake.collect import collect
+    from autograder.grading.grade import grade_all
+    from autograder.release.build import build_release
     from course_fixtures import make_toy_source
 
     if not isolation_available():
@@ -55,7 +55,7 @@ def graded(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pages(graded):
     """{student: (feedback page text, GradeResult)} of the graded class."""
-    from autograder.feedback import write_feedback
+    from autograder.results.feedback import write_feedback
 
     course, results = graded
     return {sid: (path.read_text(), results[sid]) for sid, path in write_feedback(course).items()}
@@ -119,9 +119,9 @@ def test_checks_are_in_notebook_order_under_the_sources_headings(pages):
 def test_the_class_report_opened_in_a_browser(graded, browser, tmp_path):  # noqa: F811
     from playwright.sync_api import expect
 
-    from autograder.export import export
-    from autograder.results import NotGraded, record_not_graded
-    from autograder.scale import course_scale
+    from autograder.results.export import export
+    from autograder.results.store import NotGraded, record_not_graded
+    from autograder.results.scale import course_scale
 
     course, results = graded
     # a fifth student the grader failed on, stored as the coordinator stores it

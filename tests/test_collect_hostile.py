@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from autograder.collect import SubmissionRefused, collect, collect_one
+from autograder.intake.collect import SubmissionRefused, collect, collect_one
 from autograder.config import ROOT, Course
 from course_fixtures import make_toy_source
 
@@ -124,7 +124,7 @@ def test_a_write_error_is_that_students_only(tmp_path, monkeypatch):
 def test_the_batch_grades_the_others_and_reports_every_refusal(tmp_path):
     """`python -m autograder grade SUBMISSIONS` on a class with every bad zip and one honest
     student: the honest one is graded and exported, each bad one refused in the summary."""
-    from autograder.release import build_release
+    from autograder.release.build import build_release
 
     src = make_toy_source(tmp_path / "src")
     course = Course(root=tmp_path / "course", db_url=f"sqlite:///{tmp_path / 'course' / 'gradebook.db'}",

@@ -17,10 +17,10 @@ import nbformat
 import pytest
 from course_fixtures import HIDDEN_LINE, SOLUTION_LINE, make_toy_source
 
-from autograder.collect import SubmissionRefused, collect, collect_one, student_id_of
+from autograder.intake.collect import SubmissionRefused, collect, collect_one, student_id_of
 from autograder.config import PACKAGE, ROOT, Course
-from autograder.judge.sandbox import isolation_available
-from autograder.release import build_release, find_leaks
+from autograder.sandbox.bubblewrap import isolation_available
+from autograder.release.build import build_release, find_leaks
 
 # one worker runs this file, so its module-scoped fixture is built once
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_class")]
@@ -35,7 +35,7 @@ def _course(tmp):
 def demo(tmp_path_factory):
     """The demo class, graded: (course, results, failures)."""
     from autograder.demo import DEMO_STUDENTS, make_demo_class
-    from autograder.grade import grade_all
+    from autograder.grading.grade import grade_all
 
     tmp = tmp_path_factory.mktemp("demo")
     course = _course(tmp)
@@ -159,7 +159,7 @@ def test_the_batch_finishes_and_nothing_fails_to_run(demo):
 
 
 def test_reference_gets_full_marks_and_starter_none(demo):
-    from autograder.results import scores
+    from autograder.results.store import scores
 
     _, results, _ = demo
     ref, starter = results["reference"], results["starter"]
@@ -185,7 +185,7 @@ def test_graded_notebooks_run_with_the_compiled_fast_layers(demo):
 @pytest.mark.skipif(not isolation_available(), reason="the kernel zygote serves isolated runs (root)")
 def test_graded_kernels_come_from_the_runs_kernel_zygote(demo):
     """A graded kernel starts with what every notebook imports already imported
-    (autograder/kernel_zygote.py), instead of importing it again in every notebook."""
+    (autograder/notebooks/kernel_zygote.py), instead of importing it again in every notebook."""
     course, _, _ = demo
     nb = nbformat.read(course.step_dir("autograded", "reference") / "Toy.ipynb", as_version=4)
     printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
@@ -225,7 +225,7 @@ def test_a_deleted_test_cell_is_restored_and_graded(demo):
 
 
 def test_grading_again_changes_nothing_and_skips_merged_students(demo):
-    from autograder.grade import grade_all
+    from autograder.grading.grade import grade_all
 
     course, results, _ = demo
     again, failures = grade_all(course, students=["reference", "partial"], workers=2, force=True,
@@ -238,7 +238,7 @@ def test_grading_again_changes_nothing_and_skips_merged_students(demo):
 
 
 def test_feedback_shows_results_but_no_test_source(demo):
-    from autograder.feedback import write_feedback
+    from autograder.results.feedback import write_feedback
 
     course, _, _ = demo
     pages = write_feedback(course)
@@ -252,7 +252,7 @@ def test_feedback_shows_results_but_no_test_source(demo):
 
 
 def test_exports(demo, tmp_path):
-    from autograder.export import export
+    from autograder.results.export import export
 
     course, results, _ = demo
     path = export(course, tmp_path / "out")
@@ -289,10 +289,10 @@ def test_cli_grades_a_folder_of_submissions(tmp_path):
 
 def test_a_test_cell_deleted_after_a_read_only_cell_is_restored(tmp_path):
     """nbgrader 0.9.6 itself fails here (KeyError) and scores the whole notebook 0;
-    autograder.nbgrader_fixes.OverwriteFromSource puts the cell back."""
+    autograder.notebooks.nbgrader_fixes.OverwriteFromSource puts the cell back."""
     import nbformat
 
-    from autograder.grade import grade_all
+    from autograder.grading.grade import grade_all
 
     src = make_toy_source(tmp_path / "src", readonly_helper=True)
     course = Course(root=tmp_path / "course", db_url=f"sqlite:///{tmp_path / 'course' / 'gradebook.db'}",

@@ -1,9 +1,9 @@
-"""autograder.evidence on its own: which cells keep their points, and the grader's messages."""
+"""autograder.results.evidence on its own: which cells keep their points, and the grader's messages."""
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder.evidence import (DID_NOT_RUN, FAILED, NOT_ANSWERED, NOT_CHECKABLE, confirm_with_functions,
+from autograder.results.evidence import (DID_NOT_RUN, FAILED, NOT_ANSWERED, NOT_CHECKABLE, confirm_with_functions,
                                  recheck_names)
 
 
@@ -119,9 +119,9 @@ def test_recheck_names_are_read_from_the_source(source):
 
 
 def test_feedback_and_gradescope_show_the_graders_messages(source):
-    from autograder.export import gradescope_results
-    from autograder.feedback import render
-    from autograder.results import GradeResult
+    from autograder.results.export import gradescope_results
+    from autograder.results.feedback import render
+    from autograder.results.store import GradeResult
 
     notebooks = _notebooks(FULL)
     confirm_with_functions(notebooks, JUDGED, source, [])

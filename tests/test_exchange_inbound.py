@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from autograder.config import Course
-from autograder.exchange import collect_from_exchange, exchange_path
+from autograder.intake.exchange import collect_from_exchange, exchange_path
 from course_fixtures import make_toy_source
 from user_slots import slot
 
@@ -130,8 +130,8 @@ def test_a_folder_the_grader_cannot_read_is_refused_and_the_others_are_screened(
     it used to raise out of the screen, and nobody was collected."""
     from nbgrader.utils import parse_utc  # noqa: F401 - imported here: the child below cannot read the venv
 
-    from autograder.forked import run_and_leave
-    from autograder.inbound import screen
+    from autograder.sandbox.forked import run_and_leave
+    from autograder.intake.inbound import screen
 
     grader = slot(0)
     top = Path(tempfile.mkdtemp(dir="/tmp"))
@@ -175,7 +175,7 @@ def test_a_folder_the_grader_cannot_read_is_refused_and_the_others_are_screened(
 def test_a_deep_nest_or_a_folder_of_empty_files_is_refused_and_the_rest_collected(hub):
     """Empty files cost no bytes against max_dir_size; folders nested past the grader's path
     length limit stopped the collect for everyone."""
-    from autograder.inbound import MAX_ENTRIES
+    from autograder.intake.inbound import MAX_ENTRIES
 
     course, exchange, inbound = hub
 

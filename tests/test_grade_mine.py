@@ -8,10 +8,10 @@ import resource
 import pytest
 from as_user import NOBODY, become
 
-from autograder.compare import CompareRefused, file_of, run_checks, task_source
-from autograder.grade_mine import grade_workspace, stage, what_went_wrong
-from autograder.judge import sandbox
-from autograder.results import GradeResult
+from autograder.selfstudy.compare import CompareRefused, file_of, run_checks, task_source
+from autograder.selfstudy.grade_mine import grade_workspace, stage, what_went_wrong
+from autograder.sandbox import bubblewrap as sandbox
+from autograder.results.store import GradeResult
 
 
 

@@ -21,7 +21,7 @@ from course_fixtures import HIDDEN_LINE, SOLUTION_LINE, make_toy_source
 
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.demo import WRONG_CONV_BACKWARD
-from autograder.release import build_release
+from autograder.release.build import build_release
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gradescope")]
 
@@ -215,7 +215,7 @@ def test_each_test_scores_its_own_points(graded):
     ref, bug = json.loads(texts["reference"]), json.loads(texts["onebug"])
     scored = [t for t in ref["tests"] if "score" in t]
     assert sum(t["score"] for t in scored) == pytest.approx(ref["score"])
-    # test_double names no student task, so no cell keeps points for it (autograder.evidence)
+    # test_double names no student task, so no cell keeps points for it (autograder.results.evidence)
     assert all(t["status"] == "passed" and t["score"] == t["max_score"] for t in scored
                if t["name"] != "Toy: test_double")
     assert [t["score"] for t in scored if t["name"] == "Toy: test_double"] == [0]

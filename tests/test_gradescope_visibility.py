@@ -6,8 +6,8 @@ setup.sh installs PyTorch."""
 import json
 import zipfile
 
-from autograder.export import gradescope_results
-from autograder.results import GradeResult
+from autograder.results.export import gradescope_results
+from autograder.results.store import GradeResult
 
 IMPORT_ERROR = "importing cs231n.layers raised SyntaxError: invalid syntax (layers.py, line 643)"
 
@@ -74,7 +74,7 @@ def test_an_exception_class_the_kernel_made_up_is_not_named(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    from autograder.causes import read_stops
+    from autograder.results.causes import read_stops
 
     def notebook(ename):
         cell = new_code_cell("x", outputs=[new_output("error", ename=ename, evalue="anything", traceback=[])])

@@ -27,13 +27,13 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from autograder.collect import collect
+from autograder.intake.collect import collect
 from autograder.config import PACKAGE, ROOT, Course
-from autograder.export import export
-from autograder.grade import grade_all
-from autograder.lock import CourseBusy, course_lock, lock_path
-from autograder.release import build_release
-from autograder.results import merged_digests, not_graded, scores, stored_results
+from autograder.results.export import export
+from autograder.grading.grade import grade_all
+from autograder.grading.lock import CourseBusy, course_lock, lock_path
+from autograder.release.build import build_release
+from autograder.results.store import merged_digests, not_graded, scores, stored_results
 from as_user import NOBODY, run_cli_as
 from course_fixtures import make_small_class, make_toy_source
 from process_tree import alive, cmdline, descendants, ended, kernels, processes
@@ -113,7 +113,7 @@ def test_grading_without_root_refuses_before_touching_any_student():
 # --------------------------------------------------------------------------------------------
 # The lock
 # --------------------------------------------------------------------------------------------
-HOLD = "import sys, time; from autograder.lock import course_lock\nwith course_lock(sys.argv[1]):\n" \
+HOLD = "import sys, time; from autograder.grading.lock import course_lock\nwith course_lock(sys.argv[1]):\n" \
        "    print('held', flush=True); time.sleep(600)"
 
 
@@ -134,7 +134,7 @@ def test_a_held_lock_refuses_naming_its_holder_and_a_dead_holder_does_not_block(
             assert again == me
 
 
-HOLD_WITH_A_WORKER = "import os, sys, time; from autograder.lock import course_lock\n" \
+HOLD_WITH_A_WORKER = "import os, sys, time; from autograder.grading.lock import course_lock\n" \
     "with course_lock(sys.argv[1]):\n    worker = os.fork()\n    if worker == 0:\n        time.sleep(600)\n" \
     "    print(worker, flush=True); time.sleep(600)"
 

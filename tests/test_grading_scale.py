@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from autograder.collect import collect
+from autograder.intake.collect import collect
 from autograder.config import ROOT, Course
-from autograder.grade import grade_all
-from autograder.results import stored_results
-from autograder.release import build_release
+from autograder.grading.grade import grade_all
+from autograder.results.store import stored_results
+from autograder.release.build import build_release
 from course_fixtures import make_small_class, make_toy_source
 from services import dask_cluster, postgres_bin, postgres_server
 

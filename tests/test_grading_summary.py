@@ -6,10 +6,10 @@ import errno
 import json
 from pathlib import Path
 
-from autograder.collect import Collected
-from autograder.failures import nbgrader_failure, reason_for
-from autograder.results import GradeResult, NotGraded, problems, scores
-from autograder.summary import summarize
+from autograder.intake.collect import Collected
+from autograder.grading.failures import nbgrader_failure, reason_for
+from autograder.results.store import GradeResult, NotGraded, problems, scores
+from autograder.results.summary import summarize
 
 GRADES = [{"notebook": "Toy", "grades": [
     {"name": "test_double", "auto_score": 2.0, "max_score": 2.0, "needs_manual_grade": False, "message": ""},
@@ -45,7 +45,7 @@ def test_scores_count_extra_credit_in_the_score_only_and_functions_not_at_all():
 
 
 def test_a_hand_score_counts_in_place_of_the_automatic_one():
-    from autograder.hand_grades import HandGrade, apply
+    from autograder.results.hand_grades import HandGrade, apply
 
     graded = apply(_result(), {("Toy", "why_relu"): HandGrade(0.5, "half"), ("Toy", "test_double"): HandGrade(1.0)})
     score, max_score, parts = scores(graded)
@@ -63,8 +63,7 @@ def test_grader_side_failures_say_why():
     assert reason_for(ValueError("bug")) == "grader error: ValueError: bug"
     from concurrent.futures.process import BrokenProcessPool
 
-    from autograder.judge.grader import JudgeError
-    from autograder.nbgrader_zygote import ZygoteFailed
+    from autograder.errors import JudgeError, ZygoteFailed
 
     assert reason_for(JudgeError("the reference failed")) == "the judge failed: the reference failed"
     assert reason_for(ZygoteFailed("no answer")) == "nbgrader crashed: no answer"
@@ -103,8 +102,8 @@ def test_the_summary_lists_not_graded_refused_timed_out_and_isolation():
 def test_feedback_grades_csv_and_gradescope_tell_the_same_problems():
     import html
 
-    from autograder.export import gradescope_results
-    from autograder.feedback import render
+    from autograder.results.export import gradescope_results
+    from autograder.results.feedback import render
 
     result = _result(nbgrader_ok=False, out_of_space=["Toy"], missing_files=["cs231n/layers.py"])
     said = problems(result)

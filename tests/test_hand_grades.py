@@ -15,7 +15,7 @@ from test_browser import _require_browser, browser, page, serve  # noqa: F401
 from test_inert_pages import _write_server_config
 
 from autograder.config import Course
-from autograder.judge.sandbox import isolation_available
+from autograder.sandbox.bubblewrap import isolation_available
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +33,9 @@ def _answer(nb):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """A course with one student's toy submission graded by grade_all (written answer waiting)."""
-    from autograder.collect import collect
-    from autograder.grade import grade_all
-    from autograder.release import build_release
+    from autograder.intake.collect import collect
+    from autograder.grading.grade import grade_all
+    from autograder.release.build import build_release
     from course_fixtures import make_toy_source
 
     if not isolation_available():
@@ -53,7 +53,7 @@ def graded(tmp_path_factory):
 
 
 def _export(course, out):
-    from autograder.export import export
+    from autograder.results.export import export
 
     with open(export(course, out), newline="") as f:
         return {row["student_id"]: row for row in csv.DictReader(f)}
@@ -71,7 +71,7 @@ def test_a_written_answer_graded_in_formgrader_reaches_grades_csv_and_the_feedba
     from nbgrader.api import Gradebook
     from playwright.sync_api import expect
 
-    from autograder.feedback import write_feedback
+    from autograder.results.feedback import write_feedback
 
     _require_browser()
     before = _export(graded, tmp_path / "before")[STUDENT]
@@ -109,7 +109,7 @@ def test_a_written_answer_graded_in_formgrader_reaches_grades_csv_and_the_feedba
 
 
 def test_hand_grades_from_a_csv_are_counted_and_a_bad_csv_is_refused_whole(graded, tmp_path):
-    from autograder.hand_grades import BadHandGrades, import_csv, read_gradebook
+    from autograder.results.hand_grades import BadHandGrades, import_csv, read_gradebook
 
     course = _copy(graded, tmp_path)
     before = _export(course, tmp_path / "before")[STUDENT]

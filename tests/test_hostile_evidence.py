@@ -25,8 +25,8 @@ import nbformat
 import pytest
 
 from autograder.config import PACKAGE, ROOT, Course
-from autograder.evidence import FAILED
-from autograder.judge.sandbox import isolation_available
+from autograder.results.evidence import FAILED
+from autograder.sandbox.bubblewrap import isolation_available
 
 pytestmark = pytest.mark.slow
 
@@ -123,11 +123,11 @@ def _notebook_points(result):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    from autograder.collect import collect
-    from autograder.export import export
-    from autograder.feedback import write_feedback
-    from autograder.grade import grade_all
-    from autograder.release import build_release
+    from autograder.intake.collect import collect
+    from autograder.results.export import export
+    from autograder.results.feedback import write_feedback
+    from autograder.grading.grade import grade_all
+    from autograder.release.build import build_release
 
     if not isolation_available():
         pytest.skip("the sandbox's isolation needs root")
@@ -234,7 +234,7 @@ def test_the_plain_starter_earns_no_notebook_points(graded):
 
 @pytest.mark.parametrize("student", ["swallow", "result-first", "leaker"])
 def test_hooked_starters_score_exactly_the_plain_starter(graded, student):
-    from autograder.results import scores
+    from autograder.results.store import scores
 
     hooked, starter = graded.results[student], graded.results["starter"]
     assert scores(hooked) == scores(starter)
@@ -263,7 +263,7 @@ def test_the_reference_earns_every_cell_and_the_same_alone_and_in_the_batch(grad
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def faked(tmp_path_factory):
-    from autograder.stubs import strip_package
+    from autograder.release.stubs import strip_package
 
     folder = tmp_path_factory.mktemp("faked")
     strip_package(PACKAGE, folder / "cs231n")

@@ -26,7 +26,7 @@ from hostile_cells import DEAF_LOOP, fork_bomb
 from process_tree import pids_where, running, stat_fields
 
 from autograder.config import PACKAGE, ROOT, Course
-from autograder.judge import sandbox
+from autograder.sandbox import bubblewrap as sandbox
 from user_slots import slot
 
 pytestmark = [pytest.mark.slow,
@@ -210,9 +210,9 @@ class Watcher:
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    from autograder.collect import collect
-    from autograder.grade import grade_all
-    from autograder.release import build_release
+    from autograder.intake.collect import collect
+    from autograder.grading.grade import grade_all
+    from autograder.release.build import build_release
 
     top = _world_readable_folder("/srv" if os.path.isdir("/srv") else "/tmp")
     course = Course(root=top / "course", db_url=f"sqlite:///{top / 'course' / 'gradebook.db'}",
@@ -344,8 +344,8 @@ def test_a_loop_that_ignores_interrupts_is_ended_by_killing_its_kernel(batch):
 def test_a_notebook_budget_bounds_many_slow_cells(batch, tmp_path):
     """Eight cells of 3 s each, every one within the 10 s cell timeout, in a 12 s budget: the
     notebook stops when the budget is used up, by killing its kernel."""
-    from autograder.grade import prepare
-    from autograder.grade_one import GradeJob, grade_submission
+    from autograder.grading.grade import prepare
+    from autograder.grading.grade_one import GradeJob, grade_submission
 
     course = batch.course
     slow = course.root / "submitted" / "slow" / "a2"
@@ -415,7 +415,7 @@ def test_a_fork_bomb_does_not_stop_another_students_sandbox(tmp_path):
 
 
 WORKER = """import json, sys
-from autograder.grade_one import GradeJob, grade_submission
+from autograder.grading.grade_one import GradeJob, grade_submission
 grade_submission(GradeJob(**json.loads(sys.argv[1])))
 """
 
@@ -433,8 +433,8 @@ def _descends_from(entry, ancestor):
 def test_killing_the_grading_worker_ends_everything_its_student_run_started(batch, tmp_path):
     """kill -9 of a worker grading a looping notebook: its nbgrader zygote, nbgrader, the kernel
     sandbox and every process of the run's user go with it."""
-    from autograder.grade import prepare
-    from autograder.grade_one import GradeJob
+    from autograder.grading.grade import prepare
+    from autograder.grading.grade_one import GradeJob
 
     course = batch.course
     base, template_db, scratch = prepare(course)
@@ -450,7 +450,7 @@ def test_killing_the_grading_worker_ends_everything_its_student_run_started(batc
 
     def zygote(entry):
         argv = (entry / "cmdline").read_bytes().split(b"\0")
-        return b"autograder.nbgrader_zygote" in argv and str(worker.pid).encode() in argv and running(entry)
+        return b"autograder.notebooks.nbgrader_zygote" in argv and str(worker.pid).encode() in argv and running(entry)
 
     try:
         for _ in range(1800):  # until the kernel sandbox runs (the judge comes first)

@@ -3,8 +3,8 @@ submission, and an answer graded by hand never gets an automatic score.
 
 One batch of the toy assignment with a code answer graded by hand (`by_hand`, 5 points, as the
 PyTorch notebook's are), each student tampering with one thing, graded for real
-(autograder.grade.grade_all: nbgrader in the sandbox, the judge, autograder.evidence). Before
-autograder.nbgrader_fixes.OverwriteFromSource, `solution: false` on the answer earned its 5
+(autograder.grading.grade.grade_all: nbgrader in the sandbox, the judge, autograder.results.evidence). Before
+autograder.notebooks.nbgrader_fixes.OverwriteFromSource, `solution: false` on the answer earned its 5
 points as a test and left nothing for staff (measured: docs/grading.md)."""
 from types import SimpleNamespace
 
@@ -13,8 +13,8 @@ import pytest
 from course_fixtures import PLAIN_DOUBLE, grades_by_name, toy_course, write_toy_submission
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from autograder.evidence import NOT_ANSWERED, NOT_CHECKABLE
-from autograder.judge.sandbox import isolation_available
+from autograder.results.evidence import NOT_ANSWERED, NOT_CHECKABLE
+from autograder.sandbox.bubblewrap import isolation_available
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile_metadata")]
 ANSWER = "print('my own training curve')"
@@ -85,8 +85,8 @@ STUDENTS = {
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    from autograder.collect import collect
-    from autograder.grade import grade_all
+    from autograder.intake.collect import collect
+    from autograder.grading.grade import grade_all
 
     if not isolation_available():
         pytest.skip("the sandbox needs bubblewrap (`apt-get install bubblewrap`)")

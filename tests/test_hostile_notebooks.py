@@ -1,8 +1,8 @@
 """Hostile notebooks against the grading pipeline: each gains nothing and breaks nothing.
 
 The toy assignment (course_fixtures) is graded twice: an honest submission alone, then the whole
-class of hostile submissions with the honest one among them (autograder.grade.grade_all on two
-workers). Every notebook kernel runs in autograder.kernel_sandbox's sandbox; a notebook test cell
+class of hostile submissions with the honest one among them (autograder.grading.grade.grade_all on two
+workers). Every notebook kernel runs in autograder.notebooks.kernel_sandbox's sandbox; a notebook test cell
 keeps its points only where the function-level judge agrees. The honest submission must score
 exactly what it scores alone, and nothing secret may reach an autograded notebook or a feedback
 page."""
@@ -24,8 +24,8 @@ from course_fixtures import (HIDDEN_LINE, PLAIN_DOUBLE, grades_by_name, make_toy
 from hostile_cells import DEAF_LOOP, FRAMES, error_flood, fork_bomb
 
 from autograder.config import ROOT, Course
-from autograder.kernel_sandbox import NBGRADER_MEMORY_MB
-from autograder.judge.sandbox import isolation_available
+from autograder.notebooks.kernel_sandbox import NBGRADER_MEMORY_MB
+from autograder.sandbox.bubblewrap import isolation_available
 
 pytestmark = pytest.mark.slow
 
@@ -288,10 +288,10 @@ def _outputs(course, student):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    from autograder.collect import collect
-    from autograder.grade import grade_all
-    from autograder.grade_one import submission_digest
-    from autograder.release import build_release
+    from autograder.intake.collect import collect
+    from autograder.grading.grade import grade_all
+    from autograder.grading.grade_one import submission_digest
+    from autograder.release.build import build_release
 
     if not isolation_available():
         pytest.skip("the sandbox needs bubblewrap (`apt-get install bubblewrap`)")
@@ -384,7 +384,7 @@ def test_reading_secrets_fails_and_nothing_secret_reaches_the_outputs(graded):
 
 
 def test_an_error_that_quotes_the_hidden_tests_is_withheld(graded):
-    from autograder.evidence import FAILED
+    from autograder.results.evidence import FAILED
 
     out = _outputs(graded.course, "leaker")
     assert HIDDEN_LINE in out  # the kernel saw the hidden test it ran, and said so
@@ -394,7 +394,7 @@ def test_an_error_that_quotes_the_hidden_tests_is_withheld(graded):
 
 
 def test_writing_outside_its_folder_fails_and_changes_nothing(graded):
-    from autograder.grade_one import submission_digest
+    from autograder.grading.grade_one import submission_digest
 
     out = _outputs(graded.course, "writer")
     for label in ("course gradebook", "private gradebook guess", "other submission", "other notebook",
@@ -486,8 +486,8 @@ def test_filling_its_own_space_is_the_students_and_the_grader_says_so(graded):
     grades = grades_by_name(result)
     assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
     assert [sid for sid, r in graded.results.items() if r.out_of_space] == ["filler"]
-    from autograder.feedback import render
-    from autograder.summary import summarize
+    from autograder.results.feedback import render
+    from autograder.results.summary import summarize
 
     assert "filled the disk space a notebook's kernel may write to" in html.unescape(render(result, "a2"))
     assert "  filler: filled the space its kernel may write to: Toy" in summarize(graded.results, {}, 1)
@@ -500,7 +500,7 @@ def test_deleted_and_edited_test_cells_are_graded_as_in_the_source(graded):
 
 
 def test_feedback_shows_nothing_secret(graded):
-    from autograder.feedback import write_feedback
+    from autograder.results.feedback import write_feedback
 
     pages = write_feedback(graded.course)
     assert set(pages) == set(graded.students)
@@ -522,7 +522,7 @@ def test_nothing_is_left_running(graded):
 def test_errors_count_against_the_output_caps_wherever_they_come_from(graded):
     """Error names, values and tracebacks, on iopub and only in the execute reply, are cut and
     counted; a message over the grader's limit stops the kernel, said in the grader's words."""
-    from autograder.kernel_sandbox import (ERROR_KEPT, MAX_CELL_OUTPUT_BYTES, MAX_MESSAGE_BYTES,
+    from autograder.notebooks.kernel_sandbox import (ERROR_KEPT, MAX_CELL_OUTPUT_BYTES, MAX_MESSAGE_BYTES,
                                            MAX_NOTEBOOK_OUTPUT_BYTES)
 
     result = graded.results["error-flood"]

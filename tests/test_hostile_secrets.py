@@ -191,7 +191,7 @@ def test_another_user_reading_proc_during_real_runs_finds_no_password(tmp_path):
     from nbgrader.api import Gradebook
     from sqlalchemy.engine import make_url
 
-    from autograder.release import build_release
+    from autograder.release.build import build_release
 
     if os.geteuid() != 0:
         pytest.skip("grading and switching to user nobody need root")

@@ -1,4 +1,4 @@
-"""autograder.inert on notebooks: honest answers stay as written, markup that could run does not.
+"""autograder.notebooks.inert on notebooks: honest answers stay as written, markup that could run does not.
 
 The browser side (formgrader, JupyterLab, feedback on a graded hostile submission) is
 tests/test_inert_pages.py; these pin the rules on single cells, fast."""
@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from autograder.inert import NOTE, make_inert, make_notebook_inert, markdown_is_inert
+from autograder.notebooks.inert import NOTE, make_inert, make_notebook_inert, markdown_is_inert
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 

@@ -22,7 +22,7 @@ from course_fixtures import write_toy_submission
 from test_browser import _require_browser, browser, page, serve  # noqa: F401 (browser, page: fixtures)
 
 from autograder.config import ROOT, Course
-from autograder.judge.sandbox import isolation_available
+from autograder.sandbox.bubblewrap import isolation_available
 
 pytestmark = pytest.mark.slow
 
@@ -151,9 +151,9 @@ def listener():
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, listener):
     """The course with the hostile submission graded by grade_all."""
-    from autograder.collect import collect
-    from autograder.grade import grade_all
-    from autograder.release import build_release
+    from autograder.intake.collect import collect
+    from autograder.grading.grade import grade_all
+    from autograder.release.build import build_release
     from course_fixtures import make_toy_source
 
     _require_browser()
@@ -253,7 +253,7 @@ def test_the_live_notebook_in_jupyterlab_runs_nothing_of_the_submission(graded, 
 def test_the_feedback_page_runs_nothing_of_the_submission(graded, server, instructor, listener, how):
     from playwright.sync_api import expect
 
-    from autograder.feedback import write_feedback
+    from autograder.results.feedback import write_feedback
 
     page = instructor
     path = write_feedback(graded, [STUDENT])[STUDENT]

@@ -97,7 +97,7 @@ def test_the_reference_scores_full_marks():
 
 
 def test_the_starter_scores_zero_and_says_not_implemented(tmp_path):
-    from autograder.stubs import strip_package
+    from autograder.release.stubs import strip_package
 
     strip_package(ROOT / "cs231n", tmp_path / "cs231n")
     results = judge_package(tmp_path)
@@ -477,7 +477,7 @@ def test_the_sandbox_sees_only_its_binds_as_the_student_user(tmp_path):
     import subprocess
     import sys
 
-    from autograder.judge import sandbox
+    from autograder.sandbox import bubblewrap as sandbox
 
     work = tmp_path / "work"
     work.mkdir()
@@ -509,7 +509,7 @@ def test_the_sandbox_sees_only_its_binds_as_the_student_user(tmp_path):
 
 
 def test_without_bwrap_the_judge_refuses_and_says_how_to_get_it(monkeypatch):
-    from autograder.judge import sandbox
+    from autograder.sandbox import bubblewrap as sandbox
 
     monkeypatch.setattr(sandbox.shutil, "which", lambda name, *a, **k: None)
     with pytest.raises(sandbox.BwrapMissing, match="apt-get install bubblewrap"):
@@ -527,7 +527,7 @@ def test_the_reference_worker_dies_with_the_process_that_started_it(tmp_path):
 
     starter = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
-        from autograder.judge import sandbox
+        from autograder.sandbox import bubblewrap as sandbox
         proc = sandbox.trusted_popen([sys.executable, "-c", "while True: pass"], {str(tmp_path)!r},
                                      sandbox.Limits(cpu_seconds=600))
         print(proc.pid, flush=True)

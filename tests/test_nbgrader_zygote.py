@@ -1,4 +1,4 @@
-"""autograder.nbgrader_zygote: nbgrader runs forked from a process that imported it once.
+"""autograder.notebooks.nbgrader_zygote: nbgrader runs forked from a process that imported it once.
 
 The runs here are real nbgrader command lines; a `nbgrader_config.py` in the run's folder
 (nbgrader loads it from there) stands for a run that hangs or leaves processes behind."""
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from process_tree import ended, pids_where, running
 
-from autograder import kernel_sandbox, nbgrader_zygote
+from autograder.notebooks import kernel_sandbox, nbgrader_zygote
 from autograder.config import ROOT
-from autograder.judge import sandbox
-from autograder.judge.sandbox import isolation_available
+from autograder.sandbox import bubblewrap as sandbox
+from autograder.sandbox.bubblewrap import isolation_available
 from user_slots import slot
 
 SLOT = slot(8)
@@ -119,7 +119,7 @@ def test_a_dead_zygote_is_replaced(tmp_path):
 
 def test_the_zygote_dies_with_the_process_that_started_it(tmp_path):
     parent = subprocess.Popen(
-        [sys.executable, "-c", ("from autograder.nbgrader_zygote import Zygote\n"
+        [sys.executable, "-c", ("from autograder.notebooks.nbgrader_zygote import Zygote\n"
                                 "import time\nz = Zygote()\nprint(z.proc.pid, flush=True)\ntime.sleep(600)")],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     zygote_pid = int(parent.stdout.readline())

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.stubs import release_notebook, strip_package
+from autograder.release.stubs import release_notebook, strip_package
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = ROOT / "assignments" / "a2"
@@ -122,7 +122,7 @@ def _worth_nothing(cell):
 def test_every_test_cell_names_the_evidence_for_its_points(path):
     """Each autograded test cell lists the student tasks it checks (metadata.cs231n.tasks, names
     from cs231n.tasks.TASKS); a cell with points and no tasks names a re-check the judge has."""
-    from autograder.evidence import is_autograded_test
+    from autograder.results.evidence import is_autograded_test
     from autograder.hidden.cases import RECHECKS
     from cs231n.tasks import TASKS
 

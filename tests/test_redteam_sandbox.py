@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 from process_tree import pids_where, stat_fields
 
-from autograder import forked, kernel_sandbox, kernel_zygote
+from autograder.notebooks import kernel_sandbox, kernel_zygote
+from autograder.sandbox import forked
 from autograder.config import ROOT
-from autograder.judge import sandbox
+from autograder.sandbox import bubblewrap as sandbox
 from zygote_helpers import real_zygote
 from user_slots import slot
 
@@ -145,7 +146,7 @@ def _launch(shared, connection_file, notebook_dir, run_dir, zygote="no-zygote.so
     env = {"PATH": os.environ["PATH"], kernel_sandbox.SPEC_ENV: str(spec_file),
            kernel_zygote.SOCKET_ENV: str(shared / kernel_sandbox.ZYGOTE_FOLDER / zygote)}
     (shared / kernel_sandbox.ZYGOTE_FOLDER).mkdir(mode=0o755, exist_ok=True)
-    return subprocess.run([PYTHON, str(ROOT / "autograder" / "kernel_sandbox.py"), "-f", str(connection_file)],
+    return subprocess.run([PYTHON, str(ROOT / "autograder" / "notebooks" / "kernel_sandbox.py"), "-f", str(connection_file)],
                           cwd=notebook_dir, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -200,7 +201,7 @@ def test_a_kernel_cannot_make_the_launcher_connect_to_a_host_socket(kernel_run, 
     (run_dir / "spec.json").write_text(json.dumps({
         "uid": uid, "gid": gid, "env": {}, "shared": str(shared), "tmpfs": False, "group": [],
         "logs": str(run_dir)}))
-    launcher = subprocess.Popen([PYTHON, str(ROOT / "autograder" / "kernel_sandbox.py"), "-f", str(connection_file)],
+    launcher = subprocess.Popen([PYTHON, str(ROOT / "autograder" / "notebooks" / "kernel_sandbox.py"), "-f", str(connection_file)],
                                 cwd=notebook_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env={"PATH": os.environ["PATH"], kernel_sandbox.SPEC_ENV: str(run_dir / "spec.json"),
                                      kernel_zygote.SOCKET_ENV: str(zygote)})
@@ -291,8 +292,8 @@ def test_a_kernel_cannot_ask_the_zygote_for_a_kernel_of_its_own(tmp_path):
 
 
 HIJACKS = ("sitecustomize.py", "usercustomize.py", "json.py", "shutil.py", "tempfile.py", "select.py",
-           "signal.py", "socket.py", "stat.py", "autograder/__init__.py", "autograder/forked.py",
-           "autograder/kernel_zygote.py", "evil.pth")
+           "signal.py", "socket.py", "stat.py", "autograder/__init__.py", "autograder/sandbox/forked.py",
+           "autograder/notebooks/kernel_zygote.py", "evil.pth")
 
 
 def test_the_launcher_imports_nothing_from_the_notebooks_folder(kernel_run, tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from process_tree import stat_fields
 
-from autograder.judge import sandbox
+from autograder.sandbox import bubblewrap as sandbox
 from user_slots import slot
 
 ROOT_AND_BWRAP = pytest.mark.skipif(os.geteuid() != 0 or not sandbox.isolation_available(),
@@ -171,7 +171,7 @@ def test_the_judged_process_can_neither_decide_a_case_nor_find_its_answer(tmp_pa
     collector knows for the right answer finds nothing."""
     from autograder.config import PACKAGE
     from autograder.judge import judge_package
-    from autograder.stubs import strip_package
+    from autograder.release.stubs import strip_package
 
     strip_package(PACKAGE, tmp_path / "cs231n")
     with open(tmp_path / "cs231n" / "layers.py", "a") as layers:
@@ -389,12 +389,13 @@ def test_words_in_nbgraders_log_do_not_make_a_student_not_graded(tmp_path, monke
     every later run; a student who lined a file name up with the tail's start turned a low score
     into that. Fix: the time limit travels as a value (grade_one.AutogradeOutcome.over_limit). Here
     nbgrader's run (the only part faked) leaves such a tail and exits 0."""
-    from autograder import grade_one, nbgrader_zygote
-    from autograder.collect import collect
+    from autograder.grading import grade_one
+    from autograder.notebooks import nbgrader_zygote
+    from autograder.intake.collect import collect
     from autograder.config import Course
-    from autograder.grade import pending_jobs, prepare
-    from autograder.release import build_release
-    from autograder.results import GradeResult
+    from autograder.grading.grade import pending_jobs, prepare
+    from autograder.release.build import build_release
+    from autograder.results.store import GradeResult
     from course_fixtures import make_small_class, make_toy_source
 
     root = tmp_path / "course"

@@ -1,4 +1,4 @@
-"""Instructor-only: the answer-bearing checks, kept out of the release (autograder.release's
+"""Instructor-only: the answer-bearing checks, kept out of the release (autograder.release.build's
 PUBLIC_TESTS leaves this file out, and its leak check refuses such code in what it ships).
 
 The student tasks against independent implementations of themselves (a convolution through
@@ -213,11 +213,11 @@ def test_every_stored_forward_value_agrees_with_an_independent_computation(name)
 
 
 def test_the_stored_file_is_what_the_reference_computes_now():
-    """cs231n/stored_values.npz is current: `python -m autograder.stored_values` rewrites it."""
-    from autograder.stored_values import compute
+    """cs231n/stored_values.npz is current: `python -m autograder.release.stored_values` rewrites it."""
+    from autograder.release.stored_values import compute
 
     fresh = compute()
     with np.load(STORED_FILE) as data:
-        assert sorted(data.files) == sorted(fresh), "run python -m autograder.stored_values"
+        assert sorted(data.files) == sorted(fresh), "run python -m autograder.release.stored_values"
         for key, value in fresh.items():
-            assert np.array_equal(data[key], value), f"{key} changed: run python -m autograder.stored_values"
+            assert np.array_equal(data[key], value), f"{key} changed: run python -m autograder.release.stored_values"

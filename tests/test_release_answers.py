@@ -9,8 +9,8 @@ import pytest
 from test_judge import copy_reference
 
 from autograder.judge import judge_package
-from autograder.release import ANSWER_FORMS, add_package_and_support, find_leaks
-from autograder.stubs import release_notebook
+from autograder.release.build import ANSWER_FORMS, add_package_and_support, find_leaks
+from autograder.release.stubs import release_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "assignments" / "a2"

@@ -8,12 +8,12 @@ import pytest
 from markupsafe import escape
 
 from autograder.config import ROOT
-from autograder.evidence import NOT_ANSWERED, cell_claims
-from autograder.results import GradeResult
-from autograder.scale import FUNCTIONS_SENTENCE, course_scale, header_line, where_to_enter
+from autograder.results.evidence import NOT_ANSWERED, cell_claims
+from autograder.results.store import GradeResult
+from autograder.results.scale import FUNCTIONS_SENTENCE, course_scale, header_line, where_to_enter
 
 SOURCE = ROOT / "assignments" / "a2"
-README = ROOT / "autograder" / "student" / "README.md"
+README = ROOT / "autograder" / "release" / "student" / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +59,9 @@ def test_every_notebook_header_states_its_part_of_the_one_total(path, scale):
 
 
 def test_feedback_csv_summary_and_gradescope_state_the_same_total(scale):
-    from autograder.export import gradescope_results, row
-    from autograder.feedback import render
-    from autograder.summary import summarize
+    from autograder.results.export import gradescope_results, row
+    from autograder.results.feedback import render
+    from autograder.results.summary import summarize
 
     result = full_marks()
     page = render(result, "a2")
@@ -85,7 +85,7 @@ def test_feedback_csv_summary_and_gradescope_state_the_same_total(scale):
 
 def test_a_notebook_check_keeps_its_points_only_with_its_functions_confirmed():
     """What the one sentence on the page says is what evidence does: the same cell, confirmed or not."""
-    from autograder.evidence import confirm_with_functions
+    from autograder.results.evidence import confirm_with_functions
 
     claims = cell_claims(SOURCE)
     nb, cell = next((nb, gid) for nb, cells in claims.items() for gid, c in cells.items() if c.tasks and not c.recheck)

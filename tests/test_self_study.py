@@ -21,7 +21,7 @@ from services import free_port, stop_group, wait_until
 from test_jupyterhub import users_python
 
 from autograder.config import PACKAGE, ROOT
-from autograder.workspace import MARKER
+from autograder.selfstudy.workspace import MARKER
 from cs231n.tasks import TASKS_BY_FILE
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("self_study")]

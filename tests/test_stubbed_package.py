@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.stubs import MarkerError, check_markers, strip_solutions
+from autograder.release.stubs import MarkerError, check_markers, strip_solutions
 from cs231n.tasks import find_tasks, tasks_in_file
 
 # one worker runs this file, so its module-scoped fixture is built once
@@ -24,7 +24,7 @@ PACKAGE_TESTS = ["test_layers.py", "test_classifiers.py", "test_optim.py", "test
 @pytest.fixture(scope="module")
 def stubbed_run(tmp_path_factory):
     """Run the package's own tests against a stubbed copy of it; return the recorded results."""
-    from autograder.stubs import strip_package
+    from autograder.release.stubs import strip_package
 
     tmp = tmp_path_factory.mktemp("stubbed")
     tasks = strip_package(ROOT / "cs231n", tmp / "cs231n", keep_binaries=True)

@@ -21,7 +21,7 @@ import pytest
 from services import free_port, stop_group, wait_until
 
 from autograder.config import PACKAGE, Course
-from autograder.release import build_release
+from autograder.release.build import build_release
 from cs231n.submit import (UNANSWERED, SubmissionError, failing_tasks, files_to_submit, notebook_report, pack,
                            report_lines)
 

@@ -1,6 +1,6 @@
 """PyTorch stays optional: one pin for it (pyproject.toml's extra, both Makefiles); without it the
 PyTorch notebook stops at its first cell saying how to get it, a release still builds, and
-grading marks the notebook "not attempted" (autograder/optional.py) instead of failing it.
+grading marks the notebook "not attempted" (autograder/notebooks/optional.py) instead of failing it.
 
 "Without PyTorch" is simulated, in the processes started here only, by tests/without_torch on
 PYTHONPATH: its sitecustomize makes `import torch` raise ModuleNotFoundError. The grader decides
@@ -21,7 +21,7 @@ import pytest
 from course_fixtures import make_toy_source
 
 from autograder.config import PACKAGE, ROOT
-from autograder.optional import OPTIONAL_NOTEBOOKS, SetAside, importable, mark_not_attempted, set_aside_unrunnable
+from autograder.notebooks.optional import OPTIONAL_NOTEBOOKS, SetAside, importable, mark_not_attempted, set_aside_unrunnable
 
 WITHOUT_TORCH = Path(__file__).resolve().parent / "without_torch"
 NOTEBOOK = ROOT / "assignments" / "a2" / "PyTorch.ipynb"
@@ -45,7 +45,7 @@ def test_one_pin_in_pyproject_and_both_makefiles():
     assert project["optional-dependencies"] == {"torch": [PIN]}
     assert not any("torch" in d for d in project["dependencies"]), "PyTorch must stay optional"
     assert re.search(r"^TORCH\s*:=\s*" + re.escape(PIN) + r"\s*$", (ROOT / "Makefile").read_text(), re.M)
-    assert f'"{PIN}"' in (ROOT / "autograder" / "student" / "Makefile").read_text()
+    assert f'"{PIN}"' in (ROOT / "autograder" / "release" / "student" / "Makefile").read_text()
     assert re.search(r"^install-dev:.*\binstall-torch\b", (ROOT / "Makefile").read_text(), re.M), (
         "make test (through install-dev) must install PyTorch, or CI cannot run the PyTorch notebook")
 
@@ -73,11 +73,11 @@ def test_automatic_points_only_where_judge_tasks_confirm_them():
 
 
 # --------------------------------------------------------------------------------------------
-# autograder/optional.py
+# autograder/notebooks/optional.py
 # --------------------------------------------------------------------------------------------
 def test_importable_sees_what_the_interpreter_can_import():
     assert importable("json") and not importable("no_such_module_for_cs231n")
-    probe = "from autograder.optional import importable; print(importable('torch'), importable('numpy'))"
+    probe = "from autograder.notebooks.optional import importable; print(importable('torch'), importable('numpy'))"
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=_env_without_torch(),
                          capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True"], "the without_torch shim must hide torch and nothing else"
@@ -167,7 +167,7 @@ def _release_and_grade(tmp_path, env):
     result = json.loads((tmp_path / "out" / "results" / "ivy.json").read_text())
     by_name = {nb["notebook"]: nb for nb in result["notebooks"]}
     toy = {g["name"]: g["auto_score"] for g in by_name["Toy"]["grades"]}
-    # test_double names no student task, so it keeps no points (autograder.evidence)
+    # test_double names no student task, so it keeps no points (autograder.results.evidence)
     assert toy["test_double"] == 0 and toy["test_relu"] == 3, f"the toy notebook was not graded as usual: {toy}"
     return released, by_name
 

@@ -22,15 +22,15 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from autograder import kernel_sandbox
-from autograder.collect import collect
+from autograder.notebooks import kernel_sandbox
+from autograder.intake.collect import collect
 from autograder.config import PACKAGE, ROOT, Course
-from autograder.grade import grade_all
-from autograder.judge.cgroups import CGROUP_ROOT, limits_mode
-from autograder.judge.sandbox import isolation_available
-from autograder.release import build_release
-from autograder.results import merged_digests, not_graded, stored_results
-from autograder.unreadable import MAX_DEPTH, why_unreadable
+from autograder.grading.grade import grade_all
+from autograder.sandbox.cgroups import CGROUP_ROOT, limits_mode
+from autograder.sandbox.bubblewrap import isolation_available
+from autograder.release.build import build_release
+from autograder.results.store import merged_digests, not_graded, stored_results
+from autograder.notebooks.unreadable import MAX_DEPTH, why_unreadable
 from course_fixtures import grades_by_name, make_toy_source
 from process_tree import descendants, kernels, processes
 

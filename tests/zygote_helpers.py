@@ -4,8 +4,8 @@ import json
 import os
 from contextlib import contextmanager
 
-from autograder import kernel_sandbox, kernel_zygote
-from autograder.judge import sandbox
+from autograder.notebooks import kernel_sandbox, kernel_zygote
+from autograder.sandbox import bubblewrap as sandbox
 
 
 @contextmanager

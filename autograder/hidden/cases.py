@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 
-from autograder.judge.case import Case, Recheck
+from autograder.hidden.case import Case, Recheck
 
 SALT = 20231
 

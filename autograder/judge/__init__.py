@@ -48,8 +48,8 @@ hidden cases, the gradebook or other submissions; open network connections. So:
 What stays possible: a submission can spend its own time and memory, and learn its own inputs.
 It cannot learn the expected outputs, which never leave the grader.
 """
-from .case import Case
-from .grader import CaseResult, JudgeError, RecheckResult, cases_for, judge_package, recheck_package
+from autograder.hidden.case import Case
+from autograder.judge.grader import CaseResult, JudgeError, RecheckResult, cases_for, judge_package, recheck_package
 
 
 def hidden_cases(reference_pkg_dir=None):

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import sandbox as _sandbox
-from . import wire
+from autograder.sandbox import bubblewrap as _sandbox
+from autograder.judge import wire
+from autograder.errors import JudgeError
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,6 @@ MAX_FILE_BYTES = 2 << 20  # per file copied from a submission
 MAX_PACKAGE_BYTES = 32 << 20
 MAX_PACKAGE_FILES = 2000
 ENV_PASSED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # needed on some CPUs, see the env notes
-
-
-class JudgeError(RuntimeError):
-    """The judge itself is broken or misconfigured (never the student's fault): a task without
-    cases, a reference that fails its own case, a worker that cannot start."""
 
 
 @dataclass(frozen=True)
@@ -378,9 +374,9 @@ def _digest(reference_pkg_dir, cases):
     h = hashlib.sha256()
     for path in sorted((Path(reference_pkg_dir) / "cs231n").rglob("*.py")):
         h.update(str(path).encode() + b"\0" + path.read_bytes())
-    for name in ("probes.py", "case.py"):
-        h.update((HERE / name).read_bytes())
-    h.update((ROOT / "autograder" / "hidden" / "cases.py").read_bytes())
+    hidden = ROOT / "autograder" / "hidden"
+    for path in (HERE / "probes.py", hidden / "case.py", hidden / "cases.py"):
+        h.update(path.read_bytes())
     h.update(repr([c.key for c in cases]).encode())
     return h.hexdigest()
 

@@ -575,7 +575,7 @@ def conv_macs(load, inp):
 
 
 # --------------------------------------------------------------------------------------------
-# Re-checks of notebook cells (autograder.judge.case.Recheck): the student's model trained by
+# Re-checks of notebook cells (autograder.hidden.case.Recheck): the student's model trained by
 # the given Solver, its parameters returned for the grader to evaluate; the student's arch
 # functions walked over a case study's layers
 # --------------------------------------------------------------------------------------------

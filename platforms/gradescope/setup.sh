@@ -60,7 +60,7 @@ if [ -n "$torch_pin" ]; then
 fi
 # Proof that student code can be sandboxed in this container: otherwise every upload would come
 # back "not graded", so the build fails here, saying what failed and what to change.
-(cd "$SOURCE" && "$VENV/bin/python" -m autograder.sandbox_check) || {
+(cd "$SOURCE" && "$VENV/bin/python" -m autograder.sandbox.check) || {
     echo "setup.sh: the grading sandbox does not work in this container (above); the autograder is not usable" >&2
     exit 1
 }

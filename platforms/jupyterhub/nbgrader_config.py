@@ -14,7 +14,7 @@ c.Exchange.root = os.environ.get("CS231N_EXCHANGE", "/srv/nbgrader/exchange")
 # what students may hand in through the exchange (nbgrader submit): builds stay behind
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.so", "*.c", "build", ".venv",
                             "*.egg-info", "*.zip"]
-c.CourseDirectory.max_file_size = 20_000  # kB per file, as autograder.collect takes them
+c.CourseDirectory.max_file_size = 20_000  # kB per file, as autograder.intake.collect takes them
 # the instructor's formgrader reads this file too: sanitise the outputs it renders (as the
-# checkout's nbgrader_config.py does; grading stores the notebooks inert, autograder.inert)
+# checkout's nbgrader_config.py does; grading stores the notebooks inert, autograder.notebooks.inert)
 c.HTMLExporter.sanitize_html = True

@@ -1,0 +1,1 @@
+"""The grading run: one coordinator, one job per student, and which failures are the grader's."""

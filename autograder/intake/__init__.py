@@ -1,0 +1,1 @@
+"""Submissions in: collected from folders and zips, or from nbgrader's exchange on a hub."""

@@ -1,0 +1,190 @@
+"""The exchange's inbound folder as nbgrader's collect should see it on a shared hub.
+
+Every hub user may write to nbgrader's inbound/ (it is world-writable), and nbgrader's collect,
+run by the grader, trusts what it finds there: it follows links inside a submission (a student's
+`cs231n/layers.py` linked to the instructor's reference becomes the reference), takes a folder
+named for another student (it only logs "cheating attempt?"), and fails as a whole on one folder
+with a name it cannot parse or one that is too big. So collect_from_exchange runs nbgrader's
+collect on a screened copy instead. Of each student's submission folders (named for them, owned
+by them, with nbgrader's timestamp) only the latest is copied, as nbgrader collects only that
+one, and only if
+
+- its name is nbgrader's `<student>+<assignment>+<timestamp>[+<random>]`;
+- it belongs to the hub user it names;
+- it holds only folders and regular files (no link, no pipe, no device), opened without
+  following any link, so a file swapped for a link during the copy is refused, not followed;
+- none of its files has a second name (a hard link made to a file the student could not read
+  would otherwise be copied by the grader, who can);
+- the grader can read all of it (a file the student made unreadable refuses that folder, not
+  the whole collect);
+- it is at most nbgrader's CourseDirectory.max_dir_size, holds at most MAX_ENTRIES files and
+  folders, nested at most MAX_DEPTH deep (empty files cost no bytes, and a deep nest would
+  exceed the grader's path length or recursion limit).
+
+A folder that fails a check is refused with the reason; older ones are left alone; the others
+are collected as usual.
+"""
+import contextlib
+import errno
+import os
+import pwd
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.intake.collect import MAX_FILES
+
+MAX_ENTRIES = MAX_FILES  # as for a zip (autograder.intake.collect)
+MAX_DEPTH = 12  # the package needs 3 (cs231n/classifiers/cnn.py)
+DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+REGULAR = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK  # non-blocking: a pipe must not hang the open
+
+
+@dataclass
+class Refused:
+    """A submission folder of inbound/ that was not copied: its name, whose it is, and why."""
+
+    name: str
+    owner: str
+    why: str
+
+
+class _Unsafe(Exception):
+    def __init__(self, why, owner=""):
+        super().__init__(why)
+        self.owner = owner  # whose folder it is, where known
+
+
+@dataclass
+class _Allowance:
+    """What one submission folder may still hold."""
+
+    bytes: int
+    entries: int = MAX_ENTRIES
+
+
+def screen(inbound, view, assignment_id, max_bytes):
+    """Copy the latest acceptable submission folder of each student for `assignment_id` from
+    inbound into the empty folder view (nbgrader's collect takes only the latest, so older ones
+    are not copied); returns the Refused ones."""
+    from nbgrader.utils import parse_utc
+
+    refused, latest = [], {}
+    inbound_fd = os.open(inbound, DIRECTORY)
+    try:
+        for name in sorted(os.listdir(inbound_fd)):
+            parts = name.rsplit("+", 3)
+            if len(parts) < 3 or parts[1] != assignment_id:
+                continue  # another assignment's (or not nbgrader's at all)
+            try:
+                owner = _submitted_by(inbound_fd, name, parts[0])
+                stamp = parse_utc(parts[2])
+            except _Unsafe as why:
+                refused.append(Refused(name, why.owner, str(why)))
+                continue
+            except Exception:  # noqa: BLE001  (dateutil raises several kinds)
+                refused.append(Refused(name, owner, f"its timestamp {parts[2]!r} is not nbgrader's: submit with nbgrader"))
+                continue
+            if owner not in latest or stamp > latest[owner][0]:
+                latest[owner] = (stamp, name)
+        for owner, (_, name) in sorted(latest.items()):
+            try:
+                entry = os.open(name, DIRECTORY, dir_fd=inbound_fd)
+                try:
+                    if _owner(os.fstat(entry).st_uid) != owner:
+                        raise _Unsafe("it changed hands while it was collected: submit again with nbgrader")
+                    _copy_tree(entry, Path(view) / name, _Allowance(max_bytes), name)
+                finally:
+                    os.close(entry)
+            except OSError as error:  # replaced since it was looked at
+                refused.append(Refused(name, owner, _unreadable(name, error)))
+            except _Unsafe as why:
+                shutil.rmtree(Path(view) / name, ignore_errors=True)
+                refused.append(Refused(name, owner, str(why)))
+    finally:
+        os.close(inbound_fd)
+    return refused
+
+
+def _submitted_by(inbound_fd, name, student):
+    """The hub user who owns the submission folder `name` of inbound, if it is `student`."""
+    try:
+        entry = os.open(name, DIRECTORY, dir_fd=inbound_fd)
+    except OSError as error:
+        raise _Unsafe("it is not a folder (a link or a file): submit with nbgrader"
+                      if error.errno in (errno.ELOOP, errno.ENOTDIR) else _unreadable(name, error)) from None
+    try:
+        owner = _owner(os.fstat(entry).st_uid)
+    finally:
+        os.close(entry)
+    if owner != student:
+        raise _Unsafe(f"it is named for {student!r} but belongs to the hub user {owner!r}: a submission may "
+                      "only be made by its own student", owner)
+    return owner
+
+
+def _owner(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _copy_tree(folder_fd, dest, allowance, where, depth=0):
+    """Copy the folder open as folder_fd to dest, never following a link, within allowance."""
+    if depth > MAX_DEPTH:
+        raise _Unsafe(f"{where} is nested more than {MAX_DEPTH} folders deep: submit with nbgrader")
+    dest.mkdir()
+    for item in os.scandir(folder_fd):
+        path = f"{where}/{item.name}"
+        allowance.entries -= 1
+        if allowance.entries < 0:
+            raise _Unsafe(f"it holds more than {MAX_ENTRIES} files and folders: submit with nbgrader")
+        with _reading(path):  # it may be gone since it was listed
+            mode = item.stat(follow_symlinks=False).st_mode
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            raise _Unsafe(f"it holds {path}, which is a link or a special file: submit regular files only")
+        with _reading(path):  # e.g. swapped for a link since it was listed (ELOOP), or mode 000
+            fd = os.open(item.name, DIRECTORY if stat.S_ISDIR(mode) else REGULAR, dir_fd=folder_fd)
+        try:
+            opened = os.fstat(fd)  # what was opened, which may differ from what was listed
+            if stat.S_ISDIR(opened.st_mode):
+                _copy_tree(fd, dest / item.name, allowance, path, depth + 1)
+            elif not stat.S_ISREG(opened.st_mode):
+                raise _Unsafe(f"{path} changed into a special file while it was copied")
+            elif opened.st_nlink > 1:
+                raise _Unsafe(f"{path} is a hard link (a file with a second name): submit with nbgrader")
+            else:
+                _copy_file(fd, opened.st_size, dest / item.name, allowance, path)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _reading(path):
+    """An OSError while reading the student's path refuses their folder (not the whole collect)."""
+    try:
+        yield
+    except OSError as error:
+        raise _Unsafe(_unreadable(path, error)) from None
+
+
+def _unreadable(path, error):
+    return f"the grader could not read {path} ({os.strerror(error.errno)}): submit again with nbgrader"
+
+
+def _copy_file(fd, size, dest, allowance, path):
+    if size > allowance.bytes:  # before reading it (a sparse file costs nothing to make)
+        raise _Unsafe("it is larger than the course allows (nbgrader's CourseDirectory.max_dir_size)")
+    os.set_blocking(fd, True)
+    with open(dest, "wb") as out:  # a write error is the grader's (its disk): it is raised, not refused
+        while True:
+            with _reading(path):
+                chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            allowance.bytes -= len(chunk)
+            if allowance.bytes < 0:
+                raise _Unsafe("it is larger than the course allows (nbgrader's CourseDirectory.max_dir_size)")
+            out.write(chunk)

@@ -1,0 +1,1 @@
+"""What grading produced, and everything built from it: stored results, scores, causes, feedback, reports, exports."""

@@ -1,0 +1,192 @@
+"""Why points were lost, in the grader's words: the first box of a student's feedback page.
+
+At grading time (`note_stops`) each autograded notebook is read for where it went wrong: the
+cell that ran out of time (the grader's CellTimeoutError), the first cell the grader did not run
+(NotRun, after a time-out or a dead kernel), and the first cell that raised, with the exception's
+NAME only, and only a name Python or numpy defines: never its message, which the student's kernel wrote after
+hidden tests ran in it (autograder.results.evidence). A cell is named by its position and the graded
+cell at or before it, whose section heading comes from the source notebook.
+At page time (`causes`) these facts, the notebooks that could not be read or were not graded,
+a package file that does not import (said once, from the judge's messages) and the answers
+waiting for staff become sentences.
+"""
+import builtins
+import re
+from pathlib import Path
+
+GRADER_ERRORS = ("NotRun", "CellTimeoutError", "DeadKernelError", "MessageTooLarge")
+IMPORT_FAILED = re.compile(r"importing (cs231n[\w.]*) raised (\w{1,60})(?:: .*\((\w{1,60}\.py), line (\d{1,7})\))?")
+GENERIC = "some notebooks could not be run to the end"  # results.problems' sentence, when nothing finer is known
+KNOWN_EXCEPTIONS = frozenset({name for name, value in vars(builtins).items()
+                              if isinstance(value, type) and issubclass(value, BaseException)}
+                             | {"LinAlgError", "AxisError"})
+
+
+def _exception_name(ename):
+    """Python's own exception names (and numpy's two) as they are; any other name is a class the
+    student's kernel made, and its name, chosen after hidden tests ran, could carry them out."""
+    return ename if ename in KNOWN_EXCEPTIONS else "an exception of a class of its own"
+
+
+def _errors(cell):
+    return [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def read_stops(path, cell_timeout, budget):
+    """Where the notebook at path went wrong: {"error": {cell, after, exception}, "timed_out":
+    {cell, after}, "not_run": {cell, after}, "did_not_run": [grade ids], "cell_timeout",
+    "budget"}, each key only when it happened."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    stops, after, did_not_run = {"cell_timeout": cell_timeout, "budget": budget}, "", []
+    for position, cell in enumerate(nb.cells, start=1):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or ""
+        after = grade_id or after
+        names = [o.get("ename") for o in _errors(cell)]
+        where = {"cell": position, "after": after}
+        if "NotRun" in names:
+            stops.setdefault("not_run", where)
+            if grade_id:
+                did_not_run.append(grade_id)
+        elif "CellTimeoutError" in names:
+            stops.setdefault("timed_out", where)
+        elif names and "error" not in stops and not set(names) & set(GRADER_ERRORS):
+            stops["error"] = {**where, "exception": _exception_name(names[0])}
+    if did_not_run:
+        stops["did_not_run"] = did_not_run
+    return stops
+
+
+def note_stops(notebooks, autograded_dir, cell_timeout, budget):
+    """Give each notebook of evidence.read_notebook_grades' list its `stops` (read_stops), and
+    say "did not run" (not "failed") of a check the grader never ran. In place."""
+    from autograder.results.evidence import DID_NOT_RUN, FAILED
+
+    for nb in notebooks:
+        path = Path(autograded_dir) / f"{nb['notebook']}.ipynb"
+        if not path.is_file():
+            continue
+        nb["stops"] = read_stops(path, cell_timeout, budget)
+        skipped = set(nb["stops"].get("did_not_run", ()))
+        for g in nb["grades"]:
+            if g["name"] in skipped and g.get("message") == FAILED:
+                g["message"] = DID_NOT_RUN
+
+
+def source_layout(source_dir):
+    """{notebook: [(grade_id, section heading)]} of the source notebooks' cells that have a grade
+    id, in notebook order; the section is the last markdown heading above the cell."""
+    import nbformat
+
+    layout = {}
+    for path in sorted(Path(source_dir).glob("*.ipynb")):
+        section, cells = "", []
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                headings = [line.lstrip("#").strip() for line in cell.source.splitlines() if line.startswith("#")]
+                section = headings[-1] if headings else section
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if grade_id:
+                cells.append((grade_id, section))
+        layout[path.stem] = cells
+    return layout
+
+
+def _where(stop, sections):
+    """'cell 14 (after the check relu_check, in "ReLU")'."""
+    after = stop.get("after")
+    if not after:
+        return f"cell {stop['cell']}"
+    section = sections.get(after)
+    return f"cell {stop['cell']} (at or after {after}" + (f', in "{section}")' if section else ")")
+
+
+def import_failures(functions):
+    """{(module, exception, file, line): cases} of the judge's cases that failed because a file of
+    the package does not import."""
+    found = {}
+    for f in functions:
+        m = IMPORT_FAILED.match(f.get("message") or "")
+        if m and not f.get("passed"):
+            found.setdefault(m.groups(), []).append(f)
+    return found
+
+
+def _package_path(file):
+    """'cs231n/classifiers/fc_net.py' for 'fc_net.py', a file of the package students edit."""
+    from cs231n.tasks import TASKS_BY_FILE
+
+    return next((f"cs231n/{path}" for path in TASKS_BY_FILE if path.split("/")[-1] == file), file)
+
+
+def import_sentences(functions):
+    """One sentence for each file of the package that does not import."""
+    by_file = {}
+    for (module, exception, file, line), cases in import_failures(functions).items():
+        key = (f"the file {_package_path(file)}" if file else f"the module {module}", exception, line)
+        by_file[key] = by_file.get(key, 0) + len(cases)
+    return [f"{file} does not import: {exception}" + (f" at line {line}" if line else "")
+            + f"; the {n} function test{'s' if n != 1 else ''} that need it could not run."
+            for (file, exception, line), n in sorted(by_file.items())]
+
+
+def notebook_causes(nb, result, sections=None):
+    """Sentences on what went wrong in one notebook of a GradeResult ([] when it ran to its end).
+    sections: {grade id: section heading} of its source."""
+    name, stops, sections = nb["notebook"], nb.get("stops", {}), sections or {}
+    reason = nb.get("not_attempted")
+    if reason:
+        return [f"{name} {reason}" if reason.startswith("could not be read") else f"{name}: {reason}"]
+    found = []
+    if name in result.timed_out:
+        at = stops.get("timed_out") or stops.get("not_run")
+        limit = (f"a cell may run {stops['cell_timeout']} s" if stops.get("timed_out") and stops.get("cell_timeout")
+                 else f"a notebook may run {stops['budget']} s in all" if stops.get("budget") else "")
+        found.append(f"{name} ran out of time" + (f" at {_where(at, sections)}" if at else "")
+                     + (f": {limit}" if limit else "") + "; the cells after it did not run.")
+    elif name in result.kernel_died:
+        at = stops.get("not_run")
+        found.append(f"{name}: its kernel died (it ended itself, or passed its memory or process limits)"
+                     + (f"; from {_where(at, sections)} on, cells did not run." if at else "."))
+    if stops.get("error"):
+        err = stops["error"]
+        found.append(f"{name}: the first error was in {_where(err, sections)}: {err['exception']}; "
+                     "the checks that need what that cell makes failed.")
+    return found
+
+
+def causes(result, layout=None):
+    """Sentences, most important first: what went wrong in grading this GradeResult."""
+    from autograder.results.store import problems, scores
+
+    layout = layout or {}
+    found = [sentence for nb in result.notebooks
+             for sentence in notebook_causes(nb, result, dict(layout.get(nb["notebook"], ())))]
+    said = bool(found)  # a notebook's own cause says more than problems()' GENERIC sentence
+    found += import_sentences(result.functions)
+    pending = scores(result)[2]["manual_pending"]
+    if pending:
+        found.append(f"{pending} written answer{'s' if pending != 1 else ''} still wait{'s' if pending == 1 else ''} "
+                     "to be graded by the course staff.")
+    if result.missing_files:
+        found.append("Not submitted, so graded as the starter code: " + ", ".join(result.missing_files) + ".")
+    found += [p for p in problems(result) if not (said and p == GENERIC)]
+    return found
+
+
+def in_notebook_order(notebooks, layout):
+    """[(notebook, [(section, [grades])])]: each notebook's checks in the source's order, under
+    its section headings (checks the source does not list go last, by name)."""
+    out = []
+    for nb in notebooks:
+        order = {gid: (i, section) for i, (gid, section) in enumerate(layout.get(nb["notebook"], ()))}
+        grades = sorted(nb["grades"], key=lambda g: (order.get(g["name"], (len(order), ""))[0], g["name"]))
+        sections = []
+        for g in grades:
+            section = order.get(g["name"], (0, ""))[1]
+            if not sections or sections[-1][0] != section:
+                sections.append((section, []))
+            sections[-1][1].append(g)
+        out.append((nb, sections))
+    return out

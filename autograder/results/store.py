@@ -1,0 +1,242 @@
+"""Results of grading: what a worker sends back for one student (GradeResult, or NotGraded when
+the grader itself failed), a result's scores, and their storage in the gradebook.
+
+A student is in one of three states: pending (nothing stored for the submission's digest: the
+next run grades them), graded (a row of RESULTS_TABLE whose digest is the submission's), or not
+graded (a row of NOT_GRADED_TABLE saying why: a failure of the grader, never a score; the next
+run grades them again). Every change of state is one transaction.
+
+Adding a field to GradeResult: give it a default. Stored rows written before it existed read
+back with the default, and fields this version does not know are kept in `extra`.
+"""
+import dataclasses
+import datetime
+import json
+from dataclasses import dataclass, field
+
+RESULTS_TABLE = "cs231n_results"
+NOT_GRADED_TABLE = "cs231n_not_graded"
+
+
+@dataclass
+class GradeResult:
+    """One student's grading, as a worker returns it and the gradebook stores it.
+
+    notebooks: [{notebook, grades: [{name, auto_score, max_score, needs_manual_grade, message,
+    ...}]}] as autograder.results.evidence reads them; functions: the judge's CaseResults as dicts;
+    rechecks: the judge's RecheckResults of notebook cells (name, passed, message) as dicts;
+    timed_out: notebooks that ran out of time; out_of_space: notebooks whose kernel filled the
+    space it may write (the run's tmpfs: the student's own); kernel_died: notebooks whose kernel
+    died of the student's doing (it ended itself, or passed its own limits); isolation: the limits mode the run
+    used (e.g. "cgroup" or "rlimits"), "" when the job does not say; memory_mb: the peaks of
+    nbgrader's cgroup (None without one) and of the worker process so far, in MiB."""
+
+    student_id: str
+    digest: str
+    notebooks: list = field(default_factory=list)
+    functions: list = field(default_factory=list)
+    notebook_score_before_check: float = 0.0
+    missing_files: list = field(default_factory=list)
+    nbgrader_ok: bool = True
+    nbgrader_log: str = ""
+    rechecks: list = field(default_factory=list)
+    timed_out: list = field(default_factory=list)
+    out_of_space: list = field(default_factory=list)
+    kernel_died: list = field(default_factory=list)
+    isolation: str = ""
+    seconds: dict = field(default_factory=dict)
+    memory_mb: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+    # where the worker left its files; the coordinator's business, never stored
+    autograded_dir: str = ""
+    scratch: str = ""
+
+    TRANSIENT = ("autograded_dir", "scratch")
+
+    def to_json(self):
+        data = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.TRANSIENT and k != "extra"}
+        return json.dumps({**self.extra, **data})
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra", *cls.TRANSIENT}
+        return cls(**{k: v for k, v in data.items() if k in known},
+                   extra={k: v for k, v in data.items() if k not in known and k not in cls.TRANSIENT})
+
+
+@dataclass
+class NotGraded:
+    """A student the grader failed to grade (disk full, database error, nbgrader crash, the
+    grader's own timeout, a judge infrastructure error): why, never a score."""
+
+    student_id: str
+    digest: str
+    reason: str
+    log: str = ""
+    scratch: str = ""  # never stored
+
+    def to_json(self):
+        return json.dumps({"student_id": self.student_id, "digest": self.digest, "reason": self.reason,
+                           "log": self.log})
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        return cls(student_id=data["student_id"], digest=data["digest"], reason=data["reason"],
+                   log=data.get("log", ""))
+
+
+def scores(result):
+    """(score, max_score, parts) of a GradeResult on the assignment's one scale: the notebooks'
+    points, max_score the required ones, extra credit (extra_ cells) adding to the score only; a
+    hand grade (`hand_score`, autograder.results.hand_grades) counts in place of the automatic score.
+    Function tests carry no points of their own: a notebook check keeps its points only when the
+    judge confirmed the functions it checks (autograder.results.evidence); parts still report them."""
+    nb_score = nb_max = extra = extra_max = 0.0
+    manual_pending = 0
+    for nb in result.notebooks:
+        for g in nb["grades"]:
+            if g["needs_manual_grade"]:
+                manual_pending += 1
+            got = g["hand_score"] if g.get("hand_score") is not None else (g["auto_score"] or 0.0)
+            nb_score += got
+            if g["name"].startswith("extra_"):
+                extra, extra_max = extra + got, extra_max + g["max_score"]
+            else:
+                nb_max += g["max_score"]
+    fn_score = sum(f["points"] for f in result.functions)
+    fn_max = sum(f["max_points"] for f in result.functions)
+    parts = {"notebook_score": nb_score, "notebook_max": nb_max, "extra_credit": extra, "extra_max": extra_max,
+             "function_score": fn_score, "function_max": fn_max, "manual_pending": manual_pending,
+             "function_cases": len(result.functions),
+             "function_cases_passed": sum(1 for f in result.functions if f["passed"])}
+    return nb_score, nb_max, parts
+
+
+def problems(result):
+    """What went wrong in grading a GradeResult, as sentences for the student (one place, so
+    that feedback, grades.csv and Gradescope say the same)."""
+    found = [] if result.nbgrader_ok else ["some notebooks could not be run to the end"]
+    if result.out_of_space:
+        found.append(f"{', '.join(result.out_of_space)} filled the disk space a notebook's kernel may write to, "
+                     "so its writes past that failed: write less, or delete files once used")
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Storage
+# --------------------------------------------------------------------------------------------
+def _tables():
+    from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
+
+    meta = MetaData()
+
+    def table(name, record, at):  # one row per (assignment, student): its record and when
+        return Table(name, meta, Column("assignment_id", String(128), primary_key=True),
+                     Column("student_id", String(128), primary_key=True),
+                     Column("digest", String(64), nullable=False),
+                     Column(record, Text, nullable=False), Column(at, DateTime, nullable=False))
+
+    return table(RESULTS_TABLE, "result", "graded_at"), table(NOT_GRADED_TABLE, "record", "failed_at")
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class _Store:
+    """The course gradebook with our two tables made; `with _Store(course) as (gb, results,
+    not_graded):`."""
+
+    def __init__(self, course):
+        self.course = course
+
+    def __enter__(self):
+        from nbgrader.api import Gradebook
+
+        self.gb = Gradebook(self.course.db_url)
+        self.gb.__enter__()
+        results, not_graded = _tables()
+        bind = self.gb.db.get_bind()
+        results.create(bind, checkfirst=True)
+        not_graded.create(bind, checkfirst=True)
+        return self.gb, results, not_graded
+
+    def __exit__(self, *exc):
+        return self.gb.__exit__(*exc)
+
+
+def _rows(course, which):
+    with _Store(course) as (gb, results, not_graded):
+        table = results if which == "results" else not_graded
+        return gb.db.execute(table.select().where(table.c.assignment_id == course.assignment_id)).fetchall()
+
+
+def merged_digests(course):
+    """{student_id: digest} of every graded student (not graded ones are not in it)."""
+    return {row.student_id: row.digest for row in _rows(course, "results")}
+
+
+def stored_results(course):
+    """{student_id: GradeResult} of every graded student."""
+    return {row.student_id: GradeResult.from_json(row.result) for row in _rows(course, "results")}
+
+
+def not_graded(course):
+    """{student_id: NotGraded} of every student whose last grading failed on the grader's side
+    (and who has no grade of that submission)."""
+    return {row.student_id: NotGraded.from_json(row.record) for row in _rows(course, "not_graded")}
+
+
+def merge_result(course, result):
+    """Store one student's GradeResult (nbgrader's grades too) in a single transaction; a
+    not-graded record of the student goes."""
+    sid, aid = result.student_id, course.assignment_id
+    with _Store(course) as (gb, results, not_graded_table):
+        gb.update_or_create_student(sid)
+        gb.update_or_create_submission(aid, sid)
+        for nb in result.notebooks:
+            for g in nb["grades"]:
+                grade = gb.find_grade(g["name"], nb["notebook"], aid, sid)
+                grade.auto_score = g["auto_score"]
+                grade.needs_manual_grade = g["needs_manual_grade"]
+        for table in (results, not_graded_table):
+            gb.db.execute(table.delete().where((table.c.assignment_id == aid) & (table.c.student_id == sid)))
+        gb.db.execute(results.insert().values(assignment_id=aid, student_id=sid, digest=result.digest,
+                                              result=result.to_json(), graded_at=_now()))
+        gb.db.commit()
+
+
+def record_not_graded(course, failure):
+    """Store a NotGraded in a single transaction. A stored grade of the same submission stays
+    (it is still right: a forced regrade failed); a grade of an older submission goes, so that
+    nothing shows a score for a submission that was not graded. Returns True when the failure
+    was stored, False when a grade of the same submission was kept instead."""
+    sid, aid = failure.student_id, course.assignment_id
+    with _Store(course) as (gb, results, not_graded_table):
+        mine = (results.c.assignment_id == aid) & (results.c.student_id == sid)
+        row = gb.db.execute(results.select().where(mine)).fetchone()
+        if row is not None and row.digest == failure.digest:
+            gb.db.rollback()
+            return False
+        gb.db.execute(results.delete().where(mine))
+        gb.db.execute(not_graded_table.delete().where((not_graded_table.c.assignment_id == aid)
+                                                      & (not_graded_table.c.student_id == sid)))
+        gb.db.execute(not_graded_table.insert().values(assignment_id=aid, student_id=sid, digest=failure.digest,
+                                                       record=failure.to_json(), failed_at=_now()))
+        gb.db.commit()
+        if row is not None:  # nbgrader's own grades of the older submission go too
+            _remove_nbgrader_submission(gb, aid, sid)
+        return True
+
+
+def _remove_nbgrader_submission(gb, assignment_id, student_id):
+    """nbgrader's remove_submission commits as it goes: after our transaction, not inside it
+    (grades.csv and the feedback read our tables)."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        gb.remove_submission(assignment_id, student_id)
+    except MissingEntry:
+        pass

@@ -1,0 +1,189 @@
+"""The processes of one student run as one group: memory and process count bounded together, and
+every process of the group killed at the end.
+
+    group = RunGroup(memory_mb=3072, pids=256)    # a cgroup where the machine offers one
+    sandbox.sandboxed_popen(argv, box, group=group, ...)   # its processes join it before exec
+    group.close()                                  # SIGKILL whatever is left, remove the cgroup
+
+The cgroup is made under the grader's own (so the machine's limits on the grader still hold):
+cgroup v1 `memory` and `pids` controllers, or cgroup v2 with both enabled for children. Where
+neither can be had (not root, no controllers), `mode` is "rlimits": each process then has only
+the rlimits of autograder.sandbox.bubblewrap.Limits.
+
+CPU: where the `cpu` controller is there too (v1, or enabled for children in v2), the run's
+processes also share one CPU weight, the same for every run: a run that keeps a hundred
+processes busy, each in a session of its own (the kernel's autogroups would give each its own
+weight), still gets only its share when another student's run wants the CPU. `cpu_fair` says
+whether a group has that.
+"""
+import os
+import signal
+import time
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PREFIX = "cs231n-"
+CPU_SHARES_V1, CPU_WEIGHT_V2 = 1024, 100  # the defaults: every run weighs the same
+_counter = 0
+_mode = None
+
+
+def own_paths():
+    """{controller: path of this process's cgroup}, from /proc/self/cgroup ("" for v2)."""
+    paths = {}
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return paths
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for name in controllers.split(",") if controllers else [""]:
+            paths[name] = path
+    return paths
+
+
+def _parents():
+    """(mode, [parent folders]) where a run's cgroup can be made, or ("rlimits", [])."""
+    if os.geteuid() != 0:
+        return "rlimits", []
+    own = own_paths()
+    v1 = [CGROUP_ROOT / name / own[name].lstrip("/") for name in ("memory", "pids") if name in own]
+    if len(v1) == 2 and all((p / "cgroup.procs").is_file() for p in v1):
+        cpu = CGROUP_ROOT / "cpu" / own.get("cpu", "").lstrip("/")
+        return "cgroup v1", v1 + ([cpu] if "cpu" in own and (cpu / "cpu.shares").is_file() else [])
+    v2 = CGROUP_ROOT / own.get("", "/").lstrip("/")
+    try:
+        enabled = (v2 / "cgroup.subtree_control").read_text().split()
+    except OSError:
+        enabled = []
+    if (CGROUP_ROOT / "cgroup.controllers").is_file() and {"memory", "pids"} <= set(enabled):
+        return "cgroup v2", [v2]
+    return "rlimits", []
+
+
+def limits_mode():
+    """How a student run's memory and processes are bounded here: "cgroup v1", "cgroup v2" or
+    "rlimits" (per process only). Tried once: a test group is made and removed."""
+    global _mode
+    if _mode is None:
+        mode, parents = _parents()
+        try:
+            for parent in parents:
+                probe = parent / f"{PREFIX}probe-{os.getpid()}"
+                probe.mkdir(exist_ok=True)
+                probe.rmdir()
+        except OSError:
+            mode = "rlimits"
+        _mode = mode
+    return _mode
+
+
+def kill_until_gone(find, wait=5.0):
+    """SIGKILL the pids find() returns, again every 20 ms, until it returns none or `wait`
+    seconds have passed; returns how many it found the first time."""
+    deadline, first = time.monotonic() + wait, None
+    while True:
+        found = find()
+        first = len(found) if first is None else first
+        if not found or time.monotonic() > deadline:
+            return first
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+
+
+def _remove_stale(parent):
+    """Empty groups left by graders that were killed (their pid is in the name)."""
+    for folder in parent.glob(f"{PREFIX}*-*"):
+        owner = folder.name[len(PREFIX):].split("-")[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+
+
+class RunGroup:
+    """One student run's cgroup (see the module docstring); `mode` says which kind."""
+
+    def __init__(self, memory_mb, pids):
+        global _counter
+        self.mode, self.folders, self.cpu_fair = limits_mode(), [], False
+        if self.mode == "rlimits":
+            return
+        _counter += 1
+        name = f"{PREFIX}{os.getpid()}-{_counter}"
+        limit = str(int(memory_mb) << 20)
+        for parent in _parents()[1]:
+            _remove_stale(parent)
+            folder = parent / name
+            folder.mkdir()
+            self.folders.append(folder)
+            settings = {"cgroup v2": [("memory.max", limit), ("memory.swap.max", "0"), ("pids.max", str(pids)),
+                                      ("cpu.weight", str(CPU_WEIGHT_V2))],
+                        "cgroup v1": [("memory.limit_in_bytes", limit), ("memory.memsw.limit_in_bytes", limit),
+                                      ("pids.max", str(pids)), ("cpu.shares", str(CPU_SHARES_V1))]}[self.mode]
+            for key, value in settings:
+                if (folder / key).exists():
+                    (folder / key).write_text(value)
+                    self.cpu_fair = self.cpu_fair or key.startswith("cpu.")
+
+    @classmethod
+    def attach(cls, folders):
+        """The group whose folders are given (made by another process: a RunGroup's folders)."""
+        group = cls.__new__(cls)
+        group.folders = [Path(f) for f in folders]
+        group.mode = limits_mode() if folders else "rlimits"
+        group.cpu_fair = any((f / "cpu.shares").exists() or (f / "cpu.weight").exists() for f in group.folders)
+        return group
+
+    def join(self):
+        """Move the calling process into the group (called between fork and exec)."""
+        for folder in self.folders:
+            with open(folder / "cgroup.procs", "w") as procs:
+                procs.write(str(os.getpid()))
+
+    def pids(self):
+        found = set()
+        for folder in self.folders:
+            try:
+                found.update(int(p) for p in (folder / "cgroup.procs").read_text().split())
+            except OSError:
+                pass
+        return found
+
+    def _read(self, name):
+        """The text of the group's file name, from whichever folder has it ("" if none does)."""
+        for folder in self.folders:
+            try:
+                return (folder / name).read_text()
+            except OSError:
+                continue
+        return ""
+
+    def peak_bytes(self):
+        """The most memory the group has held (page cache included), or None where this kernel
+        does not keep it (no cgroup; cgroup v2 before Linux 5.19)."""
+        text = self._read("memory.max_usage_in_bytes") or self._read("memory.peak")
+        return int(text) if text.strip().isdigit() else None
+
+    def oom_kills(self):
+        """How many processes of the group the kernel's OOM killer ended for its memory limit."""
+        for line in (self._read("memory.oom_control") + self._read("memory.events")).splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill" and value.strip().isdigit():
+                return int(value)
+        return 0
+
+    def close(self, wait=5.0):
+        """SIGKILL every process of the group, then remove it."""
+        kill_until_gone(self.pids, wait)
+        for folder in self.folders:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        self.folders = []
