@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from process_tree import ended
 
+from autograder.budget import TimeBudget
 from autograder.judge import JudgeError, hidden_cases, judge_package, max_points
 from autograder.judge.grader import cases_for
 from cs231n.tasks import find_tasks
@@ -296,7 +297,7 @@ def hostile(tmp_path_factory):
         appended[name] = appended.get(name, "") + textwrap.dedent(code) + "\n"
     pkg = copy_reference(tmp_path_factory.mktemp("hostile"), appended=appended)
     start = time.monotonic()
-    results = judge_package(pkg, timeout_per_case=3, memory_mb=1024)
+    results = judge_package(pkg, budget=TimeBudget(judge_case=3), memory_mb=1024)
     elapsed = time.monotonic() - start
     connected = None
     if listener is not None:

@@ -8,6 +8,7 @@ import nbformat
 import pytest
 from test_judge import copy_reference
 
+from autograder.budget import TimeBudget
 from autograder.judge import judge_package
 from autograder.release.build import ANSWER_FORMS, add_package_and_support, find_leaks
 from autograder.release.stubs import release_notebook
@@ -132,6 +133,6 @@ DELEGATING = {
 @pytest.mark.parametrize("how", sorted(DELEGATING))
 def test_a_stub_that_delegates_to_given_code_scores_zero(tmp_path, how):
     pkg = copy_reference(tmp_path, appended={"arch.py": textwrap.dedent(DELEGATING[how])})
-    results = judge_package(pkg, tasks=["conv_output_shape", "pool_output_shape"], timeout_per_case=10)
+    results = judge_package(pkg, tasks=["conv_output_shape", "pool_output_shape"], budget=TimeBudget(judge_case=10))
     assert {r.task for r in results} == {"conv_output_shape", "pool_output_shape"}
     assert all(not r.passed and r.points == 0 for r in results), [(r.case, r.message[:80]) for r in results]

@@ -196,11 +196,13 @@ def _grade_in(job, scratch):
     shutil.copyfile(job.template_db, private / "gradebook.db")
 
     # a JudgeError is ours, not the student's: it makes the student not graded
+    from autograder.budget import TimeBudget
     from autograder.judge import judge_package, recheck_package
 
     source_dir = Path(job.source_root) / job.assignment_id
-    functions = [asdict(r) for r in judge_package(judge_copy, timeout_per_case=job.judge_timeout)]
-    rechecks = [asdict(r) for r in recheck_package(judge_copy, recheck_names(source_dir))]
+    judge_budget = TimeBudget().with_limits(judge_case=job.judge_timeout)
+    functions = [asdict(r) for r in judge_package(judge_copy, budget=judge_budget)]
+    rechecks = [asdict(r) for r in recheck_package(judge_copy, recheck_names(source_dir), budget=judge_budget)]
     judged = time.time()
 
     ok, log, timed_out, out_of_space, over_limit, nbgrader_peak, deaths, killed = run_nbgrader_autograde(job, private)

@@ -79,11 +79,11 @@ class Recheck(Case):
     otherwise `verdict(inputs, outputs) -> (passed, message)` decides in the grader's process
     from the returned arrays (untrusted: it checks their shapes itself). Inputs whose names
     start with "held." stay with the grader: the worker never sees them.
-    seconds: the wall clock the probe may take in the worker.
+    seconds: the wall clock the probe may take in the worker (whole seconds).
     Made with `Recheck.named(name, probe, make, ...)`: its task is "recheck", its points 0.
     """
 
-    seconds: float = 60.0
+    seconds: int
 
     @classmethod
     def named(cls, name, probe, make, **settings):

@@ -3,7 +3,6 @@ reference's outputs, and turn each case into a CaseResult."""
 import contextlib
 import hashlib
 import logging
-import math
 import os
 import shutil
 import stat
@@ -11,11 +10,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from autograder.budget import TimeBudget
 from autograder.sandbox import bubblewrap as _sandbox
 from autograder.judge import wire
 from autograder.errors import JudgeError
@@ -26,10 +26,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent  # the instructor's tree: reference package, hidden cases, course
 WORKER_FILES = ("worker.py", "wire.py", "probes.py")
 MODULES = ("layers", "optim", "classifiers", "arch", "solver")
-BOOT_TIMEOUT = 60.0  # our own start-up, before any submitted code runs
 MAX_FILE_BYTES = 2 << 20  # per file copied from a submission
 MAX_PACKAGE_BYTES = 32 << 20
 MAX_PACKAGE_FILES = 2000
+REFERENCE_MEMORY_MB = 4096  # the reference's worker: ours, trusted, so only a guard
 ENV_PASSED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # needed on some CPUs, see the env notes
 
 
@@ -171,8 +171,9 @@ class Worker:
     box: the Sandbox it runs in (group: its run's RunGroup), or None for our own reference
     package, which runs with the limits only."""
 
-    def __init__(self, w, limits, box, stderr_path, group=None):
+    def __init__(self, w, limits, box, stderr_path, boot_seconds, group=None):
         self.w, self.limits, self.box, self.group = w, limits, box, group
+        self.boot_seconds = boot_seconds  # our own start-up, before any submitted code runs
         self.stderr_path = stderr_path
         self.proc = None
 
@@ -190,7 +191,7 @@ class Worker:
         self.out, self.inp = self.proc.stdout.fileno(), self.proc.stdin.fileno()
         os.set_blocking(self.inp, False)
         try:
-            self._expect("booted", time.monotonic() + BOOT_TIMEOUT)
+            self._expect("booted", time.monotonic() + self.boot_seconds)
         except (WorkerGone, CaseTimeout) as exc:
             self.stop()
             raise JudgeError(f"the judge's worker did not start ({exc}): "
@@ -381,8 +382,9 @@ def _digest(reference_pkg_dir, cases):
     return h.hexdigest()
 
 
-def expected_outputs(reference_pkg_dir, cases, salt):
-    """{case key: (inputs, outputs)} from the reference package, run in a trusted worker.
+def expected_outputs(reference_pkg_dir, cases, salt, budget):
+    """{case key: (inputs, outputs)} from the reference package, run in a trusted worker within
+    the time one submission gets (budget.judge_boot to start, budget.judge_total for all cases).
 
     Raises JudgeError if the reference fails a case: a case the reference cannot pass is a
     bug in the case or the probe, not something to grade students on.
@@ -395,16 +397,18 @@ def expected_outputs(reference_pkg_dir, cases, salt):
         w, found = _prepare(tmp, reference_pkg_dir)
         if not found:
             raise JudgeError(f"no cs231n package in the reference folder {reference_pkg_dir}")
-        worker = Worker(w, _sandbox.Limits(cpu_seconds=600, memory_mb=4096), None, Path(tmp) / "stderr")
+        worker = Worker(w, _limits(budget, REFERENCE_MEMORY_MB), None, Path(tmp) / "stderr",
+                        budget.judge_boot)
         try:
-            worker.start(BOOT_TIMEOUT)
+            worker.start(budget.judge_boot)
         except ImportBroken as exc:
             raise JudgeError(f"the reference package cannot be imported: {exc}") from None
+        deadline = time.monotonic() + budget.judge_total
         try:
             for case in cases:
                 inputs = case.inputs(salt)
                 try:
-                    reply = worker.ask(_request(case, inputs), 120, 1 << 30)
+                    reply = worker.ask(_request(case, inputs), deadline - time.monotonic(), 1 << 30)
                 except (CaseTimeout, WorkerGone) as exc:
                     raise JudgeError(f"the reference failed hidden case {case.key}: "
                                      f"{type(exc).__name__} {exc}") from None
@@ -439,18 +443,17 @@ def _reply_limit(outputs):
 # --------------------------------------------------------------------------------------------
 # The judge
 # --------------------------------------------------------------------------------------------
-def judge_package(student_pkg_dir, *, reference_pkg_dir=None, timeout_per_case=20,
-                  total_timeout=300, memory_mb=2048, tasks=None, uid_slot=None):
+def judge_package(student_pkg_dir, *, budget=TimeBudget(), memory_mb=2048, tasks=None,
+                  reference_pkg_dir=None):
     """Judge the student's cs231n package (student_pkg_dir/cs231n) case by case.
 
-    reference_pkg_dir: folder holding the reference cs231n (default: the instructor's tree).
-    timeout_per_case: wall-clock seconds per case (and for importing the package).
-    total_timeout: wall-clock seconds for the whole submission; cases left over fail.
-    memory_mb: address-space limit of the worker. tasks: judge only these tasks (default all).
-    uid_slot: the student run's user (sandbox.student_user; default this process's).
-    The worker runs in a bubblewrap sandbox (sandbox.py) that sees only a copy of the package's
-    .py files, the interpreter and site-packages; BwrapMissing without bwrap.
-    Returns one CaseResult per hidden case, in the order of hidden_cases().
+    budget: budget.judge_case wall-clock seconds per case (and for importing the package),
+    budget.judge_total for the whole submission (cases left over fail), budget.judge_boot for
+    the worker's own start. memory_mb: address-space limit of the worker. tasks: judge only
+    these tasks (default all). reference_pkg_dir: folder holding the reference cs231n (default:
+    the instructor's tree). The worker runs in a bubblewrap sandbox that sees only a copy of the
+    package's .py files, the interpreter and site-packages; BwrapMissing without bwrap.
+    Returns one CaseResult per hidden case, in the order of cases_for().
     """
     start = time.monotonic()
     _sandbox.bwrap()  # refuse before any work when there is no sandbox
@@ -462,11 +465,10 @@ def judge_package(student_pkg_dir, *, reference_pkg_dir=None, timeout_per_case=2
         if unknown:
             raise JudgeError(f"no such tasks: {sorted(unknown)}")
         cases = [c for c in cases if c.task in set(tasks)]
-    expected = expected_outputs(reference_pkg_dir, cases, _salt())
-    limits = _limits(timeout_per_case, total_timeout, memory_mb)
+    expected = expected_outputs(reference_pkg_dir, cases, _salt(), budget)
     results = []
-    with _sandboxed_run(student_pkg_dir, "cs231n-judge-", limits, uid_slot, start + total_timeout,
-                        timeout_per_case, total_timeout) as run:
+    with _sandboxed_run(student_pkg_dir, "cs231n-judge-", budget, memory_mb,
+                        start + budget.judge_total) as run:
         for case in cases:
             inputs, outputs = expected[case.key]
             where = f"for {case.describe(inputs)}" if case.describe(inputs) else ""
@@ -477,19 +479,18 @@ def judge_package(student_pkg_dir, *, reference_pkg_dir=None, timeout_per_case=2
 
 
 @contextlib.contextmanager
-def _sandboxed_run(student_pkg_dir, prefix, limits, uid_slot, deadline, timeout_per_case,
-                   total_timeout):
+def _sandboxed_run(student_pkg_dir, prefix, budget, memory_mb, deadline):
     """A _Run on a copy of the student's package (in a scratch folder named prefix...), its
     worker in a bwrap sandbox and a RunGroup as the student run's user; on leaving, the worker,
     the group and every process of that user end, and the scratch folder goes."""
-    uid, gid = _sandbox.student_user(uid_slot)
+    uid, gid = _sandbox.student_user()
+    limits = _limits(budget, memory_mb)
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         w, found = _prepare(tmp, student_pkg_dir)
         box = _sandbox.Sandbox(cwd=str(w), ro=(str(w),), uid=uid, gid=gid, limits=limits)
         group = _sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
-        run = _Run(Worker(w, limits, box, Path(tmp) / "stderr", group), deadline,
-                   timeout_per_case, total_timeout,
-                   None if found else "no cs231n package found in the submission")
+        run = _Run(Worker(w, limits, box, Path(tmp) / "stderr", budget.judge_boot, group), deadline,
+                   budget, None if found else "no cs231n package found in the submission")
         try:
             yield run
         finally:
@@ -501,14 +502,13 @@ def _sandboxed_run(student_pkg_dir, prefix, limits, uid_slot, deadline, timeout_
 class _Run:
     """The judging of one submission: one worker at a time, restarted after a case kills it."""
 
-    def __init__(self, worker, deadline, timeout_per_case, total_timeout, broken):
-        self.worker, self.deadline, self.broken = worker, deadline, broken
-        self.timeout_per_case, self.total_timeout = timeout_per_case, total_timeout
+    def __init__(self, worker, deadline, budget, broken):
+        self.worker, self.deadline, self.budget, self.broken = worker, deadline, budget, broken
         self.running = False
 
     def judge(self, case, inputs, outputs, where):
         """(passed, message) for one case: its verdict, or a comparison with the reference's."""
-        reply, failure = self.ask(case, inputs, self.timeout_per_case, _reply_limit(outputs), where)
+        reply, failure = self.ask(case, inputs, self.budget.judge_case, _reply_limit(outputs), where)
         if failure:
             return False, failure
         if case.verdict:
@@ -523,10 +523,10 @@ class _Run:
             return None, self.broken
         left = self.deadline - time.monotonic()
         if left <= 0:
-            return None, f"not judged: the submission used up its {self.total_timeout:g} s"
+            return None, f"not judged: the submission used up its {self.budget.judge_total:g} s"
         if not self.running:
             try:
-                self.worker.start(min(self.timeout_per_case, left))
+                self.worker.start(min(self.budget.judge_case, left))
             except ImportBroken as exc:
                 self.broken = f"could not import the package: {exc}"
                 return None, self.broken
@@ -547,9 +547,8 @@ class _Run:
         self.running = False
 
 
-def _limits(timeout_per_case, total_timeout, memory_mb):
-    return _sandbox.Limits(cpu_seconds=math.ceil(total_timeout + timeout_per_case) + 5,
-                          memory_mb=int(memory_mb))
+def _limits(budget, memory_mb):
+    return _sandbox.Limits(cpu_seconds=budget.judge_total + budget.judge_case + 5, memory_mb=int(memory_mb))
 
 
 # --------------------------------------------------------------------------------------------
@@ -577,10 +576,11 @@ def rechecks_named(names):
     return [by_name[n] for n in sorted(set(names))]
 
 
-def recheck_package(student_pkg_dir, names, *, reference_pkg_dir=None, memory_mb=2048,
-                    uid_slot=None):
+def recheck_package(student_pkg_dir, names, *, budget=TimeBudget(), memory_mb=2048,
+                    reference_pkg_dir=None):
     """Run the named re-checks on the student's package (student_pkg_dir/cs231n), in the same
-    kind of worker as the hidden cases, each within its own `seconds`.
+    kind of worker as the hidden cases, each within its own `seconds` (and budget.judge_boot for
+    the worker's start).
 
     Returns one RecheckResult per name, sorted by name. A re-check without a verdict passes when
     its outputs match the reference's (as a case does); one with a verdict passes when the
@@ -593,12 +593,12 @@ def recheck_package(student_pkg_dir, names, *, reference_pkg_dir=None, memory_mb
     reference_pkg_dir = Path(reference_pkg_dir or ROOT).resolve()
     student_pkg_dir = Path(student_pkg_dir).resolve()
     compared = [r for r in rechecks if r.verdict is None]
-    expected = expected_outputs(reference_pkg_dir, compared, _salt()) if compared else {}
+    expected = expected_outputs(reference_pkg_dir, compared, _salt(), budget) if compared else {}
     total, longest = sum(r.seconds for r in rechecks), max(r.seconds for r in rechecks)
-    limits = _limits(longest, total, memory_mb)
+    own = replace(budget, judge_case=longest, judge_total=total)
     results = []
-    with _sandboxed_run(student_pkg_dir, "cs231n-recheck-", limits, uid_slot,
-                        time.monotonic() + total + BOOT_TIMEOUT, longest, total) as run:
+    with _sandboxed_run(student_pkg_dir, "cs231n-recheck-", own, memory_mb,
+                        time.monotonic() + total + budget.judge_boot) as run:
         for recheck in rechecks:
             passed, message = _recheck_one(run, recheck, expected)
             results.append(RecheckResult(recheck.name, passed, message.strip()))
