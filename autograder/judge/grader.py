@@ -206,13 +206,12 @@ class Worker:
 
     def _expect(self, status, deadline):
         reply = self._read(deadline, 1 << 16)
-        if _text(reply, "__status__", 20) != status:
-            raise WorkerGone(f"sent {reply.get('__status__')!r} instead of {status!r}")
+        if reply.status != status:
+            raise WorkerGone(f"sent {reply.status!r} instead of {status!r}")
 
     def _read(self, deadline, max_bytes):
         try:
-            body = wire.read_message(self.out, deadline, max_bytes)
-            return wire.decode_untrusted(body, max_bytes)
+            return wire.Reply.from_untrusted(wire.read_message(self.out, deadline, max_bytes), max_bytes)
         except wire.Timeout:
             raise CaseTimeout() from None
         except wire.Closed:
@@ -234,10 +233,10 @@ class Worker:
         return _sandbox.describe_exit(code)
 
     def ask(self, request, timeout, max_bytes):
-        """The worker's reply (name -> array) to one request; raises CaseTimeout or WorkerGone."""
+        """The worker's reply to one request; raises CaseTimeout or WorkerGone."""
         deadline = time.monotonic() + timeout
         try:
-            wire.write_message(self.inp, request, deadline)
+            wire.write_message(self.inp, request.encode(), deadline)
         except wire.Timeout:
             raise CaseTimeout() from None
         except wire.Closed:
@@ -286,21 +285,18 @@ def _dtype_problem(got, expected):
 
 
 def compare(case, reply, expected, where):
-    """(passed, message) for one reply (untrusted name -> ndarray) against the expected outputs."""
-    status = _text(reply, "__status__", 20)
-    if status == "error":
-        kind = _text(reply, "__error__", 60) or "an error"
-        message = _text(reply, "__message__", 300)
-        fn = _text(reply, "__where__", 80)
+    """(passed, message) for one reply (untrusted) against the expected outputs."""
+    if reply.status == "error":
+        kind, message, fn = reply.error or "an error", reply.message, reply.where
         if kind == "BadOutput":
             return False, f"{message} {where}"
         if kind == "ImportError" and message.startswith("importing"):
             return False, message
         text = f"raised {kind}" + (f" in {fn}" if fn else "") + (f": {message}" if message else "")
         return False, f"{text} {where}"
-    if status != "ok":
+    if reply.status != "ok":
         return False, f"the worker sent an unexpected reply {where}"
-    got = {k[4:]: v for k, v in reply.items() if k.startswith("out.")}
+    got = reply.outputs
     missing = [k for k in expected if k not in got]
     extra = [k for k in got if k not in expected]
     if missing or extra:
@@ -333,12 +329,11 @@ def compare(case, reply, expected, where):
 
 
 def verdict(case, inputs, reply, where):
-    """(passed, message) of case.verdict, run here on a reply (untrusted name -> ndarray)."""
-    if _text(reply, "__status__", 20) != "ok":
+    """(passed, message) of case.verdict, run here on a reply (untrusted)."""
+    if reply.status != "ok":
         return compare(case, reply, {}, where)
-    outputs = {k[4:]: v for k, v in reply.items() if k.startswith("out.")}
     try:
-        passed, message = case.verdict(inputs, outputs)
+        passed, message = case.verdict(inputs, reply.outputs)
     except Exception as exc:  # noqa: BLE001  (a verdict is ours, but the arrays are not)
         log.warning("case %s: the verdict raised %r", case.key, exc)
         return False, f"its results could not be evaluated {where}"
@@ -346,23 +341,15 @@ def verdict(case, inputs, reply, where):
 
 
 def summarized(case, inputs, reply):
-    """A reply (untrusted name -> ndarray) with its outputs reduced by case.summary, here."""
-    if _text(reply, "__status__", 20) != "ok":
+    """A reply (untrusted) with its outputs reduced by case.summary, here."""
+    if reply.status != "ok":
         return reply
     try:
-        outputs = case.summary(inputs, {k[4:]: v for k, v in reply.items() if k.startswith("out.")})
+        outputs = case.summary(inputs, reply.outputs)
     except Exception as exc:  # noqa: BLE001  (a summary is ours, but the arrays are not)
         log.warning("case %s: the summary raised %r", case.key, exc)
-        return {"__status__": np.asarray("error"), "__error__": np.asarray("BadOutput"),
-                "__message__": np.asarray("its results could not be evaluated")}
-    return {"__status__": reply["__status__"], **{f"out.{k}": v for k, v in outputs.items()}}
-
-
-def _text(reply, key, limit):
-    value = reply.get(key)
-    if value is None or value.dtype.kind != "U" or value.size != 1:
-        return ""
-    return "".join(ch for ch in str(value.item()) if ch.isprintable())[:limit]
+        return wire.Reply("error", error="BadOutput", message="its results could not be evaluated")
+    return wire.Reply("ok", outputs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,11 +399,10 @@ def expected_outputs(reference_pkg_dir, cases, salt, budget):
                 except (CaseTimeout, WorkerGone) as exc:
                     raise JudgeError(f"the reference failed hidden case {case.key}: "
                                      f"{type(exc).__name__} {exc}") from None
-                if _text(reply, "__status__", 20) != "ok":
+                if reply.status != "ok":
                     raise JudgeError(f"the reference failed hidden case {case.key}: "
-                                     f"{_text(reply, '__error__', 80)}: "
-                                     f"{_text(reply, '__message__', 300)}")
-                outputs = {k[4:]: v for k, v in reply.items() if k.startswith("out.")}
+                                     f"{reply.error}: {reply.message}")
+                outputs = reply.outputs
                 bad = [k for k, v in outputs.items()
                        if v.dtype.kind == "f" and not np.all(np.isfinite(v))]
                 if bad:
@@ -433,7 +419,7 @@ def expected_outputs(reference_pkg_dir, cases, salt, budget):
 
 
 def _request(case, inputs):
-    return wire.encode({"__probe__": case.probe, **inputs})
+    return wire.Request(case.probe, inputs)
 
 
 def _reply_limit(outputs):

@@ -1,20 +1,18 @@
-"""The channel between grader and worker: length-prefixed .npz messages of plain arrays.
+"""The channel between grader and worker: length-prefixed .npz messages of plain arrays, and
+the two messages it carries (Request to the worker, Reply from it), encoded and decoded here.
 
-A message is MAGIC, an 8-byte big-endian length, then an uncompressed .npz (np.savez) of
-named arrays: numbers, booleans and strings only, never objects, never pickles. Strings travel
-as 0-d unicode arrays. The worker uses `encode`/`read_message`; the grader decodes the worker's
-replies with `decode_untrusted`, which trusts nothing in them: it refuses compressed or
-oversized members, object and structured dtypes, and checks that each array's header and its
-bytes agree before making an array, so a reply can cost the grader no more memory than its size.
-
-This file is also copied next to the worker and imported there as a top-level module: it
-depends on numpy and the standard library only.
+Copied next to the worker and imported there as a top-level module: numpy and the standard
+library only. docs/judge.md describes the framing and what decode_untrusted refuses.
 """
+from __future__ import annotations
+
 import io
 import os
 import select
 import time
 import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +20,62 @@ MAGIC = b"CS231NJ1"
 HEADER = len(MAGIC) + 8
 ALLOWED_KINDS = "biufU"
 MAX_MEMBERS = 256
+Arrays = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Request:
+    """The grader asks: run probes.PROBES[probe] on inputs (scalars as 0-d arrays)."""
+
+    probe: str
+    inputs: Arrays
+
+    def encode(self) -> bytes:
+        return _frame({"__probe__": np.asarray(self.probe), **self.inputs})
+
+    @classmethod
+    def decode(cls, body: bytes) -> Request:
+        """The request in a message from the grader (the trusted side)."""
+        arrays = decode_trusted(body)
+        return cls(str(arrays.pop("__probe__")), arrays)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The worker answers. status: "booted", "ready", "ok" or "error"; outputs: an ok's arrays;
+    error, message, where: an error's exception type name, first line, and the judged package's
+    function it came from. Decoded by the grader from untrusted bytes (from_untrusted)."""
+
+    status: str
+    outputs: Arrays = field(default_factory=dict)
+    error: str = ""
+    message: str = ""
+    where: str = ""
+
+    def encode(self) -> bytes:
+        arrays: dict[str, np.ndarray] = {"__status__": np.asarray(self.status)}
+        arrays.update({f"out.{name}": value for name, value in self.outputs.items()})
+        if self.status == "error":
+            arrays.update({"__error__": np.asarray(self.error), "__message__": np.asarray(self.message),
+                           "__where__": np.asarray(self.where)})
+        return _frame(arrays)
+
+    @classmethod
+    def from_untrusted(cls, body: bytes, max_bytes: int) -> Reply:
+        """The reply in a message written by the judged process; raises ChannelError. Its texts
+        are cut to printable characters of a bounded length; its outputs are plain arrays."""
+        arrays = decode_untrusted(body, max_bytes)
+        return cls(_text(arrays, "__status__", 20),
+                   {name[4:]: value for name, value in arrays.items() if name.startswith("out.")},
+                   _text(arrays, "__error__", 60), _text(arrays, "__message__", 300),
+                   _text(arrays, "__where__", 80))
+
+
+def _text(arrays: Mapping[str, np.ndarray], key: str, limit: int) -> str:
+    value = arrays.get(key)
+    if value is None or value.dtype.kind != "U" or value.size != 1:
+        return ""
+    return "".join(ch for ch in str(value.item()) if ch.isprintable())[:limit]
 
 
 class ChannelError(Exception):
@@ -36,16 +90,17 @@ class Closed(Exception):
     """The other side closed the channel (for the grader: the worker died)."""
 
 
-def encode(arrays):
-    """Bytes of one message holding `arrays` (name -> array-like of an allowed dtype)."""
+def _frame(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """Bytes of one message: MAGIC, the body's length (8 bytes, big-endian), an uncompressed .npz."""
     buffer = io.BytesIO()
     np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()})
     body = buffer.getvalue()
     return MAGIC + len(body).to_bytes(8, "big") + body
 
 
-def _read_exact(fd, n, deadline):
-    chunks, got = [], 0
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
+    chunks: list[bytes] = []
+    got = 0
     while got < n:
         if deadline is not None:
             left = deadline - time.monotonic()
@@ -62,7 +117,7 @@ def _read_exact(fd, n, deadline):
     return b"".join(chunks)
 
 
-def read_message(fd, deadline=None, max_bytes=None):
+def read_message(fd: int, deadline: float | None = None, max_bytes: int | None = None) -> bytes:
     """The body (.npz bytes) of the next message on fd; raises Timeout, Closed or ChannelError.
 
     deadline: time.monotonic() value, or None to wait forever. max_bytes: largest body accepted.
@@ -76,8 +131,8 @@ def read_message(fd, deadline=None, max_bytes=None):
     return _read_exact(fd, size, deadline)
 
 
-def write_message(fd, data, deadline=None):
-    """Write all of `data` (from encode) to fd before the deadline; raises Timeout or Closed."""
+def write_message(fd: int, data: bytes, deadline: float | None = None) -> None:
+    """Write all of `data` (an encoded message) to fd before the deadline; raises Timeout or Closed."""
     view = memoryview(data)
     while view:
         if deadline is not None:
@@ -94,13 +149,13 @@ def write_message(fd, data, deadline=None):
         view = view[written:]
 
 
-def decode_trusted(body):
+def decode_trusted(body: bytes) -> Arrays:
     """name -> array of a message from the grader (trusted side): np.load without pickles."""
     with np.load(io.BytesIO(body), allow_pickle=False) as npz:
         return {name: npz[name] for name in npz.files}
 
 
-def decode_untrusted(body, max_bytes):
+def decode_untrusted(body: bytes, max_bytes: int) -> Arrays:
     """name -> plain ndarray of a message written by untrusted code; raises ChannelError."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(body))
@@ -111,7 +166,7 @@ def decode_untrusted(body, max_bytes):
         raise ChannelError(f"the reply holds {len(members)} arrays, more than {MAX_MEMBERS}")
     if sum(m.file_size for m in members) > max_bytes:
         raise ChannelError("the reply's arrays are larger than allowed")
-    arrays = {}
+    arrays: Arrays = {}
     for member in members:
         name = member.filename
         if member.compress_type != zipfile.ZIP_STORED or not name.endswith(".npy"):
@@ -124,7 +179,7 @@ def decode_untrusted(body, max_bytes):
     return arrays
 
 
-def _npy_array(data, name):
+def _npy_array(data: bytes, name: str) -> np.ndarray:
     """A fresh C-ordered ndarray from .npy bytes, after checking header against size."""
     stream = io.BytesIO(data)
     try:

@@ -1,34 +1,28 @@
-"""The worker: imports one cs231n package and runs probes on the inputs the grader sends.
+"""The worker: imports one cs231n package and runs probes on the requests the grader sends.
 
     python -I -S worker.py PACKAGE_PARENT SITE_PACKAGES MODULE...
 
-Run as a script from a folder that also holds copies of wire.py and probes.py (the grader
-makes it); -I -S keep the environment, the user's site and every .pth file (the editable
-install's finder among them) out of sys.path, which is set here to: the folder holding the
-judged `cs231n/`, this folder, the standard library, and SITE_PACKAGES (numpy and friends).
-
-Protocol, over the original stdin/stdout, kept on duplicated descriptors; fds 0, 1 and 2 are
-pointed at /dev/null before the package is imported, so whatever it prints goes nowhere:
-1. send {"__status__": "booted"} before touching the package;
-2. import cs231n.MODULE for each MODULE, noting each failure; send {"__status__": "ready"};
-3. for each request {"__probe__": name, inputs...}: run probes.PROBES[name] and send
-   {"__status__": "ok", "out.NAME": array...} or {"__status__": "error", "__error__": type name,
-   "__message__": first line, "__where__": the package function it came from}.
-Everything here runs in the judged process, so nothing it says is trusted by the grader.
+Run from a folder holding copies of wire.py and probes.py; answers wire.Request with
+wire.Reply over the original stdin/stdout (fds 0-2 then point at /dev/null). Everything here runs
+in the judged process, so nothing it says is trusted. docs/judge.md gives the protocol.
 """
+from __future__ import annotations
+
 import importlib
 import os
 import sys
 import traceback
+from collections.abc import Sequence
+from types import ModuleType
 
 
-def _setup_path(package_parent, site_packages):
+def _setup_path(package_parent: str, site_packages: str) -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     stdlib = [p for p in sys.path if p and os.path.abspath(p) != here]
     sys.path[:] = [package_parent, here, *stdlib, site_packages]
 
 
-def _first_line(exc, limit=160):
+def _first_line(exc: BaseException, limit: int = 160) -> str:
     try:
         text = str(exc)
     except BaseException:  # noqa: BLE001  (a hostile __str__)
@@ -37,7 +31,7 @@ def _first_line(exc, limit=160):
     return line[:limit] + ("..." if len(line) > limit else "")
 
 
-def _where(exc, package_dir):
+def _where(exc: BaseException, package_dir: str) -> str:
     """Qualified name of the innermost function of the judged package in the traceback."""
     where = ""
     for frame, _ in traceback.walk_tb(exc.__traceback__):
@@ -46,7 +40,11 @@ def _where(exc, package_dir):
     return where
 
 
-def main(argv):
+class ImportFailed(Exception):
+    """A module of the judged package did not import; the message says how, for the student."""
+
+
+def main(argv: Sequence[str]) -> None:
     package_parent, site_packages, modules = argv[0], argv[1], argv[2:]
     _setup_path(package_parent, site_packages)
     channel_in, channel_out = os.dup(0), os.dup(1)
@@ -59,48 +57,44 @@ def main(argv):
     import probes
     import wire
 
-    def send(message):
-        wire.write_message(channel_out, wire.encode(message))
+    def send(reply: wire.Reply) -> None:
+        wire.write_message(channel_out, reply.encode())
 
-    def error(exc, where=""):
+    def error(exc: BaseException, where: str = "") -> wire.Reply:
         if isinstance(exc, probes.BadOutput):
-            return {"__status__": "error", "__error__": "BadOutput", "__message__": str(exc)[:300]}
-        return {"__status__": "error", "__error__": type(exc).__name__,
-                "__message__": _first_line(exc), "__where__": where}
+            return wire.Reply("error", error="BadOutput", message=str(exc)[:300])
+        return wire.Reply("error", error=type(exc).__name__, message=_first_line(exc), where=where)
 
-    send({"__status__": "booted"})
+    send(wire.Reply("booted"))
     package_dir = os.path.join(os.path.abspath(package_parent), "cs231n")
-    loaded, failed = {}, {}
+    loaded: dict[str, ModuleType] = {}
+    failed: dict[str, BaseException] = {}
     for name in modules:
         try:
             loaded[name] = importlib.import_module(f"cs231n.{name}")
         except BaseException as exc:  # noqa: BLE001  (SystemExit at import included)
             failed[name] = exc
 
-    class ImportFailed(Exception):
-        pass
-
-    def load(name):
+    def load(name: str) -> ModuleType:
         if name in failed:
             exc = failed[name]
             raise ImportFailed(f"importing cs231n.{name} raised {type(exc).__name__}: "
                                f"{_first_line(exc, 120)}")
         return loaded[name]
 
-    send({"__status__": "ready"})
+    send(wire.Reply("ready"))
     while True:
         try:
-            request = wire.decode_trusted(wire.read_message(channel_in))
+            request = wire.Request.decode(wire.read_message(channel_in))
         except wire.Closed:
             return
         try:
-            outputs = probes.PROBES[str(request.pop("__probe__"))](load, request)
-            reply = {"__status__": "ok"}
-            for key, value in outputs.items():
-                value = probes.array(value, key) if isinstance(value, np.ndarray) else value
-                reply[f"out.{key}"] = np.ascontiguousarray(value)
+            outputs = probes.PROBES[request.probe](load, request.inputs)
+            reply = wire.Reply("ok", {key: np.ascontiguousarray(
+                probes.array(value, key) if isinstance(value, np.ndarray) else value)
+                for key, value in outputs.items()})
         except ImportFailed as exc:
-            reply = {"__status__": "error", "__error__": "ImportError", "__message__": str(exc)}
+            reply = wire.Reply("error", error="ImportError", message=str(exc))
         except BaseException as exc:  # noqa: BLE001  (whatever the code raised)
             reply = error(exc, _where(exc, package_dir))
         try:
