@@ -8,7 +8,7 @@ SAFE outcome. An attack that works is marked xfail(strict=True) with "HOLE:" in 
 Views used:
 - kernel: Sandbox(cwd=shared, rw=(shared,)) over a shared folder laid out as
   kernel_sandbox.enter_run lays it out (runtime/ owned by the run's user, code/ root-owned);
-- judge: Sandbox(cwd=w, ro=(w,)) over a folder laid out as judge.grader._prepare lays it out.
+- judge: Sandbox(cwd=w, ro=(w,)) over a folder laid out as judge.folder.prepare lays it out.
 """
 import json
 import os
@@ -85,13 +85,13 @@ def kernel_run(tmp_path):
 @pytest.fixture
 def judge_box(tmp_path):
     """The judge's view: a prepared folder w (pkg/cs231n, judge/), bound read-only."""
-    from autograder.judge import grader
+    from autograder.judge import folder
 
     tmp = Path(tempfile.mkdtemp(prefix="cs231n-judge-", dir=tmp_path))
     student = tmp_path / "student"
     (student / "cs231n").mkdir(parents=True)
     (student / "cs231n" / "__init__.py").write_text("")
-    w, found = grader._prepare(tmp, student)
+    w, found = folder.prepare(tmp, student)
     assert found
     uid, gid = _user(SLOT_A)
     yield sandbox.Sandbox(cwd=str(w), ro=(str(w),), uid=uid, gid=gid, limits=sandbox.Limits()), w
@@ -337,7 +337,7 @@ def test_no_privileges_and_no_further_namespaces_inside(kernel_run):
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("view", ["kernel", "judge"])
 def test_neither_the_graders_environment_nor_its_processes_are_visible(view, request, monkeypatch):
-    from autograder.judge import grader
+    from autograder.judge import process
 
     monkeypatch.setenv("CS231N_GRADER_SECRET", "s3cret-token-9917")
     if view == "kernel":
@@ -345,7 +345,7 @@ def test_neither_the_graders_environment_nor_its_processes_are_visible(view, req
         env = kernel_sandbox._kernel_env({"env": {}}, box.cwd)
     else:
         box, _ = request.getfixturevalue("judge_box")
-        env = grader._env("/tmp")
+        env = process.worker_env("/tmp")
     code = """
         import os
         found = []
