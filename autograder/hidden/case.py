@@ -1,9 +1,16 @@
 """One hidden case: which task it judges, with which probe, on which inputs, for how many points."""
+from __future__ import annotations
+
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+Arrays = dict[str, np.ndarray]  # named arrays: a case's inputs, a probe's outputs
+Verdict = Callable[[Arrays, Arrays], tuple[bool, str]]  # (inputs, outputs) -> (passed, message)
+Summary = Callable[[Arrays, Arrays], Arrays]  # (inputs, outputs) -> the outputs compared
 
 
 @dataclass(frozen=True)
@@ -31,27 +38,27 @@ class Case:
     name: str
     points: float
     probe: str
-    make: Callable[[np.random.Generator], Mapping]
+    make: Callable[[np.random.Generator], Mapping[str, Any]]
     tol: float | Mapping[str, float] = 1e-7
-    show: tuple[str, ...] = field(default=None)
-    verdict: Callable | None = None
-    summary: Callable | None = None
+    show: tuple[str, ...] | None = None
+    verdict: Verdict | None = None
+    summary: Summary | None = None
 
     @property
-    def key(self):
+    def key(self) -> str:
         return f"{self.task}/{self.name}"
 
-    def inputs(self, salt=0):
+    def inputs(self, salt: int = 0) -> Arrays:
         """The case's inputs as arrays (deterministic: seeded by salt and the case's key)."""
         rng = np.random.default_rng([salt, zlib.crc32(self.key.encode())])
         return {k: np.asarray(v) for k, v in self.make(rng).items()}
 
-    def tolerance(self, output):
+    def tolerance(self, output: str) -> float:
         if isinstance(self.tol, Mapping):
             return self.tol.get(output, self.tol.get("*", 1e-7))
         return self.tol
 
-    def describe(self, inputs):
+    def describe(self, inputs: Arrays) -> str:
         """'x (2, 3, 7, 6), w (4, 3, 3, 2), stride 2, pad 1': shapes and settings, no values."""
         names = self.show if self.show is not None else [
             k for k, v in inputs.items() if v.ndim >= 1 and v.dtype.kind == "f"]
@@ -86,9 +93,10 @@ class Recheck(Case):
     seconds: int
 
     @classmethod
-    def named(cls, name, probe, make, **settings):
+    def named(cls, name: str, probe: str, make: Callable[[np.random.Generator], Mapping[str, Any]],
+              **settings: Any) -> Recheck:
         return cls(task="recheck", name=name, points=0.0, probe=probe, make=make, **settings)
 
-    def sent(self, inputs):
+    def sent(self, inputs: Arrays) -> Arrays:
         """The inputs the worker gets: all but the held-out ones."""
         return {k: v for k, v in inputs.items() if not k.startswith("held.")}

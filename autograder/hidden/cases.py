@@ -6,11 +6,23 @@ case is the same every time it runs. Points: a case passes or fails whole; the l
 real index work (convolution, pooling, batchnorm backward) weigh most, ReLU least.
 Each case's `make` gets that generator and returns the probe's inputs.
 """
+from __future__ import annotations
+
 import itertools
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.random import Generator
 
-from autograder.hidden.case import Case, Recheck
+from autograder.hidden.case import Arrays, Case, Recheck, Verdict
+
+if TYPE_CHECKING:
+    from cs231n.arch import Network
+    from cs231n.classifiers import FullyConnectedNet, TwoLayerNet
+
+Inputs = dict[str, Any]  # a case's inputs before Case.inputs makes them arrays
+Make = Callable[[Generator], Inputs]
 
 SALT = 20231
 
@@ -18,15 +30,15 @@ rel = 1e-7      # the notebooks' bar for an exact layer in float64
 rel_net = 1e-6  # classifiers: more operations between input and output
 
 
-def normal(rng, *shape, scale=1.0):
+def normal(rng: Generator, *shape: int, scale: float = 1.0) -> np.ndarray:
     return scale * rng.standard_normal(shape)
 
 
 # --------------------------------------------------------------------------------------------
 # Layers
 # --------------------------------------------------------------------------------------------
-def affine(N, dims, M, backward=False):
-    def make(rng):
+def affine(N: int, dims: tuple[int, ...], M: int, backward: bool = False) -> Make:
+    def make(rng: Generator) -> Inputs:
         D = int(np.prod(dims))
         inp = {"x": normal(rng, N, *dims), "w": normal(rng, D, M), "b": normal(rng, M)}
         if backward:
@@ -35,8 +47,8 @@ def affine(N, dims, M, backward=False):
     return make
 
 
-def elementwise(*shape, backward=False):
-    def make(rng):
+def elementwise(*shape: int, backward: bool = False) -> Make:
+    def make(rng: Generator) -> Inputs:
         inp = {"x": normal(rng, *shape)}
         if backward:
             inp["dout"] = normal(rng, *shape)
@@ -44,14 +56,15 @@ def elementwise(*shape, backward=False):
     return make
 
 
-def scores(N, C, scale=1.0):
-    def make(rng):
+def scores(N: int, C: int, scale: float = 1.0) -> Make:
+    def make(rng: Generator) -> Inputs:
         return {"x": normal(rng, N, C, scale=scale), "y": rng.integers(0, C, N)}
     return make
 
 
-def norm_inputs(N, D, mode="train", dout=False, running=False, **settings):
-    def make(rng):
+def norm_inputs(N: int, D: int, mode: str = "train", dout: bool = False, running: bool = False,
+                **settings: Any) -> Make:
+    def make(rng: Generator) -> Inputs:
         inp = dict(x=normal(rng, N, D, scale=3.0) + 5.0, gamma=1 + normal(rng, D, scale=0.3),
                    beta=normal(rng, D), mode=mode, **settings)
         if running:
@@ -63,8 +76,9 @@ def norm_inputs(N, D, mode="train", dout=False, running=False, **settings):
     return make
 
 
-def spatial_inputs(N, C, H, W, dout=False, mode="train", running=False, **settings):
-    def make(rng):
+def spatial_inputs(N: int, C: int, H: int, W: int, dout: bool = False, mode: str | None = "train",
+                   running: bool = False, **settings: Any) -> Make:
+    def make(rng: Generator) -> Inputs:
         inp = dict(x=normal(rng, N, C, H, W, scale=2.0) + 1.0,
                    gamma=1 + normal(rng, C, scale=0.3), beta=normal(rng, C), **settings)
         if mode is not None:
@@ -78,15 +92,15 @@ def spatial_inputs(N, C, H, W, dout=False, mode="train", running=False, **settin
     return make
 
 
-def dropout(shape, p):
-    def make(rng):
+def dropout(shape: tuple[int, ...], p: float) -> Make:
+    def make(rng: Generator) -> Inputs:
         x = normal(rng, *shape)
         x[x == 0] = 1.0
         return {"x": x, "p": p, "seed": int(rng.integers(1 << 30))}
     return make
 
 
-def dropout_laws(inputs, outputs):
+def dropout_laws(inputs: Arrays, outputs: Arrays) -> tuple[bool, str]:
     """A verdict (grader side) on two dropout outputs made with the same seed: each unit is 0 or
     x / p, the fraction kept is p (within 5% relative error), and the same seed gives the same
     mask. The arrays come from the student's process: names, shapes and dtypes checked first."""
@@ -111,15 +125,16 @@ def dropout_laws(inputs, outputs):
     return True, f"passed (kept {fraction:.3f} of the units)"
 
 
-def dropout_back(shape, p):
-    def make(rng):
+def dropout_back(shape: tuple[int, ...], p: float) -> Make:
+    def make(rng: Generator) -> Inputs:
         mask = (rng.random(shape) < p) / p
         return {"dout": normal(rng, *shape), "mask": mask, "p": p}
     return make
 
 
-def conv(N, C, H, W, F, HH, WW, stride, pad, backward=False):
-    def make(rng):
+def conv(N: int, C: int, H: int, W: int, F: int, HH: int, WW: int, stride: int, pad: int,
+         backward: bool = False) -> Make:
+    def make(rng: Generator) -> Inputs:
         inp = {"x": normal(rng, N, C, H, W), "w": normal(rng, F, C, HH, WW), "b": normal(rng, F),
                "stride": stride, "pad": pad}
         if backward:
@@ -130,8 +145,8 @@ def conv(N, C, H, W, F, HH, WW, stride, pad, backward=False):
     return make
 
 
-def pool(N, C, H, W, ph, pw, stride, backward=False):
-    def make(rng):
+def pool(N: int, C: int, H: int, W: int, ph: int, pw: int, stride: int, backward: bool = False) -> Make:
+    def make(rng: Generator) -> Inputs:
         inp = {"x": normal(rng, N, C, H, W), "pool_height": ph, "pool_width": pw, "stride": stride}
         if backward:
             inp["dout"] = normal(rng, N, C, 1 + (H - ph) // stride, 1 + (W - pw) // stride)
@@ -222,8 +237,8 @@ LAYER_CASES = [
 # --------------------------------------------------------------------------------------------
 # The residual block: identity and projection shortcuts, stride 1 and 2, batch 1, one channel
 # --------------------------------------------------------------------------------------------
-def residual_block(N, C, F, H, W, stride, backward=False):
-    def make(rng):
+def residual_block(N: int, C: int, F: int, H: int, W: int, stride: int, backward: bool = False) -> Make:
+    def make(rng: Generator) -> Inputs:
         inp = {"x": normal(rng, N, C, H, W, scale=2.0) + 0.5, "stride": stride}
         shapes = {"W1": (F, C, 3, 3), "b1": (F,), "gamma1": (F,), "beta1": (F,),
                   "W2": (F, F, 3, 3), "b2": (F,), "gamma2": (F,), "beta2": (F,)}
@@ -260,8 +275,9 @@ RESIDUAL_CASES = [
 # The small ResNet: global average pooling, and the whole net's loss and gradients (residual and
 # plain, stride-2 stages with projections, batch 1), its parameters made by the given constructor
 # --------------------------------------------------------------------------------------------
-def resnet(N, C, H, stage_filters, blocks, classes, residual, reg):
-    def make(rng):
+def resnet(N: int, C: int, H: int, stage_filters: tuple[int, ...], blocks: int, classes: int,
+           residual: bool, reg: float) -> Make:
+    def make(rng: Generator) -> Inputs:
         return {"X": normal(rng, N, C, H, H), "y": rng.integers(0, classes, N),
                 "input_dim": np.array([C, H, H]), "stage_filters": np.array(stage_filters),
                 "blocks_per_stage": blocks, "num_classes": classes, "residual": int(residual),
@@ -291,8 +307,8 @@ RESNET_CASES = [
 # --------------------------------------------------------------------------------------------
 # Update rules: three or four steps, carrying the config
 # --------------------------------------------------------------------------------------------
-def steps(rule, shape, n, **hyper):
-    def make(rng):
+def steps(rule: str, shape: tuple[int, ...], n: int, **hyper: float) -> Make:
+    def make(rng: Generator) -> Inputs:
         return dict(rule=rule, w=normal(rng, *shape), dws=normal(rng, n, *shape), **hyper)
     return make
 
@@ -318,7 +334,7 @@ for _rule, _hyper in [("sgd_momentum", {"learning_rate": 0.1, "momentum": 0.5}),
 INIT_TOL = {"*": 1e-12, **{f"std_over_scale.W{i}": 0.05 for i in range(1, 5)}}
 
 
-def init_summary(inputs, outputs):
+def init_summary(inputs: Arrays, outputs: Arrays) -> Arrays:
     """A summary (grader side) of a fresh model's parameters, compared with the reference's:
     each one's shape, each weight's spread relative to weight_scale, biases and betas zero,
     gammas one, and, where the case asks for a dtype, every parameter of it."""
@@ -339,29 +355,29 @@ def init_summary(inputs, outputs):
     return summary
 
 
-def two_layer_init(rng):
+def two_layer_init(rng: Generator) -> Inputs:
     return {"input_dim": 300, "hidden_dim": 50, "num_classes": 7, "weight_scale": 0.01,
             "dtype": "float32", "seed": int(rng.integers(1 << 30))}
 
 
-def two_layer_loss(N, D, H, C, reg):
-    def make(rng):
+def two_layer_loss(N: int, D: int, H: int, C: int, reg: float) -> Make:
+    def make(rng: Generator) -> Inputs:
         return {"X": normal(rng, N, D), "y": rng.integers(0, C, N), "reg": reg,
                 "param.W1": normal(rng, D, H, scale=0.3), "param.b1": normal(rng, H, scale=0.1),
                 "param.W2": normal(rng, H, C, scale=0.3), "param.b2": normal(rng, C, scale=0.1)}
     return make
 
 
-def fc_init(hidden_dims, normalization):
-    def make(rng):
+def fc_init(hidden_dims: Sequence[int], normalization: str) -> Make:
+    def make(rng: Generator) -> Inputs:
         return {"hidden_dims": np.array(hidden_dims), "input_dim": 200, "num_classes": 6,
                 "normalization": normalization, "weight_scale": 0.02,
                 "seed": int(rng.integers(1 << 30))}
     return make
 
 
-def fc_loss(N, D, hidden_dims, C, normalization, reg):
-    def make(rng):
+def fc_loss(N: int, D: int, hidden_dims: Sequence[int], C: int, normalization: str, reg: float) -> Make:
+    def make(rng: Generator) -> Inputs:
         inp = {"X": normal(rng, N, D), "y": rng.integers(0, C, N), "reg": reg,
                "hidden_dims": np.array(hidden_dims), "input_dim": D, "num_classes": C,
                "normalization": normalization, "seed": 0}
@@ -376,14 +392,15 @@ def fc_loss(N, D, hidden_dims, C, normalization, reg):
     return make
 
 
-def three_layer_init(rng):
+def three_layer_init(rng: Generator) -> Inputs:
     return {"input_dim": np.array([3, 8, 6]), "num_filters": 5, "filter_size": 3,
             "hidden_dim": 40, "num_classes": 4, "weight_scale": 0.05,
             "seed": int(rng.integers(1 << 30))}
 
 
-def three_layer_loss(N, C, H, W, F, size, hidden, classes, reg):
-    def make(rng):
+def three_layer_loss(N: int, C: int, H: int, W: int, F: int, size: int, hidden: int, classes: int,
+                     reg: float) -> Make:
+    def make(rng: Generator) -> Inputs:
         return {"X": normal(rng, N, C, H, W), "y": rng.integers(0, classes, N), "reg": reg,
                 "input_dim": np.array([C, H, W]), "num_filters": F, "filter_size": size,
                 "hidden_dim": hidden, "num_classes": classes, "seed": 0,
@@ -423,7 +440,7 @@ CLASSIFIER_CASES = [
 # --------------------------------------------------------------------------------------------
 # Architectures on paper (cs231n.arch)
 # --------------------------------------------------------------------------------------------
-def fixed(**values):
+def fixed(**values: Any) -> Make:
     return lambda rng: {k: (np.array(v) if isinstance(v, tuple) else v) for k, v in values.items()}
 
 
@@ -465,7 +482,7 @@ CASES = LAYER_CASES + RESIDUAL_CASES + RESNET_CASES + OPTIM_CASES + CLASSIFIER_C
 # Re-checks of notebook cells that check notebook state (a trained model, a case study's table):
 # named by the cells' metadata.cs231n.recheck; no points of their own (judge.case.Recheck)
 # --------------------------------------------------------------------------------------------
-def digits(rng, n_train, n_val, n_test):
+def digits(rng: Generator, n_train: int, n_val: int, n_test: int) -> Inputs:
     """scikit-learn's 8x8 digits as rows of 64 values in [0, 1], centred on the training mean,
     split at random: train and val are sent to the worker, test (held.*) stays with the grader."""
     from sklearn.datasets import load_digits
@@ -481,13 +498,13 @@ def digits(rng, n_train, n_val, n_test):
             "held.X": X[parts[2]] - mean, "held.y": loaded.target[parts[2]]}
 
 
-def training(data, **settings):
-    def make(rng):
+def training(data: Make, **settings: Any) -> Make:
+    def make(rng: Generator) -> Inputs:
         return {**data(rng), "update_rule": "sgd", "reg": 0.0, "seed": 0, **settings}
     return make
 
 
-def reference_model(inputs):
+def reference_model(inputs: Arrays) -> TwoLayerNet | FullyConnectedNet:
     """The reference's model of a training re-check, built from the same settings (grader side)."""
     from cs231n.classifiers import FullyConnectedNet, TwoLayerNet
 
@@ -499,11 +516,11 @@ def reference_model(inputs):
                        num_classes=int(inputs["num_classes"]), seed=0)
 
 
-def accuracy_at_least(threshold, what):
+def accuracy_at_least(threshold: float, what: str) -> Verdict:
     """A verdict: the returned parameters, put into the reference's model, classify the held-out
     inputs held.X with at least `threshold` accuracy. The arrays come from the student's process:
     every name, shape and value is checked before use."""
-    def verdict(inputs, outputs):
+    def verdict(inputs: Arrays, outputs: Arrays) -> tuple[bool, str]:
         model = reference_model(inputs)
         want = {f"param.{k}": v for k, v in model.params.items()}
         if set(outputs) != set(want):
@@ -523,7 +540,7 @@ def accuracy_at_least(threshold, what):
     return verdict
 
 
-def network_rows(network):
+def network_rows(network: Network) -> Inputs:
     """A cs231n.arch.Network of the reference as network_table's inputs."""
     from cs231n import arch
 
@@ -540,8 +557,8 @@ def network_rows(network):
     return {"in_shape": np.array(network.input_shape), "layers": np.array(rows, dtype=np.int64)}
 
 
-def case_study(name):
-    def make(rng):
+def case_study(name: str) -> Make:
+    def make(rng: Generator) -> Inputs:
         from cs231n import arch
 
         return network_rows(getattr(arch, name))
@@ -551,7 +568,7 @@ def case_study(name):
 FC_DIGITS = {"input_dim": 64, "num_classes": 10}
 
 
-def thousand_digits(rng):
+def thousand_digits(rng: Generator) -> Inputs:
     return digits(rng, 1000, 200, 297)
 
 

@@ -13,26 +13,34 @@ itself, so that a backward pass is judged apart from its forward pass.
 This file is copied next to the worker and imported there as a top-level module: it depends on
 numpy and the standard library only, and holds no hidden inputs.
 """
+from __future__ import annotations
+
 import importlib
 import numbers
-
 import re
+from collections.abc import Callable, Iterable, Sequence
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
-PROBES = {}
+Inputs = dict[str, np.ndarray]  # a case's inputs, scalars and strings as 0-d arrays
+Outputs = dict[str, np.ndarray]
+Load = Callable[[str], ModuleType]  # "layers" -> cs231n.layers of the package being judged
+Probe = Callable[[Load, Inputs], Outputs]
+PROBES: dict[str, Probe] = {}
 
 
 class BadOutput(Exception):
     """The task returned something of the wrong kind; the message is for the student."""
 
 
-def probe(function):
+def probe(function: Probe) -> Probe:
     PROBES[function.__name__] = function
     return function
 
 
-def _kind(value):
+def _kind(value: object) -> str:
     if value is None:
         return "None"
     if isinstance(value, np.ndarray):
@@ -40,7 +48,7 @@ def _kind(value):
     return f"a {type(value).__name__}"
 
 
-def array(value, what):
+def array(value: object, what: str) -> np.ndarray:
     """value itself if it is a plain numpy ndarray of numbers or booleans; else BadOutput."""
     if type(value) is not np.ndarray:
         raise BadOutput(f"{what} is {_kind(value)}, expected a numpy ndarray")
@@ -49,7 +57,7 @@ def array(value, what):
     return value
 
 
-def number(value, what):
+def number(value: object, what: str) -> np.ndarray:
     """value as a 0-d float64 array if it is a real number (Python, numpy or a 0-d array)."""
     if type(value) is np.ndarray and value.shape == () and value.dtype.kind in "iuf":
         return np.asarray(value, dtype=np.float64)
@@ -59,7 +67,7 @@ def number(value, what):
     return np.asarray(float(value), dtype=np.float64)
 
 
-def ints(value, what, length=None):
+def ints(value: object, what: str, length: int | None = None) -> np.ndarray:
     """A tuple (or list) of integers as an int64 array; else BadOutput."""
     if not isinstance(value, (tuple, list)):
         raise BadOutput(f"{what} is {_kind(value)}, expected a tuple of ints")
@@ -71,7 +79,7 @@ def ints(value, what, length=None):
     return np.array([int(v) for v in value], dtype=np.int64)
 
 
-def pair(result, what, n=2):
+def pair(result: object, what: str, n: int = 2) -> tuple[Any, ...]:
     """Unpack a returned tuple of n values, saying what came back when it is not one."""
     if not isinstance(result, tuple) or len(result) != n:
         got = f"a tuple of {len(result)}" if isinstance(result, tuple) else _kind(result)
@@ -79,19 +87,19 @@ def pair(result, what, n=2):
     return result
 
 
-def _f(inp, key, default=None):
-    return float(inp[key]) if key in inp else default
+def _f(inp: Inputs, key: str) -> float | None:
+    return float(inp[key]) if key in inp else None
 
 
-def _i(inp, key):
+def _i(inp: Inputs, key: str) -> int:
     return int(inp[key])
 
 
-def _s(inp, key):
+def _s(inp: Inputs, key: str) -> str:
     return str(inp[key])
 
 
-def _params(inp, keys):
+def _params(inp: Inputs, keys: Iterable[str]) -> dict[str, Any]:
     """{key: inp[key]} for the optional hyperparameters present in the case."""
     return {k: (_s(inp, k) if inp[k].dtype.kind == "U" else float(inp[k]))
             for k in keys if k in inp}
@@ -101,45 +109,45 @@ def _params(inp, keys):
 # Layers
 # --------------------------------------------------------------------------------------------
 @probe
-def affine_forward(load, inp):
+def affine_forward(load: Load, inp: Inputs) -> Outputs:
     out, _ = pair(load("layers").affine_forward(inp["x"], inp["w"], inp["b"]), "affine_forward")
     return {"out": array(out, "out")}
 
 
 @probe
-def affine_backward(load, inp):
+def affine_backward(load: Load, inp: Inputs) -> Outputs:
     grads = pair(load("layers").affine_backward(inp["dout"], (inp["x"], inp["w"], inp["b"])),
                  "affine_backward", 3)
     return {k: array(g, k) for k, g in zip(("dx", "dw", "db"), grads)}
 
 
 @probe
-def relu_forward(load, inp):
+def relu_forward(load: Load, inp: Inputs) -> Outputs:
     out, _ = pair(load("layers").relu_forward(inp["x"]), "relu_forward")
     return {"out": array(out, "out")}
 
 
 @probe
-def relu_backward(load, inp):
+def relu_backward(load: Load, inp: Inputs) -> Outputs:
     return {"dx": array(load("layers").relu_backward(inp["dout"], inp["x"]), "dx")}
 
 
-def _loss(load, inp, name):
+def _loss(load: Load, inp: Inputs, name: str) -> Outputs:
     loss, dx = pair(getattr(load("layers"), name)(inp["x"], inp["y"]), name)
     return {"loss": number(loss, "loss"), "dx": array(dx, "dx")}
 
 
 @probe
-def svm_loss(load, inp):
+def svm_loss(load: Load, inp: Inputs) -> Outputs:
     return _loss(load, inp, "svm_loss")
 
 
 @probe
-def softmax_loss(load, inp):
+def softmax_loss(load: Load, inp: Inputs) -> Outputs:
     return _loss(load, inp, "softmax_loss")
 
 
-def _bn_param(inp):
+def _bn_param(inp: Inputs) -> dict[str, Any]:
     bn_param = {"mode": _s(inp, "mode"), **_params(inp, ("eps", "momentum"))}
     for key in ("running_mean", "running_var"):
         if key in inp:
@@ -147,7 +155,7 @@ def _bn_param(inp):
     return bn_param
 
 
-def _forward_with_running_stats(load, inp, name):
+def _forward_with_running_stats(load: Load, inp: Inputs, name: str) -> Outputs:
     bn_param = _bn_param(inp)
     out, _ = pair(getattr(load("layers"), name)(inp["x"], inp["gamma"], inp["beta"], bn_param),
                   name)
@@ -158,7 +166,7 @@ def _forward_with_running_stats(load, inp, name):
     return result
 
 
-def _forward_backward(load, inp, forward, backward, *args):
+def _forward_backward(load: Load, inp: Inputs, forward: str, backward: str, *args: Any) -> Outputs:
     layers = load("layers")
     _, cache = pair(getattr(layers, forward)(inp["x"], inp["gamma"], inp["beta"], *args), forward)
     grads = pair(getattr(layers, backward)(inp["dout"], cache), backward, 3)
@@ -166,37 +174,37 @@ def _forward_backward(load, inp, forward, backward, *args):
 
 
 @probe
-def batchnorm_forward(load, inp):
+def batchnorm_forward(load: Load, inp: Inputs) -> Outputs:
     return _forward_with_running_stats(load, inp, "batchnorm_forward")
 
 
 @probe
-def batchnorm_backward(load, inp):
+def batchnorm_backward(load: Load, inp: Inputs) -> Outputs:
     return _forward_backward(load, inp, "batchnorm_forward", "batchnorm_backward",
                              {"mode": "train", **_params(inp, ("eps",))})
 
 
 @probe
-def batchnorm_backward_alt(load, inp):
+def batchnorm_backward_alt(load: Load, inp: Inputs) -> Outputs:
     return _forward_backward(load, inp, "batchnorm_forward", "batchnorm_backward_alt",
                              {"mode": "train", **_params(inp, ("eps",))})
 
 
 @probe
-def layernorm_forward(load, inp):
+def layernorm_forward(load: Load, inp: Inputs) -> Outputs:
     out, _ = pair(load("layers").layernorm_forward(inp["x"], inp["gamma"], inp["beta"],
                                                    _params(inp, ("eps",))), "layernorm_forward")
     return {"out": array(out, "out")}
 
 
 @probe
-def layernorm_backward(load, inp):
+def layernorm_backward(load: Load, inp: Inputs) -> Outputs:
     return _forward_backward(load, inp, "layernorm_forward", "layernorm_backward",
                              _params(inp, ("eps",)))
 
 
 @probe
-def dropout_forward(load, inp):
+def dropout_forward(load: Load, inp: Inputs) -> Outputs:
     """Two outputs with the same seed. Any correct mask will do, so the grader judges them by
     the laws of dropout in its own process (autograder/hidden/cases.py dropout_laws): this
     process is the student's, and whatever it computed could be forged."""
@@ -208,60 +216,60 @@ def dropout_forward(load, inp):
 
 
 @probe
-def dropout_backward(load, inp):
+def dropout_backward(load: Load, inp: Inputs) -> Outputs:
     cache = ({"mode": "train", "p": _f(inp, "p")}, inp["mask"])
     return {"dx": array(load("layers").dropout_backward(inp["dout"], cache), "dx")}
 
 
-def _conv_param(inp):
+def _conv_param(inp: Inputs) -> dict[str, int]:
     return {"stride": _i(inp, "stride"), "pad": _i(inp, "pad")}
 
 
-def _pool_param(inp):
+def _pool_param(inp: Inputs) -> dict[str, int]:
     return {"pool_height": _i(inp, "pool_height"), "pool_width": _i(inp, "pool_width"),
             "stride": _i(inp, "stride")}
 
 
 @probe
-def conv_forward_naive(load, inp):
+def conv_forward_naive(load: Load, inp: Inputs) -> Outputs:
     out, _ = pair(load("layers").conv_forward_naive(inp["x"], inp["w"], inp["b"], _conv_param(inp)),
                   "conv_forward_naive")
     return {"out": array(out, "out")}
 
 
 @probe
-def conv_backward_naive(load, inp):
+def conv_backward_naive(load: Load, inp: Inputs) -> Outputs:
     cache = (inp["x"], inp["w"], inp["b"], _conv_param(inp))
     grads = pair(load("layers").conv_backward_naive(inp["dout"], cache), "conv_backward_naive", 3)
     return {k: array(g, k) for k, g in zip(("dx", "dw", "db"), grads)}
 
 
 @probe
-def max_pool_forward_naive(load, inp):
+def max_pool_forward_naive(load: Load, inp: Inputs) -> Outputs:
     out, _ = pair(load("layers").max_pool_forward_naive(inp["x"], _pool_param(inp)),
                   "max_pool_forward_naive")
     return {"out": array(out, "out")}
 
 
 @probe
-def max_pool_backward_naive(load, inp):
+def max_pool_backward_naive(load: Load, inp: Inputs) -> Outputs:
     dx = load("layers").max_pool_backward_naive(inp["dout"], (inp["x"], _pool_param(inp)))
     return {"dx": array(dx, "dx")}
 
 
 @probe
-def spatial_batchnorm_forward(load, inp):
+def spatial_batchnorm_forward(load: Load, inp: Inputs) -> Outputs:
     return _forward_with_running_stats(load, inp, "spatial_batchnorm_forward")
 
 
 @probe
-def spatial_batchnorm_backward(load, inp):
+def spatial_batchnorm_backward(load: Load, inp: Inputs) -> Outputs:
     return _forward_backward(load, inp, "spatial_batchnorm_forward", "spatial_batchnorm_backward",
                              {"mode": "train", **_params(inp, ("eps",))})
 
 
 @probe
-def spatial_groupnorm_forward(load, inp):
+def spatial_groupnorm_forward(load: Load, inp: Inputs) -> Outputs:
     out, _ = pair(load("layers").spatial_groupnorm_forward(
         inp["x"], inp["gamma"], inp["beta"], _i(inp, "G"), _params(inp, ("eps",))),
         "spatial_groupnorm_forward")
@@ -269,7 +277,7 @@ def spatial_groupnorm_forward(load, inp):
 
 
 @probe
-def spatial_groupnorm_backward(load, inp):
+def spatial_groupnorm_backward(load: Load, inp: Inputs) -> Outputs:
     return _forward_backward(load, inp, "spatial_groupnorm_forward", "spatial_groupnorm_backward",
                              _i(inp, "G"), _params(inp, ("eps",)))
 
@@ -277,7 +285,7 @@ def spatial_groupnorm_backward(load, inp):
 # --------------------------------------------------------------------------------------------
 # The residual block (cs231n.layer_utils)
 # --------------------------------------------------------------------------------------------
-def _layer_utils(load):
+def _layer_utils(load: Load) -> ModuleType:
     """cs231n.layer_utils of the package being judged. The grader's loader (grader.MODULES) does
     not list it, so it is imported here, from the same package, once cs231n.layers imported
     (load raises the loader's ImportFailed when it did not)."""
@@ -285,14 +293,14 @@ def _layer_utils(load):
     return importlib.import_module("cs231n.layer_utils")
 
 
-def _block_params(inp):
+def _block_params(inp: Inputs) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
     """The block's params from the case's 'param.*' inputs, and fresh train-mode bn_params."""
     params = {k[len("param."):]: v.copy() for k, v in inp.items() if k.startswith("param.")}
     return params, [{"mode": "train"} for _ in range(2 + ("Wp" in params))]
 
 
 @probe
-def residual_block_forward(load, inp):
+def residual_block_forward(load: Load, inp: Inputs) -> Outputs:
     params, bn_params = _block_params(inp)
     out, _ = pair(_layer_utils(load).residual_block_forward(inp["x"], params, bn_params,
                                                              _i(inp, "stride")),
@@ -305,7 +313,7 @@ def residual_block_forward(load, inp):
 
 
 @probe
-def residual_block_backward(load, inp):
+def residual_block_backward(load: Load, inp: Inputs) -> Outputs:
     """The student's backward on the student's own forward cache (the cache is the student's
     design); a wrong forward shows up here only through the gradients it leads to."""
     layer_utils = _layer_utils(load)
@@ -334,10 +342,10 @@ HYPERPARAMETERS = ("learning_rate", "momentum", "decay_rate", "beta1", "beta2", 
 
 
 @probe
-def update_rule(load, inp):
+def update_rule(load: Load, inp: Inputs) -> Outputs:
     rule_name = _s(inp, "rule")
     rule = getattr(load("optim"), rule_name)
-    config = _params(inp, HYPERPARAMETERS) or None
+    config: Any = _params(inp, HYPERPARAMETERS) or None
     w, steps = inp["w"].copy(), []
     for k, dw in enumerate(inp["dws"]):
         w, config = pair(rule(w, dw.copy(), config), rule_name)
@@ -356,7 +364,7 @@ def update_rule(load, inp):
 # --------------------------------------------------------------------------------------------
 # Classifiers
 # --------------------------------------------------------------------------------------------
-def _init_params(model, names):
+def _init_params(model: object, names: Iterable[str]) -> Outputs:
     """The named parameters of a fresh model, as they are: the grader judges them by the laws of
     an initialisation in its own process (hidden/cases.py init_summary), since a summary made
     here, in the student's process, could be forged."""
@@ -371,7 +379,7 @@ def _init_params(model, names):
     return result
 
 
-def _set_params(model, inp):
+def _set_params(model: object, inp: Inputs) -> None:
     params = getattr(model, "params", None)
     if not isinstance(params, dict):
         raise BadOutput(f"model.params is {_kind(params)}, expected a dict")
@@ -380,7 +388,7 @@ def _set_params(model, inp):
             params[key[len("param."):]] = value.copy()
 
 
-def _scores_loss_grads(model, inp, names, train_first=False):
+def _scores_loss_grads(model: Any, inp: Inputs, names: Iterable[str], train_first: bool = False) -> Outputs:
     X, y = inp["X"], inp["y"]
     result = {}
     if not train_first:
@@ -399,7 +407,7 @@ def _scores_loss_grads(model, inp, names, train_first=False):
 
 
 @probe
-def two_layer_net_init(load, inp):
+def two_layer_net_init(load: Load, inp: Inputs) -> Outputs:
     model = load("classifiers").TwoLayerNet(
         input_dim=_i(inp, "input_dim"), hidden_dim=_i(inp, "hidden_dim"),
         num_classes=_i(inp, "num_classes"), weight_scale=_f(inp, "weight_scale"),
@@ -408,7 +416,7 @@ def two_layer_net_init(load, inp):
 
 
 @probe
-def two_layer_net_loss(load, inp):
+def two_layer_net_loss(load: Load, inp: Inputs) -> Outputs:
     W1, W2 = inp["param.W1"], inp["param.W2"]
     model = load("classifiers").TwoLayerNet(input_dim=W1.shape[0], hidden_dim=W1.shape[1],
                                             num_classes=W2.shape[1], reg=_f(inp, "reg"),
@@ -417,7 +425,7 @@ def two_layer_net_loss(load, inp):
     return _scores_loss_grads(model, inp, ("W1", "b1", "W2", "b2"))
 
 
-def _fc_net(load, inp, **kwargs):
+def _fc_net(load: Load, inp: Inputs, **kwargs: Any) -> tuple[Any, str | None]:
     norm = _s(inp, "normalization") or None
     return load("classifiers").FullyConnectedNet(
         [int(h) for h in inp["hidden_dims"]], input_dim=_i(inp, "input_dim"),
@@ -426,7 +434,7 @@ def _fc_net(load, inp, **kwargs):
 
 
 @probe
-def fc_net_init(load, inp):
+def fc_net_init(load: Load, inp: Inputs) -> Outputs:
     model, norm = _fc_net(load, inp, weight_scale=_f(inp, "weight_scale"))
     L = len(inp["hidden_dims"]) + 1
     extra = [f"{k}{i}" for i in range(1, L) for k in ("gamma", "beta")] if norm else []
@@ -434,14 +442,14 @@ def fc_net_init(load, inp):
 
 
 @probe
-def fc_net_loss(load, inp):
+def fc_net_loss(load: Load, inp: Inputs) -> Outputs:
     model, _ = _fc_net(load, inp, reg=_f(inp, "reg"))
     _set_params(model, inp)
     names = [k[len("param."):] for k in inp if k.startswith("param.")]
     return _scores_loss_grads(model, inp, names, train_first=True)
 
 
-def _three_layer_net(load, inp, **kwargs):
+def _three_layer_net(load: Load, inp: Inputs, **kwargs: Any) -> Any:
     return load("classifiers").ThreeLayerConvNet(
         input_dim=tuple(int(d) for d in inp["input_dim"]), num_filters=_i(inp, "num_filters"),
         filter_size=_i(inp, "filter_size"), hidden_dim=_i(inp, "hidden_dim"),
@@ -449,13 +457,13 @@ def _three_layer_net(load, inp, **kwargs):
 
 
 @probe
-def three_layer_conv_net_init(load, inp):
+def three_layer_conv_net_init(load: Load, inp: Inputs) -> Outputs:
     model = _three_layer_net(load, inp, weight_scale=_f(inp, "weight_scale"))
     return _init_params(model, ("W1", "b1", "W2", "b2", "W3", "b3"))
 
 
 @probe
-def three_layer_conv_net_loss(load, inp):
+def three_layer_conv_net_loss(load: Load, inp: Inputs) -> Outputs:
     model = _three_layer_net(load, inp, reg=_f(inp, "reg"))
     _set_params(model, inp)
     return _scores_loss_grads(model, inp, ("W1", "b1", "W2", "b2", "W3", "b3"))
@@ -464,20 +472,20 @@ def three_layer_conv_net_loss(load, inp):
 # --------------------------------------------------------------------------------------------
 # The small ResNet (cs231n.classifiers.resnet)
 # --------------------------------------------------------------------------------------------
-def _resnet_module(load):
+def _resnet_module(load: Load) -> ModuleType:
     """cs231n.classifiers.resnet of the package being judged, once cs231n.classifiers imported."""
     load("classifiers")
     return importlib.import_module("cs231n.classifiers.resnet")
 
 
 @probe
-def global_average_pool_forward(load, inp):
+def global_average_pool_forward(load: Load, inp: Inputs) -> Outputs:
     out, _ = pair(_resnet_module(load).global_average_pool_forward(inp["x"]), "global_average_pool_forward")
     return {"out": array(out, "out")}
 
 
 @probe
-def global_average_pool_backward(load, inp):
+def global_average_pool_backward(load: Load, inp: Inputs) -> Outputs:
     """The student's backward on the student's own forward cache."""
     resnet = _resnet_module(load)
     _, cache = pair(resnet.global_average_pool_forward(inp["x"]), "global_average_pool_forward")
@@ -485,7 +493,7 @@ def global_average_pool_backward(load, inp):
 
 
 @probe
-def resnet_loss(load, inp):
+def resnet_loss(load: Load, inp: Inputs) -> Outputs:
     """A ResNet (or its plain twin) made by the given constructor from a seed, so its parameters
     are the reference's; its loss and every gradient, then its scores (test-mode batchnorm)."""
     model = load("classifiers").ResNet(
@@ -500,25 +508,25 @@ def resnet_loss(load, inp):
 # --------------------------------------------------------------------------------------------
 # Architectures on paper (cs231n.arch)
 # --------------------------------------------------------------------------------------------
-def _shape_args(inp):
+def _shape_args(inp: Inputs) -> tuple[int, ...]:
     return tuple(int(d) for d in inp["in_shape"])
 
 
 @probe
-def conv_output_shape(load, inp):
+def conv_output_shape(load: Load, inp: Inputs) -> Outputs:
     shape = load("arch").conv_output_shape(_shape_args(inp), _i(inp, "filters"), _i(inp, "size"),
                                            _i(inp, "stride"), _i(inp, "pad"))
     return {"out_shape": ints(shape, "the output shape", 3)}
 
 
 @probe
-def pool_output_shape(load, inp):
+def pool_output_shape(load: Load, inp: Inputs) -> Outputs:
     shape = load("arch").pool_output_shape(_shape_args(inp), _i(inp, "size"), _i(inp, "stride"))
     return {"out_shape": ints(shape, "the output shape", 3)}
 
 
 @probe
-def arch_shape_error(load, inp):
+def arch_shape_error(load: Load, inp: Inputs) -> Outputs:
     """1 when the layer that does not fit raises ValueError, 0 when it returns; for a conv or a
     pool also the first number with two decimals in the message (-1 if none): the task's message
     shows the count it came to (2.33 for a 7x7 input, a 3x3 filter and stride 3), which a
@@ -544,31 +552,31 @@ def arch_shape_error(load, inp):
 
 
 @probe
-def receptive_field(load, inp):
+def receptive_field(load: Load, inp: Inputs) -> Outputs:
     layers = [(int(size), int(stride)) for size, stride in inp["layers"]]
     return {"receptive_field": ints([load("arch").receptive_field(layers)], "the receptive field")}
 
 
 @probe
-def same_pad(load, inp):
+def same_pad(load: Load, inp: Inputs) -> Outputs:
     pads = [load("arch").same_pad(int(size)) for size in inp["sizes"]]
     return {"pads": ints(pads, "the paddings")}
 
 
 @probe
-def conv_param_count(load, inp):
+def conv_param_count(load: Load, inp: Inputs) -> Outputs:
     counts = load("arch").conv_param_count(_shape_args(inp), _i(inp, "filters"), _i(inp, "size"))
     return {"weights_biases": ints(counts, "(weights, biases)", 2)}
 
 
 @probe
-def fc_param_count(load, inp):
+def fc_param_count(load: Load, inp: Inputs) -> Outputs:
     counts = load("arch").fc_param_count(_shape_args(inp), _i(inp, "units"))
     return {"weights_biases": ints(counts, "(weights, biases)", 2)}
 
 
 @probe
-def conv_macs(load, inp):
+def conv_macs(load: Load, inp: Inputs) -> Outputs:
     macs = load("arch").conv_macs(_shape_args(inp), _i(inp, "filters"), _i(inp, "size"),
                                   _i(inp, "stride"), _i(inp, "pad"))
     return {"macs": ints((macs,), "the multiply-adds", 1)}
@@ -579,7 +587,7 @@ def conv_macs(load, inp):
 # the given Solver, its parameters returned for the grader to evaluate; the student's arch
 # functions walked over a case study's layers
 # --------------------------------------------------------------------------------------------
-def _trained(load, model, inp):
+def _trained(load: Load, model: object, inp: Inputs) -> Outputs:
     """Train model with the package's Solver on the case's data; its parameters by name."""
     data = {k: inp[k] for k in ("X_train", "y_train", "X_val", "y_val")}
     solver = load("solver").Solver(
@@ -594,7 +602,7 @@ def _trained(load, model, inp):
 
 
 @probe
-def two_layer_net_train(load, inp):
+def two_layer_net_train(load: Load, inp: Inputs) -> Outputs:
     model = load("classifiers").TwoLayerNet(
         input_dim=_i(inp, "input_dim"), hidden_dim=_i(inp, "hidden_dim"),
         num_classes=_i(inp, "num_classes"), weight_scale=_f(inp, "weight_scale"),
@@ -603,7 +611,7 @@ def two_layer_net_train(load, inp):
 
 
 @probe
-def fc_net_train(load, inp):
+def fc_net_train(load: Load, inp: Inputs) -> Outputs:
     model = load("classifiers").FullyConnectedNet(
         [int(h) for h in inp["hidden_dims"]], input_dim=_i(inp, "input_dim"),
         num_classes=_i(inp, "num_classes"), weight_scale=_f(inp, "weight_scale"),
@@ -615,7 +623,7 @@ LAYER_KINDS = ("conv", "pool", "norm", "fc")  # rows of network_table: kind, a, 
 
 
 @probe
-def network_table(load, inp):
+def network_table(load: Load, inp: Inputs) -> Outputs:
     """Output shape and (weights, biases) of every layer of a network, from the student's
     conv_output_shape, pool_output_shape, conv_param_count and fc_param_count. A layer row is
     (kind, filters or units or size, size or stride, stride, pad); an FC output (units,) is

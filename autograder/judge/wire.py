@@ -91,9 +91,13 @@ class Closed(Exception):
 
 
 def _frame(arrays: Mapping[str, np.ndarray]) -> bytes:
-    """Bytes of one message: MAGIC, the body's length (8 bytes, big-endian), an uncompressed .npz."""
+    """Bytes of one message: MAGIC, the body's length (8 bytes, big-endian), an uncompressed .npz
+    (one stored NAME.npy per array, as np.savez writes it, but never a pickle)."""
     buffer = io.BytesIO()
-    np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()})
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
     body = buffer.getvalue()
     return MAGIC + len(body).to_bytes(8, "big") + body
 
