@@ -77,18 +77,11 @@ class Case:
 
 @dataclass(frozen=True, kw_only=True)
 class Recheck(Case):
-    """A notebook check the grader re-runs outside the student's process (no points of its own).
-
-    A notebook test cell that checks notebook state (a trained accuracy, a table built from the
-    student's functions) names one in `metadata.cs231n.recheck`; the cell keeps its points only
-    if the re-check passes. The probe runs the student's code in the judge's
-    worker. With `verdict` None its outputs are compared with the reference's, as a Case's are;
-    otherwise `verdict(inputs, outputs) -> (passed, message)` decides in the grader's process
-    from the returned arrays (untrusted: it checks their shapes itself). Inputs whose names
-    start with "held." stay with the grader: the worker never sees them.
-    seconds: the wall clock the probe may take in the worker (whole seconds).
-    Made with `Recheck.named(name, probe, make, ...)`: its task is "recheck", its points 0.
-    """
+    """A notebook check the grader re-runs outside the student's process (no points of its own):
+    a notebook test cell names it in `metadata.cs231n.recheck` and keeps its points only if it
+    passes. Compared with the reference's outputs when `verdict` is None, else judged by the
+    verdict. Inputs named "held.*" stay with the grader. seconds: its wall clock in the worker.
+    Made with `Recheck.named(name, probe, make, ...)`: task "recheck", points 0."""
 
     seconds: int
 

@@ -1,11 +1,7 @@
-"""The hidden cases of the function-level judge: shapes, settings and points, per student task.
-
-Never shipped to students (the release leaves autograder/ out, and the judge's worker cannot
-read this folder). Inputs are drawn from a generator seeded by SALT and each case's name, so a
-case is the same every time it runs. Points: a case passes or fails whole; the layers with
-real index work (convolution, pooling, batchnorm backward) weigh most, ReLU least.
-Each case's `make` gets that generator and returns the probe's inputs.
-"""
+"""The hidden cases of the function-level judge (CASES) and the notebook re-checks (RECHECKS):
+shapes, settings and points per student task. Never shipped to students, never readable by a
+judge worker. Each case's `make` gets a generator seeded by SALT and the case's key, and returns
+the probe's inputs; docs/judge.md says how points and verdicts work."""
 from __future__ import annotations
 
 import itertools

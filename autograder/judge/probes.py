@@ -1,18 +1,7 @@
-"""Probes: how the judge calls each student task.
-
-A probe is `probe(load, inp) -> {name: ndarray}`. `load("layers")` returns the imported module
-cs231n.layers of whichever package is being judged (student or reference); `inp` holds the
-case's inputs as arrays (scalars as 0-d arrays, strings as 0-d unicode arrays). A probe calls
-the task the way the notebooks do, passes the results through `array`, `number` or `ints`,
-which refuse anything but a plain numpy array, a plain number or a tuple of ints, and returns
-them by name. The same probe runs on both packages; the grader compares the two results.
-
-Where a layer's cache is given code (affine, relu, dropout, conv, pool) the probe builds it
-itself, so that a backward pass is judged apart from its forward pass.
-
-This file is copied next to the worker and imported there as a top-level module: it depends on
-numpy and the standard library only, and holds no hidden inputs.
-"""
+"""Probes: how the judge calls each student task. `probe(load, inp) -> {name: ndarray}` calls a
+task of the package `load` imports the way the notebooks do and returns its results through
+`array`, `number` or `ints`; the same probe runs on the student's package and the reference's.
+Copied next to the worker: numpy and the standard library only. docs/judge.md says more."""
 from __future__ import annotations
 
 import importlib
