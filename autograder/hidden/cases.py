@@ -476,7 +476,7 @@ CASES = LAYER_CASES + RESIDUAL_CASES + RESNET_CASES + OPTIM_CASES + CLASSIFIER_C
 
 # --------------------------------------------------------------------------------------------
 # Re-checks of notebook cells that check notebook state (a trained model, a case study's table):
-# named by the cells' metadata.cs231n.recheck; no points of their own (judge.case.Recheck)
+# named by the cells' metadata.cs231n.recheck; no points of their own (hidden.case.Recheck)
 # --------------------------------------------------------------------------------------------
 def digits(rng: Generator, n_train: int, n_val: int, n_test: int) -> Inputs:
     """scikit-learn's 8x8 digits as rows of 64 values in [0, 1], centred on the training mean,

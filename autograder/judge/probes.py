@@ -275,7 +275,7 @@ def spatial_groupnorm_backward(load: Load, inp: Inputs) -> Outputs:
 # The residual block (cs231n.layer_utils)
 # --------------------------------------------------------------------------------------------
 def _layer_utils(load: Load) -> ModuleType:
-    """cs231n.layer_utils of the package being judged. The grader's loader (grader.MODULES) does
+    """cs231n.layer_utils of the package being judged. The worker's loader (process.MODULES) does
     not list it, so it is imported here, from the same package, once cs231n.layers imported
     (load raises the loader's ImportFailed when it did not)."""
     load("layers")
