@@ -18,7 +18,7 @@ from autograder.hidden.case import Case, Recheck
 from autograder.judge import wire
 from autograder.judge.compare import compare, summarized, verdict
 from autograder.judge.folder import prepare
-from autograder.judge.process import CaseTimeout, ImportBroken, Worker, WorkerGone, limits
+from autograder.judge.process import WORKER_MEMORY_MB, CaseTimeout, ImportBroken, Worker, WorkerGone, limits
 from autograder.judge.reference import Expected, expected_outputs
 from autograder.sandbox import bubblewrap as _sandbox
 
@@ -99,7 +99,7 @@ def rechecks_named(names: Iterable[str]) -> list[Recheck]:
 # The judge
 # --------------------------------------------------------------------------------------------
 def judge_package(student_pkg_dir: str | Path, *, budget: TimeBudget = TimeBudget(),
-                  memory_mb: int = 2048, tasks: Iterable[str] | None = None,
+                  memory_mb: int = WORKER_MEMORY_MB, tasks: Iterable[str] | None = None,
                   reference_pkg_dir: str | Path | None = None) -> list[CaseResult]:
     """Judge the student's cs231n package (student_pkg_dir/cs231n) case by case.
 
@@ -133,8 +133,7 @@ def judge_package(student_pkg_dir: str | Path, *, budget: TimeBudget = TimeBudge
 
 
 def recheck_package(student_pkg_dir: str | Path, names: Iterable[str], *,
-                    budget: TimeBudget = TimeBudget(), memory_mb: int = 2048,
-                    reference_pkg_dir: str | Path | None = None) -> list[RecheckResult]:
+                    budget: TimeBudget = TimeBudget()) -> list[RecheckResult]:
     """Run the named re-checks on the student's package (student_pkg_dir/cs231n), in the same
     kind of worker as the hidden cases, each within its own `seconds` (budget.judge_boot to start).
 
@@ -146,13 +145,12 @@ def recheck_package(student_pkg_dir: str | Path, names: Iterable[str], *,
     if not rechecks:
         return []
     _sandbox.bwrap()  # refuse before any work when there is no sandbox
-    reference = Path(reference_pkg_dir or ROOT).resolve()
     compared = [r for r in rechecks if r.verdict is None]
-    expected = expected_outputs(reference, compared, _salt(), budget) if compared else {}
+    expected = expected_outputs(ROOT.resolve(), compared, _salt(), budget) if compared else {}
     total, longest = sum(r.seconds for r in rechecks), max(r.seconds for r in rechecks)
     own = replace(budget, judge_case=longest, judge_total=total)
     results = []
-    with _sandboxed_run(Path(student_pkg_dir).resolve(), "cs231n-recheck-", own, memory_mb,
+    with _sandboxed_run(Path(student_pkg_dir).resolve(), "cs231n-recheck-", own, WORKER_MEMORY_MB,
                         time.monotonic() + total + budget.judge_boot) as run:
         for recheck in rechecks:
             passed, message = _recheck_one(run, recheck, expected)

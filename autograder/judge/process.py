@@ -16,6 +16,7 @@ from autograder.sandbox import bubblewrap as _sandbox
 
 MODULES = ("layers", "optim", "classifiers", "arch", "solver")  # imported by the worker at start
 ENV_PASSED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # needed on some CPUs, see the env notes
+WORKER_MEMORY_MB = 2048  # a judge worker's address space, unless judge_package is told otherwise
 
 
 class CaseTimeout(Exception):
