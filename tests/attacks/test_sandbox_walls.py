@@ -1,17 +1,17 @@
-"""Red team: what hostile student code can do from inside the grading sandbox (docs/isolation.md),
-beyond tests/test_hostile_isolation.py and tests/test_hostile_notebooks.py.
+"""Attacks on the sandbox walls (docs/isolation.md): what student code inside a kernel's or the
+judge's sandbox can read, write, keep or send back, and what it can make the kernel launcher (the
+grader's, outside) do; beyond test_sandbox_in_a_batch.py and test_notebook_kernels.py.
 
-Each attack runs student code through the sandbox's own entry point (sandbox.sandboxed_popen with
-the Sandbox a kernel run or the judge builds), not through a whole grading run, and asserts the
-SAFE outcome. An attack that works is marked xfail(strict=True) with "HOLE:" in its reason.
-
-Views used:
-- kernel: Sandbox(cwd=shared, rw=(shared,)) over a shared folder laid out as
-  kernel_sandbox.enter_run lays it out (runtime/ owned by the run's user, code/ root-owned);
-- judge: Sandbox(cwd=w, ro=(w,)) over a folder laid out as judge.grader._prepare lays it out.
+Each attack runs student code in the product's own sandboxes (product_sandboxes.py), not
+through a whole grading run, and asserts the SAFE outcome:
+- kernel: kernel_sandbox.run_sandbox over a run's shared folder laid out by the real
+  kernel_sandbox.enter_run (its zygote running), in a work folder made as the launcher makes it;
+- judge: the Sandbox of grader._sandboxed_run over a submitted package, as judge_package runs it.
 """
+import contextlib
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -27,7 +27,8 @@ from autograder.notebooks import kernel_sandbox, kernel_zygote
 from autograder.sandbox import forked
 from autograder.config import ROOT
 from autograder.sandbox import bubblewrap as sandbox
-from zygote_helpers import real_zygote
+from product_sandboxes import judge_run, kernel_box, real_zygote
+from product_sandboxes import kernel_run as product_kernel_run
 from user_slots import slot
 
 pytestmark = [pytest.mark.slow,
@@ -36,6 +37,7 @@ pytestmark = [pytest.mark.slow,
 
 PYTHON = os.path.realpath(sys.executable)
 SLOT_A, SLOT_B = slot(0), slot(1)  # users of two concurrently graded students
+SLOT_RUN = slot(6)  # the kernel run shared by this module's kernel-view tests (never ended by one)
 
 
 def _user(number):
@@ -54,48 +56,45 @@ def _run(box, code, *args, timeout=120, group=None, env=None):
     return proc.returncode, out
 
 
+@pytest.fixture(scope="module")
+def run_spec(tmp_path_factory):
+    """One student run's kernel side for this module, as the grader sets it up (enter_run):
+    the spec of its sandbox, its shared folder laid out, its zygote running."""
+    with product_kernel_run(tmp_path_factory.mktemp("kernel-run"), SLOT_RUN) as (spec, address):
+        assert address, "the run's kernel zygote did not start"
+        yield spec
+
+
 @pytest.fixture
-def kernel_run(tmp_path):
-    """A kernel run's shared folder, as enter_run made it before runtime/ became root's (outside
-    its private mount namespace; the worst case for the launcher's checks): shared/ (root, 0711),
-    runtime/ (the run's user, 0700), code/ (root, 0755, copies of the zygote's code), and one
-    kernel work folder (the run's user, 0700)."""
-    shared = tmp_path / "shared"
-    shared.mkdir(mode=0o711)
-    shared.chmod(0o711)
-    tmp_path.chmod(0o755)
-    uid, gid = _user(SLOT_A)
-    runtime, code, work = shared / "runtime", shared / "code", shared / "work-a"
-    runtime.mkdir(mode=0o700)
-    os.chown(runtime, uid, gid)
-    code.mkdir(mode=0o755)
-    for module in (kernel_zygote, forked):
-        target = code / Path(module.__file__).name
-        shutil.copyfile(module.__file__, target)
-        target.chmod(0o644)
-    work.mkdir(mode=0o700)
-    (work / "mine.py").write_text("x = 1\n")
-    kernel_sandbox._chown_tree(work, uid, gid)
-    box = sandbox.Sandbox(cwd=str(work), rw=(str(shared),), uid=uid, gid=gid,
-                          limits=sandbox.Limits(**kernel_sandbox.KERNEL_LIMITS))
-    yield box, shared
-    sandbox.end_user_processes(uid)
+def kernel_run(run_spec, tmp_path):
+    """(the product's kernel sandbox in a fresh kernel work folder holding mine.py, the run's
+    shared folder)."""
+    notebook_dir = tmp_path / "notebook"
+    notebook_dir.mkdir()
+    (notebook_dir / "mine.py").write_text("x = 1\n")
+    box, _ = kernel_box(run_spec, notebook_dir)
+    return box, Path(run_spec["shared"])
+
+
+def _package(folder):
+    """folder holding an empty submitted cs231n package."""
+    (folder / "cs231n").mkdir(parents=True)
+    (folder / "cs231n" / "__init__.py").write_text("")
+    return folder
+
+
+@contextlib.contextmanager
+def _judged(tmp_path, slot, name="student"):
+    """The judge's own sandbox (judge_run) for one student of user slot: (box, w)."""
+    with judge_run(_package(tmp_path / name), slot) as worker:
+        yield worker.box, worker.w
 
 
 @pytest.fixture
 def judge_box(tmp_path):
-    """The judge's view: a prepared folder w (pkg/cs231n, judge/), bound read-only."""
-    from autograder.judge import grader
-
-    tmp = Path(tempfile.mkdtemp(prefix="cs231n-judge-", dir=tmp_path))
-    student = tmp_path / "student"
-    (student / "cs231n").mkdir(parents=True)
-    (student / "cs231n" / "__init__.py").write_text("")
-    w, found = grader._prepare(tmp, student)
-    assert found
-    uid, gid = _user(SLOT_A)
-    yield sandbox.Sandbox(cwd=str(w), ro=(str(w),), uid=uid, gid=gid, limits=sandbox.Limits()), w
-    sandbox.end_user_processes(uid)
+    """The judge's view: the product's judge sandbox over a prepared folder w (pkg/cs231n, judge/)."""
+    with _judged(tmp_path, SLOT_A) as view:
+        yield view
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,7 +116,8 @@ def test_a_kernel_cannot_change_the_zygotes_code_or_plant_files_next_to_it(kerne
         attempt("replace zygote", lambda: os.rename(shared + "/code/forked.py", shared + "/code/f"))
         attempt("plant in code", lambda: open(shared + "/code/sitecustomize.py", "w").write("x"))
         attempt("plant in shared", lambda: os.mkdir(shared + "/work-fake"))
-        attempt("rename a work folder", lambda: os.rename(shared + "/work-a", shared + "/work-b"))
+        attempt("rename a work folder", lambda: os.rename({box.cwd!r}, shared + "/work-b"))
+        attempt("plant in the ipc folder's parent", lambda: os.symlink("/", shared + "/runtime2"))
         print("reached:", report)
     """
     rc, out = _run(box, code)
@@ -133,32 +133,39 @@ def _nbgrader_file(shared, name):
     return folder / name
 
 
-def _launch(shared, connection_file, notebook_dir, run_dir, zygote="no-zygote.sock"):
+def _launcher(spec, connection_file, notebook_dir, run_dir, address=None):
     """The kernel launcher (kernel_sandbox.py, run as the grader by jupyter_client) for one
-    notebook, the zygote's address zygote/`zygote` (root's folder, as enter_run leaves it; by
-    default nothing listens there: it fails after preparing the kernel's files)."""
-    uid, gid = _user(SLOT_A)
-    limits = sandbox.Limits(**kernel_sandbox.KERNEL_LIMITS)
-    spec = {"uid": uid, "gid": gid, "limits": limits.__dict__, "env": {}, "shared": str(shared),
-            "tmpfs": False, "group": [], "logs": str(run_dir)}
+    notebook of the run spec, told the zygote listens at address (default: a name in the
+    zygote's folder, root's as enter_run leaves it, where nothing listens: it fails after
+    preparing the kernel's files)."""
     spec_file = run_dir / "kernel-sandbox.json"
     spec_file.write_text(json.dumps(spec))
-    env = {"PATH": os.environ["PATH"], kernel_sandbox.SPEC_ENV: str(spec_file),
-           kernel_zygote.SOCKET_ENV: str(shared / kernel_sandbox.ZYGOTE_FOLDER / zygote)}
-    (shared / kernel_sandbox.ZYGOTE_FOLDER).mkdir(mode=0o755, exist_ok=True)
-    return subprocess.run([PYTHON, str(ROOT / "autograder" / "notebooks" / "kernel_sandbox.py"), "-f", str(connection_file)],
-                          cwd=notebook_dir, env=env, capture_output=True, text=True, timeout=120)
+    address = address or Path(spec["shared"]) / kernel_sandbox.ZYGOTE_FOLDER / "no-zygote.sock"
+    env = {"PATH": os.environ["PATH"], kernel_sandbox.SPEC_ENV: str(spec_file), kernel_zygote.SOCKET_ENV: str(address)}
+    return subprocess.Popen([PYTHON, str(ROOT / "autograder" / "notebooks" / "kernel_sandbox.py"), "-f",
+                             str(connection_file)], cwd=notebook_dir, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
-def test_a_kernel_cannot_make_the_launcher_chown_a_host_file(kernel_run, tmp_path):
+def _launch(spec, connection_file, notebook_dir, run_dir):
+    """_launcher run to its end: (its exit code, its stderr)."""
+    launcher = _launcher(spec, connection_file, notebook_dir, run_dir)
+    try:
+        _, err = launcher.communicate(timeout=120)
+    finally:
+        launcher.kill()
+        launcher.wait()
+    return launcher.returncode, err
+
+
+def test_a_kernel_cannot_make_the_launcher_chown_a_host_file(kernel_run, run_spec, tmp_path):
     box, shared = kernel_run
     bait = tmp_path / "gradebook-secret.db"  # root's, 0600, outside every sandbox
     bait.write_text("grades")
     bait.chmod(0o600)
-    connection_file = shared / "runtime" / "kernel-1234.json"  # what nbgrader writes, root's, 0600
-    connection_file.write_text(json.dumps({"key": "nbgrader's"}))
-    connection_file.chmod(0o600)
-    # a process left running by the student's earlier notebook swaps it for a link
+    # the one folder of the run the kernels may write (their ipc sockets): a process left running
+    # by the student's earlier notebook plants a link there, named like a connection file
+    connection_file = shared / kernel_sandbox.IPC_FOLDER / f"kernel-{os.getpid()}.json"
     rc, out = _run(box, f"""
         import os
         link = {str(connection_file)!r}
@@ -171,11 +178,12 @@ def test_a_kernel_cannot_make_the_launcher_chown_a_host_file(kernel_run, tmp_pat
     notebook_dir.mkdir()
     run_dir.mkdir()
     (notebook_dir / "Toy.ipynb").write_text("{}")
-    _launch(shared, connection_file, notebook_dir, run_dir)
+    code, err = _launch(run_spec, connection_file, notebook_dir, run_dir)
+    assert code == 1 and "refusing to start the kernel" in err, err[-2000:]
     assert bait.stat().st_uid == 0, f"the launcher gave {bait} to the student's user {bait.stat().st_uid}"
 
 
-def test_a_kernel_cannot_make_the_launcher_connect_to_a_host_socket(kernel_run, tmp_path):
+def test_a_kernel_cannot_make_the_launcher_connect_to_a_host_socket(kernel_run, run_spec, tmp_path):
     import socket as socketlib
 
     box, shared = kernel_run
@@ -185,7 +193,7 @@ def test_a_kernel_cannot_make_the_launcher_connect_to_a_host_socket(kernel_run, 
     host.bind(str(private / "db.sock"))
     host.listen(5)
     host.settimeout(30)
-    zygote = shared / "runtime" / kernel_zygote.SOCKET_NAME
+    zygote = shared / kernel_sandbox.IPC_FOLDER / kernel_zygote.SOCKET_NAME
     rc, out = _run(box, f"""
         import os
         os.symlink({str(private / "db.sock")!r}, {str(zygote)!r} + ".new")
@@ -197,25 +205,21 @@ def test_a_kernel_cannot_make_the_launcher_connect_to_a_host_socket(kernel_run, 
     notebook_dir.mkdir()
     run_dir.mkdir()
     connection_file = _nbgrader_file(shared, "kernel-9.json")
-    uid, gid = _user(SLOT_A)
-    (run_dir / "spec.json").write_text(json.dumps({
-        "uid": uid, "gid": gid, "env": {}, "shared": str(shared), "tmpfs": False, "group": [],
-        "logs": str(run_dir)}))
-    launcher = subprocess.Popen([PYTHON, str(ROOT / "autograder" / "notebooks" / "kernel_sandbox.py"), "-f", str(connection_file)],
-                                cwd=notebook_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env={"PATH": os.environ["PATH"], kernel_sandbox.SPEC_ENV: str(run_dir / "spec.json"),
-                                     kernel_zygote.SOCKET_ENV: str(zygote)})
+    launcher = _launcher(run_spec, connection_file, notebook_dir, run_dir, address=zygote)
+    got, deadline = b"", time.monotonic() + 120
     try:
-        try:
-            conn, _ = host.accept()
-            got = conn.recv(4096)
-            conn.close()
-        except OSError:
-            got = b""
+        while not got and (launcher.poll() is None and time.monotonic() < deadline
+                           or select.select([host], [], [], 0)[0]):  # until it ends, or connects
+            if select.select([host], [], [], 0.2)[0]:
+                conn, _ = host.accept()
+                conn.settimeout(10)
+                got = conn.recv(4096) or b"(connected, sent nothing yet)"
+                conn.close()
     finally:
         launcher.kill()
-        launcher.wait()
+        _, err = launcher.communicate()
         host.close()
+    assert launcher.returncode == 1 and "refusing to start the kernel" in err, err[-2000:]
     assert got == b"", f"the launcher, as root, sent a host socket: {got[:200]!r}"
 
 
@@ -296,7 +300,7 @@ HIJACKS = ("sitecustomize.py", "usercustomize.py", "json.py", "shutil.py", "temp
            "autograder/notebooks/kernel_zygote.py", "evil.pth")
 
 
-def test_the_launcher_imports_nothing_from_the_notebooks_folder(kernel_run, tmp_path):
+def test_the_launcher_imports_nothing_from_the_notebooks_folder(kernel_run, run_spec, tmp_path):
     """The launcher runs as the grader with the student's autograded folder as its working
     folder: files there named like modules it imports (or like site hooks) must stay unread."""
     _, shared = kernel_run
@@ -306,10 +310,11 @@ def test_the_launcher_imports_nothing_from_the_notebooks_folder(kernel_run, tmp_
     (notebook_dir / "autograder").mkdir(parents=True)
     run_dir.mkdir()
     for name in HIJACKS:
+        (notebook_dir / name).parent.mkdir(parents=True, exist_ok=True)
         hook = f"import os; open({str(marker)!r} + '/' + {name.replace('/', '_')!r}, 'w').close()\n"
         (notebook_dir / name).write_text(hook if not name.endswith(".pth") else "import os; " + hook)
-    done = _launch(shared, _nbgrader_file(shared, "kernel-5678.json"), notebook_dir, run_dir)
-    assert "no-zygote.sock" in done.stderr or "FileNotFoundError" in done.stderr, done.stderr[-2000:]
+    _, err = _launch(run_spec, _nbgrader_file(shared, "kernel-5678.json"), notebook_dir, run_dir)
+    assert "no-zygote.sock" in err or "FileNotFoundError" in err, err[-2000:]
     assert list(marker.iterdir()) == [], f"the launcher ran the student's {sorted(p.name for p in marker.iterdir())}"
 
 
@@ -440,13 +445,15 @@ ABSTRACT_LISTEN = """
 """
 
 
-def _box_for(slot, tmp_path):
-    uid, gid = _user(slot)
-    tmp_path.chmod(0o755)
-    return sandbox.Sandbox(cwd=str(tmp_path), ro=(str(tmp_path),), uid=uid, gid=gid, limits=sandbox.Limits())
+@pytest.fixture
+def judged(tmp_path):
+    """judged(slot): the judge's own sandbox for one more student of user slot, until the test ends."""
+    with contextlib.ExitStack() as runs:
+        count = iter(range(1000))
+        yield lambda slot: runs.enter_context(_judged(tmp_path, slot, f"student-{next(count)}"))[0]
 
 
-def test_abstract_unix_sockets_do_not_cross_the_sandbox(tmp_path):
+def test_abstract_unix_sockets_do_not_cross_the_sandbox(judged):
     import socket as socketlib
 
     host = socketlib.socket(socketlib.AF_UNIX)
@@ -456,10 +463,10 @@ def test_abstract_unix_sockets_do_not_cross_the_sandbox(tmp_path):
     host.settimeout(0.5)
     other_name = f"cs231n-redteam-other-{os.getpid()}"
     other = sandbox.sandboxed_popen([PYTHON, "-I", "-S", "-c", textwrap.dedent(ABSTRACT_LISTEN), other_name],
-                                    _box_for(SLOT_B, tmp_path), env={}, stdout=subprocess.PIPE, text=True)
+                                    judged(SLOT_B), env={}, stdout=subprocess.PIPE, text=True)
     try:
         assert other.stdout.readline().strip() == "listening"
-        rc, out = _run(_box_for(SLOT_A, tmp_path), """
+        rc, out = _run(judged(SLOT_A), """
             import socket, sys
             for name in sys.argv[1:]:
                 s = socket.socket(socket.AF_UNIX)
@@ -478,15 +485,15 @@ def test_abstract_unix_sockets_do_not_cross_the_sandbox(tmp_path):
     assert "reached" not in other.stdout.read()
 
 
-def test_kill_minus_one_reaches_nothing_outside_the_sandbox(tmp_path):
+def test_kill_minus_one_reaches_nothing_outside_the_sandbox(judged):
     uid, gid = _user(SLOT_A)
     # a process of the same host user outside any sandbox, and another sandbox of that user
     outside = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "sleep", "120"])
     sibling = sandbox.sandboxed_popen([PYTHON, "-I", "-S", "-c", "import time; time.sleep(120)"],
-                                      _box_for(SLOT_A, tmp_path), env={})
+                                      judged(SLOT_A), env={})
     try:
         time.sleep(1)
-        rc, out = _run(_box_for(SLOT_A, tmp_path), """
+        rc, out = _run(judged(SLOT_A), """
             import os, signal
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             for pid in range(2, 40000, 1):  # every pid number: only our namespace's exist here
@@ -531,17 +538,17 @@ KEYCTL = """
 
 
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="syscall numbers of x86_64")
-def test_a_kernel_keyring_does_not_carry_data_to_the_next_student_of_the_same_worker(tmp_path):
+def test_a_kernel_keyring_does_not_carry_data_to_the_next_student_of_the_same_worker(judged):
     """One worker grades its students one after another with the same user (UID_BASE + its pid):
     whatever a run leaves in that user's keyring must not reach the next run."""
     name = f"cs231n-redteam-{os.getpid()}"
-    rc, out = _run(_box_for(SLOT_A, tmp_path), KEYCTL, "leave", name)
+    rc, out = _run(judged(SLOT_A), KEYCTL, "leave", name)
     assert rc == 0, out
-    rc, later = _run(_box_for(SLOT_A, tmp_path), KEYCTL, "look", name)
+    rc, later = _run(judged(SLOT_A), KEYCTL, "look", name)
     assert rc == 0 and "not found" in later, f"left: {out.strip()}; next run: {later.strip()}"
 
 
-def test_posix_message_queues_and_shm_do_not_cross_sandboxes(tmp_path):
+def test_posix_message_queues_and_shm_do_not_cross_sandboxes(judged):
     code = """
         import ctypes, os, sys
         rt = ctypes.CDLL("librt.so.1", use_errno=True)
@@ -556,9 +563,9 @@ def test_posix_message_queues_and_shm_do_not_cross_sandboxes(tmp_path):
             print("found" if q >= 0 else f"not found {ctypes.get_errno()}")
     """
     name = str(os.getpid())
-    rc, out = _run(_box_for(SLOT_A, tmp_path), code, "leave", name)
+    rc, out = _run(judged(SLOT_A), code, "leave", name)
     assert rc == 0 and "left" in out, out
-    rc, out = _run(_box_for(SLOT_A, tmp_path), code, "look", name)
+    rc, out = _run(judged(SLOT_A), code, "look", name)
     assert rc == 0 and "not found" in out, out
     assert not Path(f"/dev/mqueue/cs231n-redteam-{name}").exists()
 
@@ -566,9 +573,9 @@ def test_posix_message_queues_and_shm_do_not_cross_sandboxes(tmp_path):
 # --------------------------------------------------------------------------------------------
 # KEEP: processes that leave their session
 # --------------------------------------------------------------------------------------------
-def test_a_process_that_leaves_its_session_dies_with_the_sandbox(tmp_path):
+def test_a_process_that_leaves_its_session_dies_with_the_sandbox(judged):
     uid, _ = _user(SLOT_A)
-    rc, out = _run(_box_for(SLOT_A, tmp_path), """
+    rc, out = _run(judged(SLOT_A), """
         import os, time
         if os.fork() == 0:
             os.setsid()

@@ -1,0 +1,92 @@
+"""The product's own sandboxes, for the attack tests: what a test runs inside them is exactly
+what the grader would run student code in, so weakening the product weakens these views.
+
+- kernel_run: a run's shared folder laid out by kernel_sandbox.enter_run (its real zygote
+  started), and kernel_sandbox.run_sandbox, the sandbox every kernel of the run lives in;
+- judge_run: grader._sandboxed_run over a submission's package, the judge worker's sandbox;
+- real_zygote: a kernel zygote a test asks for kernels, as a launcher does.
+"""
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from autograder.judge import grader
+from autograder.notebooks import kernel_sandbox, kernel_zygote
+from autograder.sandbox import bubblewrap as sandbox
+
+
+@contextmanager
+def kernel_run(tmp_path, slot):
+    """A student run's kernel side, set up by the product (kernel_sandbox.enter_run, without the
+    run's tmpfs: tmp_path/shared stands for it). Yields (spec, the zygote's address)."""
+    tmp_path.chmod(0o755)
+    shared, logs = tmp_path / "shared", tmp_path / "logs"
+    shared.mkdir(mode=0o711)
+    logs.mkdir()
+    uid, gid = sandbox.student_user(slot)
+    limits = sandbox.Limits(**kernel_sandbox.KERNEL_LIMITS)
+    group = sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
+    spec = {"uid": uid, "gid": gid, "limits": dataclasses.asdict(limits), "env": {}, "shared": str(shared),
+            "tmpfs": False, "group": [str(f) for f in group.folders], "logs": str(logs)}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    try:
+        address = kernel_sandbox.enter_run(str(tmp_path / "spec.json")).get(kernel_zygote.SOCKET_ENV)
+        yield spec, address
+    finally:
+        group.close()
+        sandbox.end_user_processes(uid)
+
+
+def kernel_box(spec, notebook_dir=None):
+    """(the product's kernel sandbox, working in a fresh kernel work folder made as the launcher
+    makes it from notebook_dir, that folder)."""
+    work = tempfile.mkdtemp(prefix="work-", dir=spec["shared"])
+    if notebook_dir is not None:
+        kernel_sandbox._copy_workdir(notebook_dir, work)
+    kernel_sandbox._chown_tree(work, spec["uid"], spec["gid"])
+    return dataclasses.replace(kernel_sandbox.run_sandbox(spec), cwd=work), Path(work)
+
+
+@contextmanager
+def judge_run(student_pkg_dir, slot, memory_mb=2048, timeout_per_case=20, total_timeout=300):
+    """The judge's worker sandbox over student_pkg_dir/cs231n, as judge_package sets it up.
+    Yields the grader's Worker (not started): its box, group and prepared folder w."""
+    limits = grader._limits(timeout_per_case, total_timeout, memory_mb)
+    with grader._sandboxed_run(Path(student_pkg_dir).resolve(), "cs231n-judge-", limits, slot,
+                               time.monotonic() + total_timeout, timeout_per_case, total_timeout) as run:
+        yield run.worker
+
+
+@contextmanager
+def real_zygote(tmp_path, slot):
+    """A run's real kernel zygote (kernel_run). Yields (start, uid, logs): start(code) asks it
+    for a kernel whose start-up runs code, as a launcher outside the sandbox does, and returns
+    (connection, pidfd, the kernel's work folder)."""
+    with kernel_run(tmp_path, slot) as (spec, address):
+        uid, gid, shared, logs = spec["uid"], spec["gid"], Path(spec["shared"]), Path(spec["logs"])
+
+        def start(code):
+            work = shared / "work-1"
+            work.mkdir()
+            os.chown(work, uid, gid)
+            connection = work / "kernel.json"
+            connection.write_text(json.dumps({
+                "transport": "ipc", "ip": str(shared / kernel_sandbox.IPC_FOLDER / "k"), "shell_port": 1,
+                "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5, "key": "k",
+                "signature_scheme": "hmac-sha256"}))
+            os.chown(connection, uid, gid)
+            log = os.open(logs / "kernel.log", os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                conn, pidfd = kernel_zygote.request_kernel(address, {
+                    "cwd": str(work), "env": kernel_sandbox._kernel_env(spec, work),
+                    "argv": ["-f", str(connection), "--HistoryManager.hist_file=:memory:",
+                             f"--IPKernelApp.exec_lines={[code]!r}"]}, log)
+            finally:
+                os.close(log)
+            return conn, pidfd, work
+
+        yield start, uid, logs
