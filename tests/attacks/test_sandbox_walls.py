@@ -372,6 +372,38 @@ def test_neither_the_graders_environment_nor_its_processes_are_visible(view, req
 
 
 @pytest.mark.parametrize("view", ["kernel", "judge"])
+def test_nothing_of_the_instructors_tree_is_visible_inside(view, request):
+    """The hidden cases, the reference package, the grader's code and the course folder live in
+    the instructor's tree (and the course's): no path of it exists inside, and no file anywhere
+    the sandbox can list is a copy of the hidden cases."""
+    from autograder.hidden import cases
+
+    box, _ = request.getfixturevalue("kernel_run" if view == "kernel" else "judge_box")
+    marker = Path(cases.__file__).read_text().splitlines()[0]  # the hidden cases' first line
+    rc, out = _run(box, """
+        import os, sys
+        root, marker = sys.argv[1], sys.argv[2]
+        for path in (root, root + "/autograder/hidden/cases.py", root + "/cs231n/layers.py", root + "/courses"):
+            print("exists" if os.path.exists(path) else "absent", path)
+        copies = []
+        for folder, dirs, files in os.walk("/"):
+            if folder in ("/proc", "/sys", "/dev"):
+                dirs[:] = []
+                continue
+            for name in files:
+                if name.endswith(".py") and "case" in name:
+                    try:
+                        with open(os.path.join(folder, name), errors="replace") as f:
+                            if f.readline().rstrip() == marker:
+                                copies.append(os.path.join(folder, name))
+                    except OSError:
+                        pass
+        print("copies", copies)
+    """, str(ROOT), marker)
+    assert rc == 0 and "exists" not in out and "copies []" in out, out
+
+
+@pytest.mark.parametrize("view", ["kernel", "judge"])
 def test_no_process_inside_can_lower_its_oom_priority(view, request):
     """The grader sets oom_score_adj 1000 before bwrap starts; /proc is read-only inside, so
     neither the process nor a child of it can write it back to 0 (or any /proc file)."""
