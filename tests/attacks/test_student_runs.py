@@ -347,7 +347,7 @@ def test_a_kernel_holds_and_reaches_no_descriptor_of_the_graders_files(tmp_path)
     learnt); it is 0600 now, as the kernels' logs are (kernel_sandbox.enter_run)."""
     import json
 
-    from zygote_helpers import real_zygote
+    from product_sandboxes import real_zygote
 
     tmp_path.chmod(0o755)
     gradebook = tmp_path / "gradebook.db"
