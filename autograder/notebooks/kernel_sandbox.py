@@ -174,7 +174,7 @@ def _mount_run_tmpfs(folder):
             raise OSError(err, f"mount {args[1]!r}: {os.strerror(err)}")
 
 
-def run_sandbox(spec):
+def run_sandbox(spec: dict) -> _sandbox.Sandbox:
     """The one sandbox of a run's kernels (its zygote's, which every kernel it forks shares):
     the run's shared folder writable, nothing else of the host's."""
     shared = spec["shared"]
