@@ -184,7 +184,7 @@ def test_names_in_a_submission_reach_no_path_outside_and_no_terminal(tmp_path):
     assert written and all(p.parts[:len(bob.parts)] == bob.parts for p in written), sorted(written)
     assert not course.step_dir("submitted", "amy").exists() and not course.step_dir("submitted", "cal").exists()
     assert secret.read_text() == "the grader's"
-    text = summarize({}, {}, 1, refused=[c for c in found.values() if c.error])
+    text = "\n".join(summarize({}, {}, 1, refused=[c for c in found.values() if c.error]))
     assert "REFUSED amy" in text and "REFUSED cal" in text, text
     assert not any(ch in text for ch in "\x1b\x07"), repr(text)
     amy, = [line for line in text.splitlines() if "REFUSED amy" in line]
