@@ -4,12 +4,16 @@ what the grader would run student code in, so weakening the product weakens thes
 - kernel_run: a run's shared folder laid out by kernel_sandbox.enter_run (its real zygote
   started), and kernel_sandbox.run_sandbox, the sandbox every kernel of the run lives in;
 - judge_run: grader._sandboxed_run over a submission's package, the judge worker's sandbox;
-- real_zygote: a kernel zygote a test asks for kernels, as a launcher does.
+- real_zygote: a kernel zygote a test asks for kernels, as a launcher does;
+- run_code: student code run in one of them.
 """
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 import tempfile
+import textwrap
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +21,30 @@ from pathlib import Path
 from autograder.judge import grader
 from autograder.notebooks import kernel_sandbox, kernel_zygote
 from autograder.sandbox import bubblewrap as sandbox
+from user_slots import slot
+
+PYTHON = os.path.realpath(sys.executable)
+SLOT_A, SLOT_B = slot(0), slot(1)  # users of two concurrently graded students
+SLOT_RUN = slot(9)  # the kernel run the attack tests share (conftest.run_spec; never ended by a test)
+
+
+def run_code(box, code, *args, timeout=120, group=None, env=None):
+    """Run `code` with this interpreter inside box; returns (returncode, stdout + stderr)."""
+    proc = sandbox.sandboxed_popen([PYTHON, "-I", "-S", "-c", textwrap.dedent(code), *map(str, args)], box,
+                                   group=group, env=env or {"PATH": "/usr/bin:/bin", "TMPDIR": "/tmp"},
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        sandbox.kill_tree(proc)
+    return proc.returncode, out
+
+
+def package(folder):
+    """folder, holding an empty submitted cs231n package."""
+    (folder / "cs231n").mkdir(parents=True)
+    (folder / "cs231n" / "__init__.py").write_text("")
+    return folder
 
 
 @contextmanager
@@ -59,6 +87,13 @@ def judge_run(student_pkg_dir, slot, memory_mb=2048, timeout_per_case=20, total_
     with grader._sandboxed_run(Path(student_pkg_dir).resolve(), "cs231n-judge-", limits, slot,
                                time.monotonic() + total_timeout, timeout_per_case, total_timeout) as run:
         yield run.worker
+
+
+@contextmanager
+def judged(tmp_path, slot, name="student"):
+    """The judge's own sandbox (judge_run) for one student of user slot: (box, w)."""
+    with judge_run(package(tmp_path / name), slot) as worker:
+        yield worker.box, worker.w
 
 
 @contextmanager
