@@ -118,6 +118,40 @@ def test_nothing_of_the_instructors_tree_is_visible_inside(view, request):
 
 
 @pytest.mark.parametrize("view", ["kernel", "judge"])
+def test_no_process_inside_can_see_or_raise_its_limits(view, request):
+    """The run's limits are the cgroup the grader made (under /sys/fs/cgroup) and the rlimits
+    set before bwrap started: inside, no /sys is mounted at all, and no hard rlimit can be raised
+    (no CAP_SYS_RESOURCE), by the process or by a child of it."""
+    box, _ = request.getfixturevalue("kernel_run" if view == "kernel" else "judge_box")
+    rc, out = _run(box, """
+        import os, resource
+        print("sys", sorted(os.listdir("/sys")) if os.path.isdir("/sys") else "absent")
+        def raise_all():
+            raised = []
+            for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_NOFILE"):
+                which = getattr(resource, name)
+                soft, hard = resource.getrlimit(which)
+                if hard == resource.RLIM_INFINITY:
+                    raised.append(name + " unbounded")
+                    continue
+                try:
+                    resource.setrlimit(which, (hard + 1, hard + 1))
+                    raised.append(name)
+                except (ValueError, OSError):
+                    pass
+            return raised
+        if os.fork() == 0:
+            print("child raised", raise_all(), flush=True)
+            os._exit(0)
+        os.wait()
+        print("self raised", raise_all())
+    """)
+    assert rc == 0, out
+    assert "sys absent" in out or "sys []" in out, out
+    assert "child raised []" in out and "self raised []" in out, out
+
+
+@pytest.mark.parametrize("view", ["kernel", "judge"])
 def test_no_process_inside_can_lower_its_oom_priority(view, request):
     """The grader sets oom_score_adj 1000 before bwrap starts; /proc is read-only inside, so
     neither the process nor a child of it can write it back to 0 (or any /proc file)."""
