@@ -372,15 +372,13 @@ def test_a_process_that_leaves_its_session_dies_with_the_sandbox(judged_as):
 GROUP_MB = 256  # a small run group, so that reaching it is cheap
 
 
-def _in_small_group(tmp_path, code):
-    """Run code in a sandbox whose run group allows GROUP_MB; returns (returncode, output)."""
+def _in_small_group(judge_box, code):
+    """Run code in the judge's sandbox, in a run group allowing only GROUP_MB (so that reaching
+    it is cheap); returns (returncode, output)."""
     if sandbox.limits_mode() == "rlimits":
         pytest.skip("no cgroup here: rlimits only, which do not bound this (see docs/isolation.md)")
-    limits = sandbox.Limits(memory_mb=128, fsize_mb=16, nofile=256)
-    group = sandbox.RunGroup(GROUP_MB, limits.nproc)
-    uid, gid = _user(SLOT_A)
-    tmp_path.chmod(0o755)
-    box = sandbox.Sandbox(cwd=str(tmp_path), ro=(str(tmp_path),), uid=uid, gid=gid, limits=limits)
+    box, _ = judge_box
+    group = sandbox.RunGroup(GROUP_MB, box.limits.nproc)
     try:
         return _run(box, code, group=group, timeout=300)
     finally:
@@ -391,10 +389,10 @@ def _last_count(out):
     return max([int(line) for line in out.split() if line.isdigit()] or [0])
 
 
-def test_memory_in_memfds_is_bounded_by_the_runs_cgroup(tmp_path):
+def test_memory_in_memfds_is_bounded_by_the_runs_cgroup(judge_box):
     """memfd pages are not in the address space (RLIMIT_AS does not see them) and not on a sized
     tmpfs; only the run's cgroup bounds them."""
-    rc, out = _in_small_group(tmp_path, """
+    rc, out = _in_small_group(judge_box, """
         import os
         chunk, fds, total = b"x" * (16 << 20), [], 0
         while total < 1024:
@@ -408,11 +406,11 @@ def test_memory_in_memfds_is_bounded_by_the_runs_cgroup(tmp_path):
     assert "held it all" not in out and _last_count(out) < GROUP_MB + 32, out[-300:]
 
 
-def test_empty_files_on_the_tmpfs_are_bounded_by_the_runs_cgroup(tmp_path):
+def test_empty_files_on_the_tmpfs_are_bounded_by_the_runs_cgroup(judge_box):
     """Empty files use no tmpfs blocks (its size does not bound them) and /tmp allows about
     3 million inodes on this machine (about 0.9 KB of kernel memory each): the run's cgroup,
     which is charged for them, must stop the student first."""
-    rc, out = _in_small_group(tmp_path, """
+    rc, out = _in_small_group(judge_box, """
         import os
         n = 0
         for folder in ("/tmp", "/dev/shm"):
