@@ -119,3 +119,18 @@ def write_toy_submission(release, folder, solution=PLAIN_DOUBLE, cells=(), layer
 def grades_by_name(result):
     """{cell name: grade} of a GradeResult's notebooks."""
     return {g["name"]: g for nb in result.notebooks for g in nb["grades"]}
+
+
+def write_server_config(course):
+    """The server's nbgrader_config.py: the repo's (its formgrader settings under test), pointed
+    at this course."""
+    from autograder.config import ROOT as _ROOT
+
+    (course.root / "exchange").mkdir(exist_ok=True)
+    (course.root / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        f"load_subconfig({str(_ROOT / 'nbgrader_config.py')!r})  # noqa: F821\n"
+        f"c.CourseDirectory.root = {str(course.root)!r}\n"
+        f"c.CourseDirectory.source_directory = {str(course.source_root)!r}\n"
+        f"c.CourseDirectory.db_url = {course.db_url!r}\n"
+        f"c.Exchange.root = {str(course.root / 'exchange')!r}\n")

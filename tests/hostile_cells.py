@@ -1,5 +1,5 @@
-"""Notebook cells of hostile students, shared by the hostile suites (test_hostile_notebooks,
-test_hostile_isolation)."""
+"""Notebook cells of hostile students, shared by the attack suites (tests/attacks/
+test_notebook_kernels.py, test_sandbox_in_a_batch.py) and the judge's tests."""
 
 DEAF_LOOP = '''import signal
 signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -12,7 +12,7 @@ import shutil
 import pytest
 from course_fixtures import write_toy_submission
 from test_browser import _require_browser, browser, page, serve  # noqa: F401
-from test_inert_pages import _write_server_config
+from course_fixtures import write_server_config
 
 from autograder.config import Course
 from autograder.sandbox.bubblewrap import isolation_available
@@ -76,7 +76,7 @@ def test_a_written_answer_graded_in_formgrader_reaches_grades_csv_and_the_feedba
     _require_browser()
     before = _export(graded, tmp_path / "before")[STUDENT]
     assert before["manual_pending"] == "1"
-    _write_server_config(graded)
+    write_server_config(graded)
     with serve(graded, tmp_path) as (base, token):
         context = browser.new_context()
         page = context.new_page()

@@ -1,7 +1,7 @@
 """autograder.notebooks.inert on notebooks: honest answers stay as written, markup that could run does not.
 
 The browser side (formgrader, JupyterLab, feedback on a graded hostile submission) is
-tests/test_inert_pages.py; these pin the rules on single cells, fast."""
+tests/attacks/test_pages_staff_open.py; these pin the rules on single cells, fast."""
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -131,7 +131,7 @@ def test_a_notebook_with_nothing_to_change_is_not_rewritten(tmp_path):
 @pytest.mark.parametrize("config", ["nbgrader_config.py", "platforms/jupyterhub/nbgrader_config.py"])
 def test_formgrader_sanitises_outputs_on_the_local_server_and_the_hub(config):
     """The second layer (docs/grading.md, "Pages staff open"): formgrader's HTMLExporter reads
-    these files; tests/test_inert_pages.py shows in the browser what it stops and what it does not."""
+    these files; tests/attacks/test_pages_staff_open.py shows in the browser what it stops and what it does not."""
     from traitlets.config.loader import PyFileConfigLoader
 
     from autograder.config import ROOT

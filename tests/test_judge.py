@@ -352,11 +352,14 @@ def test_a_memory_bomb_fails_its_case(hostile):
         assert "MemoryError" in r.message or "killed" in r.message, r
 
 
-def test_a_deaf_infinite_loop_times_out_and_leaves_nothing_behind(hostile):
+def test_a_deaf_infinite_loop_times_out(hostile):
     for r in by_task(hostile[0])["spatial_batchnorm_backward"]:
         assert r.message.startswith("timed out after 3 s"), r
-    if not IS_ROOT:
-        return
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="finding the escapee among every process of the machine needs the "
+                    "judge's own user and PID namespace, which need root (run as root to check this)")
+def test_a_deaf_infinite_loop_leaves_nothing_behind(hostile):
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         names = []

@@ -140,9 +140,16 @@ def test_every_test_cell_names_the_evidence_for_its_points(path):
             assert recheck, f"{path.stem}/{grade_id}: points without tasks need a re-check"
 
 
+def test_the_notebooks_are_found():
+    """Every test below is parametrized by NOTEBOOKS: an empty glob (a moved folder, a renamed
+    suffix) would leave them with nothing to check, so that fails here instead of passing."""
+    assert NOTEBOOKS, f"no notebook matches {ASSIGNMENT}/*.ipynb: the assignment's notebooks moved or are gone"
+    named = set(re.findall(r"\w+\.ipynb", (ROOT / "autograder" / "release" / "student" / "README.md").read_text()))
+    found = {p.name for p in NOTEBOOKS if p.is_file()}
+    assert named and named <= found, f"the students' README names {sorted(named - found)}, not in {sorted(found)}"
+
+
 def test_assignment_points_add_up_to_100():
-    if not NOTEBOOKS:
-        pytest.skip("no notebooks yet")
     total = sum(nbformat.read(p, as_version=4).metadata.get("cs231n", {}).get("points", 0) for p in NOTEBOOKS)
     assert total == 100, f"the notebooks' regular points add up to {total}, not 100"
 

@@ -169,11 +169,12 @@ def _recheck_one(run: _Run, recheck: Recheck, expected: Expected) -> tuple[bool,
 
 @contextlib.contextmanager
 def _sandboxed_run(student_pkg_dir: Path, prefix: str, budget: TimeBudget, memory_mb: int,
-                   deadline: float) -> Iterator[_Run]:
+                   deadline: float, uid_slot: int | None = None) -> Iterator[_Run]:
     """A _Run on a copy of the student's package (in a scratch folder named prefix...), its
-    worker in a bwrap sandbox and a RunGroup as the student run's user; on leaving, the worker,
-    the group and every process of that user end, and the scratch folder goes."""
-    uid, gid = _sandbox.student_user()
+    worker in a bwrap sandbox and a RunGroup as the student run's user (uid_slot: which one,
+    default this process's); on leaving, the worker, the group and every process of that user
+    end, and the scratch folder goes."""
+    uid, gid = _sandbox.student_user(uid_slot)
     box_limits = limits(budget, memory_mb)
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         w, found = prepare(tmp, student_pkg_dir)

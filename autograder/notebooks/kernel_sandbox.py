@@ -174,6 +174,14 @@ def _mount_run_tmpfs(folder):
             raise OSError(err, f"mount {args[1]!r}: {os.strerror(err)}")
 
 
+def run_sandbox(spec: dict) -> _sandbox.Sandbox:
+    """The one sandbox of a run's kernels (its zygote's, which every kernel it forks shares):
+    the run's shared folder writable, nothing else of the host's."""
+    shared = spec["shared"]
+    return _sandbox.Sandbox(cwd=shared, rw=(shared,), uid=spec["uid"], gid=spec["gid"],
+                            limits=_sandbox.Limits(**spec["limits"]))
+
+
 def enter_run(spec_file):
     """In the process that becomes nbgrader, before it reads anything: the run's shared folder
     and the kernel zygote in the sandbox (see the module docstring). Returns the environment
@@ -197,8 +205,7 @@ def enter_run(spec_file):
         shutil.copyfile(module.__file__, target)
         os.chmod(target, 0o644)
     address = os.path.join(shared, ZYGOTE_FOLDER, kernel_zygote.SOCKET_NAME)
-    box = _sandbox.Sandbox(cwd=shared, rw=(shared,), uid=spec["uid"], gid=spec["gid"],
-                           limits=_sandbox.Limits(**spec["limits"]))
+    box = run_sandbox(spec)
     argv = [os.path.realpath(sys.executable), "-I", "-S", os.path.join(code, "kernel_zygote.py"),
             _sandbox.site_packages(), address]
     ready_r, ready_w = os.pipe()

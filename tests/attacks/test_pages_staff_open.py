@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from base64 import b64encode
 
 import pytest
-from course_fixtures import write_toy_submission
+from course_fixtures import write_server_config, write_toy_submission
 from test_browser import _require_browser, browser, page, serve  # noqa: F401 (browser, page: fixtures)
 
 from autograder.config import ROOT, Course
@@ -126,19 +126,6 @@ def _edit(port):
     return edit
 
 
-def _write_server_config(course):
-    """The server's nbgrader_config.py: the repo's (its formgrader settings under test), pointed
-    at this course."""
-    (course.root / "exchange").mkdir(exist_ok=True)
-    (course.root / "nbgrader_config.py").write_text(
-        "c = get_config()  # noqa: F821\n"
-        f"load_subconfig({str(ROOT / 'nbgrader_config.py')!r})  # noqa: F821\n"
-        f"c.CourseDirectory.root = {str(course.root)!r}\n"
-        f"c.CourseDirectory.source_directory = {str(course.source_root)!r}\n"
-        f"c.CourseDirectory.db_url = {course.db_url!r}\n"
-        f"c.Exchange.root = {str(course.root / 'exchange')!r}\n")
-
-
 @pytest.fixture(scope="module")
 def listener():
     server = Listener()
@@ -168,7 +155,7 @@ def graded(tmp_path_factory, listener):
     assert not [c.error for c in collect(tmp / "subs", course) if c.error]
     results, failures = grade_all(course, workers=1, force=True, progress=False, judge_timeout=3, cell_timeout=30)
     assert failures == {} and STUDENT in results, failures
-    _write_server_config(course)
+    write_server_config(course)
     assert not listener.seen, f"grading itself called the listener: {listener.seen}"
     return course
 

@@ -156,3 +156,36 @@ def test_the_batch_grades_the_others_and_reports_every_refusal(tmp_path):
     assert honest["status"] == "graded" and float(honest["manual_pending"]) == 1  # the written answer
     # everything automatic but test_double, which names no task and so keeps no points
     assert float(honest["score"]) == float(honest["max_score"]) - 1 - 2
+
+
+def test_names_in_a_submission_reach_no_path_outside_and_no_terminal(tmp_path):
+    """What a name a student chose can do at intake: a zip named with a terminal escape, members
+    climbing out of the submission or carrying escapes and newlines, a folder holding a link to
+    a host file. Nothing is written outside the student's own submitted folder, links are never
+    followed, and the instructor's summary shows every such name escaped, never acted on."""
+    from autograder.results.summary import summarize
+
+    course = Course(root=tmp_path / "course", db_url="sqlite://", source_root=tmp_path)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    _zip(subs / "amy_\x1b]2;owned\x07.zip", {"Toy.ipynb": NB, "cs231n/../../../../escaped.py": "x = 1\n"})
+    _zip(subs / "bob.zip", {"Toy.ipynb": NB, "cs231n/a\nb\x1b[2J.py": "x = 1\n", "notes/\x1b[31mred.txt": "x"})
+    (subs / "cal" / "cs231n").mkdir(parents=True)
+    (subs / "cal" / "Toy.ipynb").write_text(NB)
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("the grader's")
+    (subs / "cal" / "cs231n" / "layers.py").symlink_to(secret)
+    found = {c.student_id: c for c in collect(subs, course)}
+    assert "unsafe path" in found["amy"].error and "link in the submission" in found["cal"].error, found
+    assert found["bob"].error == "" and "notes/\x1b[31mred.txt" in found["bob"].skipped
+    written = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()} - \
+        {p.relative_to(tmp_path) for p in subs.rglob("*")} - {secret.relative_to(tmp_path)}
+    bob = course.step_dir("submitted", "bob").relative_to(tmp_path)
+    assert written and all(p.parts[:len(bob.parts)] == bob.parts for p in written), sorted(written)
+    assert not course.step_dir("submitted", "amy").exists() and not course.step_dir("submitted", "cal").exists()
+    assert secret.read_text() == "the grader's"
+    text = "\n".join(summarize({}, {}, 1, refused=[c for c in found.values() if c.error]))
+    assert "REFUSED amy" in text and "REFUSED cal" in text, text
+    assert not any(ch in text for ch in "\x1b\x07"), repr(text)
+    amy, = [line for line in text.splitlines() if "REFUSED amy" in line]
+    assert "(amy_\\x1b]2;owned\\x07.zip)" in amy and "escaped.py'" in amy, repr(amy)  # one line, shown escaped

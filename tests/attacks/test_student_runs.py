@@ -1,8 +1,10 @@
 """Red team, as a student whose code runs in the notebook kernel and in the judge: what it can
-read, write, keep, send back or cost beyond tests/test_redteam_sandbox.py and the hostile suites.
+read, write, keep, send back or cost beyond test_sandbox_walls.py and the graded batches; in the
+product's own sandboxes (product_sandboxes.py) wherever a sandbox is needed.
 
 Each test asserts the safe outcome; where the attack worked on main (3ccff9f) the fix is named.
 """
+import contextlib
 import os
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import pytest
 from process_tree import stat_fields
 
 from autograder.sandbox import bubblewrap as sandbox
+from product_sandboxes import judge_run, kernel_box, kernel_run
 from user_slots import slot
 
 ROOT_AND_BWRAP = pytest.mark.skipif(os.geteuid() != 0 or not sandbox.isolation_available(),
@@ -23,9 +26,16 @@ SLOT_HOSTILE, SLOT_HONEST = slot(2), slot(3)  # users of two concurrently graded
 SLOT_WRITER, SLOT_KERNEL = slot(4), slot(5)  # one per test: a test ends every process of its users
 
 
-def _start(code, slot, group):
-    uid, gid = sandbox.student_user(slot)
-    box = sandbox.Sandbox(cwd="/tmp", uid=uid, gid=gid, limits=sandbox.Limits(nproc=128, cpu_seconds=120))
+def _package(folder):
+    """folder holding an empty submitted cs231n package."""
+    (folder / "cs231n").mkdir(parents=True)
+    (folder / "cs231n" / "__init__.py").write_text("")
+    return folder
+
+
+def _start(code, worker):
+    """code running in the judge worker's sandbox and run group (judge_run), as student code does."""
+    box, group = worker.box, worker.group
     return sandbox.sandboxed_popen([PYTHON, "-I", "-S", "-c", textwrap.dedent(code)], box, group=group,
                                    env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT)
@@ -67,7 +77,7 @@ BUSY_ONE = """
 
 @pytest.mark.slow
 @ROOT_AND_BWRAP
-def test_many_busy_sessions_do_not_starve_another_students_run():
+def test_many_busy_sessions_do_not_starve_another_students_run(tmp_path):
     """The kernel's autogroups give each session its own CPU weight, and runs had no CPU share of
     their own: 48 busy processes that each call setsid() got 48 weights against the other
     student's one. Measured on main with 60 of them: the honest run's single process got 0.03 of
@@ -76,25 +86,23 @@ def test_many_busy_sessions_do_not_starve_another_students_run():
     the same weight for every run (judge/cgroups.py), so the honest run gets its share. Compared
     here, with both runs on one core: the CPU each run's user used over the same seconds (no
     clock in the assertion)."""
-    hostile_group = sandbox.RunGroup(4096, 128)
-    honest_group = sandbox.RunGroup(4096, 128)
-    if not (hostile_group.cpu_fair and honest_group.cpu_fair):
-        hostile_group.close(), honest_group.close()
-        pytest.skip("no cgroup cpu controller here: runs share the CPU by the kernel's own rules")
     hostile_uid, honest_uid = sandbox.student_user(SLOT_HOSTILE)[0], sandbox.student_user(SLOT_HONEST)[0]
     procs = []
-    try:
-        procs.append(_start(BUSY_SESSIONS, SLOT_HOSTILE, hostile_group))
-        procs.append(_start(BUSY_ONE, SLOT_HONEST, honest_group))
-        time.sleep(1.5)  # every process started and busy
-        before = _cpu_ticks(hostile_uid), _cpu_ticks(honest_uid)
-        time.sleep(4)
-        hostile, honest = (_cpu_ticks(hostile_uid) - before[0], _cpu_ticks(honest_uid) - before[1])
-    finally:
-        for proc in procs:
-            sandbox.kill_tree(proc)
-        hostile_group.close(), honest_group.close()
-        sandbox.end_user_processes(hostile_uid), sandbox.end_user_processes(honest_uid)
+    with contextlib.ExitStack() as runs:
+        hostile_run = runs.enter_context(judge_run(_package(tmp_path / "hostile"), SLOT_HOSTILE))
+        honest_run = runs.enter_context(judge_run(_package(tmp_path / "honest"), SLOT_HONEST))
+        if not (hostile_run.group.cpu_fair and honest_run.group.cpu_fair):
+            pytest.skip("no cgroup cpu controller here: runs share the CPU by the kernel's own rules")
+        try:
+            procs.append(_start(BUSY_SESSIONS, hostile_run))
+            procs.append(_start(BUSY_ONE, honest_run))
+            time.sleep(1.5)  # every process started and busy
+            before = _cpu_ticks(hostile_uid), _cpu_ticks(honest_uid)
+            time.sleep(4)
+            hostile, honest = (_cpu_ticks(hostile_uid) - before[0], _cpu_ticks(honest_uid) - before[1])
+        finally:
+            for proc in procs:
+                sandbox.kill_tree(proc)
     # fair: about 1 to 1; unfair: about 1 to 48
     assert hostile > 0 and honest >= hostile / 4, (
         f"the honest run's one process got {honest} ticks while the hostile run's 48 got {hostile}")
@@ -231,22 +239,18 @@ def _run_in(box, code):
     return out
 
 
-def _views(tmp_path, uid, gid):
-    """{view: (Sandbox, the folder it may write besides /tmp and /dev/shm)} as the judge and the
-    kernels build them; a fresh set for each student."""
-    tmp_path.mkdir(mode=0o755)
-    tmp_path.chmod(0o755)
-    judged = tmp_path / "judge"
-    judged.mkdir(mode=0o755)
-    judged.chmod(0o755)
-    shared = tmp_path / "shared"
-    (shared / "work").mkdir(parents=True)
-    for folder in (shared, shared / "work"):
-        os.chown(folder, uid, gid)
-    limits = sandbox.Limits(nproc=128, fsize_mb=1)
-    return {"judge": (sandbox.Sandbox(cwd=str(judged), ro=(str(judged),), uid=uid, gid=gid, limits=limits), None),
-            "kernel": (sandbox.Sandbox(cwd=str(shared / "work"), rw=(str(shared),), uid=uid, gid=gid, limits=limits),
-                       str(shared))}
+@contextlib.contextmanager
+def _view(tmp_path, view):
+    """(the product's sandbox of view for one student of SLOT_WRITER, the folder it may write
+    besides /tmp and /dev/shm): the judge's (judge_run) or a kernel's (kernel_run); a fresh one
+    for each student."""
+    tmp_path.mkdir()
+    if view == "judge":
+        with judge_run(_package(tmp_path / "student"), SLOT_WRITER) as worker:
+            yield worker.box, None
+    else:
+        with kernel_run(tmp_path, SLOT_WRITER) as (spec, _):
+            yield kernel_box(spec)[0], spec["shared"]
 
 
 @pytest.mark.slow
@@ -261,16 +265,12 @@ def test_a_sandbox_writes_only_into_its_sized_tmpfs_and_leaves_nothing_for_the_n
     there. Fix: they are remounted read-only (judge/sandbox.py); the run writes only into /tmp and
     /dev/shm (sized) and the folders bound to it read-write. The next student graded by the same
     worker (same user) finds none of it."""
-    uid, gid = sandbox.student_user(SLOT_WRITER)
-    try:
-        box, rw = _views(tmp_path / "first", uid, gid)[view]
+    with _view(tmp_path / "first", view) as (box, rw):
         planted = eval(_run_in(box, PLANT).split("planted", 1)[1])  # noqa: S307 (a list of str)
-        allowed = ("/tmp", "/dev/shm", *([rw] if rw else []))
-        assert planted and all(any(p == a or p.startswith(a + "/") for a in allowed) for p in planted), planted
-        next_box, _ = _views(tmp_path / "second", uid, gid)[view]
+    allowed = ("/tmp", "/dev/shm", *([rw] if rw else []))
+    assert planted and all(any(p == a or p.startswith(a + "/") for a in allowed) for p in planted), planted
+    with _view(tmp_path / "second", view) as (next_box, _):
         assert "found []" in _run_in(next_box, FIND)
-    finally:
-        sandbox.end_user_processes(uid)
     assert not list(Path(sandbox.site_packages()).rglob(f"{MARKER}*"))
 
 
@@ -346,7 +346,7 @@ def test_a_kernel_holds_and_reaches_no_descriptor_of_the_graders_files(tmp_path)
     learnt); it is 0600 now, as the kernels' logs are (kernel_sandbox.enter_run)."""
     import json
 
-    from zygote_helpers import real_zygote
+    from product_sandboxes import real_zygote
 
     tmp_path.chmod(0o755)
     gradebook = tmp_path / "gradebook.db"

@@ -24,7 +24,7 @@ from course_fixtures import (HIDDEN_LINE, PLAIN_DOUBLE, grades_by_name, make_toy
 from hostile_cells import DEAF_LOOP, FRAMES, error_flood, fork_bomb
 
 from autograder.config import ROOT, Course
-from autograder.notebooks.kernel_sandbox import NBGRADER_MEMORY_MB
+from autograder.notebooks.kernel_sandbox import MAX_CELL_OUTPUT_BYTES, NBGRADER_MEMORY_MB
 from autograder.sandbox.bubblewrap import isolation_available
 
 pytestmark = pytest.mark.slow
@@ -450,28 +450,40 @@ def test_the_network_is_unreachable(graded):
     assert graded.listener.seen == []
 
 
-def test_floods_of_output_are_cut(graded):
-    """The flood is bounded and the grader unaffected. On a heavily loaded machine the flooding
-    kernel can also run out of its own limits and nbgrader give up on that notebook, or run past
-    the cell timeout and be killed: then it gains nothing (no more than its honest cells) and the
-    batch still finishes."""
+def _flood_branch(result, path, out):
+    """Which way the flood ended, on this machine under its load this time."""
+    if result.timed_out:
+        return "ran past the cell timeout: its kernel was killed"
+    if not result.nbgrader_ok and not path.exists():
+        return "its kernel ran out of its own limits: nbgrader gave up on the notebook"
+    if '"ename": "MessageTooLarge"' in out:
+        return "the fd flood came as one message over the limit: its kernel was stopped"
+    return "the fd flood was stopped by the kernel's file-size limit"
+
+
+def test_floods_of_output_are_cut(graded, record_property):
+    """Whichever way the flood ends (which depends on the machine's load, so it is reported, not
+    asserted), it gains nothing: its notebook stays small, no cell keeps more than the cell's
+    cap, and its test cells score at most what they score for the honest student; where its test
+    cells ran to the end, exactly that."""
     result = graded.results["flood"]
     grades = grades_by_name(result)
     path = graded.course.step_dir("autograded", "flood") / "Toy.ipynb"
-    if (not result.nbgrader_ok and not path.exists()) or result.timed_out:
-        assert all((g["auto_score"] or 0) <= g["max_score"] for g in grades.values())
-        assert (grades["test_double"]["auto_score"] or 0) + (grades["test_relu"]["auto_score"] or 0) <= 5
-        return
-    assert path.stat().st_size < 8 << 20
-    out = _outputs(graded.course, "flood")
-    assert "[output cut: more than" in out  # the print flood, one message a line: the cell's cap
-    # the fd flood: stopped by the kernel's file-size limit, or, where ipykernel forwards fd 1 in
-    # one message over the grader's limit, by stopping that notebook's kernel (its own cost alone)
-    stopped = '"ename": "MessageTooLarge"' in out
-    assert "fd flood stopped" in out or stopped, out[-2000:]
-    if stopped:  # the test cells after the flood did not run: the flood gains nothing, costs its own
+    out = _outputs(graded.course, "flood") if path.exists() else ""
+    branch = _flood_branch(result, path, out)
+    record_property("flood branch", branch)
+    print("flood branch:", branch)
+    assert all((g["auto_score"] or 0) <= g["max_score"] for g in grades.values()), grades
+    assert (grades["test_double"]["score_before_check"] or 0) <= 2 and (grades["test_relu"]["auto_score"] or 0) <= 3
+    if path.exists():
+        assert path.stat().st_size < 8 << 20, (branch, path.stat().st_size)
+        for cell in nbformat.read(path, as_version=4).cells:
+            kept = len(json.dumps(cell.get("outputs", [])).encode())
+            assert kept <= MAX_CELL_OUTPUT_BYTES + (64 << 10), (branch, kept)
+    if branch == "the fd flood came as one message over the limit: its kernel was stopped":
         assert grades["test_double"]["auto_score"] == 0 and grades["test_relu"]["auto_score"] == 0
-    else:
+    if branch == "the fd flood was stopped by the kernel's file-size limit":
+        assert "[output cut: more than" in out and "fd flood stopped" in out, out[-2000:]
         assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
 
 

@@ -27,6 +27,7 @@ from process_tree import pids_where, running, stat_fields
 
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.sandbox import bubblewrap as sandbox
+from product_sandboxes import PYTHON, judge_run, package
 from user_slots import slot
 
 pytestmark = [pytest.mark.slow,
@@ -382,35 +383,27 @@ time.sleep(int(sys.argv[2]))
 
 
 def test_a_fork_bomb_does_not_stop_another_students_sandbox(tmp_path):
-    tmp_path.chmod(0o755)
-    limits = sandbox.Limits(nproc=64)
+    """A fork bomb in one judge run's sandbox (the product's box and run group, judge_run) is
+    stopped at its own process limit; another student's run forks as it likes meanwhile, and
+    nothing of the bomb outlives its sandbox."""
     bomb_slot, calm_slot = slot(6), slot(7)
-    python = os.path.realpath(sys.executable)
-    bomber_group = sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
-    bomber = sandbox.Sandbox(cwd=str(tmp_path), ro=(str(tmp_path),), uid=sandbox.student_user(bomb_slot)[0],
-                             gid=sandbox.student_user(bomb_slot)[1], limits=limits)
-    proc = sandbox.sandboxed_popen([python, "-I", "-S", "-c", FORK_MANY, "1000", "30"], bomber,
-                                   group=bomber_group, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().startswith("stopped by BlockingIOError")
-        other = sandbox.Sandbox(cwd=str(tmp_path), ro=(str(tmp_path),), uid=sandbox.student_user(calm_slot)[0],
-                                gid=sandbox.student_user(calm_slot)[1], limits=limits)
-        other_group = sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
+    with judge_run(package(tmp_path / "bomber"), bomb_slot) as bomber, \
+            judge_run(package(tmp_path / "calm"), calm_slot) as other:
+        proc = sandbox.sandboxed_popen([PYTHON, "-I", "-S", "-c", FORK_MANY, "1000", "30"], bomber.box,
+                                       group=bomber.group, stdout=subprocess.PIPE, text=True)
         try:
-            calm = sandbox.sandboxed_popen([python, "-I", "-S", "-c", FORK_MANY, "20", "0"], other,
-                                           group=other_group, stdout=subprocess.PIPE, text=True)
+            assert proc.stdout.readline().startswith("stopped by BlockingIOError")
+            calm = sandbox.sandboxed_popen([PYTHON, "-I", "-S", "-c", FORK_MANY, "20", "0"], other.box,
+                                           group=other.group, stdout=subprocess.PIPE, text=True)
             out = calm.communicate(timeout=60)[0]
+            assert out.startswith("forked 20"), out
         finally:
-            other_group.close()
-        assert out.startswith("forked 20"), out
-    finally:
-        sandbox.kill_tree(proc)
-        for _ in range(100):  # bwrap's --die-with-parent takes every forked child
-            if not bomber_group.pids():
-                break
-            time.sleep(0.1)
-        left = bomber_group.pids()
-        bomber_group.close()
+            sandbox.kill_tree(proc)
+            for _ in range(100):  # bwrap's --die-with-parent takes every forked child
+                if not bomber.group.pids():
+                    break
+                time.sleep(0.1)
+            left = bomber.group.pids()
     assert not left, "the bomb outlived its sandbox"
 
 
