@@ -8,6 +8,7 @@ through a whole grading run, and asserts the SAFE outcome:
   kernel_sandbox.enter_run (its zygote running), in a work folder made as the launcher makes it;
 - judge: the Sandbox of grader._sandboxed_run over a submitted package, as judge_package runs it.
 """
+import ast
 import os
 import subprocess
 import textwrap
@@ -88,16 +89,19 @@ def test_neither_the_graders_environment_nor_its_processes_are_visible(view, req
 @pytest.mark.parametrize("view", ["kernel", "judge"])
 def test_nothing_of_the_instructors_tree_is_visible_inside(view, request):
     """The hidden cases, the reference package, the grader's code and the course folder live in
-    the instructor's tree (and the course's): no path of it exists inside, and no file anywhere
-    the sandbox can list is a copy of the hidden cases."""
+    the instructor's tree (and the course's): no path of it exists inside (the tree's folder
+    itself only where a bind lies under it, e.g. a clone's own .venv, holding nothing else), and
+    no file anywhere the sandbox can list is a copy of the hidden cases."""
     from autograder.hidden import cases
 
     box, _ = request.getfixturevalue("kernel_run" if view == "kernel" else "judge_box")
     marker = Path(cases.__file__).read_text().splitlines()[0]  # the hidden cases' first line
+    bound = sorted({Path(p).relative_to(ROOT).parts[0] for _, p in box.binds() if Path(p).is_relative_to(ROOT)})
     rc, out = _run(box, """
         import os, sys
         root, marker = sys.argv[1], sys.argv[2]
-        for path in (root, root + "/autograder/hidden/cases.py", root + "/cs231n/layers.py", root + "/courses"):
+        print("listing", sorted(os.listdir(root)) if os.path.isdir(root) else [])
+        for path in (root + "/autograder/hidden/cases.py", root + "/cs231n/layers.py", root + "/courses"):
             print("exists" if os.path.exists(path) else "absent", path)
         copies = []
         for folder, dirs, files in os.walk("/"):
@@ -115,6 +119,8 @@ def test_nothing_of_the_instructors_tree_is_visible_inside(view, request):
         print("copies", copies)
     """, str(ROOT), marker)
     assert rc == 0 and "exists" not in out and "copies []" in out, out
+    listing = ast.literal_eval(out.split("listing ", 1)[1].split("\n", 1)[0])
+    assert set(listing) <= set(bound), (listing, bound)
 
 
 @pytest.mark.parametrize("view", ["kernel", "judge"])
