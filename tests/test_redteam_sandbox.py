@@ -7,7 +7,7 @@ SAFE outcome. An attack that works is marked xfail(strict=True) with "HOLE:" in 
 
 Views used:
 - kernel: Sandbox(cwd=shared, rw=(shared,)) over a shared folder laid out as
-  kernel_sandbox.enter_run lays it out (runtime/ owned by the run's user, code/ root-owned);
+  run.enter_run lays it out (runtime/ owned by the run's user, code/ root-owned);
 - judge: Sandbox(cwd=w, ro=(w,)) over a folder laid out as judge.grader._prepare lays it out.
 """
 import json
@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 from process_tree import pids_where, stat_fields
 
-from autograder.notebooks import kernel_sandbox, kernel_zygote
+from autograder.notebooks import kernel_zygote
+from autograder.notebooks import launcher as nb_launcher
+from autograder.notebooks import run as nb_run
 from autograder.sandbox import forked
 from autograder.config import ROOT
 from autograder.sandbox import bubblewrap as sandbox
@@ -75,9 +77,9 @@ def kernel_run(tmp_path):
         target.chmod(0o644)
     work.mkdir(mode=0o700)
     (work / "mine.py").write_text("x = 1\n")
-    kernel_sandbox._chown_tree(work, uid, gid)
+    nb_launcher._chown_tree(work, uid, gid)
     box = sandbox.Sandbox(cwd=str(work), rw=(str(shared),), uid=uid, gid=gid,
-                          limits=sandbox.Limits(**kernel_sandbox.KERNEL_LIMITS))
+                          limits=sandbox.Limits(**nb_run.KERNEL_LIMITS))
     yield box, shared
     sandbox.end_user_processes(uid)
 
@@ -127,26 +129,26 @@ def test_a_kernel_cannot_change_the_zygotes_code_or_plant_files_next_to_it(kerne
 
 def _nbgrader_file(shared, name):
     """A connection file as nbgrader writes it: root's, in nbgrader's root-only runtime folder."""
-    folder = shared / kernel_sandbox.NBGRADER_RUNTIME
+    folder = shared / nb_run.NBGRADER_RUNTIME
     folder.mkdir(mode=0o700, exist_ok=True)
     (folder / name).write_text("{}")
     return folder / name
 
 
 def _launch(shared, connection_file, notebook_dir, run_dir, zygote="no-zygote.sock"):
-    """The kernel launcher (kernel_sandbox.py, run as the grader by jupyter_client) for one
+    """The kernel launcher (launcher.py, run as the grader by jupyter_client) for one
     notebook, the zygote's address zygote/`zygote` (root's folder, as enter_run leaves it; by
     default nothing listens there: it fails after preparing the kernel's files)."""
     uid, gid = _user(SLOT_A)
-    limits = sandbox.Limits(**kernel_sandbox.KERNEL_LIMITS)
+    limits = sandbox.Limits(**nb_run.KERNEL_LIMITS)
     spec = {"uid": uid, "gid": gid, "limits": limits.__dict__, "env": {}, "shared": str(shared),
             "tmpfs": False, "group": [], "logs": str(run_dir)}
     spec_file = run_dir / "kernel-sandbox.json"
     spec_file.write_text(json.dumps(spec))
-    env = {"PATH": os.environ["PATH"], kernel_sandbox.SPEC_ENV: str(spec_file),
-           kernel_zygote.SOCKET_ENV: str(shared / kernel_sandbox.ZYGOTE_FOLDER / zygote)}
-    (shared / kernel_sandbox.ZYGOTE_FOLDER).mkdir(mode=0o755, exist_ok=True)
-    return subprocess.run([PYTHON, str(ROOT / "autograder" / "notebooks" / "kernel_sandbox.py"), "-f", str(connection_file)],
+    env = {"PATH": os.environ["PATH"], nb_run.SPEC_ENV: str(spec_file),
+           kernel_zygote.SOCKET_ENV: str(shared / nb_run.ZYGOTE_FOLDER / zygote)}
+    (shared / nb_run.ZYGOTE_FOLDER).mkdir(mode=0o755, exist_ok=True)
+    return subprocess.run([PYTHON, str(ROOT / "autograder" / "notebooks" / "launcher.py"), "-f", str(connection_file)],
                           cwd=notebook_dir, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -201,9 +203,9 @@ def test_a_kernel_cannot_make_the_launcher_connect_to_a_host_socket(kernel_run, 
     (run_dir / "spec.json").write_text(json.dumps({
         "uid": uid, "gid": gid, "env": {}, "shared": str(shared), "tmpfs": False, "group": [],
         "logs": str(run_dir)}))
-    launcher = subprocess.Popen([PYTHON, str(ROOT / "autograder" / "notebooks" / "kernel_sandbox.py"), "-f", str(connection_file)],
+    launcher = subprocess.Popen([PYTHON, str(ROOT / "autograder" / "notebooks" / "launcher.py"), "-f", str(connection_file)],
                                 cwd=notebook_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env={"PATH": os.environ["PATH"], kernel_sandbox.SPEC_ENV: str(run_dir / "spec.json"),
+                                env={"PATH": os.environ["PATH"], nb_run.SPEC_ENV: str(run_dir / "spec.json"),
                                      kernel_zygote.SOCKET_ENV: str(zygote)})
     try:
         try:
@@ -244,7 +246,7 @@ def _sessions(pids):
 
 
 def test_nothing_a_kernel_started_outlives_its_notebook(tmp_path):
-    """The real kernel zygote (kernel_sandbox.enter_run) forks one kernel, whose start-up code
+    """The real kernel zygote (run.enter_run) forks one kernel, whose start-up code
     leaves a process in a new session; the kernel's launcher then goes, as at a notebook's end."""
     with real_zygote(tmp_path, SLOT_B) as (start, uid, logs):
         zygote_and_sandbox = set(_processes_of(uid))
@@ -278,7 +280,7 @@ def test_a_kernel_cannot_ask_the_zygote_for_a_kernel_of_its_own(tmp_path):
     """A kernel of its own would outlive the notebook (the zygote kills everything only when no
     kernel it serves runs): a process of the sandbox that connects to the zygote gets nothing."""
     with real_zygote(tmp_path, SLOT_B) as (start, _, logs):
-        address = tmp_path / "shared" / kernel_sandbox.ZYGOTE_FOLDER / kernel_zygote.SOCKET_NAME
+        address = tmp_path / "shared" / nb_run.ZYGOTE_FOLDER / kernel_zygote.SOCKET_NAME
         conn, pidfd, work = start(ASK_THE_ZYGOTE.format(address=str(address)))
         deadline = time.monotonic() + 120
         answer = ""
@@ -293,7 +295,7 @@ def test_a_kernel_cannot_ask_the_zygote_for_a_kernel_of_its_own(tmp_path):
 
 HIJACKS = ("sitecustomize.py", "usercustomize.py", "json.py", "shutil.py", "tempfile.py", "select.py",
            "signal.py", "socket.py", "stat.py", "autograder/__init__.py", "autograder/sandbox/forked.py",
-           "autograder/notebooks/kernel_zygote.py", "evil.pth")
+           "autograder/notebooks/kernel_zygote.py", "autograder/notebooks/run.py", "evil.pth")
 
 
 def test_the_launcher_imports_nothing_from_the_notebooks_folder(kernel_run, tmp_path):
@@ -307,6 +309,7 @@ def test_the_launcher_imports_nothing_from_the_notebooks_folder(kernel_run, tmp_
     run_dir.mkdir()
     for name in HIJACKS:
         hook = f"import os; open({str(marker)!r} + '/' + {name.replace('/', '_')!r}, 'w').close()\n"
+        (notebook_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (notebook_dir / name).write_text(hook if not name.endswith(".pth") else "import os; " + hook)
     done = _launch(shared, _nbgrader_file(shared, "kernel-5678.json"), notebook_dir, run_dir)
     assert "no-zygote.sock" in done.stderr or "FileNotFoundError" in done.stderr, done.stderr[-2000:]
@@ -342,7 +345,7 @@ def test_neither_the_graders_environment_nor_its_processes_are_visible(view, req
     monkeypatch.setenv("CS231N_GRADER_SECRET", "s3cret-token-9917")
     if view == "kernel":
         box, _ = request.getfixturevalue("kernel_run")
-        env = kernel_sandbox._kernel_env({"env": {}}, box.cwd)
+        env = nb_run._kernel_env({}, box.cwd)
     else:
         box, _ = request.getfixturevalue("judge_box")
         env = grader._env("/tmp")
@@ -651,7 +654,7 @@ def test_empty_files_on_the_tmpfs_are_bounded_by_the_runs_cgroup(tmp_path):
 
 
 def test_a_kernels_log_on_the_graders_disk_is_bounded(kernel_run, tmp_path):
-    """A kernel's stdout and stderr go to a log file of the grader's (kernel_sandbox.launch opens
+    """A kernel's stdout and stderr go to a log file of the grader's (launcher.launch opens
     it, the zygote hands it over); ten processes printing at once must not grow it past the
     kernels' file size limit."""
     box, _ = kernel_run
@@ -675,5 +678,5 @@ def test_a_kernels_log_on_the_graders_disk_is_bounded(kernel_run, tmp_path):
     finally:
         os.close(log)
         sandbox.kill_tree(proc)
-    limit = kernel_sandbox.KERNEL_LIMITS["fsize_mb"] << 20
+    limit = nb_run.KERNEL_LIMITS["fsize_mb"] << 20
     assert 0 < log_path.stat().st_size <= limit, log_path.stat().st_size

@@ -1,16 +1,17 @@
 """A student run's real kernel zygote for the red-team tests, started as a grading run starts
-it (kernel_sandbox.enter_run), without the run's tmpfs."""
+it (run.enter_run), without the run's tmpfs."""
 import json
 import os
 from contextlib import contextmanager
 
-from autograder.notebooks import kernel_sandbox, kernel_zygote
+from autograder.notebooks import kernel_zygote
+from autograder.notebooks import run as kernel_run
 from autograder.sandbox import bubblewrap as sandbox
 
 
 @contextmanager
 def real_zygote(tmp_path, slot):
-    """A run's real kernel zygote (kernel_sandbox.enter_run, without the run's tmpfs). Yields
+    """A run's real kernel zygote (run.enter_run, without the run's tmpfs). Yields
     (start, uid, logs): start(code) asks it for a kernel whose start-up runs code, as a launcher
     outside the sandbox does, and returns (connection, pidfd, the kernel's work folder)."""
     tmp_path.chmod(0o755)
@@ -18,7 +19,7 @@ def real_zygote(tmp_path, slot):
     shared.mkdir(mode=0o711)
     logs.mkdir()
     uid, gid = sandbox.student_user(slot)
-    limits = sandbox.Limits(**kernel_sandbox.KERNEL_LIMITS)
+    limits = sandbox.Limits(**kernel_run.KERNEL_LIMITS)
     group = sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
     spec = {"uid": uid, "gid": gid, "limits": limits.__dict__, "env": {}, "shared": str(shared), "tmpfs": False,
             "group": [str(f) for f in group.folders], "logs": str(logs)}
@@ -35,16 +36,16 @@ def real_zygote(tmp_path, slot):
         os.chown(connection, uid, gid)
         log = os.open(logs / "kernel.log", os.O_WRONLY | os.O_CREAT, 0o600)
         try:
-            conn, pidfd = kernel_zygote.request_kernel(address, {
-                "cwd": str(work), "env": kernel_sandbox._kernel_env(spec, work),
-                "argv": ["-f", str(connection), "--HistoryManager.hist_file=:memory:",
-                         f"--IPKernelApp.exec_lines={[code]!r}"]}, log)
+            conn, pidfd = kernel_zygote.request_kernel(address, kernel_zygote.KernelRequest(
+                str(work), kernel_run._kernel_env(spec["env"], work),
+                ["-f", str(connection), "--HistoryManager.hist_file=:memory:",
+                 f"--IPKernelApp.exec_lines={[code]!r}"]), log)
         finally:
             os.close(log)
         return conn, pidfd, work
 
     try:
-        address = kernel_sandbox.enter_run(str(tmp_path / "spec.json"))[kernel_zygote.SOCKET_ENV]
+        address = kernel_run.enter_run(str(tmp_path / "spec.json"))[kernel_zygote.SOCKET_ENV]
         yield start, uid, logs
     finally:
         group.close()

@@ -5,7 +5,7 @@ notebook stops there and is graded on what ran. A kernel killed from outside tho
 grader's: the OOM killer acting for the machine (or a cgroup above the run's) while the run
 stayed under its own limit, or its launcher (the grader's process, out of the student's reach)
 killed by a signal. The facts are counters of the Linux kernel, which no sandboxed process can
-change, read by nbgrader's process (kernel_sandbox.BoundedExecute) before and after each cell:
+change, read by nbgrader's process (bounded_execute.BoundedExecute) before and after each cell:
 
 - the run cgroup's OOM kills (v1 memory.oom_control `oom_kill`, Linux >= 4.13; v2 memory.events
   `oom_kill`): a process of the run was killed by an OOM killer, whoever's limit ran out;
