@@ -52,9 +52,9 @@ def alive(pid, started, table=None):
 
 def kernels(pids, table):
     """Of pids, the notebook kernels running: children of a kernel zygote (kernel_zygote.py)
-    while a kernel launcher (kernel_sandbox.py) waits (else a child of the zygote may be a fork
+    while a kernel launcher (launcher.py) waits (else a child of the zygote may be a fork
     made by one of its imports)."""
-    if not any("kernel_sandbox.py" in table[pid].cmdline for pid in pids if pid in table):
+    if not any("launcher.py" in table[pid].cmdline for pid in pids if pid in table):
         return set()
     zygotes = {pid for pid in pids if pid in table and "kernel_zygote.py" in table[pid].cmdline}
     return {pid for pid in zygotes if table[pid].ppid in zygotes}

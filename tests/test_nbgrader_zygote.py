@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from process_tree import ended, pids_where, running
 
-from autograder.notebooks import kernel_sandbox, nbgrader_zygote
+from autograder.budget import TimeBudget
+from autograder.notebooks import nbgrader_zygote
+from autograder.notebooks import run as nb_run
 from autograder.config import ROOT
 from autograder.sandbox import bubblewrap as sandbox
 from autograder.sandbox.bubblewrap import isolation_available
@@ -28,11 +30,11 @@ time.sleep(600)
 '''
 
 
-def _run(args, cwd, tmp_path, timeout=120):
-    run = kernel_sandbox.NbgraderRun(args, {})
+def _run(args, cwd, tmp_path, budget=TimeBudget(notebook=60, run_slack=60)):
+    run = nb_run.NbgraderRun(args, {})
     log = tmp_path / "nbgrader.log"
-    code, timed_out = nbgrader_zygote.run_nbgrader(run, cwd=cwd, log_path=log, timeout=timeout,
-                                                  env=dict(os.environ))
+    code, timed_out = nbgrader_zygote.run_nbgrader(run, cwd=cwd, log_path=log, env=dict(os.environ),
+                                                  budget=budget, notebooks=1)
     return code, timed_out, log.read_text() if log.exists() else ""
 
 
@@ -56,7 +58,7 @@ def test_a_run_past_its_timeout_is_killed_with_all_it_started(tmp_path):
     marker = f"{time.time() % 1000 + 1000:.3f}"
     (tmp_path / "nbgrader_config.py").write_text(HANG.format(marker=marker))
     started = time.monotonic()
-    code, timed_out, _ = _run(["autograde", "a2"], tmp_path, tmp_path, timeout=3)
+    code, timed_out, _ = _run(["autograde", "a2"], tmp_path, tmp_path, TimeBudget(notebook=1, run_slack=2))
     assert timed_out and code != 0
     assert time.monotonic() - started < 30
     pid = int((tmp_path / "pid").read_text())
@@ -89,10 +91,10 @@ def test_an_isolated_run_has_its_tmpfs_and_its_kernel_zygote_in_the_sandbox(tmp_
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     # autograde loads the config file of the run's folder, then fails: there is no course
-    with kernel_sandbox.sandboxed_nbgrader(["autograde", "a2"], run_dir, uid_slot=SLOT) as run:
-        run.env["KERNELS_MOUNT"] = kernel_sandbox.KERNELS_MOUNT
-        nbgrader_zygote.run_nbgrader(run, cwd=tmp_path, log_path=tmp_path / "log", timeout=120,
-                                     env=dict(os.environ))
+    with nb_run.sandboxed_nbgrader(["autograde", "a2"], run_dir, uid_slot=SLOT) as run:
+        run.env["KERNELS_MOUNT"] = nb_run.KERNELS_MOUNT
+        nbgrader_zygote.run_nbgrader(run, cwd=tmp_path, log_path=tmp_path / "log", env=dict(os.environ),
+                                     budget=TimeBudget(notebook=60, run_slack=60), notebooks=1)
     mounted, listing, runtime, uids, followed = json.loads((tmp_path / "seen").read_text())
     assert mounted, "the run's tmpfs is not mounted"
     assert not followed, "nbgrader followed a link on the run's tmpfs (it must be mounted nosymfollow)"
@@ -104,7 +106,7 @@ def test_an_isolated_run_has_its_tmpfs_and_its_kernel_zygote_in_the_sandbox(tmp_
     # other graders' zygotes (other tests on this machine) may show too: this run's is there, as its user
     assert str(uid) in uids and all(int(u) >= sandbox.UID_BASE for u in uids), \
         "the kernel zygote runs in the sandbox, as the run's user"
-    assert not os.path.ismount(kernel_sandbox.KERNELS_MOUNT), "the run's tmpfs leaked to the machine"
+    assert not os.path.ismount(nb_run.KERNELS_MOUNT), "the run's tmpfs leaked to the machine"
     assert not pids_where(lambda e: e.stat().st_uid == uid and running(e)), "a process of the run's user outlived it"
 
 

@@ -124,11 +124,13 @@ def run_nbgrader_autograde(job, private_root):
 
     nbgrader runs as the grader, forked from this worker's zygote (autograder.notebooks.nbgrader_zygote:
     nbgrader is imported once per worker, not once per student); every notebook's kernel runs
-    in the student run's bubblewrap sandbox (autograder.notebooks.kernel_sandbox), with bounded outputs; a
+    in the student run's bubblewrap sandbox (autograder.notebooks.run), with bounded outputs; a
     cell past its timeout or its notebook's budget is ended by killing the kernel, and whatever
     the run started dies with it. The run's own limit (the notebooks' budgets and RUN_SLACK) is
     the grader's last resort, never reached by a student's code."""
-    from autograder.notebooks import kernel_deaths, kernel_sandbox
+    from autograder.budget import TimeBudget
+    from autograder.notebooks import kernel_deaths
+    from autograder.notebooks.run import NBGRADER_MEMORY_MB, preprocessor_args, sandboxed_nbgrader
     from autograder.notebooks.nbgrader_zygote import run_nbgrader
 
     private_root = Path(private_root)
@@ -137,28 +139,29 @@ def run_nbgrader_autograde(job, private_root):
     nbgrader_args = [
         "autograde", job.assignment_id, "--student", job.student_id,
         "--force", f"--CourseDirectory.root={private_root}", f"--CourseDirectory.db_url={db_url}",
-        f"--CourseDirectory.source_directory={job.source_root}", f"--Execute.timeout={job.cell_timeout}",
+        f"--CourseDirectory.source_directory={job.source_root}",
         *(f"--CourseDirectory.ignore={pattern}" for pattern in GRADING_IGNORE),
         # nbgrader leaves autograded notebooks 0444: root rewrites them anyway, the caller in self mode could not
         *(["--Autograde.permissions=644"] if self_mode() else []),
-        *kernel_sandbox.preprocessor_args()]
+        *preprocessor_args()]
     kernel_env = {"CS231N_DATASET": job.dataset, "CS231N_FAST": "1", "MPLBACKEND": "Agg"}
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CS231N_DB_URL", "CS231N_COURSE_DIR")}
     env.update(kernel_env)
     log, overruns, filled = run_dir / "nbgrader.log", run_dir / "timed-out.txt", run_dir / "filled.txt"
     died = run_dir / "deaths.txt"
     notebooks = max(1, len(list((Path(job.source_root) / job.assignment_id).glob("*.ipynb"))))
-    timeout = notebooks * job.notebook_budget + RUN_SLACK
-    with kernel_sandbox.sandboxed_nbgrader(nbgrader_args, run_dir, env=kernel_env, budget=job.notebook_budget,
-                                           overrun_report=overruns, full_report=filled, death_report=died) as run:
-        returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, timeout=timeout, env=env)
+    budget = TimeBudget().with_limits(cell=job.cell_timeout, notebook=job.notebook_budget, run_slack=RUN_SLACK)
+    timeout = budget.nbgrader_run(notebooks)
+    with sandboxed_nbgrader(nbgrader_args, run_dir, env=kernel_env, budget=budget,
+                            overrun_report=overruns, full_report=filled, death_report=died) as run:
+        returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, env=env, budget=budget, notebooks=notebooks)
     out_of_time, out_of_space, deaths = _notebooks_in(overruns), _notebooks_in(filled), kernel_deaths.read(died)
-    own_limit = kernel_deaths.at_limit_of(run.peak_bytes, kernel_sandbox.NBGRADER_MEMORY_MB << 20)
+    own_limit = kernel_deaths.at_limit_of(run.peak_bytes, NBGRADER_MEMORY_MB << 20)
     if timed_out:
         return AutogradeOutcome(False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}",
                            out_of_time, out_of_space, True, run.peak_bytes, deaths)
     if run.out_of_memory and own_limit:  # its own limit: what this student's kernels sent it, so the student's
-        return AutogradeOutcome(False, f"nbgrader ran out of the {kernel_sandbox.NBGRADER_MEMORY_MB} MiB it may use "
+        return AutogradeOutcome(False, f"nbgrader ran out of the {NBGRADER_MEMORY_MB} MiB it may use "
                                 "for one student, holding what this student's notebooks sent it; the notebooks it "
                                 f"had not finished score 0\n{_tail(log)}", out_of_time, out_of_space, False, run.peak_bytes, deaths)
     return AutogradeOutcome(returncode == 0, _tail(log), out_of_time, out_of_space, False, run.peak_bytes, deaths,

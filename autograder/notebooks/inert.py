@@ -1,23 +1,19 @@
 """Make a graded notebook inert before staff open it: nothing a student wrote can run in a page.
+Outputs keep text, raster images and allow-listed HTML; markdown that does not render inert is
+shown as its source; nbgrader metadata formgrader writes unescaped must be an id.
+docs/grading.md, "Pages staff open", says why and how."""
+from __future__ import annotations
 
-nbgrader's formgrader renders the autograded notebook on the Jupyter server's own origin, with
-markdown and HTML outputs unsanitised, so student markup there runs as the instructor
-(docs/grading.md, "Pages staff open"). This module rewrites the stored notebook so that
-whatever renders it shows text and pictures only:
-- outputs keep text, PNG/JPEG/GIF and allow-listed HTML (bleach); scripts, SVG, widgets,
-  markdown and LaTeX outputs are dropped (their text/plain stays), metadata only sizes;
-- a markdown cell is kept as written when it renders without raw HTML, with only http(s)/mailto
-  links and embedded raster images; otherwise its source is shown as a code block, with a note;
-- nbgrader metadata that formgrader writes into the page unescaped (grade_id) must be an id.
-"""
 import base64
 import binascii
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import bleach
 import nbformat
+from nbformat import NotebookNode
 from nbformat.corpus.words import generate_corpus_id
 
 NOTE = ("**[autograder]** This answer is shown as its source, not rendered: it holds markup that "
@@ -44,7 +40,7 @@ _cleaner = bleach.Cleaner(tags=HTML_TAGS, attributes=HTML_ATTRS, protocols={"htt
                           strip=False, strip_comments=True)
 
 
-def clean_html(html):
+def clean_html(html: str | list[str]) -> str:
     """HTML with only allow-listed tags and attributes; any other markup is shown as text."""
     return _cleaner.clean(html if isinstance(html, str) else "".join(html))
 
@@ -52,24 +48,24 @@ def clean_html(html):
 class _Tags(HTMLParser):
     """The (tag, attributes) of HTML that nbconvert's renderer wrote (regular, escaped)."""
 
-    def __init__(self, html):
+    def __init__(self, html: str) -> None:
         super().__init__(convert_charrefs=True)
-        self.tags = []
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
         self.feed(html)
         self.close()
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, attrs))
 
 
-def _render(source, attachments, escape):
+def _render(source: str, attachments: dict[str, Any], escape: bool) -> str:
     from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
     renderer = IPythonRenderer(escape=escape, attachments=attachments)
     return MarkdownWithMath(renderer=renderer).render(source)
 
 
-def _attribute_ok(tag, name, value):
+def _attribute_ok(tag: str, name: str, value: str | None) -> bool:
     value = value or ""
     if name == "href":
         return bool(SAFE_HREF.fullmatch(value))
@@ -80,7 +76,7 @@ def _attribute_ok(tag, name, value):
     return name in RENDERED_ATTRS
 
 
-def markdown_is_inert(source, attachments=None):
+def markdown_is_inert(source: str, attachments: dict[str, Any] | None = None) -> bool:
     """True when the markdown renders (as formgrader renders it) without raw HTML, with only
     http(s)/mailto/#anchor links and images embedded as PNG/JPEG/GIF data."""
     try:
@@ -94,14 +90,14 @@ def markdown_is_inert(source, attachments=None):
                for tag, attrs in tags)
 
 
-def as_source(source):
+def as_source(source: str) -> str:
     """Markdown that shows `source` verbatim in a fenced code block, after NOTE."""
     runs = [len(run) for run in re.findall(r"`+", source)]
     fence = "`" * max(3, max(runs, default=0) + 1)
     return f"{NOTE}\n\n{fence}text\n{source}\n{fence}\n"
 
 
-def _image_ok(data):
+def _image_ok(data: object) -> bool:
     if not isinstance(data, str):
         return False
     try:
@@ -111,9 +107,9 @@ def _image_ok(data):
         return False
 
 
-def _sizes(metadata, kept):
+def _sizes(metadata: dict[str, Any] | None, kept: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Only numeric width and height of the kept images (nbconvert writes them unquoted)."""
-    sizes = {}
+    sizes: dict[str, dict[str, float]] = {}
     for mime in kept:
         entry = (metadata or {}).get(mime)
         if mime in IMAGES and isinstance(entry, dict):
@@ -124,13 +120,13 @@ def _sizes(metadata, kept):
     return sizes
 
 
-def _text(value):
+def _text(value: object) -> str:
     if isinstance(value, list):
         return "".join(str(v) for v in value)
     return value if isinstance(value, str) else str(value)
 
 
-def _inert_output(out):
+def _inert_output(out: dict[str, Any]) -> tuple[NotebookNode, list[str]]:
     """The output as it may be stored, and the MIME types dropped from it."""
     kind = out.get("output_type")
     if kind == "stream":
@@ -141,7 +137,8 @@ def _inert_output(out):
                                       traceback=[_text(t) for t in out.get("traceback") or []]), []
     if kind not in ("display_data", "execute_result"):
         return nbformat.v4.new_output("stream", name="stdout", text=DROPPED.format(str(kind)[:40])), [str(kind)]
-    data, dropped = {}, []
+    data: dict[str, Any] = {}
+    dropped: list[str] = []
     for mime, value in (out.get("data") or {}).items():
         if mime == "text/plain":
             data[mime] = _text(value)
@@ -153,19 +150,19 @@ def _inert_output(out):
             dropped.append(mime)
     if not data:
         data["text/plain"] = DROPPED.format(", ".join(m[:60] for m in dropped))
-    fields = {"data": data, "metadata": _sizes(out.get("metadata"), data)}
+    fields: dict[str, Any] = {"data": data, "metadata": _sizes(out.get("metadata"), data)}
     if kind == "execute_result":
         count = out.get("execution_count")
         fields["execution_count"] = count if isinstance(count, int) and not isinstance(count, bool) else None
     return nbformat.v4.new_output(kind, **fields), dropped
 
 
-def _inert_attachments(attachments):
+def _inert_attachments(attachments: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     return {name: {m: v for m, v in bundle.items() if m in IMAGES and _image_ok(v)}
             for name, bundle in (attachments or {}).items() if isinstance(bundle, dict)}
 
 
-def _inert_metadata(cell, changes, where):
+def _inert_metadata(cell: NotebookNode, changes: list[str], where: str) -> None:
     meta = cell.setdefault("metadata", {})
     grading = meta.get("nbgrader")
     if grading is not None and not (isinstance(grading, dict) and ID.fullmatch(str(grading.get("grade_id", "x")))):
@@ -179,9 +176,9 @@ def _inert_metadata(cell, changes, where):
         changes.append(f"{where}: a cell id that is not an id replaced")
 
 
-def make_notebook_inert(nb):
+def make_notebook_inert(nb: NotebookNode) -> list[str]:
     """Rewrite a NotebookNode in place (see the module); returns a list of what changed."""
-    changes = []
+    changes: list[str] = []
     if nb.metadata.pop("widgets", None) is not None:
         changes.append("widget state dropped")
     for index, cell in enumerate(nb.cells):
@@ -212,10 +209,10 @@ def make_notebook_inert(nb):
     return changes
 
 
-def make_inert(folder):
+def make_inert(folder: str | Path) -> dict[str, list[str]]:
     """Rewrite every notebook under folder (an autograded submission) in place; returns
     {notebook path: [what changed]} for those that changed."""
-    changed = {}
+    changed: dict[str, list[str]] = {}
     for path in sorted(Path(folder).rglob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         changes = make_notebook_inert(nb)

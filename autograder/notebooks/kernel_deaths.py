@@ -1,26 +1,17 @@
-"""Whose failure a notebook kernel's death is: the student's (a score) or the host's (not graded).
+"""Whose failure a notebook kernel's death is: the student's (a score) or the host's (not graded),
+from counters of the Linux kernel no sandboxed process can change (the run's and nbgrader's
+cgroups, /proc/vmstat), read by nbgrader's process (bounded_execute.BoundedExecute) before and
+after each cell. docs/grading.md, "A student pays only for their own failures", has the rules."""
+from __future__ import annotations
 
-A kernel that ends itself, or is killed for passing its own run's limits, is the student's: its
-notebook stops there and is graded on what ran. A kernel killed from outside those limits is the
-grader's: the OOM killer acting for the machine (or a cgroup above the run's) while the run
-stayed under its own limit, or its launcher (the grader's process, out of the student's reach)
-killed by a signal. The facts are counters of the Linux kernel, which no sandboxed process can
-change, read by nbgrader's process (kernel_sandbox.BoundedExecute) before and after each cell:
-
-- the run cgroup's OOM kills (v1 memory.oom_control `oom_kill`, Linux >= 4.13; v2 memory.events
-  `oom_kill`): a process of the run was killed by an OOM killer, whoever's limit ran out;
-- whether the run reached its own limit during the cell: v1 memory.failcnt (Linux 6.18 here
-  leaves it at 0 even at an OOM kill of the group's own) or the group's peak, reset when the cell
-  starts, within AT_LIMIT_BYTES of its limit; v2 memory.events `max` and `oom`. The same of
-  nbgrader's own cgroup, which holds the launchers (its peak is never reset: another reader's):
-  a launcher killed while nbgrader's cgroup was at its limit is the student's too;
-- the machine's OOM kills (/proc/vmstat `oom_kill`), used only where the run has no cgroup.
-"""
 import json
 import os
 import signal
 from dataclasses import asdict, dataclass
+from collections.abc import Iterable
 from pathlib import Path
+
+from autograder.sandbox.cgroups import CGROUP_ROOT, PREFIX, own_paths, read_fields, read_number
 
 AT_LIMIT_BYTES = 8 << 20  # a peak this close to the limit reached it (a charge is up to a 2 MB page)
 V1_PEAKS = ("memory.max_usage_in_bytes", "memory.memsw.max_usage_in_bytes")
@@ -40,49 +31,34 @@ class Counters:
     nbgrader_at_limit: bool = False
 
 
-def _fields(path):
-    """{name: int} of a file of `name value` lines; {} when it cannot be read."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return {}
-    pairs = (line.split() for line in lines)
-    return {p[0]: int(p[1]) for p in pairs if len(p) == 2 and p[1].isdigit()}
+def _number(path: Path) -> int:
+    return read_number(path) or 0
 
 
-def _number(path):
-    try:
-        return int(Path(path).read_text())
-    except (OSError, ValueError):
-        return 0
-
-
-def at_limit_of(peak, limit):
+def at_limit_of(peak: int | None, limit: int) -> bool:
     """Whether a cgroup whose peak usage is `peak` bytes (None: unknown) reached its limit."""
     return peak is not None and peak >= limit - AT_LIMIT_BYTES
 
 
-def _memory_counters(folder):
+def _memory_counters(folder: str | Path) -> tuple[int, int, bool] | None:
     """(OOM kills, failed charges, peak at the limit) of one cgroup's memory folder, or None."""
     folder = Path(folder)
     if (folder / "memory.oom_control").exists():  # cgroup v1
-        kills = _fields(folder / "memory.oom_control").get("oom_kill")
+        kills = read_fields(folder / "memory.oom_control").get("oom_kill")
         failed = _number(folder / "memory.failcnt") + _number(folder / "memory.memsw.failcnt")
         limits = (_number(folder / "memory.limit_in_bytes"), _number(folder / "memory.memsw.limit_in_bytes"))
         at_limit = any(at_limit_of(_number(folder / peak), limit) for peak, limit in zip(V1_PEAKS, limits)
                        if (folder / peak).exists())
         return None if kills is None else (kills, failed, at_limit)
     if (folder / "memory.events").exists():  # cgroup v2
-        events = _fields(folder / "memory.events")
+        events = read_fields(folder / "memory.events")
         return events.get("oom_kill", 0), events.get("max", 0) + events.get("oom", 0), False
     return None
 
 
-def own_run_group():
+def own_run_group() -> Path | None:
     """The memory cgroup folder of this process when it is one made for a run (its name starts
     with RunGroup's prefix), else None: a shared cgroup's counters say nothing of the run."""
-    from autograder.sandbox.cgroups import CGROUP_ROOT, PREFIX, own_paths
-
     paths = own_paths()
     for controller in ("memory", ""):  # cgroup v1, v2
         if controller in paths:
@@ -92,7 +68,8 @@ def own_run_group():
     return None
 
 
-def counters(group_folders, nbgrader_group=None, cell_starts=False):
+def counters(group_folders: Iterable[str | Path], nbgrader_group: Path | None = None,
+             cell_starts: bool = False) -> Counters:
     """Counters now, for the run whose kernels' cgroup folders are group_folders (RunGroup.folders)
     and whose nbgrader runs in nbgrader_group (own_run_group(), or None). cell_starts: first reset
     the kernels' cgroup's peak, so that it tells of this cell only."""
@@ -103,13 +80,13 @@ def counters(group_folders, nbgrader_group=None, cell_starts=False):
                 (folder / peak).write_text("0")  # v1: the peak starts again from the usage now
             except OSError:
                 pass
-    host = _fields("/proc/vmstat").get("oom_kill", 0)
+    host = read_fields("/proc/vmstat").get("oom_kill", 0)
     run = next(filter(None, map(_memory_counters, folders)), None) or (None, None, False)
     nbgrader = (_memory_counters(nbgrader_group) if nbgrader_group else None) or (None, None, False)
     return Counters(host, *run, *nbgrader[1:])
 
 
-def _rose(before, after):
+def _rose(before: int | None, after: int | None) -> bool:
     return before is not None and after is not None and after > before
 
 
@@ -128,14 +105,16 @@ class Death:
     launcher_exit: int | None = None
 
     @classmethod
-    def between(cls, notebook, cell, before, after, launcher_exit=None):
+    def between(cls, notebook: str, cell: int, before: Counters, after: Counters,
+                launcher_exit: int | None = None) -> Death:
         """The death of a kernel in cell, from the Counters before it ran and after it died."""
-        kills = None if before.run_oom_kills is None else after.run_oom_kills - before.run_oom_kills
+        kills = (None if before.run_oom_kills is None or after.run_oom_kills is None  # the cgroup could not be read
+                 else after.run_oom_kills - before.run_oom_kills)
         return cls(notebook, cell, after.host_oom_kills - before.host_oom_kills, kills,
                    _rose(before.run_failed, after.run_failed) or after.run_at_limit,
                    _rose(before.nbgrader_failed, after.nbgrader_failed) or after.nbgrader_at_limit, launcher_exit)
 
-    def hosts_doing(self):
+    def hosts_doing(self) -> str:
         """Why this death is the grader's (the host's), or "" when it is the student's."""
         if self.launcher_exit is not None and self.launcher_exit < 0:  # out of the student's reach...
             if self.nbgrader_at_limit:  # ...unless their run's nbgrader reached its own limit
@@ -148,7 +127,7 @@ class Death:
                     "grading machine ran short of memory")
         return ""
 
-    def message(self):
+    def message(self) -> str:
         """The error shown in the cell where the kernel died."""
         host = self.hosts_doing()
         if host:
@@ -158,13 +137,13 @@ class Death:
                 "passing its own limits), so this cell and the cells after it did not run")
 
 
-def record(report, death):
+def record(report: str | Path, death: Death) -> None:
     """Append death to the report file (one JSON line each)."""
     with open(report, "a") as out:
         out.write(json.dumps(asdict(death)) + "\n")
 
 
-def read(report):
+def read(report: str | Path | None) -> list[Death]:
     """The Deaths a report holds ([] when there is none)."""
     if not report or not os.path.exists(report):
         return []

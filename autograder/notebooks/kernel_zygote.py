@@ -1,28 +1,10 @@
-"""Notebook kernels forked from a process, inside the student run's sandbox, that has imported
-what every notebook imports.
+"""The kernel zygote: inside a student run's sandbox, a process that imported what every notebook
+imports (2 s per kernel saved) and forks one kernel per launcher's KernelRequest, answering with
+a KernelReply and the kernel's pidfd; when the launcher goes or the kernel ends, it kills all the
+kernel left. Runs by path in the sandbox (`python -I -S kernel_zygote.py SITE_PACKAGES SOCKET
+READY_FD`), beside forked.py: standard library only. docs/isolation.md, "Notebook kernels"."""
+from __future__ import annotations
 
-A fresh kernel spends about 2 s of CPU importing ipykernel, IPython, numpy, scipy, matplotlib
-and, for the digits, sklearn and skimage, before the notebook's first line runs. Each nbgrader
-run therefore starts one kernel zygote inside the run's bubblewrap sandbox
-(autograder.notebooks.kernel_sandbox.enter_run), before nbgrader reads any notebook and with the kernels'
-environment only, so no hidden test, gradebook or grader variable is in its memory. It imports
-PRELOAD once and listens on a unix socket in the run's shared folder; the kernel launcher
-(kernel_sandbox.launch, outside the sandbox) asks it for each kernel with request_kernel.
-
-    conn, pidfd = request_kernel(address, {"cwd", "env", "argv"}, log_fd)
-
-The zygote forks the kernel (in the same sandbox: same root, namespaces, uid and limits), which
-runs ipykernel in-process with its work folder first on sys.path, and answers with a pidfd of it:
-the launcher signals the kernel through that (SIGINT interrupts it) and learns when it ends. When
-the launcher's connection closes (it ended or was killed) or the kernel ends, the zygote kills
-every other process of the sandbox (kill(-1): all but itself and the sandbox's init), so nothing
-a notebook started runs on into the next: nbgrader runs a student's notebooks one at a time.
-Only processes outside the sandbox may ask for kernels.
-
-This file runs inside the sandbox by path (`python -I -S kernel_zygote.py SITE_PACKAGES SOCKET
-READY_FD`), copied with forked.py into the run's shared folder: it imports the standard library,
-forked.py and the notebooks' packages only.
-"""
 import json
 import os
 import selectors
@@ -30,6 +12,9 @@ import signal
 import socket
 import struct
 import sys
+from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from typing import Any
 
 if __name__ == "__main__":  # run by path in the sandbox: forked.py lies next to this file
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,21 +28,55 @@ PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "I
 SOCKET_NAME = "kernel-zygote.sock"
 SOCKET_ENV = "CS231N_KERNEL_ZYGOTE"
 MAX_REQUEST = 1 << 20
+MAX_REPLY = 65536
 
 
-def request_kernel(address, request, log_fd):
-    """Ask the zygote at address for a kernel: request {"cwd", "env", "argv"}, its stdout and
-    stderr going to log_fd. Returns (connection, pidfd of the kernel); the kernel lives until it
+@dataclass(frozen=True)
+class KernelRequest:
+    """A launcher's request for one kernel: its work folder (cwd), whole environment and
+    ipykernel's arguments (argv); its log file's fd goes beside it (SCM_RIGHTS)."""
+
+    cwd: str
+    env: dict[str, str]
+    argv: list[str]
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes) -> KernelRequest:
+        fields = json.loads(data)
+        return cls(str(fields["cwd"]), dict(fields["env"]), list(fields["argv"]))
+
+
+@dataclass(frozen=True)
+class KernelReply:
+    """The zygote's answer: the kernel's pid (its pidfd goes beside it), or why there is none."""
+
+    pid: int | None = None
+    error: str = ""
+
+    def to_json(self) -> bytes:
+        return json.dumps({"pid": self.pid} if self.pid is not None else {"error": self.error}).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes) -> KernelReply:
+        fields: dict[str, Any] = json.loads(data or b"{}")
+        return cls(fields.get("pid"), str(fields.get("error", "no answer")))
+
+
+def request_kernel(address: str, request: KernelRequest, log_fd: int) -> tuple[socket.socket, int]:
+    """Ask the zygote at address for a kernel, its stdout and stderr going to log_fd. Returns (connection, pidfd of the kernel); the kernel lives until it
     ends or the connection closes."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(30)
     conn.connect(address)
-    socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [log_fd])
-    answer, fds, _, _ = socket.recv_fds(conn, 65536, 1)
-    reply = json.loads(answer or b"{}")
-    if "pid" not in reply or not fds:
+    socket.send_fds(conn, [request.to_json()], [log_fd])
+    answer, fds, _, _ = socket.recv_fds(conn, MAX_REPLY, 1)
+    reply = KernelReply.from_json(answer)
+    if reply.pid is None or not fds:
         conn.close()
-        raise RuntimeError(f"the kernel zygote did not start a kernel: {reply.get('error', 'no answer')}")
+        raise RuntimeError(f"the kernel zygote did not start a kernel: {reply.error}")
     conn.settimeout(None)
     return conn, fds[0]
 
@@ -65,7 +84,7 @@ def request_kernel(address, request, log_fd):
 # --------------------------------------------------------------------------------------------
 # The zygote's side, in the sandbox
 # --------------------------------------------------------------------------------------------
-def _become_kernel(request, log_fd):
+def _become_kernel(request: KernelRequest, log_fd: int) -> None:
     """In the forked child: ipykernel in this process; never returns."""
     import tempfile
 
@@ -73,25 +92,26 @@ def _become_kernel(request, log_fd):
     redirect_fds(log_fd)
     os.closerange(3, 65536)  # its OOM priority (1000) it has from the grader, through the zygote
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    os.chdir(request["cwd"])
+    os.chdir(request.cwd)
     os.environ.clear()
-    os.environ.update(request["env"])
+    os.environ.update(request.env)
     tempfile.tempdir = None
-    sys.path[0] = request["cwd"]
-    sys.argv = ["ipykernel_launcher", *request["argv"]]
+    sys.path[0] = request.cwd
+    sys.argv = ["ipykernel_launcher", *request.argv]
     from ipykernel import kernelapp
 
-    kernelapp.launch_new_instance(argv=request["argv"])
+    kernelapp.launch_new_instance(argv=request.argv)
 
 
-def _start_kernel(conn, listener, others):
+def _start_kernel(conn: socket.socket, listener: socket.socket,
+                  others: Iterable[socket.socket]) -> tuple[int, int]:
     """Read one request from conn and fork its kernel; returns (pid, pidfd)."""
     data, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 1)
     if not data.endswith(b"\n"):
         data += read_line(conn, MAX_REQUEST)
     if len(fds) != 1:
         raise ValueError("a request comes with the kernel's log file")
-    request = json.loads(data)
+    request = KernelRequest.from_json(data)
     pid = os.fork()
     if pid == 0:
         for sock in (listener, conn, *others):
@@ -101,10 +121,10 @@ def _start_kernel(conn, listener, others):
     return pid, os.pidfd_open(pid)
 
 
-def _kill_all_but_me(pid, alone):
+def _kill_all_but_me(pid: int, alone: bool) -> None:
     """End the kernel pid and, if no other kernel runs (alone), every process of the sandbox but
     the zygote and the sandbox's init; else only the kernel's session."""
-    kills = ((os.kill, -1),) if alone else ((os.killpg, pid), (os.kill, pid))
+    kills: tuple[tuple[Callable[[int, int], None], int], ...] = ((os.kill, -1),) if alone else ((os.killpg, pid), (os.kill, pid))
     for kill, target in kills:
         try:
             kill(target, signal.SIGKILL)
@@ -112,14 +132,14 @@ def _kill_all_but_me(pid, alone):
             pass
 
 
-def _from_outside(conn):
+def _from_outside(conn: socket.socket) -> bool:
     """True if conn's peer is outside the sandbox: its pid is not in the zygote's PID namespace
     (SO_PEERCRED gives 0). A process of the sandbox may not ask for kernels of its own."""
     pid, _, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
     return pid == 0
 
 
-def serve(address, ready_fd):
+def serve(address: str, ready_fd: int) -> None:
     """The zygote: import PRELOAD, then one kernel per connection, until the sandbox ends."""
     import importlib
 
@@ -137,7 +157,7 @@ def serve(address, ready_fd):
     os.close(ready_fd)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, None)
-    kernels = {}  # connection -> (pid, pidfd)
+    kernels: dict[socket.socket, tuple[int, int]] = {}  # connection -> (pid, pidfd)
     while True:
         # kernels that ended before new ones start: the kill of what they left spares a new one
         for key, _ in sorted(selector.select(), key=lambda event: event[0].data is None):
@@ -149,10 +169,10 @@ def serve(address, ready_fd):
                 try:
                     pid, pidfd = _start_kernel(conn, listener, kernels)
                 except Exception as error:  # noqa: BLE001 - told to the launcher that asked
-                    conn.sendall(json.dumps({"error": f"{type(error).__name__}: {error}"}).encode() + b"\n")
+                    conn.sendall(KernelReply(error=f"{type(error).__name__}: {error}").to_json())
                     conn.close()
                     continue
-                socket.send_fds(conn, [json.dumps({"pid": pid}).encode() + b"\n"], [pidfd])
+                socket.send_fds(conn, [KernelReply(pid).to_json()], [pidfd])
                 kernels[conn] = (pid, pidfd)
                 selector.register(conn, selectors.EVENT_READ, ("launcher", conn))
                 selector.register(pidfd, selectors.EVENT_READ, ("kernel", conn))

@@ -1,32 +1,26 @@
-"""OverwriteFromSource: nbgrader's OverwriteCells made strict, configured in nbgrader_config.py.
+"""OverwriteFromSource: nbgrader's OverwriteCells made strict, configured in nbgrader_config.py:
+every nbgrader field of a graded cell comes from the gradebook's source (not the submission's
+`solution`/`grade` flags), and deleted grade cells are restored after the right predecessor.
+docs/grading.md, "Graded cells: metadata from the source"."""
+from __future__ import annotations
 
-nbgrader 0.9.6's OverwriteCells restores a graded cell's cell type, `locked`, points, checksum
-and locked source from the gradebook, but trusts the submission's `solution` and `grade` flags:
-a hand-graded code answer flipped to `solution: false` was run as a test and given its points.
-Here every nbgrader field of a cell with a grade id comes from the gradebook's source, grade,
-solution and task cells; a cell whose grade id the source does not know, or that claims nbgrader
-metadata without one, becomes a plain cell; of cells sharing a grade id the last keeps it (as
-nbgrader's DeduplicateIds, which this replaces: it fails on a graded cell without a grade id).
-Our own `cs231n` cell metadata is dropped: autograder.results.evidence reads it from the source only.
+import logging
+from typing import Any
 
-It also fixes the restoring of deleted grade cells: nbgrader looks the preceding source cell up
-among the submission's grade and solution cells only, so after a locked read-only cell it fails
-with a KeyError and the whole notebook scores 0. Here the predecessor is looked up among every
-cell with a grade id, walking further back when that one is gone too.
-"""
+from nbformat import NotebookNode
 from nbgrader.preprocessors import OverwriteCells
 
 FLAGS = ("grade", "solution", "task", "locked")
 
 
-def _grade_id(cell):
+def _grade_id(cell: NotebookNode) -> Any:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
-def keep_last_of_each_id(nb, log):
+def keep_last_of_each_id(nb: NotebookNode, log: logging.Logger | logging.LoggerAdapter[Any]) -> None:
     """Strip the nbgrader metadata of every cell that claims it without a grade id, and of every
     cell but the last that claims a grade id."""
-    seen = set()
+    seen: set[str] = set()
     for cell in reversed(nb.cells):
         if "nbgrader" not in cell.get("metadata", {}):
             continue
@@ -42,12 +36,14 @@ def keep_last_of_each_id(nb, log):
 class OverwriteFromSource(OverwriteCells):
     """OverwriteCells that takes every nbgrader field of a graded cell from the source."""
 
-    def preprocess(self, nb, resources):
+    _source_meta: dict[str, dict[str, Any]] | None = None
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         keep_last_of_each_id(nb, self.log)
         self._source_meta = None
         return super().preprocess(nb, resources)
 
-    def source_metadata(self):
+    def source_metadata(self) -> dict[str, dict[str, Any]]:
         """{grade_id: the nbgrader metadata the source gives that cell} of this notebook."""
         if self._source_meta is None:
             source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
@@ -55,17 +51,19 @@ class OverwriteFromSource(OverwriteCells):
             grade = {c.name for c in source_nb.grade_cells}
             solution = {c.name for c in source_nb.solution_cells}
             task = {c.name for c in source_nb.task_cells}
-            self._source_meta = {}
+            meta_of: dict[str, dict[str, Any]] = {}
             for cell in source_nb.source_cells:
                 meta = {"schema_version": 3, "grade_id": cell.name, "grade": cell.name in grade,
                         "solution": cell.name in solution, "task": cell.name in task, "locked": cell.locked,
                         "checksum": cell.checksum}
                 if cell.name in points:
                     meta["points"] = float(points[cell.name])
-                self._source_meta[cell.name] = meta
+                meta_of[cell.name] = meta
+            self._source_meta = meta_of
         return self._source_meta
 
-    def preprocess_cell(self, cell, resources, cell_index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any],
+                        cell_index: int) -> tuple[NotebookNode, dict[str, Any]]:
         cell.metadata.pop("cs231n", None)
         grade_id = _grade_id(cell)
         if grade_id is None:
@@ -82,7 +80,8 @@ class OverwriteFromSource(OverwriteCells):
         cell.metadata.nbgrader = dict(source)
         return super().preprocess_cell(cell, resources, cell_index)
 
-    def add_missing_grade_cells(self, nb, resources):
+    def add_missing_grade_cells(self, nb: NotebookNode,
+                                resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
         source_ids = [cell.name for cell in source_nb.source_cells]
         source_by_id = {cell.name: cell for cell in source_nb.source_cells}

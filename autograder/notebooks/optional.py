@@ -6,9 +6,13 @@ reported as not attempted, with zero points and a message saying why, instead of
 failed cells. The check runs in the grading worker, whose interpreter and site-packages are the
 notebook kernels' (the kernels are forked from the same venv).
 """
+from __future__ import annotations
+
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 OPTIONAL_NOTEBOOKS = {"PyTorch": "torch"}  # notebook name: the module it needs
 
@@ -21,7 +25,7 @@ class SetAside:
     reason: str
 
 
-def importable(module):
+def importable(module: str) -> bool:
     """True if `module` can be imported by this interpreter (without importing it)."""
     try:
         return importlib.util.find_spec(module) is not None
@@ -29,12 +33,13 @@ def importable(module):
         return False
 
 
-def set_aside_unrunnable(submission_dir, importable=importable):
+def set_aside_unrunnable(submission_dir: str | Path,
+                         importable: Callable[[str], bool] = importable) -> list[SetAside]:
     """Remove from `submission_dir` the optional notebooks whose module cannot be imported here.
 
     Returns a list of SetAside, one per notebook removed (a notebook the student did not hand in
     is not listed: nothing was set aside)."""
-    set_aside = []
+    set_aside: list[SetAside] = []
     for notebook, module in OPTIONAL_NOTEBOOKS.items():
         path = Path(submission_dir) / f"{notebook}.ipynb"
         if path.exists() and not importable(module):
@@ -44,7 +49,7 @@ def set_aside_unrunnable(submission_dir, importable=importable):
     return set_aside
 
 
-def mark_not_attempted(notebooks, set_aside):
+def mark_not_attempted(notebooks: list[dict[str, Any]], set_aside: list[SetAside]) -> None:
     """Mark the set-aside notebooks in `notebooks` (evidence.read_notebook_grades' list), in place:
     every grade cell 0 points, not waiting for a manual grade, with the reason as its message,
     and the notebook's entry gets `not_attempted` (the reason)."""

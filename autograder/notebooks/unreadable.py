@@ -6,20 +6,27 @@ valid notebooks scored 0 too. Each submitted notebook is read here first, bounde
 depth, with each cell's nbgrader metadata an object (nbgrader's own reading of it fails the run); one that cannot be read is left out of the run and reported as "could not be read: why",
 0 for its cells (the student's failure, not the grader's: the others are graded as usual).
 """
+from __future__ import annotations
+
 import json
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from autograder.notebooks.optional import SetAside
+
+if TYPE_CHECKING:
+    from nbformat import ValidationError
 
 MAX_BYTES = 20 << 20  # as collect's largest file: a bigger notebook cannot have been collected
 MAX_DEPTH = 100  # of nested lists and objects (a notebook has ~8; nbgrader copies them recursively)
 HOW_TO_FIX = "open it in Jupyter, check that it shows your work, save it and hand it in again"
 
 
-def _depth(value):
+def _depth(value: object) -> int:
     """How deeply lists and dicts nest in value (0 for a scalar), without recursion."""
     deepest, todo = 0, [(value, 1)]
+    children: Any
     while todo:
         item, level = todo.pop()
         children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
@@ -32,7 +39,7 @@ def _depth(value):
     return deepest
 
 
-def _invalid(error):
+def _invalid(error: ValidationError) -> str:
     """'cells/3/execution_count must be integer or null', from nbformat's validation error, in
     words of the format's schema (the student's own text is not repeated)."""
     where = "/".join(str(part)[:40] for part in list(error.absolute_path)[:8]) or "the notebook"
@@ -45,7 +52,7 @@ def _invalid(error):
     return f"{where} breaks the notebook format's rule {rule!r}"
 
 
-def why_unreadable(path):
+def why_unreadable(path: str | Path) -> str | None:
     """Why the notebook at path cannot be graded ('not valid JSON: ...'), or None if it can."""
     import nbformat
 
@@ -80,10 +87,10 @@ def why_unreadable(path):
     return None
 
 
-def set_aside_unreadable(submission_dir):
+def set_aside_unreadable(submission_dir: str | Path) -> list[SetAside]:
     """Remove from submission_dir every notebook that cannot be read; returns a SetAside for
     each, its reason "could not be read: why; how to fix it"."""
-    set_aside = []
+    set_aside: list[SetAside] = []
     for path in sorted(Path(submission_dir).glob("*.ipynb")):
         why = why_unreadable(path)
         if why:

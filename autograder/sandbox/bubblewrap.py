@@ -1,23 +1,13 @@
-"""Untrusted code in a bubblewrap sandbox: a root built from named binds only.
+"""Untrusted code in a bubblewrap sandbox: a root built from named binds only, as the run's
+unprivileged user, in new namespaces, under rlimits and the run's cgroup.
 
-    box = Sandbox(cwd=work, ro=[work], limits=Limits(memory_mb=2048), uid=student_user())
+    box = Sandbox(cwd=work, ro=[work], limits=Limits(memory_mb=2048), uid=student_user()[0])
     proc = sandboxed_popen(argv, box, group=RunGroup(...), env={...}, stdin=PIPE, stdout=PIPE)
 
-What the command sees (bwrap, run as the box's unprivileged uid through `setpriv`, so the host
-sees that uid and the sandbox's root maps to nobody): read-only binds of /usr/lib (and /lib,
-/lib64 as on the machine), the interpreter (its binary, libpython and standard library, with the
-installation's own site-packages hidden) and this venv's site-packages; the box's `ro` and `rw`
-folders at their own paths; fresh /proc, /dev, and small tmpfs /tmp and /dev/shm. Nothing else of
-the host; the root and /dev are read-only. New user, PID, network, IPC, UTS and cgroup namespaces, no further user namespaces,
-a new session, and `--die-with-parent`: when the process that started the sandbox dies, every
-process in it dies too. Limits: rlimits on each process (Limits) and, where the machine offers
-one, the run's cgroup (autograder.sandbox.cgroups).
+What the command sees, and why: docs/isolation.md, "What a student run sees: an allow-list".
+Without bwrap, sandboxed_popen refuses (BwrapMissing says how to install it)."""
+from __future__ import annotations
 
-bwrap resolves every bind source as the unprivileged uid; a source under a folder that uid may not
-traverse (Python under /root, a 0700 scratch folder) is first made reachable by an outer bwrap run
-as the grader, in a mount namespace of its own: that folder is covered by an empty tmpfs holding
-only the binds. Without bwrap, sandboxed_popen refuses (BwrapMissing says how to install it).
-"""
 import logging
 import os
 import resource
@@ -26,8 +16,10 @@ import signal
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from autograder.sandbox import forked
 from autograder.sandbox.cgroups import RunGroup, kill_until_gone, limits_mode
@@ -80,11 +72,11 @@ class Limits:
     oom_score_adj: int = 1000
 
     @property
-    def group_memory_mb(self):
+    def group_memory_mb(self) -> int:
         """Memory of the whole run (its cgroup): one process's limit, and room for the rest."""
         return self.memory_mb + 1024
 
-    def rlimits(self):
+    def rlimits(self) -> list[tuple[int, tuple[int, int]]]:
         """[(resource, (soft, hard))]. In self mode RLIMIT_NPROC counts every process of the caller
         (their desktop's too): the run may start nproc more than they have now, within their hard limit."""
         mb = 1024 * 1024
@@ -101,7 +93,7 @@ class Limits:
                 (resource.RLIMIT_CORE, (0, 0))]
 
 
-def bwrap():
+def bwrap() -> str:
     """The bwrap executable; BwrapMissing (saying how to get it) if there is none."""
     path = shutil.which("bwrap")
     if path is None:
@@ -110,23 +102,23 @@ def bwrap():
     return path
 
 
-def isolation_available():
+def isolation_available() -> bool:
     """True where student code can be sandboxed: bwrap is installed."""
     return shutil.which("bwrap") is not None
 
 
-def self_mode():
+def self_mode() -> bool:
     """True where student runs use the calling user's own ids: without root no user can be made
     for a run (a self-learner grading their own work: `python -m autograder grade-mine`)."""
     return os.geteuid() != 0
 
 
-def isolation_mode():
+def isolation_mode() -> str:
     """What a student run's result records: limits_mode(), marked "self" in self mode."""
     return f"self ({limits_mode()})" if self_mode() else limits_mode()
 
 
-def describe_isolation():
+def describe_isolation() -> str:
     """How a student run is isolated on this machine, in a sentence for the person grading."""
     user = ("as your own user (self mode: without root no user of its own can be made per run, and the "
             "notebooks write to a private temporary folder instead of a tmpfs of the run's own)"
@@ -137,7 +129,7 @@ def describe_isolation():
             f"namespaces) {user}; limits: {limits}")
 
 
-def student_user(slot=None):
+def student_user(slot: int | None = None) -> tuple[int, int]:
     """(uid, gid) of the student run graded by this worker: UID_BASE + slot (default this
     process's pid, unique among the workers of this machine), so that RLIMIT_NPROC counts one
     student's processes only. The grader's own ids in self mode (it cannot switch)."""
@@ -147,7 +139,7 @@ def student_user(slot=None):
     return number, number
 
 
-def interpreter_paths():
+def interpreter_paths() -> tuple[list[str], list[str]]:
     """What this Python needs to run elsewhere: (read-only paths, paths to hide under them)."""
     paths = sysconfig.get_paths()
     site_packages = {os.path.realpath(paths[k]) for k in ("purelib", "platlib")}
@@ -173,28 +165,27 @@ def interpreter_paths():
     return sorted(binds), hidden
 
 
-def site_packages():
+def site_packages() -> str:
     """This venv's site-packages (numpy and friends), as bound in every sandbox."""
     return os.path.realpath(sysconfig.get_paths()["purelib"])
 
 
 @dataclass(frozen=True)
 class Sandbox:
-    """One sandbox's view (see the module docstring).
+    """One sandbox's view (docs/isolation.md).
 
     cwd: its working folder. ro, rw: further folders bound read-only / read-write at their own
-    paths. uid, gid: its user on the host. limits: Limits. tmpfs: further empty, read-only folders.
+    paths. uid, gid: its user on the host. limits: Limits.
     """
 
     cwd: str
-    ro: tuple = ()
-    rw: tuple = ()
-    tmpfs: tuple = ()
+    ro: tuple[str, ...] = ()
+    rw: tuple[str, ...] = ()
     uid: int = field(default_factory=lambda: student_user()[0])
     gid: int = field(default_factory=lambda: student_user()[1])
     limits: Limits = Limits()
 
-    def binds(self):
+    def binds(self) -> list[tuple[str, str]]:
         """[(flag, path)] of everything bound, in mount order."""
         system = []
         for path in ("/lib", "/lib64", "/lib32"):
@@ -206,10 +197,9 @@ class Sandbox:
         python, hidden = interpreter_paths()
         return [*system, *(("--ro-bind", p) for p in python), *(("--tmpfs", p) for p in hidden),
                 *(("--ro-bind", os.path.realpath(p)) for p in self.ro),
-                *(("--bind", os.path.realpath(p)) for p in self.rw),
-                *(("--tmpfs", p) for p in self.tmpfs)]
+                *(("--bind", os.path.realpath(p)) for p in self.rw)]
 
-    def command(self, argv):
+    def command(self, argv: Sequence[object]) -> list[str]:
         """The whole command line: [outer bwrap, if needed] [setpriv] bwrap ... -- argv."""
         size = str(self.limits.tmpfs_mb << 20)
         inner = [bwrap(), "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--disable-userns",
@@ -235,11 +225,11 @@ class Sandbox:
                   "--no-new-privs", "--"]
         return [*self._reach(), *become, *inner]
 
-    def _reach(self):
+    def _reach(self) -> list[str]:
         """An outer bwrap (run as the grader) in which every bind source is reachable by the
         box's uid: each folder it may not traverse is covered by a tmpfs holding only the binds."""
         sources = [p for flag, p in self.binds() if flag != "--tmpfs"]
-        covers = {}
+        covers: dict[str, list[str]] = {}
         for path in sources:
             parts = Path(path).parts
             for i in range(2, len(parts)):
@@ -267,18 +257,19 @@ class Sandbox:
         return [*outer, "--", os.path.realpath(sys.executable), "-I", "-S", "-c", _PARENT]
 
 
-def _set_oom_score_adj(value):
+def _set_oom_score_adj(value: int) -> None:
     """Write this process's OOM priority (inherited by all it starts). Written by a process with
     CAP_SYS_RESOURCE it is also the least any of them may set (oom_score_adj_min)."""
     with open("/proc/self/oom_score_adj", "w") as adj:
         adj.write(str(value))
 
 
-def _preexec(limits, group, die_with_parent=False, oom_score_adj=None):
+def _preexec(limits: Limits, group: RunGroup | None, die_with_parent: bool = False,
+             oom_score_adj: int | None = None) -> Callable[[], None]:
     libc = forked.load_libc() if die_with_parent else None  # loaded before the fork
     rlimits = limits.rlimits()  # before the fork too: it may read /proc
 
-    def run():
+    def run() -> None:
         if libc is not None:
             forked.die_with_parent(libc=libc)
         if oom_score_adj is not None:
@@ -290,7 +281,8 @@ def _preexec(limits, group, die_with_parent=False, oom_score_adj=None):
     return run
 
 
-def sandboxed_popen(argv, box, *, group=None, env=None, **popen_kwargs):
+def sandboxed_popen(argv: Sequence[object], box: Sandbox, *, group: RunGroup | None = None,
+                    env: dict[str, str] | None = None, **popen_kwargs: Any) -> subprocess.Popen[Any]:
     """subprocess.Popen(argv) inside the sandbox `box` (a Sandbox), in its own session.
 
     group: the run's RunGroup (its processes join it before anything runs). env: the whole
@@ -304,7 +296,8 @@ def sandboxed_popen(argv, box, *, group=None, env=None, **popen_kwargs):
                             start_new_session=True, close_fds=True, **popen_kwargs)
 
 
-def trusted_popen(argv, cwd, limits, *, env=None, **popen_kwargs):
+def trusted_popen(argv: Sequence[str | os.PathLike[str]], cwd: str | Path, limits: Limits, *, env: dict[str, str] | None = None,
+                  **popen_kwargs: Any) -> subprocess.Popen[Any]:
     """Our own code (the reference package), with the limits only, in its own session; it dies
     with the process that started it."""
     return subprocess.Popen(argv, cwd=cwd, env=env if env is not None else {},
@@ -312,7 +305,7 @@ def trusted_popen(argv, cwd, limits, *, env=None, **popen_kwargs):
                             start_new_session=True, close_fds=True, **popen_kwargs)
 
 
-def kill_tree(proc, wait=5.0):
+def kill_tree(proc: subprocess.Popen[Any], wait: float = 5.0) -> None:
     """SIGKILL the sandbox (its session; bwrap's --die-with-parent takes the rest) and reap it;
     safe to call twice."""
     try:
@@ -329,7 +322,7 @@ def kill_tree(proc, wait=5.0):
         log.warning("sandbox: process %s did not die after SIGKILL", proc.pid)
 
 
-def end_user_processes(uid, wait=5.0):
+def end_user_processes(uid: int, wait: float = 5.0) -> int:
     """SIGKILL every process of the host user uid (a student run's), until none is left (dead
     ones waiting for their parent to collect them do not count). Returns how many were found at
     first."""
@@ -338,7 +331,7 @@ def end_user_processes(uid, wait=5.0):
     return kill_until_gone(lambda: user_processes(uid), wait)
 
 
-def user_processes(uid):
+def user_processes(uid: int) -> list[int]:
     """The pids of the host user uid's living processes (not the dead waiting to be collected)."""
     found = []
     for entry in Path("/proc").iterdir():
@@ -351,7 +344,7 @@ def user_processes(uid):
     return found
 
 
-def describe_exit(returncode):
+def describe_exit(returncode: int | None) -> str:
     """'exited with code 3', 'was killed by SIGKILL', ... for a Popen returncode (or None)."""
     if returncode is None:
         return "is still running"

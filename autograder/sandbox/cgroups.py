@@ -1,36 +1,30 @@
-"""The processes of one student run as one group: memory and process count bounded together, and
-every process of the group killed at the end.
+"""The processes of one student run as one group (a cgroup under the grader's own, v1 or v2,
+where the machine offers one; else "rlimits"): memory, processes and a CPU weight bounded
+together, its memory counters read, every process of it killed at the end.
 
-    group = RunGroup(memory_mb=3072, pids=256)    # a cgroup where the machine offers one
+    group = RunGroup(memory_mb=3072, pids=256)
     sandbox.sandboxed_popen(argv, box, group=group, ...)   # its processes join it before exec
     group.close()                                  # SIGKILL whatever is left, remove the cgroup
 
-The cgroup is made under the grader's own (so the machine's limits on the grader still hold):
-cgroup v1 `memory` and `pids` controllers, or cgroup v2 with both enabled for children. Where
-neither can be had (not root, no controllers), `mode` is "rlimits": each process then has only
-the rlimits of autograder.sandbox.bubblewrap.Limits.
+docs/isolation.md, "Users and limits"."""
+from __future__ import annotations
 
-CPU: where the `cpu` controller is there too (v1, or enabled for children in v2), the run's
-processes also share one CPU weight, the same for every run: a run that keeps a hundred
-processes busy, each in a session of its own (the kernel's autogroups would give each its own
-weight), still gets only its share when another student's run wants the CPU. `cpu_fair` says
-whether a group has that.
-"""
 import os
 import signal
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PREFIX = "cs231n-"
 CPU_SHARES_V1, CPU_WEIGHT_V2 = 1024, 100  # the defaults: every run weighs the same
 _counter = 0
-_mode = None
+_mode: str | None = None
 
 
-def own_paths():
+def own_paths() -> dict[str, str]:
     """{controller: path of this process's cgroup}, from /proc/self/cgroup ("" for v2)."""
-    paths = {}
+    paths: dict[str, str] = {}
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:
@@ -42,7 +36,7 @@ def own_paths():
     return paths
 
 
-def _parents():
+def _parents() -> tuple[str, list[Path]]:
     """(mode, [parent folders]) where a run's cgroup can be made, or ("rlimits", [])."""
     if os.geteuid() != 0:
         return "rlimits", []
@@ -61,7 +55,7 @@ def _parents():
     return "rlimits", []
 
 
-def limits_mode():
+def limits_mode() -> str:
     """How a student run's memory and processes are bounded here: "cgroup v1", "cgroup v2" or
     "rlimits" (per process only). Tried once: a test group is made and removed."""
     global _mode
@@ -78,12 +72,12 @@ def limits_mode():
     return _mode
 
 
-def kill_until_gone(find, wait=5.0):
+def kill_until_gone(find: Callable[[], Iterable[int]], wait: float = 5.0) -> int:
     """SIGKILL the pids find() returns, again every 20 ms, until it returns none or `wait`
     seconds have passed; returns how many it found the first time."""
     deadline, first = time.monotonic() + wait, None
     while True:
-        found = find()
+        found = list(find())
         first = len(found) if first is None else first
         if not found or time.monotonic() > deadline:
             return first
@@ -95,7 +89,7 @@ def kill_until_gone(find, wait=5.0):
         time.sleep(0.02)
 
 
-def _remove_stale(parent):
+def _remove_stale(parent: Path) -> None:
     """Empty groups left by graders that were killed (their pid is in the name)."""
     for folder in parent.glob(f"{PREFIX}*-*"):
         owner = folder.name[len(PREFIX):].split("-")[0]
@@ -106,12 +100,33 @@ def _remove_stale(parent):
                 pass
 
 
+def read_fields(path: str | Path) -> dict[str, int]:
+    """{name: int} of a cgroup file of `name value` lines (memory.events, memory.oom_control,
+    /proc/vmstat); {} when it cannot be read."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return {}
+    pairs = (line.split() for line in lines)
+    return {p[0]: int(p[1]) for p in pairs if len(p) == 2 and p[1].isdigit()}
+
+
+def read_number(path: str | Path) -> int | None:
+    """The number a cgroup file holds (memory.peak, memory.failcnt, ...); None when it cannot be
+    read or holds none ("max")."""
+    try:
+        return int(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 class RunGroup:
     """One student run's cgroup (see the module docstring); `mode` says which kind."""
 
-    def __init__(self, memory_mb, pids):
+    def __init__(self, memory_mb: int, pids: int) -> None:
         global _counter
-        self.mode, self.folders, self.cpu_fair = limits_mode(), [], False
+        self.mode, self.cpu_fair = limits_mode(), False
+        self.folders: list[Path] = []
         if self.mode == "rlimits":
             return
         _counter += 1
@@ -132,22 +147,23 @@ class RunGroup:
                     self.cpu_fair = self.cpu_fair or key.startswith("cpu.")
 
     @classmethod
-    def attach(cls, folders):
+    def attach(cls, folders: Iterable[str | Path]) -> RunGroup:
         """The group whose folders are given (made by another process: a RunGroup's folders)."""
         group = cls.__new__(cls)
         group.folders = [Path(f) for f in folders]
-        group.mode = limits_mode() if folders else "rlimits"
+        group.mode = limits_mode() if group.folders else "rlimits"
         group.cpu_fair = any((f / "cpu.shares").exists() or (f / "cpu.weight").exists() for f in group.folders)
         return group
 
-    def join(self):
+    def join(self) -> None:
         """Move the calling process into the group (called between fork and exec)."""
         for folder in self.folders:
             with open(folder / "cgroup.procs", "w") as procs:
                 procs.write(str(os.getpid()))
 
-    def pids(self):
-        found = set()
+    def pids(self) -> set[int]:
+        """The pids in the group now."""
+        found: set[int] = set()
         for folder in self.folders:
             try:
                 found.update(int(p) for p in (folder / "cgroup.procs").read_text().split())
@@ -155,30 +171,26 @@ class RunGroup:
                 pass
         return found
 
-    def _read(self, name):
-        """The text of the group's file name, from whichever folder has it ("" if none does)."""
-        for folder in self.folders:
-            try:
-                return (folder / name).read_text()
-            except OSError:
-                continue
-        return ""
-
-    def peak_bytes(self):
+    def peak_bytes(self) -> int | None:
         """The most memory the group has held (page cache included), or None where this kernel
         does not keep it (no cgroup; cgroup v2 before Linux 5.19)."""
-        text = self._read("memory.max_usage_in_bytes") or self._read("memory.peak")
-        return int(text) if text.strip().isdigit() else None
+        for name in ("memory.max_usage_in_bytes", "memory.peak"):  # v1, v2
+            for folder in self.folders:
+                peak = read_number(folder / name)
+                if peak is not None:
+                    return peak
+        return None
 
-    def oom_kills(self):
+    def oom_kills(self) -> int:
         """How many processes of the group the kernel's OOM killer ended for its memory limit."""
-        for line in (self._read("memory.oom_control") + self._read("memory.events")).splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill" and value.strip().isdigit():
-                return int(value)
+        for name in ("memory.oom_control", "memory.events"):  # v1, v2
+            for folder in self.folders:
+                kills = read_fields(folder / name).get("oom_kill")
+                if kills is not None:
+                    return kills
         return 0
 
-    def close(self, wait=5.0):
+    def close(self, wait: float = 5.0) -> None:
         """SIGKILL every process of the group, then remove it."""
         kill_until_gone(self.pids, wait)
         for folder in self.folders:

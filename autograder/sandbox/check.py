@@ -27,7 +27,7 @@ WHAT_TO_CHANGE = ("bubblewrap needs unprivileged user namespaces: on Docker, run
                   "`sysctl user.max_user_namespaces=15000`; then build again")
 
 
-def problems():
+def problems() -> list[str]:
     """[] when the sandbox works here; else sentences saying what failed."""
     import subprocess
 
@@ -50,7 +50,7 @@ def problems():
         seen = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return [f"the sandboxed probe printed no verdict: {out[-300:]!r} {err[-300:]!r}"]
-    found = []
+    found: list[str] = []
     if seen["uid"] == 0 or (os.geteuid() == 0 and seen["uid"] != box.uid):
         found.append(f"the sandboxed process ran as uid {seen['uid']}, not as the student run's user {box.uid}")
     if set(seen["interfaces"]) - {"lo"}:
@@ -60,7 +60,7 @@ def problems():
     return found
 
 
-def main():
+def main() -> int:
     from autograder.sandbox.bubblewrap import describe_isolation
 
     found = problems()

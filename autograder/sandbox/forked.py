@@ -2,14 +2,23 @@
 autograder/notebooks/kernel_zygote.py) and the kernel launcher do: run a body and leave with its status,
 die with the parent, forward signals, read a line, redirect output.
 Standard library only: kernel_zygote.py runs it inside the sandbox."""
+from __future__ import annotations
+
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:  # for the annotations only: a child between fork and exec loads nothing
+    import ctypes
+    import socket
+    from collections.abc import Callable
+    from types import FrameType
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
-def run_and_leave(body):
+def run_and_leave(body: Callable[[], object]) -> NoReturn:
     """Run body() and _exit with its status: 0, a SystemExit's code, or 1 after printing the
     traceback of any other error to stderr. Never returns (a forked child must not go back into
     its parent's loop)."""
@@ -34,7 +43,7 @@ def run_and_leave(body):
             os._exit(code)
 
 
-def load_libc():
+def load_libc() -> ctypes.CDLL:
     """The C library through ctypes, for die_with_parent in a child between fork and exec (which
     should load nothing: the parent loads it before the fork)."""
     import ctypes
@@ -42,7 +51,7 @@ def load_libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
-def die_with_parent(parent=None, libc=None):
+def die_with_parent(parent: int | None = None, libc: ctypes.CDLL | None = None) -> bool:
     """From now on this process gets SIGKILL when its parent dies, however it dies. Returns False
     when `parent` (the pid the caller expects as its parent) is gone already. libc: load_libc()'s,
     when loaded already."""
@@ -54,11 +63,11 @@ def die_with_parent(parent=None, libc=None):
     return parent is None or os.getppid() == parent
 
 
-def forward_signals(send):
+def forward_signals(send: Callable[[int], object]) -> None:
     """From now on SIGINT goes on as send(SIGINT) (a kernel interrupt), SIGTERM and SIGHUP as
     send(SIGKILL). No waiting in the handler: a wait in the main thread may hold the lock it
     would need."""
-    def forward(signum, _frame):
+    def forward(signum: int, _frame: FrameType | None) -> None:
         try:
             send(signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
         except OSError:
@@ -68,7 +77,7 @@ def forward_signals(send):
         signal.signal(signum, forward)
 
 
-def read_line(conn, limit=1 << 20):
+def read_line(conn: socket.socket, limit: int = 1 << 20) -> bytes:
     """Bytes from a socket up to its first newline (fewer if it closes first); at most limit."""
     data = b""
     while not data.endswith(b"\n") and len(data) < limit:
@@ -79,14 +88,14 @@ def read_line(conn, limit=1 << 20):
     return data
 
 
-def redirect_output(log_path):
+def redirect_output(log_path: str) -> None:
     """stdin from /dev/null; stdout and stderr appended to log_path (created 0600)."""
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     redirect_fds(log)
     os.close(log)
 
 
-def redirect_fds(log):
+def redirect_fds(log: int) -> None:
     """stdin from /dev/null; stdout and stderr to the open file descriptor log."""
     null = os.open(os.devnull, os.O_RDONLY)
     for fd, target in ((null, 0), (log, 1), (log, 2)):

@@ -10,7 +10,7 @@ from product_sandboxes import kernel_run as product_kernel_run
 
 @pytest.fixture(scope="session")
 def run_spec(tmp_path_factory):
-    """One student run's kernel side, as the grader sets it up (kernel_sandbox.enter_run): the
+    """One student run's kernel side, as the grader sets it up (notebook_run.enter_run): the
     spec of its sandbox, its shared folder laid out, its zygote running."""
     with product_kernel_run(tmp_path_factory.mktemp("kernel-run"), SLOT_RUN) as (spec, address):
         assert address, "the run's kernel zygote did not start"
@@ -25,7 +25,7 @@ def kernel_run(run_spec, tmp_path):
     notebook_dir.mkdir()
     (notebook_dir / "mine.py").write_text("x = 1\n")
     box, _ = kernel_box(run_spec, notebook_dir)
-    return box, Path(run_spec["shared"])
+    return box, Path(run_spec.shared)
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """The product's own sandboxes, for the attack tests: what a test runs inside them is exactly
 what the grader would run student code in, so weakening the product weakens these views.
 
-- kernel_run: a run's shared folder laid out by kernel_sandbox.enter_run (its real zygote
-  started), and kernel_sandbox.run_sandbox, the sandbox every kernel of the run lives in;
+- kernel_run: a run's shared folder laid out by notebook_run.enter_run (its real zygote
+  started), and notebook_run.run_sandbox, the sandbox every kernel of the run lives in;
 - judge_run: grader._sandboxed_run over a submission's package, the judge worker's sandbox;
 - real_zygote: a kernel zygote a test asks for kernels, as a launcher does;
 - run_code: student code run in one of them.
@@ -20,7 +20,8 @@ from pathlib import Path
 
 from autograder.budget import TimeBudget
 from autograder.judge import grader
-from autograder.notebooks import kernel_sandbox, kernel_zygote
+from autograder.notebooks import kernel_zygote, launcher
+from autograder.notebooks import run as notebook_run
 from autograder.sandbox import bubblewrap as sandbox
 from user_slots import slot
 
@@ -50,20 +51,20 @@ def package(folder):
 
 @contextmanager
 def kernel_run(tmp_path, slot):
-    """A student run's kernel side, set up by the product (kernel_sandbox.enter_run, without the
+    """A student run's kernel side, set up by the product (notebook_run.enter_run, without the
     run's tmpfs: tmp_path/shared stands for it). Yields (spec, the zygote's address)."""
     tmp_path.chmod(0o755)
     shared, logs = tmp_path / "shared", tmp_path / "logs"
     shared.mkdir(mode=0o711)
     logs.mkdir()
     uid, gid = sandbox.student_user(slot)
-    limits = sandbox.Limits(**kernel_sandbox.KERNEL_LIMITS)
+    limits = sandbox.Limits(**notebook_run.KERNEL_LIMITS)
     group = sandbox.RunGroup(limits.group_memory_mb, limits.nproc)
-    spec = {"uid": uid, "gid": gid, "limits": dataclasses.asdict(limits), "env": {}, "shared": str(shared),
-            "tmpfs": False, "group": [str(f) for f in group.folders], "logs": str(logs)}
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    spec = notebook_run.RunSpec(uid=uid, gid=gid, limits=limits, env={}, shared=str(shared), tmpfs=False,
+                                group=[str(f) for f in group.folders], logs=str(logs))
+    spec.save(tmp_path / "spec.json")
     try:
-        address = kernel_sandbox.enter_run(str(tmp_path / "spec.json")).get(kernel_zygote.SOCKET_ENV)
+        address = notebook_run.enter_run(str(tmp_path / "spec.json")).get(kernel_zygote.SOCKET_ENV)
         yield spec, address
     finally:
         group.close()
@@ -73,11 +74,11 @@ def kernel_run(tmp_path, slot):
 def kernel_box(spec, notebook_dir=None):
     """(the product's kernel sandbox, working in a fresh kernel work folder made as the launcher
     makes it from notebook_dir, that folder)."""
-    work = tempfile.mkdtemp(prefix="work-", dir=spec["shared"])
+    work = tempfile.mkdtemp(prefix="work-", dir=spec.shared)
     if notebook_dir is not None:
-        kernel_sandbox._copy_workdir(notebook_dir, work)
-    kernel_sandbox._chown_tree(work, spec["uid"], spec["gid"])
-    return dataclasses.replace(kernel_sandbox.run_sandbox(spec), cwd=work), Path(work)
+        launcher._copy_workdir(notebook_dir, work)
+    launcher._chown_tree(work, spec.uid, spec.gid)
+    return dataclasses.replace(notebook_run.run_sandbox(spec), cwd=work), Path(work)
 
 
 @contextmanager
@@ -102,7 +103,7 @@ def real_zygote(tmp_path, slot):
     for a kernel whose start-up runs code, as a launcher outside the sandbox does, and returns
     (connection, pidfd, the kernel's work folder)."""
     with kernel_run(tmp_path, slot) as (spec, address):
-        uid, gid, shared, logs = spec["uid"], spec["gid"], Path(spec["shared"]), Path(spec["logs"])
+        uid, gid, shared, logs = spec.uid, spec.gid, Path(spec.shared), Path(spec.logs)
 
         def start(code):
             work = shared / "work-1"
@@ -110,16 +111,16 @@ def real_zygote(tmp_path, slot):
             os.chown(work, uid, gid)
             connection = work / "kernel.json"
             connection.write_text(json.dumps({
-                "transport": "ipc", "ip": str(shared / kernel_sandbox.IPC_FOLDER / "k"), "shell_port": 1,
+                "transport": "ipc", "ip": str(shared / notebook_run.IPC_FOLDER / "k"), "shell_port": 1,
                 "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5, "key": "k",
                 "signature_scheme": "hmac-sha256"}))
             os.chown(connection, uid, gid)
             log = os.open(logs / "kernel.log", os.O_WRONLY | os.O_CREAT, 0o600)
             try:
-                conn, pidfd = kernel_zygote.request_kernel(address, {
-                    "cwd": str(work), "env": kernel_sandbox._kernel_env(spec, work),
-                    "argv": ["-f", str(connection), "--HistoryManager.hist_file=:memory:",
-                             f"--IPKernelApp.exec_lines={[code]!r}"]}, log)
+                conn, pidfd = kernel_zygote.request_kernel(address, kernel_zygote.KernelRequest(
+                    cwd=str(work), env=notebook_run._kernel_env(spec.env, work),
+                    argv=["-f", str(connection), "--HistoryManager.hist_file=:memory:",
+                          f"--IPKernelApp.exec_lines={[code]!r}"]), log)
             finally:
                 os.close(log)
             return conn, pidfd, work

@@ -2,7 +2,7 @@
 kernel, which runs outside the sandbox (as root) on paths and sockets a kernel can reach: what a
 kernel can make it chown, connect to or import, what it can keep past its notebook, and what it
 can write to the grader's disk through it. The run is the product's (conftest.run_spec: laid out
-by kernel_sandbox.enter_run, its zygote running); each attack asserts the SAFE outcome.
+by notebook_run.enter_run, its zygote running); each attack asserts the SAFE outcome.
 """
 import json
 import os
@@ -16,7 +16,8 @@ import pytest
 from process_tree import pids_where, stat_fields
 
 from autograder.config import ROOT
-from autograder.notebooks import kernel_sandbox, kernel_zygote
+from autograder.notebooks import kernel_zygote
+from autograder.notebooks import run as notebook_run
 from autograder.sandbox import bubblewrap as sandbox
 from product_sandboxes import PYTHON, SLOT_B, real_zygote
 from product_sandboxes import run_code as _run
@@ -56,22 +57,22 @@ def test_a_kernel_cannot_change_the_zygotes_code_or_plant_files_next_to_it(kerne
 
 def _nbgrader_file(shared, name):
     """A connection file as nbgrader writes it: root's, in nbgrader's root-only runtime folder."""
-    folder = shared / kernel_sandbox.NBGRADER_RUNTIME
+    folder = shared / notebook_run.NBGRADER_RUNTIME
     folder.mkdir(mode=0o700, exist_ok=True)
     (folder / name).write_text("{}")
     return folder / name
 
 
 def _launcher(spec, connection_file, notebook_dir, run_dir, address=None):
-    """The kernel launcher (kernel_sandbox.py, run as the grader by jupyter_client) for one
+    """The kernel launcher (launcher.py, run as the grader by jupyter_client) for one
     notebook of the run spec, told the zygote listens at address (default: a name in the
     zygote's folder, root's as enter_run leaves it, where nothing listens: it fails after
     preparing the kernel's files)."""
     spec_file = run_dir / "kernel-sandbox.json"
-    spec_file.write_text(json.dumps(spec))
-    address = address or Path(spec["shared"]) / kernel_sandbox.ZYGOTE_FOLDER / "no-zygote.sock"
-    env = {"PATH": os.environ["PATH"], kernel_sandbox.SPEC_ENV: str(spec_file), kernel_zygote.SOCKET_ENV: str(address)}
-    return subprocess.Popen([PYTHON, str(ROOT / "autograder" / "notebooks" / "kernel_sandbox.py"), "-f",
+    spec.save(spec_file)
+    address = address or Path(spec.shared) / notebook_run.ZYGOTE_FOLDER / "no-zygote.sock"
+    env = {"PATH": os.environ["PATH"], notebook_run.SPEC_ENV: str(spec_file), kernel_zygote.SOCKET_ENV: str(address)}
+    return subprocess.Popen([PYTHON, str(ROOT / "autograder" / "notebooks" / "launcher.py"), "-f",
                              str(connection_file)], cwd=notebook_dir, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -94,7 +95,7 @@ def test_a_kernel_cannot_make_the_launcher_chown_a_host_file(kernel_run, run_spe
     bait.chmod(0o600)
     # the one folder of the run the kernels may write (their ipc sockets): a process left running
     # by the student's earlier notebook plants a link there, named like a connection file
-    connection_file = shared / kernel_sandbox.IPC_FOLDER / f"kernel-{os.getpid()}.json"
+    connection_file = shared / notebook_run.IPC_FOLDER / f"kernel-{os.getpid()}.json"
     rc, out = _run(box, f"""
         import os
         link = {str(connection_file)!r}
@@ -122,7 +123,7 @@ def test_a_kernel_cannot_make_the_launcher_connect_to_a_host_socket(kernel_run, 
     host.bind(str(private / "db.sock"))
     host.listen(5)
     host.settimeout(30)
-    zygote = shared / kernel_sandbox.IPC_FOLDER / kernel_zygote.SOCKET_NAME
+    zygote = shared / notebook_run.IPC_FOLDER / kernel_zygote.SOCKET_NAME
     rc, out = _run(box, f"""
         import os
         os.symlink({str(private / "db.sock")!r}, {str(zygote)!r} + ".new")
@@ -177,7 +178,7 @@ def _sessions(pids):
 
 
 def test_nothing_a_kernel_started_outlives_its_notebook(tmp_path):
-    """The real kernel zygote (kernel_sandbox.enter_run) forks one kernel, whose start-up code
+    """The real kernel zygote (notebook_run.enter_run) forks one kernel, whose start-up code
     leaves a process in a new session; the kernel's launcher then goes, as at a notebook's end."""
     with real_zygote(tmp_path, SLOT_B) as (start, uid, logs):
         zygote_and_sandbox = set(_processes_of(uid))
@@ -211,7 +212,7 @@ def test_a_kernel_cannot_ask_the_zygote_for_a_kernel_of_its_own(tmp_path):
     """A kernel of its own would outlive the notebook (the zygote kills everything only when no
     kernel it serves runs): a process of the sandbox that connects to the zygote gets nothing."""
     with real_zygote(tmp_path, SLOT_B) as (start, _, logs):
-        address = tmp_path / "shared" / kernel_sandbox.ZYGOTE_FOLDER / kernel_zygote.SOCKET_NAME
+        address = tmp_path / "shared" / notebook_run.ZYGOTE_FOLDER / kernel_zygote.SOCKET_NAME
         conn, pidfd, work = start(ASK_THE_ZYGOTE.format(address=str(address)))
         deadline = time.monotonic() + 120
         answer = ""
@@ -226,7 +227,7 @@ def test_a_kernel_cannot_ask_the_zygote_for_a_kernel_of_its_own(tmp_path):
 
 HIJACKS = ("sitecustomize.py", "usercustomize.py", "json.py", "shutil.py", "tempfile.py", "select.py",
            "signal.py", "socket.py", "stat.py", "autograder/__init__.py", "autograder/sandbox/forked.py",
-           "autograder/notebooks/kernel_zygote.py", "evil.pth")
+           "autograder/notebooks/kernel_zygote.py", "autograder/notebooks/run.py", "evil.pth")
 
 
 def test_the_launcher_imports_nothing_from_the_notebooks_folder(kernel_run, run_spec, tmp_path):
@@ -248,7 +249,7 @@ def test_the_launcher_imports_nothing_from_the_notebooks_folder(kernel_run, run_
 
 
 def test_a_kernels_log_on_the_graders_disk_is_bounded(kernel_run, tmp_path):
-    """A kernel's stdout and stderr go to a log file of the grader's (kernel_sandbox.launch opens
+    """A kernel's stdout and stderr go to a log file of the grader's (launcher.launch opens
     it, the zygote hands it over); ten processes printing at once must not grow it past the
     kernels' file size limit."""
     box, _ = kernel_run
@@ -272,5 +273,5 @@ def test_a_kernels_log_on_the_graders_disk_is_bounded(kernel_run, tmp_path):
     finally:
         os.close(log)
         sandbox.kill_tree(proc)
-    limit = kernel_sandbox.KERNEL_LIMITS["fsize_mb"] << 20
+    limit = notebook_run.KERNEL_LIMITS["fsize_mb"] << 20
     assert 0 < log_path.stat().st_size <= limit, log_path.stat().st_size

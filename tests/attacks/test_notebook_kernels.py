@@ -2,7 +2,7 @@
 
 The toy assignment (course_fixtures) is graded twice: an honest submission alone, then the whole
 class of hostile submissions with the honest one among them (autograder.grading.grade.grade_all on two
-workers). Every notebook kernel runs in autograder.notebooks.kernel_sandbox's sandbox; a notebook test cell
+workers). Every notebook kernel runs in autograder.notebooks.run's sandbox; a notebook test cell
 keeps its points only where the function-level judge agrees. The honest submission must score
 exactly what it scores alone, and nothing secret may reach an autograded notebook or a feedback
 page."""
@@ -24,7 +24,8 @@ from course_fixtures import (HIDDEN_LINE, PLAIN_DOUBLE, grades_by_name, make_toy
 from hostile_cells import DEAF_LOOP, FRAMES, error_flood, fork_bomb
 
 from autograder.config import ROOT, Course
-from autograder.notebooks.kernel_sandbox import MAX_CELL_OUTPUT_BYTES, NBGRADER_MEMORY_MB
+from autograder.notebooks.bounded_execute import MAX_CELL_OUTPUT_BYTES
+from autograder.notebooks.run import NBGRADER_MEMORY_MB
 from autograder.sandbox.bubblewrap import isolation_available
 
 pytestmark = pytest.mark.slow
@@ -534,8 +535,8 @@ def test_nothing_is_left_running(graded):
 def test_errors_count_against_the_output_caps_wherever_they_come_from(graded):
     """Error names, values and tracebacks, on iopub and only in the execute reply, are cut and
     counted; a message over the grader's limit stops the kernel, said in the grader's words."""
-    from autograder.notebooks.kernel_sandbox import (ERROR_KEPT, MAX_CELL_OUTPUT_BYTES, MAX_MESSAGE_BYTES,
-                                           MAX_NOTEBOOK_OUTPUT_BYTES)
+    from autograder.notebooks.bounded_execute import (ERROR_KEPT, MAX_CELL_OUTPUT_BYTES, MAX_MESSAGE_BYTES,
+                                                      MAX_NOTEBOOK_OUTPUT_BYTES)
 
     result = graded.results["error-flood"]
     path = graded.course.step_dir("autograded", "error-flood") / "Toy.ipynb"

@@ -4,8 +4,8 @@ test_notebook_kernels.py (test_kernel_launcher.py: the grader's side of a kernel
 
 Each attack runs student code in the product's own sandboxes (product_sandboxes.py), not
 through a whole grading run, and asserts the SAFE outcome:
-- kernel: kernel_sandbox.run_sandbox over a run's shared folder laid out by the real
-  kernel_sandbox.enter_run (its zygote running), in a work folder made as the launcher makes it;
+- kernel: notebook_run.run_sandbox over a run's shared folder laid out by the real
+  notebook_run.enter_run (its zygote running), in a work folder made as the launcher makes it;
 - judge: the Sandbox of grader._sandboxed_run over a submitted package, as judge_package runs it.
 """
 import ast
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.notebooks import kernel_sandbox
+from autograder.notebooks import run as notebook_run
 from autograder.config import ROOT
 from autograder.sandbox import bubblewrap as sandbox
 from product_sandboxes import PYTHON, SLOT_A, SLOT_B
@@ -62,7 +62,7 @@ def test_neither_the_graders_environment_nor_its_processes_are_visible(view, req
     monkeypatch.setenv("CS231N_GRADER_SECRET", "s3cret-token-9917")
     if view == "kernel":
         box, _ = request.getfixturevalue("kernel_run")
-        env = kernel_sandbox._kernel_env({"env": {}}, box.cwd)
+        env = notebook_run._kernel_env({}, box.cwd)
     else:
         box, _ = request.getfixturevalue("judge_box")
         env = process.worker_env("/tmp")

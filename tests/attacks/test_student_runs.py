@@ -250,7 +250,7 @@ def _view(tmp_path, view):
             yield worker.box, None
     else:
         with kernel_run(tmp_path, SLOT_WRITER) as (spec, _):
-            yield kernel_box(spec)[0], spec["shared"]
+            yield kernel_box(spec)[0], spec.shared
 
 
 @pytest.mark.slow
@@ -343,7 +343,7 @@ def test_a_kernel_holds_and_reaches_no_descriptor_of_the_graders_files(tmp_path)
     started the run), and the only host files it sees outside its view are the run's logs,
     which it cannot read. On main the zygote's log was made 0644, and a kernel read it through
     /proc/1/fd/2 (bwrap's init holds it; only its own run's zygote writes there, so nothing was
-    learnt); it is 0600 now, as the kernels' logs are (kernel_sandbox.enter_run)."""
+    learnt); it is 0600 now, as the kernels' logs are (run.enter_run)."""
     import json
 
     from product_sandboxes import real_zygote

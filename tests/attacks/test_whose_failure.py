@@ -22,7 +22,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from autograder.notebooks import kernel_sandbox
+from autograder.notebooks import run as nb_run
 from autograder.intake.collect import collect
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.grading.grade import grade_all
@@ -207,9 +207,9 @@ def test_a_kernel_the_machine_s_oom_killer_takes_is_not_graded_and_the_next_run_
 
 def _launcher_and_nbgrader():
     """(pid of the kernel's launcher, pid of the nbgrader that started it) below this process:
-    the kernel_sandbox.py launcher (one notebook: one launcher) and its parent."""
+    the launcher.py launcher (one notebook: one launcher) and its parent."""
     table = processes()
-    launchers = [pid for pid in descendants(os.getpid(), table) if "kernel_sandbox.py -f" in table[pid].cmdline]
+    launchers = [pid for pid in descendants(os.getpid(), table) if "launcher.py -f" in table[pid].cmdline]
     assert len(launchers) == 1, [table[pid].cmdline for pid in launchers]
     return launchers[0], table[launchers[0]].ppid
 
@@ -237,7 +237,7 @@ def test_a_grader_process_killed_by_a_signal_is_not_graded_and_the_next_run_grad
     finally:
         grading.set()
         killer.join(30)
-    assert killed and ("kernel_sandbox.py" in killed[0]) == (victim == "launcher"), killed
+    assert killed and ("launcher.py" in killed[0]) == (victim == "launcher"), killed
     assert results == {} and list(failures) == ["honest"], {sid: r.notebooks for sid, r in results.items()}
     said = {"launcher": "its launcher, a grader's process, was killed by SIGKILL",
             "nbgrader": "nbgrader was killed by SIGKILL"}[victim]
@@ -256,7 +256,7 @@ def test_a_kernel_that_kills_itself_or_passes_its_own_memory_limit_is_the_studen
     _needs_sandbox()
     if limits_mode() == "rlimits":
         pytest.skip("the own-limit case needs the run's cgroup")
-    monkeypatch.setitem(kernel_sandbox.KERNEL_LIMITS, "memory_mb", OWN_LIMIT_MB)
+    monkeypatch.setitem(nb_run.KERNEL_LIMITS, "memory_mb", OWN_LIMIT_MB)
     course = _course(tmp_path)
     _submit(course, tmp_path / "subs", "self-kill", cells=[SELF_KILL, "print('after the kill')"])
     _submit(course, tmp_path / "subs", "own-limit", cells=[OWN_LIMIT, "print('after the limit')"])
