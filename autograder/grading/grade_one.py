@@ -12,30 +12,38 @@
    (autograder.results.evidence), the judge's results and re-checks, timings; or a NotGraded saying why,
    when the grader failed (autograder.grading.failures), never a score.
 """
+from __future__ import annotations
+
 import hashlib
+import inspect
 import os
 import resource
 import shutil
 import tempfile
 import time
 import traceback
-from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, TypeVar
 from pathlib import Path
 
 from cs231n.tasks import TASKS_BY_FILE
 
 from autograder.results.causes import note_stops
 from autograder.config import ROOT
-from autograder.results.evidence import confirm_with_functions, read_notebook_grades, recheck_names
+from autograder.budget import TimeBudget
+from autograder.results.evidence import confirm_with_functions, mark_set_aside, read_notebook_grades, recheck_names
 from autograder.grading.failures import kernel_death_failure, nbgrader_failure, nbgrader_killed, reason_for
 from autograder.notebooks.inert import make_inert
 from autograder.sandbox.bubblewrap import isolation_mode, self_mode
-from autograder.notebooks.optional import mark_not_attempted, set_aside_unrunnable
-from autograder.results.store import GradeResult, NotGraded
+from autograder.notebooks.optional import set_aside_unrunnable
+from autograder.results.records import FunctionCase, GradeResult, NotGraded, Recheck
+
+if TYPE_CHECKING:
+    from autograder.notebooks.kernel_deaths import Death
+
+T = TypeVar("T")
 from autograder.notebooks.unreadable import set_aside_unreadable
 
-RUN_SLACK = 120  # seconds of an nbgrader run beyond its notebooks' budgets (start, kernels, saving)
 # What nbgrader autograde leaves out when it copies a submission into autograded/: the course's
 # list (nbgrader_config.py) also leaves out *.so, to keep builds out of the release, but the
 # package graded here is ours (assemble_package) and its compiled fast layers must reach the
@@ -55,14 +63,22 @@ class GradeJob:
     source_root: str
     scratch_root: str
     dataset: str = "digits"
-    cell_timeout: int = 300
-    judge_timeout: int = 20
     course_root: str = ""
-    notebook_budget: int = 600  # seconds for each notebook in all (its cells' timeouts within it)
     digest: str = ""  # of the submission when the coordinator made the job
+    budget: TimeBudget = TimeBudget()
 
 
-def submission_digest(submitted_dir):
+def _per_contract(fn: Callable[..., T], args: tuple[Any, ...], contract: dict[str, Any], today: dict[str, Any],
+                  **common: Any) -> T:
+    """fn(*args, **contract, **common) when fn takes RULES.md's `budget: TimeBudget` whole, else
+    fn(*args, **today, **common): the notebooks' and the judge's signatures of before session 8
+    (loose seconds). Delete, keeping the contract's calls, once helpers A's and B's branches are in."""
+    budget = inspect.signature(fn).parameters.get("budget")
+    takes_budget = budget is not None and not isinstance(budget.default, int)
+    return fn(*args, **(contract if takes_budget else today), **common)
+
+
+def submission_digest(submitted_dir: str | Path) -> str:
     """sha256 over the names and bytes of a submission's files, to notice a resubmission."""
     digest = hashlib.sha256()
     for path in sorted(Path(submitted_dir).rglob("*")):
@@ -72,7 +88,7 @@ def submission_digest(submitted_dir):
     return digest.hexdigest()
 
 
-def assemble_package(base_package, submitted_dir, dest):
+def assemble_package(base_package: str | Path, submitted_dir: str | Path, dest: str | Path) -> list[str]:
     """dest/cs231n: the given code of base_package with the student's task files over it.
 
     Returns the list of task files the student did not submit (their tasks stay stubbed).
@@ -89,7 +105,7 @@ def assemble_package(base_package, submitted_dir, dest):
     return missing
 
 
-def _tail(path, size=4000):
+def _tail(path: str | Path, size: int = 4000) -> str:
     try:
         with open(path, "rb") as f:
             f.seek(max(0, f.seek(0, os.SEEK_END) - size))
@@ -98,7 +114,7 @@ def _tail(path, size=4000):
         return ""
 
 
-def _notebooks_in(report):
+def _notebooks_in(report: Path) -> list[str]:
     return sorted(set(report.read_text().splitlines())) if report.exists() else []
 
 
@@ -111,22 +127,22 @@ class AutogradeOutcome(NamedTuple):
 
     ok: bool
     log: str
-    out_of_time: list
-    out_of_space: list
+    out_of_time: list[str]
+    out_of_space: list[str]
     over_limit: bool
-    nbgrader_peak: int = None
-    deaths: tuple = ()  # kernel_deaths.Death of every kernel that died
+    nbgrader_peak: int | None = None
+    deaths: tuple[Death, ...] = ()  # of every kernel that died
     killed: str = ""  # why nbgrader was killed from outside the student's limits (failures.nbgrader_killed)
 
 
-def run_nbgrader_autograde(job, private_root):
+def run_nbgrader_autograde(job: GradeJob, private_root: str | Path) -> AutogradeOutcome:
     """nbgrader autograde of one student in a private course; returns an AutogradeOutcome.
 
     nbgrader runs as the grader, forked from this worker's zygote (autograder.notebooks.nbgrader_zygote:
     nbgrader is imported once per worker, not once per student); every notebook's kernel runs
     in the student run's bubblewrap sandbox (autograder.notebooks.kernel_sandbox), with bounded outputs; a
     cell past its timeout or its notebook's budget is ended by killing the kernel, and whatever
-    the run started dies with it. The run's own limit (the notebooks' budgets and RUN_SLACK) is
+    the run started dies with it. The run's own limit (the notebooks' budgets and budget.run_slack) is
     the grader's last resort, never reached by a student's code."""
     from autograder.notebooks import kernel_deaths, kernel_sandbox
     from autograder.notebooks.nbgrader_zygote import run_nbgrader
@@ -137,7 +153,7 @@ def run_nbgrader_autograde(job, private_root):
     nbgrader_args = [
         "autograde", job.assignment_id, "--student", job.student_id,
         "--force", f"--CourseDirectory.root={private_root}", f"--CourseDirectory.db_url={db_url}",
-        f"--CourseDirectory.source_directory={job.source_root}", f"--Execute.timeout={job.cell_timeout}",
+        f"--CourseDirectory.source_directory={job.source_root}", f"--Execute.timeout={job.budget.cell}",
         *(f"--CourseDirectory.ignore={pattern}" for pattern in GRADING_IGNORE),
         # nbgrader leaves autograded notebooks 0444: root rewrites them anyway, the caller in self mode could not
         *(["--Autograde.permissions=644"] if self_mode() else []),
@@ -148,10 +164,12 @@ def run_nbgrader_autograde(job, private_root):
     log, overruns, filled = run_dir / "nbgrader.log", run_dir / "timed-out.txt", run_dir / "filled.txt"
     died = run_dir / "deaths.txt"
     notebooks = max(1, len(list((Path(job.source_root) / job.assignment_id).glob("*.ipynb"))))
-    timeout = notebooks * job.notebook_budget + RUN_SLACK
-    with kernel_sandbox.sandboxed_nbgrader(nbgrader_args, run_dir, env=kernel_env, budget=job.notebook_budget,
-                                           overrun_report=overruns, full_report=filled, death_report=died) as run:
-        returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, timeout=timeout, env=env)
+    timeout = job.budget.nbgrader_run(notebooks)
+    reports = {"overrun_report": overruns, "full_report": filled, "death_report": died}
+    with _per_contract(kernel_sandbox.sandboxed_nbgrader, (nbgrader_args, run_dir), {"budget": job.budget},
+                       {"budget": job.budget.notebook}, env=kernel_env, **reports) as run:
+        returncode, timed_out = _per_contract(run_nbgrader, (run,), {"budget": job.budget, "notebooks": notebooks},
+                                              {"timeout": timeout}, cwd=ROOT, log_path=log, env=env)
     out_of_time, out_of_space, deaths = _notebooks_in(overruns), _notebooks_in(filled), kernel_deaths.read(died)
     own_limit = kernel_deaths.at_limit_of(run.peak_bytes, kernel_sandbox.NBGRADER_MEMORY_MB << 20)
     if timed_out:
@@ -162,10 +180,10 @@ def run_nbgrader_autograde(job, private_root):
                                 "for one student, holding what this student's notebooks sent it; the notebooks it "
                                 f"had not finished score 0\n{_tail(log)}", out_of_time, out_of_space, False, run.peak_bytes, deaths)
     return AutogradeOutcome(returncode == 0, _tail(log), out_of_time, out_of_space, False, run.peak_bytes, deaths,
-                            nbgrader_killed(returncode, run.out_of_memory, own_limit))
+                            nbgrader_killed(returncode, run.out_of_memory, own_limit) or "")
 
 
-def grade_submission(job):
+def grade_submission(job: GradeJob) -> GradeResult | NotGraded:
     """Grade one student: a GradeResult, or NotGraded when the grader failed (see
     autograder.grading.failures). Never raises for a grader-side failure: the coordinator gets a
     NotGraded saying why."""
@@ -178,7 +196,7 @@ def grade_submission(job):
                          log=traceback.format_exc()[-4000:], scratch=scratch)
 
 
-def _grade_in(job, scratch):
+def _grade_in(job: GradeJob, scratch: Path) -> GradeResult | NotGraded:
     started = time.time()
     private = scratch / "course"
     student_dir = private / "submitted" / job.student_id / job.assignment_id
@@ -199,8 +217,11 @@ def _grade_in(job, scratch):
     from autograder.judge import judge_package, recheck_package
 
     source_dir = Path(job.source_root) / job.assignment_id
-    functions = [asdict(r) for r in judge_package(judge_copy, timeout_per_case=job.judge_timeout)]
-    rechecks = [asdict(r) for r in recheck_package(judge_copy, recheck_names(source_dir))]
+    judged_cases = _per_contract(judge_package, (judge_copy,), {"budget": job.budget},
+                                 {"timeout_per_case": job.budget.judge_case, "total_timeout": job.budget.judge_total})
+    functions = [FunctionCase(c.task, c.case, c.points, c.max_points, c.passed, c.message) for c in judged_cases]
+    rechecked = _per_contract(recheck_package, (judge_copy, recheck_names(source_dir)), {"budget": job.budget}, {})
+    rechecks = [Recheck(r.name, r.passed, r.message) for r in rechecked]
     judged = time.time()
 
     ok, log, timed_out, out_of_space, over_limit, nbgrader_peak, deaths, killed = run_nbgrader_autograde(job, private)
@@ -211,10 +232,10 @@ def _grade_in(job, scratch):
         return NotGraded(job.student_id, digest, why, log=log, scratch=str(scratch))
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
                                      job.assignment_id, job.student_id)
-    before_check = confirm_with_functions(notebooks, functions, source_dir, rechecks)
-    note_stops(notebooks, private / "autograded" / job.student_id / job.assignment_id, job.cell_timeout,
-               job.notebook_budget)  # where each notebook went wrong, for the feedback's first box
-    mark_not_attempted(notebooks, set_aside)
+    notebooks, before_check = confirm_with_functions(notebooks, functions, source_dir, rechecks)
+    notebooks = note_stops(notebooks, private / "autograded" / job.student_id / job.assignment_id,
+                           job.budget)  # where each notebook went wrong, for the feedback's first box
+    notebooks = mark_set_aside(notebooks, {s.notebook: s.reason for s in set_aside})
     return GradeResult(
         student_id=job.student_id, digest=digest, notebooks=notebooks,
         notebook_score_before_check=before_check, functions=functions, rechecks=rechecks,

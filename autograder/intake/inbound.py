@@ -24,13 +24,17 @@ one, and only if
 A folder that fails a check is refused with the reason; older ones are left alone; the others
 are collected as usual.
 """
+from __future__ import annotations
+
 import contextlib
 import errno
 import os
 import pwd
 import shutil
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from autograder.intake.collect import MAX_FILES
@@ -51,7 +55,7 @@ class Refused:
 
 
 class _Unsafe(Exception):
-    def __init__(self, why, owner=""):
+    def __init__(self, why: str, owner: str = "") -> None:
         super().__init__(why)
         self.owner = owner  # whose folder it is, where known
 
@@ -64,13 +68,14 @@ class _Allowance:
     entries: int = MAX_ENTRIES
 
 
-def screen(inbound, view, assignment_id, max_bytes):
+def screen(inbound: str | Path, view: str | Path, assignment_id: str, max_bytes: int) -> list[Refused]:
     """Copy the latest acceptable submission folder of each student for `assignment_id` from
     inbound into the empty folder view (nbgrader's collect takes only the latest, so older ones
     are not copied); returns the Refused ones."""
     from nbgrader.utils import parse_utc
 
-    refused, latest = [], {}
+    refused: list[Refused] = []
+    latest: dict[str, tuple[datetime, str]] = {}
     inbound_fd = os.open(inbound, DIRECTORY)
     try:
         for name in sorted(os.listdir(inbound_fd)):
@@ -107,7 +112,7 @@ def screen(inbound, view, assignment_id, max_bytes):
     return refused
 
 
-def _submitted_by(inbound_fd, name, student):
+def _submitted_by(inbound_fd: int, name: str, student: str) -> str:
     """The hub user who owns the submission folder `name` of inbound, if it is `student`."""
     try:
         entry = os.open(name, DIRECTORY, dir_fd=inbound_fd)
@@ -124,14 +129,14 @@ def _submitted_by(inbound_fd, name, student):
     return owner
 
 
-def _owner(uid):
+def _owner(uid: int) -> str:
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return f"uid {uid}"
 
 
-def _copy_tree(folder_fd, dest, allowance, where, depth=0):
+def _copy_tree(folder_fd: int, dest: Path, allowance: _Allowance, where: str, depth: int = 0) -> None:
     """Copy the folder open as folder_fd to dest, never following a link, within allowance."""
     if depth > MAX_DEPTH:
         raise _Unsafe(f"{where} is nested more than {MAX_DEPTH} folders deep: submit with nbgrader")
@@ -162,7 +167,7 @@ def _copy_tree(folder_fd, dest, allowance, where, depth=0):
 
 
 @contextlib.contextmanager
-def _reading(path):
+def _reading(path: str) -> Iterator[None]:
     """An OSError while reading the student's path refuses their folder (not the whole collect)."""
     try:
         yield
@@ -170,11 +175,11 @@ def _reading(path):
         raise _Unsafe(_unreadable(path, error)) from None
 
 
-def _unreadable(path, error):
-    return f"the grader could not read {path} ({os.strerror(error.errno)}): submit again with nbgrader"
+def _unreadable(path: str, error: OSError) -> str:
+    return f"the grader could not read {path} ({os.strerror(error.errno) if error.errno is not None else error}): submit again with nbgrader"
 
 
-def _copy_file(fd, size, dest, allowance, path):
+def _copy_file(fd: int, size: int, dest: Path, allowance: _Allowance, path: str) -> None:
     if size > allowance.bytes:  # before reading it (a sparse file costs nothing to make)
         raise _Unsafe("it is larger than the course allows (nbgrader's CourseDirectory.max_dir_size)")
     os.set_blocking(fd, True)
