@@ -12,7 +12,7 @@ from autograder.config import ROOT
 from autograder.results.evidence import NOT_ANSWERED, cell_claims
 from autograder.results.records import CellGrade, FunctionCase, NotebookGrades
 from autograder.results.store import GradeResult
-from autograder.results.scale import FUNCTIONS_SENTENCE, course_scale, header_line, where_to_enter
+from autograder.results.scale import FUNCTIONS_SENTENCE, Scale, course_scale, where_to_enter
 
 SOURCE = ROOT / "assignments" / "a2"
 README = ROOT / "autograder" / "release" / "student" / "README.md"
@@ -44,6 +44,17 @@ def full_marks(written="pending"):
                   "message": ""}]
     return GradeResult.from_json(json.dumps({"student_id": "ada", "digest": "0" * 64, "notebooks": notebooks,
                                              "functions": functions}))
+
+
+def header_line(notebook, scale: Scale):
+    """The sentence a notebook's first cell states its points with."""
+    required, extra = scale.notebooks[notebook]
+    total = f"the assignment's {scale.required:g}"
+    if required and extra:
+        return f"**Points:** {required:g} of {total} points, and up to {extra:g} points of extra credit on top."
+    if required:
+        return f"**Points:** {required:g} of {total} points."
+    return f"**Points:** none of {total}: up to {extra:g} points of extra credit on top of them."
 
 
 def test_the_student_readme_states_the_sources_total_and_each_notebooks_points(scale):

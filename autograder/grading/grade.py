@@ -1,14 +1,7 @@
-"""The grading coordinator: submissions graded on a process pool or a Dask cluster (one student
-per job: autograder.grading.grade_one), one writer to the gradebook, resumable. docs/grading.md draws
-the processes and the life of one student's grading.
-
-The coordinator (`grade_all`) holds the course folder's lock (autograder.grading.lock) for the whole
-run, and is the only process that writes the course's gradebook: it stores each outcome in one
-transaction (autograder.results.store: a GradeResult, or a NotGraded saying why the grader failed),
-and moves the autograded notebooks into course/autograded/. A run killed at any point and
-started again grades what was not graded yet; graded students are skipped unless the
-submission changed or --force is given. Pool workers die with the coordinator (parent-death
-signal), and the next run removes the scratch folders a dead run left.
+"""The grading coordinator: one job per student (grading.grade_one) on a process pool or a Dask
+cluster, under the course folder's lock, the only writer of the gradebook, resumable (a run
+killed at any point, started again, grades what is not graded yet).
+docs/grading.md, "The processes" and "The life of one student's grading".
 """
 from __future__ import annotations
 

@@ -1,16 +1,7 @@
-"""Grade one student; runs in a worker and touches only its own scratch folder.
-
-1. assemble the package to grade: the instructor's given code (and compiled fast layers) with the
-   student's own files that hold tasks (cs231n.tasks.TASKS_BY_FILE) laid over it, so a student
-   can change their functions but not the Solver, the checks or the extension;
-2. judge the functions (autograder.judge) on a pristine copy of that package, outside the
-   student's process;
-3. run `nbgrader autograde` for this one student in a private course folder whose gradebook is a
-   copy of a template holding only the assignment, with deleted test cells restored and every
-   cell under a timeout;
-4. return a GradeResult (autograder.results.store): every grade cell's score and a grader-made message
-   (autograder.results.evidence), the judge's results and re-checks, timings; or a NotGraded saying why,
-   when the grader failed (autograder.grading.failures), never a score.
+"""Grade one student, in a worker, touching only its own scratch folder: assemble the package, judge
+its functions, run `nbgrader autograde` in the sandbox, and return a GradeResult (scores and
+grader-made messages) or a NotGraded saying why the grader failed, never a score.
+docs/grading.md, "Inside one job".
 """
 from __future__ import annotations
 

@@ -1,18 +1,6 @@
-"""Collect submissions into nbgrader's submitted/<student>/<assignment>/ folders, safely.
-
-A submissions folder (as an LMS download gives it) holds, per student, a folder or a zip whose
-name starts with the student id: `alice/`, `alice.zip`, `alice_a2_attempt_2026-11-20.zip`
-(the id is the name up to the first `_`, as in nbgrader's zip_collect naming).
-
-Only what is graded is taken: the notebooks at the top of the submission and the .py files
-under cs231n/; a single enclosing folder (a zip of `a2/`) is looked through. Everything else is
-skipped and reported. Refused outright, with nothing written for that student: links, members
-with absolute paths or `..`, more than MAX_FILES files, a file over MAX_FILE_BYTES, or a total
-over MAX_TOTAL_BYTES (a zip bomb is stopped while it inflates, not after); encrypted zips, zips
-compressed with a method Python cannot read (deflate64, as Windows' Explorer writes for large
-files), damaged zips; a name longer than MAX_NAME_CHARS; a name that is both a file and a
-folder. Each student's folder is written into a temporary folder and renamed into place when
-complete. A failure is always that student's: the others are collected.
+"""Collect submissions (a folder or zip per student, named by student id) into nbgrader's
+submitted/<student>/<assignment>/ folders: only what is graded is taken, all or nothing per
+student, a refused one says why and never stops the batch. docs/grading.md, "Intake".
 """
 from __future__ import annotations
 

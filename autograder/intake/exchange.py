@@ -1,16 +1,7 @@
-"""nbgrader's exchange, for a course on JupyterHub: release to it, collect from it, send
-feedback back through it. The grading in between is the course's own (collect, grade_all).
-
-    python -m autograder release --exchange    generate the release, then nbgrader release_assignment
-    python -m autograder grade --exchange      nbgrader collect, then collect + grade as usual
-    python -m autograder feedback --exchange   our feedback pages, then nbgrader release_feedback
-
-Students use nbgrader's own fetch_assignment / submit / fetch_feedback (or the Assignments tab).
-The exchange's place and the course id come from nbgrader's configuration (Exchange.root,
-CourseDirectory.course_id: /etc/jupyter/nbgrader_config.py on a hub, see docs/jupyterhub.md),
-or from $CS231N_EXCHANGE. nbgrader's collect writes into a staging course folder
-(course/exchange_inbox/), from which `autograder.intake.collect` takes only what is graded, with its
-usual safety checks; nothing the student sent reaches the gradebook any other way.
+"""nbgrader's exchange, for a course on JupyterHub: `release --exchange`, `grade --exchange` (nbgrader
+collect of a screened copy of inbound/, then autograder.intake.collect) and `feedback --exchange`.
+Its place and the course id come from nbgrader's configuration or $CS231N_EXCHANGE.
+docs/jupyterhub.md and docs/grading.md, "Intake".
 """
 from __future__ import annotations
 

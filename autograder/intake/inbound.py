@@ -1,28 +1,7 @@
-"""The exchange's inbound folder as nbgrader's collect should see it on a shared hub.
-
-Every hub user may write to nbgrader's inbound/ (it is world-writable), and nbgrader's collect,
-run by the grader, trusts what it finds there: it follows links inside a submission (a student's
-`cs231n/layers.py` linked to the instructor's reference becomes the reference), takes a folder
-named for another student (it only logs "cheating attempt?"), and fails as a whole on one folder
-with a name it cannot parse or one that is too big. So collect_from_exchange runs nbgrader's
-collect on a screened copy instead. Of each student's submission folders (named for them, owned
-by them, with nbgrader's timestamp) only the latest is copied, as nbgrader collects only that
-one, and only if
-
-- its name is nbgrader's `<student>+<assignment>+<timestamp>[+<random>]`;
-- it belongs to the hub user it names;
-- it holds only folders and regular files (no link, no pipe, no device), opened without
-  following any link, so a file swapped for a link during the copy is refused, not followed;
-- none of its files has a second name (a hard link made to a file the student could not read
-  would otherwise be copied by the grader, who can);
-- the grader can read all of it (a file the student made unreadable refuses that folder, not
-  the whole collect);
-- it is at most nbgrader's CourseDirectory.max_dir_size, holds at most MAX_ENTRIES files and
-  folders, nested at most MAX_DEPTH deep (empty files cost no bytes, and a deep nest would
-  exceed the grader's path length or recursion limit).
-
-A folder that fails a check is refused with the reason; older ones are left alone; the others
-are collected as usual.
+"""The exchange's inbound folder as nbgrader's collect should see it on a shared hub: a screened
+copy holding, of each student, only the latest submission folder that is named for and owned by
+them, holds only regular files and folders (opened without following links, no hard links),
+and fits the course's size, entry and depth limits. docs/grading.md, "Intake".
 """
 from __future__ import annotations
 

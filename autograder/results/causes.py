@@ -1,14 +1,9 @@
 """Why points were lost, in the grader's words: the first box of a student's feedback page.
 
-At grading time (`note_stops`) each autograded notebook is read for where it went wrong: the
-cell that ran out of time (the grader's CellTimeoutError), the first cell the grader did not run
-(NotRun, after a time-out or a dead kernel), and the first cell that raised, with the exception's
-NAME only, and only a name Python or numpy defines: never its message, which the student's kernel wrote after
-hidden tests ran in it (autograder.results.evidence). A cell is named by its position and the graded
-cell at or before it, whose section heading comes from the source notebook.
-At page time (`causes`) these facts, the notebooks that could not be read or were not graded,
-a package file that does not import (said once, from the judge's messages) and the answers
-waiting for staff become sentences.
+At grading time `note_stops` reads each autograded notebook for where it went wrong (a Stops:
+the cell out of time, the first not run, the first that raised, by exception NAME only); at page
+time `causes` makes sentences of those facts, of the judge's import failures and of the answers
+waiting for staff. docs/publishing.md, "Causes first".
 """
 from __future__ import annotations
 

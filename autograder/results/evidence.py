@@ -1,14 +1,9 @@
 """What a student's notebooks earned, from grader-side evidence only.
 
-A notebook test cell keeps its points when the kernel passed it (nbgrader gave it all its points),
-the judge confirmed every student task that the SOURCE notebook's cell names in
-`metadata.cs231n.tasks`, and the re-check it names in `metadata.cs231n.recheck` (if any) passed.
-A cell that names neither keeps nothing: what it checks lives only in the student's kernel.
-A cell the source grades by hand never keeps an automatic score: it is left for staff, unless
-nbgrader found the answer unchanged from the release (0, not answered).
-Every message is made here from those facts (ran, passed, failed, which tasks the judge did not
-confirm, the re-check's grader-side verdict); no text the student's kernel produced is kept,
-since the kernel ran the hidden tests and could encode them into an error message.
+A test cell keeps its points only when the kernel passed it, the judge confirmed every task the
+SOURCE notebook's cell names and its re-check passed; a cell graded by hand never keeps an
+automatic score. Every message is made here, never copied from the student's kernel.
+docs/grading.md, "Which cells keep their points".
 """
 from __future__ import annotations
 

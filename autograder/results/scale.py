@@ -66,13 +66,3 @@ def where_to_enter(scale: Scale) -> list[str]:
             f"{scale.written:g} points for the written answers ({scale.autograded:g} + {scale.written:g} = "
             f"{scale.required:g})"]
 
-
-def header_line(notebook: str, scale: Scale) -> str:
-    """The sentence a notebook's first cell states its points with."""
-    required, extra = scale.notebooks[notebook]
-    total = f"the assignment's {scale.required:g}"
-    if required and extra:
-        return f"**Points:** {required:g} of {total} points, and up to {extra:g} points of extra credit on top."
-    if required:
-        return f"**Points:** {required:g} of {total} points."
-    return f"**Points:** none of {total}: up to {extra:g} points of extra credit on top of them."

@@ -1,13 +1,7 @@
-"""Results of grading: what a worker sends back for one student (GradeResult, or NotGraded when
-the grader itself failed), a result's scores, and their storage in the gradebook.
-
-A student is in one of three states: pending (nothing stored for the submission's digest: the
-next run grades them), graded (a row of RESULTS_TABLE whose digest is the submission's), or not
-graded (a row of NOT_GRADED_TABLE saying why: a failure of the grader, never a score; the next
-run grades them again). Every change of state is one transaction.
-
-Adding a field to GradeResult: give it a default. Stored rows written before it existed read
-back with the default, and fields this version does not know are kept in `extra`.
+"""The gradebook's record of each student: graded (a GradeResult row of RESULTS_TABLE whose digest
+is the submission's), not graded (a NotGraded row of NOT_GRADED_TABLE saying why), or pending
+(neither); each change of state one transaction. Also a result's scores and problems, the one
+place that counts them. docs/grading.md, "The life of one student's grading".
 """
 from __future__ import annotations
 
