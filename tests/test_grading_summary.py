@@ -41,8 +41,8 @@ def test_a_result_survives_storage_and_keeps_fields_it_does_not_know():
 def test_scores_count_extra_credit_in_the_score_only_and_functions_not_at_all():
     score, max_score, parts = scores(_result())
     assert (score, max_score) == (3.0, 3.0)  # 2 + 1 extra; 2 + 1 manual: one scale, the notebooks'
-    assert parts["manual_pending"] == 1 and parts["extra_credit"] == 1.0 and parts["extra_max"] == 1.0
-    assert (parts["function_cases_passed"], parts["function_cases"]) == (1, 2)
+    assert parts.manual_pending == 1 and parts.extra_credit == 1.0 and parts.extra_max == 1.0
+    assert (parts.function_cases_passed, parts.function_cases) == (1, 2)
 
 
 def test_a_hand_score_counts_in_place_of_the_automatic_one():
@@ -50,7 +50,7 @@ def test_a_hand_score_counts_in_place_of_the_automatic_one():
 
     graded = apply(_result(), {("Toy", "why_relu"): HandGrade(0.5, "half"), ("Toy", "test_double"): HandGrade(1.0)})
     score, max_score, parts = scores(graded)
-    assert (score, max_score, parts["manual_pending"]) == (2.5, 3.0, 0)  # 1 (override) + 1 extra + 0.5
+    assert (score, max_score, parts.manual_pending) == (2.5, 3.0, 0)  # 1 (override) + 1 extra + 0.5
     assert scores(_result())[0] == 3.0  # the stored result is untouched
 
 

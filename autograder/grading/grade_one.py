@@ -27,7 +27,7 @@ from autograder.grading.failures import kernel_death_failure, nbgrader_failure, 
 from autograder.notebooks.inert import make_inert
 from autograder.sandbox.bubblewrap import isolation_mode, self_mode
 from autograder.notebooks.optional import set_aside_unrunnable
-from autograder.results.records import FunctionCase, GradeResult, NotGraded, Recheck
+from autograder.results.records import FunctionCase, GradeResult, MemoryPeaks, NotGraded, Recheck, Seconds
 
 if TYPE_CHECKING:
     from autograder.notebooks.kernel_deaths import Death
@@ -232,7 +232,7 @@ def _grade_in(job: GradeJob, scratch: Path) -> GradeResult | NotGraded:
         notebook_score_before_check=before_check, functions=functions, rechecks=rechecks,
         missing_files=missing, nbgrader_ok=ok, nbgrader_log="" if ok else log,
         timed_out=timed_out, out_of_space=out_of_space, kernel_died=sorted({d.notebook for d in deaths}), isolation=isolation_mode(),
-        seconds={"judge": round(judged - started, 2), "notebooks": round(time.time() - judged, 2)},
-        memory_mb={"nbgrader": nbgrader_peak and round(nbgrader_peak / 2**20, 1),
-                   "worker": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
+        seconds=Seconds(judge=round(judged - started, 2), notebooks=round(time.time() - judged, 2)),
+        memory_mb=MemoryPeaks(nbgrader=nbgrader_peak and round(nbgrader_peak / 2**20, 1),
+                              worker=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)),
         autograded_dir=str(private / "autograded" / job.student_id / job.assignment_id), scratch=str(scratch))

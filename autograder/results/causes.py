@@ -170,7 +170,7 @@ def causes(result: GradeResult, layout: dict[str, list[tuple[str, str]]] | None 
              for sentence in notebook_causes(nb, result, dict(layout.get(nb.notebook, ())))]
     said = bool(found)  # a notebook's own cause says more than problems()' GENERIC sentence
     found += import_sentences(result.functions)
-    pending = scores(result)[2]["manual_pending"]
+    pending = scores(result)[2].manual_pending
     if pending:
         found.append(f"{pending} written answer{'s' if pending != 1 else ''} still wait{'s' if pending == 1 else ''} "
                      "to be graded by the course staff.")

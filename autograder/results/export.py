@@ -8,7 +8,7 @@ import csv
 import io
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ def row(result: GradeResult) -> dict[str, Any]:
     """The CSV's row of one graded result."""
     score, max_score, parts = scores(result)
     return {"student_id": result.student_id, "score": round(score, 3), "max_score": round(max_score, 3),
-            **{k: round(v, 3) if isinstance(v, float) else v for k, v in parts.items()},
+            **{k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(parts).items()},
             "missing_files": " ".join(result.missing_files), "problems": "; ".join(problems(result)),
             "status": "graded"}
 
@@ -159,7 +159,7 @@ def gradescope_results(result: GradeResult, hidden_cells: Collection[tuple[str, 
                              status="passed" if f.passed else "failed", tags=("function", f.task))
               for f in result.functions]  # no points of their own (autograder.results.scale)
     score, max_score, parts = scores(result)
-    lines = [f"Score: {score:g} of {max_score:g}" + (f", {parts['extra_credit']:g} of it extra credit." if parts["extra_credit"] else "."),
+    lines = [f"Score: {score:g} of {max_score:g}" + (f", {parts.extra_credit:g} of it extra credit." if parts.extra_credit else "."),
              FUNCTIONS_SENTENCE, *causes(result)]
     return GradescopeResults(round(score, 3), "\n".join(lines), tuple(tests))
 

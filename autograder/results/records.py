@@ -169,6 +169,53 @@ class Recheck:
         return cls(data["name"], bool(data["passed"]), data.get("message") or "")
 
 
+@dataclass(frozen=True)
+class Seconds:
+    """Wall-clock seconds of one student's grading: the judge's, then the notebooks'."""
+
+    judge: float = 0.0
+    notebooks: float = 0.0
+
+    def to_json(self) -> Json:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Json) -> Seconds:
+        return cls(data.get("judge", 0.0), data.get("notebooks", 0.0))
+
+
+@dataclass(frozen=True)
+class MemoryPeaks:
+    """The most memory (MiB) nbgrader's cgroup (None without one) and the worker process held."""
+
+    nbgrader: float | None = None
+    worker: float = 0.0
+
+    def to_json(self) -> Json:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Json) -> MemoryPeaks:
+        return cls(data.get("nbgrader"), data.get("worker", 0.0))
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A result's points in parts (autograder.results.store.scores): the notebooks' score and
+    required maximum, extra credit and its most, the function cases' points (counted nowhere),
+    the written answers waiting for staff, the function cases passed of all."""
+
+    notebook_score: float
+    notebook_max: float
+    extra_credit: float
+    extra_max: float
+    function_score: float
+    function_max: float
+    manual_pending: int
+    function_cases: int
+    function_cases_passed: int
+
+
 @dataclass
 class GradeResult:
     """One student's grading, as a worker returns it and the gradebook stores it.
@@ -194,8 +241,8 @@ class GradeResult:
     out_of_space: list[str] = field(default_factory=list)
     kernel_died: list[str] = field(default_factory=list)
     isolation: str = ""
-    seconds: dict[str, float] = field(default_factory=dict)
-    memory_mb: dict[str, float | None] = field(default_factory=dict)
+    seconds: Seconds = Seconds()
+    memory_mb: MemoryPeaks = MemoryPeaks()
     extra: Json = field(default_factory=dict)
     # where the worker left its files; the coordinator's business, never stored
     autograded_dir: str = ""
@@ -203,7 +250,8 @@ class GradeResult:
 
     TRANSIENT: ClassVar[tuple[str, ...]] = ("autograded_dir", "scratch")
     RECORDS: ClassVar[dict[str, Any]] = {"notebooks": NotebookGrades, "functions": FunctionCase,
-                                         "rechecks": Recheck}
+                                         "rechecks": Recheck}  # lists of records
+    RECORD: ClassVar[dict[str, Any]] = {"seconds": Seconds, "memory_mb": MemoryPeaks}  # one record
 
     def to_dict(self) -> Json:
         """The stored form, as a dict (to_json's)."""
@@ -211,6 +259,8 @@ class GradeResult:
                 if f.name not in self.TRANSIENT and f.name != "extra"}
         for name in self.RECORDS:
             data[name] = [record.to_json() for record in data[name]]
+        for name in self.RECORD:
+            data[name] = data[name].to_json()
         return {**self.extra, **data}
 
     def to_json(self) -> str:
@@ -223,6 +273,8 @@ class GradeResult:
         fields = {k: v for k, v in data.items() if k in known}
         for name, record in cls.RECORDS.items():
             fields[name] = [record.from_json(item) for item in fields.get(name, ())]
+        for name, one in cls.RECORD.items():
+            fields[name] = one.from_json(fields.get(name) or {})
         return cls(**fields, extra={k: v for k, v in data.items() if k not in known and k not in cls.TRANSIENT})
 
     def grades(self) -> list[tuple[NotebookGrades, CellGrade]]:

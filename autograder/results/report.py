@@ -97,8 +97,8 @@ def summary(results: dict[str, GradeResult], failures: dict[str, str], scale: Sc
     rows = []
     for sid, result in sorted(results.items()):
         score, max_score, parts = scores(result)
-        rows.append({"student": sid, "score": score, "extra": parts["extra_credit"], "pending": parts["manual_pending"],
-                     "seconds": round(sum(v for v in result.seconds.values() if isinstance(v, (int, float))), 1),
+        rows.append({"student": sid, "score": score, "extra": parts.extra_credit, "pending": parts.manual_pending,
+                     "seconds": round(result.seconds.judge + result.seconds.notebooks, 1),
                      "timed_out": list(result.timed_out), "causes": causes(result)})
     checks, tasks = pass_rates(results)
     return {"rows": rows, "checks": checks, "tasks": tasks, "not_graded": sorted(failures.items()),

@@ -8,14 +8,13 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, Any
 
-from autograder.results.records import GradeResult, NotGraded
+from autograder.results.records import GradeResult, NotGraded, Parts
 
 if TYPE_CHECKING:
     from autograder.config import Course
 
 RESULTS_TABLE = "cs231n_results"
 NOT_GRADED_TABLE = "cs231n_not_graded"
-Parts = dict[str, Any]
 
 
 def scores(result: GradeResult) -> tuple[float, float, Parts]:
@@ -36,11 +35,8 @@ def scores(result: GradeResult) -> tuple[float, float, Parts]:
             nb_max += g.max_score
     fn_score = sum(f.points for f in result.functions)
     fn_max = sum(f.max_points for f in result.functions)
-    parts = {"notebook_score": nb_score, "notebook_max": nb_max, "extra_credit": extra, "extra_max": extra_max,
-             "function_score": fn_score, "function_max": fn_max, "manual_pending": manual_pending,
-             "function_cases": len(result.functions),
-             "function_cases_passed": sum(1 for f in result.functions if f.passed)}
-    return nb_score, nb_max, parts
+    return nb_score, nb_max, Parts(nb_score, nb_max, extra, extra_max, fn_score, fn_max, manual_pending,
+                                   len(result.functions), sum(1 for f in result.functions if f.passed))
 
 
 def problems(result: GradeResult) -> list[str]:

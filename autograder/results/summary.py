@@ -54,9 +54,9 @@ def summarize(results: dict[str, GradeResult], failures: dict[str, str], seconds
     lines.append(f"{'student':<20} {'score':>8} {'of':>6} {'extra':>6} {'by hand':>8}  functions passed")
     for sid, result in sorted(results.items()):
         score, max_score, parts = scores(result)
-        lines.append(f"{sid:<20} {score:8.1f} {max_score:6.0f} {parts['extra_credit']:6.1f} "
-                     f"{str(parts['manual_pending']) + ' wait' if parts['manual_pending'] else '-':>8}  "
-                     f"{parts['function_cases_passed']} of {parts['function_cases']}")
+        lines.append(f"{sid:<20} {score:8.1f} {max_score:6.0f} {parts.extra_credit:6.1f} "
+                     f"{str(parts.manual_pending) + ' wait' if parts.manual_pending else '-':>8}  "
+                     f"{parts.function_cases_passed} of {parts.function_cases}")
     for sid in sorted(failures):
         lines.append(f"{sid:<20} {'not graded':>15}")
     return lines
