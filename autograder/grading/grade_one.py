@@ -27,13 +27,13 @@ from autograder.grading.failures import kernel_death_failure, nbgrader_failure, 
 from autograder.notebooks.inert import make_inert
 from autograder.sandbox.bubblewrap import isolation_mode, self_mode
 from autograder.notebooks.optional import set_aside_unrunnable
+from autograder.notebooks.unreadable import set_aside_unreadable
 from autograder.results.records import FunctionCase, GradeResult, MemoryPeaks, NotGraded, Recheck, Seconds
 
 if TYPE_CHECKING:
     from autograder.notebooks.kernel_deaths import Death
 
 T = TypeVar("T")
-from autograder.notebooks.unreadable import set_aside_unreadable
 
 # What nbgrader autograde leaves out when it copies a submission into autograded/: the course's
 # list (nbgrader_config.py) also leaves out *.so, to keep builds out of the release, but the
