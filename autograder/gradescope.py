@@ -165,7 +165,7 @@ def grade_upload(root):
             why = failures.get(STUDENT, "the grader returned no result")
             return not_graded(f"the grader could not run it ({why}); the course staff can see the log.")
         return gradescope_results(results[STUDENT], cells_with_hidden_tests(course.source),
-                                  settings["hidden_visibility"])
+                                  settings["hidden_visibility"]).to_json()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

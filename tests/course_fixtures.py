@@ -118,7 +118,7 @@ def write_toy_submission(release, folder, solution=PLAIN_DOUBLE, cells=(), layer
 
 def grades_by_name(result):
     """{cell name: grade} of a GradeResult's notebooks."""
-    return {g["name"]: g for nb in result.notebooks for g in nb["grades"]}
+    return {g.name: g for nb in result.notebooks for g in nb.grades}
 
 
 def write_server_config(course):

@@ -316,7 +316,7 @@ def test_feedback_page_shows_scores_and_names_but_no_test_source(browser, tmp_pa
             {"task": "conv_forward_naive", "case": "stride2_pad1", "points": 0.0, "max_points": 2.0,
              "passed": False, "message": "out differs from the reference: relative error 0.31"}],
     }
-    result = GradeResult(**result)
+    result = GradeResult.from_json(json.dumps(result))
     path = tmp_path / "feedback.html"
     path.write_text(render(result, "a2"), encoding="utf-8")
     expect.set_options(timeout=UI_TIMEOUT_MS)

@@ -15,6 +15,7 @@ import pytest
 from course_fixtures import write_toy_submission
 from test_browser import browser  # noqa: F401
 
+from autograder.budget import TimeBudget
 from autograder.config import Course
 from autograder.sandbox.bubblewrap import isolation_available
 
@@ -46,8 +47,8 @@ def graded(tmp_path_factory):
     write_toy_submission(release, subs / "garbled")
     (subs / "garbled" / "Second.ipynb").write_text('{"cells": [')
     assert not [c.error for c in collect(subs, course) if c.error]
-    results, failures = grade_all(course, workers=1, force=True, progress=False, judge_timeout=5,
-                                  cell_timeout=CELL_TIMEOUT)
+    results, failures = grade_all(course, workers=1, force=True, progress=False,
+                                  budget=TimeBudget(judge_case=5, cell=CELL_TIMEOUT))
     assert failures == {}, failures
     return course, results
 
@@ -92,7 +93,7 @@ def test_a_package_file_that_does_not_import_is_said_once_with_its_line(pages):
     page, result = pages["typo"]
     causes = _causes(page)
     said = [c for c in causes if "does not import" in c]
-    broken = [f for f in result.functions if "does not import" in f["message"] or "raised SyntaxError" in f["message"]]
+    broken = [f for f in result.functions if "does not import" in f.message or "raised SyntaxError" in f.message]
     assert len(said) == 1 and broken, causes
     assert re.fullmatch(r"the file cs231n/layers\.py does not import: SyntaxError at line \d+; the \d+ function tests "
                         r"that need it could not run\.", said[0]), said

@@ -17,6 +17,7 @@ import nbformat
 import pytest
 from course_fixtures import HIDDEN_LINE, SOLUTION_LINE, make_toy_source
 
+from autograder.budget import TimeBudget
 from autograder.intake.collect import SubmissionRefused, collect, collect_one, student_id_of
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.sandbox.bubblewrap import isolation_available
@@ -44,7 +45,7 @@ def demo(tmp_path_factory):
     collected = collect(tmp / "submissions", course)
     assert not [c.error for c in collected if c.error]
     results, failures = grade_all(course, students=list(DEMO_STUDENTS), workers=2, force=True,
-                                  progress=False, judge_timeout=3, cell_timeout=60)
+                                  progress=False, budget=TimeBudget(judge_case=3, cell=60))
     return course, results, failures
 
 
@@ -147,8 +148,8 @@ def test_collect_reports_duplicates_and_keeps_going(tmp_path):
 def _by_task(result):
     tasks = {}
     for f in result.functions:
-        earned, possible = tasks.get(f["task"], (0.0, 0.0))
-        tasks[f["task"]] = (earned + f["points"], possible + f["max_points"])
+        earned, possible = tasks.get(f.task, (0.0, 0.0))
+        tasks[f.task] = (earned + f.points, possible + f.max_points)
     return tasks
 
 
@@ -163,12 +164,12 @@ def test_reference_gets_full_marks_and_starter_none(demo):
 
     _, results, _ = demo
     ref, starter = results["reference"], results["starter"]
-    assert all(f["passed"] for f in ref.functions) and len(ref.functions) > 30
-    auto = [g for nb in ref.notebooks for g in nb["grades"] if not g["needs_manual_grade"]]
-    assert all(g["score_before_check"] == g["max_score"] for g in auto)
+    assert all(f.passed for f in ref.functions) and len(ref.functions) > 30
+    auto = [g for nb in ref.notebooks for g in nb.grades if not g.needs_manual_grade]
+    assert all(g.score_before_check == g.max_score for g in auto)
     # test_double checks only notebook state: no task confirms it, so it keeps no points
-    assert all(g["auto_score"] == (0 if g["name"] == "test_double" else g["max_score"]) for g in auto)
-    assert not any(f["passed"] for f in starter.functions)
+    assert all(g.auto_score == (0 if g.name == "test_double" else g.max_score) for g in auto)
+    assert not any(f.passed for f in starter.functions)
     assert scores(starter)[0] == 0
 
 
@@ -209,7 +210,7 @@ def test_syntax_error_and_infinite_loop_cost_only_their_own_points(demo):
     ref = _by_task(results["reference"])
     loop = _by_task(results["infinite-loop"])
     assert {t for t in ref if loop[t] != ref[t]} == {"spatial_groupnorm_forward", "spatial_groupnorm_backward"}
-    assert any("timed out" in f["message"] for f in results["infinite-loop"].functions)
+    assert any("timed out" in f.message for f in results["infinite-loop"].functions)
     broken = _by_task(results["syntax-error"])
     from cs231n.tasks import TASKS_BY_FILE
 
@@ -220,8 +221,8 @@ def test_syntax_error_and_infinite_loop_cost_only_their_own_points(demo):
 
 def test_a_deleted_test_cell_is_restored_and_graded(demo):
     _, results, _ = demo
-    grades = {g["name"]: g for nb in results["deleted-cell"].notebooks for g in nb["grades"]}
-    assert grades["test_double"]["score_before_check"] == grades["test_double"]["max_score"]
+    grades = {g.name: g for nb in results["deleted-cell"].notebooks for g in nb.grades}
+    assert grades["test_double"].score_before_check == grades["test_double"].max_score
 
 
 def test_grading_again_changes_nothing_and_skips_merged_students(demo):
@@ -229,7 +230,7 @@ def test_grading_again_changes_nothing_and_skips_merged_students(demo):
 
     course, results, _ = demo
     again, failures = grade_all(course, students=["reference", "partial"], workers=2, force=True,
-                                progress=False, judge_timeout=3, cell_timeout=60)
+                                progress=False, budget=TimeBudget(judge_case=3, cell=60))
     for sid in ("reference", "partial"):
         assert again[sid].functions == results[sid].functions
         assert again[sid].notebooks == results[sid].notebooks
@@ -305,7 +306,7 @@ def test_a_test_cell_deleted_after_a_read_only_cell_is_restored(tmp_path):
     nbformat.write(nb, folder / "Toy.ipynb")
     shutil.copytree(PACKAGE, folder / "cs231n", ignore=shutil.ignore_patterns("*.so", "__pycache__", "*.c"))
     assert not [c.error for c in collect(tmp_path / "subs", course) if c.error]
-    results, failures = grade_all(course, workers=1, progress=False, judge_timeout=3, cell_timeout=60)
+    results, failures = grade_all(course, workers=1, progress=False, budget=TimeBudget(judge_case=3, cell=60))
     assert failures == {} and results["jo"].nbgrader_ok, results["jo"].nbgrader_log
-    grades = {g["name"]: g for nb in results["jo"].notebooks for g in nb["grades"]}
-    assert grades["test_relu"]["auto_score"] == 3 and grades["test_double"]["score_before_check"] == 2
+    grades = {g.name: g for nb in results["jo"].notebooks for g in nb.grades}
+    assert grades["test_relu"].auto_score == 3 and grades["test_double"].score_before_check == 2

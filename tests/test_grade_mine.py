@@ -39,17 +39,17 @@ def test_a_folder_that_is_no_workspace_is_not_graded(tmp_path):
 
 
 def test_what_went_wrong_names_the_checks_that_lost_points_with_the_graders_message():
-    result = GradeResult(student_id="self-study", digest="", notebooks=[{"notebook": "Dropout", "grades": [
+    result = GradeResult.from_json(json.dumps({"student_id": "self-study", "digest": "", "notebooks": [{"notebook": "Dropout", "grades": [
         {"name": "dropout_forward", "auto_score": 0.0, "max_score": 2.0, "needs_manual_grade": False,
          "message": "not confirmed: the judge failed dropout_forward"},
         {"name": "dropout_backward", "auto_score": 2.0, "max_score": 2.0, "needs_manual_grade": False, "message": "passed"},
         {"name": "why_dropout", "auto_score": None, "max_score": 1.0, "needs_manual_grade": True, "message": ""},
         {"name": "extra_pool_vs_torch", "auto_score": 0.0, "max_score": 3.0, "needs_manual_grade": False,
          "message": "not attempted: PyTorch is not installed"}]}],
-        functions=[{"task": "conv_forward_naive", "case": "stride2_pad1_nonsquare", "points": 0, "max_points": 1,
+        "functions": [{"task": "conv_forward_naive", "case": "stride2_pad1_nonsquare", "points": 0, "max_points": 1,
                     "passed": False, "message": "wrong output: relative error 0.4"},
                    {"task": "relu_forward", "case": "matrix", "points": 0.5, "max_points": 0.5, "passed": True,
-                    "message": "passed"}])
+                    "message": "passed"}]}))
     assert what_went_wrong(result) == [
         "notebook checks that lost points: 2",
         "  - Dropout: dropout_forward (0/2): not confirmed: the judge failed dropout_forward",

@@ -27,30 +27,31 @@ def _result():
                          "message": "not attempted"}]}
     functions = [{"task": "conv_forward_naive", "case": f"case{i}", "points": 0.0, "max_points": 1.0, "passed": False,
                   "message": IMPORT_ERROR} for i in range(3)]
-    return GradeResult("ada", "0" * 64, notebooks=[toy, fine, torch], functions=functions, timed_out=[])
+    return GradeResult.from_json(json.dumps({"student_id": "ada", "digest": "0" * 64, "notebooks": [toy, fine, torch],
+                                             "functions": functions, "timed_out": []}))
 
 
 def test_statuses_and_import_errors_are_visible_at_once_and_only_hidden_material_waits():
-    tests = {t["name"]: t for t in gradescope_results(_result(), hidden_cells={("Toy", "test_double")})["tests"]}
+    tests = {t.name: t for t in gradescope_results(_result(), hidden_cells={("Toy", "test_double")}).tests}
     status = tests["Toy: how it ran"]
-    assert status["visibility"] == "visible" and status["max_score"] == 0
-    assert status["output"].startswith("Toy: the first error was in cell 4 (at or after double): ValueError")
-    assert tests["Dropout: how it ran"]["output"] == "Dropout ran to its end."
+    assert status.visibility == "visible" and status.max_score == 0
+    assert status.output.startswith("Toy: the first error was in cell 4 (at or after double): ValueError")
+    assert tests["Dropout: how it ran"].output == "Dropout ran to its end."
     package = tests["your package: cs231n/layers.py"]
-    assert package["visibility"] == "visible" and "SyntaxError at line 643" in package["output"]
-    assert tests["Toy: test_relu"]["visibility"] == "visible"  # a public check: its result at once
-    assert tests["Toy: test_double"]["visibility"] == "after_published"  # holds hidden tests
-    assert all(t["visibility"] == "after_published" for t in tests.values() if "function" in t.get("tags", []))
-    waiting = [name for name, t in tests.items() if t["visibility"] != "visible"]
+    assert package.visibility == "visible" and "SyntaxError at line 643" in package.output
+    assert tests["Toy: test_relu"].visibility == "visible"  # a public check: its result at once
+    assert tests["Toy: test_double"].visibility == "after_published"  # holds hidden tests
+    assert all(t.visibility == "after_published" for t in tests.values() if "function" in t.tags)
+    waiting = [name for name, t in tests.items() if t.visibility != "visible"]
     assert sorted(waiting) == sorted(["Toy: test_double", *(f"conv_forward_naive: case{i}" for i in range(3))])
 
 
 def test_a_notebook_not_graded_there_carries_no_points_there():
     results = gradescope_results(_result())
-    tests = {t["name"]: t for t in results["tests"]}
-    assert tests["PyTorch: extra_torch_conv"]["max_score"] == 0
-    assert tests["PyTorch: how it ran"]["output"].startswith("PyTorch: not attempted: torch is not installed")
-    assert "PyTorch: not attempted" in results["output"]  # the top-level output says it too
+    tests = {t.name: t for t in results.tests}
+    assert tests["PyTorch: extra_torch_conv"].max_score == 0
+    assert tests["PyTorch: how it ran"].output.startswith("PyTorch: not attempted: torch is not installed")
+    assert "PyTorch: not attempted" in results.output  # the top-level output says it too
 
 
 def test_the_zip_asks_setup_sh_for_pytorch_only_with_the_flag(tmp_path):
@@ -74,15 +75,17 @@ def test_an_exception_class_the_kernel_made_up_is_not_named(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+    from autograder.budget import TimeBudget
     from autograder.results.causes import read_stops
+    from autograder.results.records import Stop
 
     def notebook(ename):
         cell = new_code_cell("x", outputs=[new_output("error", ename=ename, evalue="anything", traceback=[])])
         path = tmp_path / f"{ename[:20]}.ipynb"
         nbformat.write(new_notebook(cells=[new_code_cell("1"), cell]), path)
-        return read_stops(path, 60, 600)["error"]
+        return read_stops(path, TimeBudget(cell=60, notebook=600)).error
 
-    assert notebook("ValueError") == {"cell": 2, "after": "", "exception": "ValueError"}
-    assert notebook("LinAlgError")["exception"] == "LinAlgError"
+    assert notebook("ValueError") == Stop(cell=2, after="", exception="ValueError")
+    assert notebook("LinAlgError").exception == "LinAlgError"
     leak = "check_close_hidden_double_of_a_matrix_double_np_eye_2"
-    assert notebook(leak)["exception"] == "an exception of a class of its own"
+    assert notebook(leak).exception == "an exception of a class of its own"

@@ -27,6 +27,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
+from autograder.budget import TimeBudget
 from autograder.intake.collect import collect
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.results.export import export
@@ -40,7 +41,7 @@ from process_tree import alive, cmdline, descendants, ended, kernels, processes
 from services import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading_failures")]
-KW = {"progress": False, "judge_timeout": 5, "cell_timeout": 60}
+KW = {"progress": False, "budget": TimeBudget(judge_case=5, cell=60)}
 
 
 def _course(tmp, **class_kw):
@@ -74,11 +75,11 @@ def _is_right(course, results):
     function point."""
     for sid, result in results.items():
         if sid.startswith("ref"):
-            assert result.functions and all(f["passed"] for f in result.functions), sid
-            assert all(g["auto_score"] == (0 if g["name"] == "test_double" else g["max_score"])
-                       for nb in result.notebooks for g in nb["grades"] if not g["needs_manual_grade"]), sid
+            assert result.functions and all(f.passed for f in result.functions), sid
+            assert all(g.auto_score == (0 if g.name == "test_double" else g.max_score)
+                       for nb in result.notebooks for g in nb.grades if not g.needs_manual_grade), sid
         else:
-            assert not any(f["passed"] for f in result.functions), sid
+            assert not any(f.passed for f in result.functions), sid
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,8 +289,8 @@ def test_what_a_kernel_writes_does_not_fill_the_grader_s_disk(small_scratch, tmp
     printed = course.step_dir("autograded", "printer") / "Toy.ipynb"
     assert 30 << 20 < printed.stat().st_size < 34 << 20
     assert "the notebook's outputs reached" in printed.read_text()
-    grades = {g["name"]: g for nb in results["printer"].notebooks for g in nb["grades"]}
-    assert grades["test_relu"]["auto_score"] == 3  # the cells after the cut still ran
+    grades = {g.name: g for nb in results["printer"].notebooks for g in nb.grades}
+    assert grades["test_relu"].auto_score == 3  # the cells after the cut still ran
 
 
 def test_a_database_error_at_merge_time_is_not_recorded_and_is_retried(tmp_path):

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from autograder.budget import TimeBudget
 from autograder.intake.collect import collect
 from autograder.config import ROOT, Course
 from autograder.grading.grade import grade_all
@@ -35,7 +36,7 @@ def _class(course, tmp, **kw):
 
 
 def _essence(results):
-    return {sid: (r.notebooks, [(f["task"], f["case"], f["points"], f["passed"]) for f in r.functions])
+    return {sid: (r.notebooks, [(f.task, f.case, f.points, f.passed) for f in r.functions])
             for sid, r in results.items()}
 
 
@@ -44,7 +45,7 @@ def local_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("local")
     course = _course(tmp)
     _class(course, tmp)
-    results, failures = grade_all(course, workers=2, progress=False, judge_timeout=5, cell_timeout=60)
+    results, failures = grade_all(course, workers=2, progress=False, budget=TimeBudget(judge_case=5, cell=60))
     assert failures == {}
     return _essence(results)
 
@@ -53,7 +54,7 @@ def test_dask_cluster_grades_like_the_local_pool(tmp_path, local_run):
     course = _course(tmp_path)
     _class(course, tmp_path)
     with dask_cluster(tmp_path / "dask", workers=2, pythonpath=ROOT) as address:
-        results, failures = grade_all(course, scheduler=address, progress=False, judge_timeout=5, cell_timeout=60)
+        results, failures = grade_all(course, scheduler=address, progress=False, budget=TimeBudget(judge_case=5, cell=60))
     assert failures == {}
     assert _essence(results) == local_run
 
@@ -63,7 +64,7 @@ def test_postgresql_gradebook_works_like_sqlite(tmp_path, local_run):
     with postgres_server() as url:
         course = _course(tmp_path, db_url=url)
         _class(course, tmp_path)
-        results, failures = grade_all(course, workers=2, progress=False, judge_timeout=5, cell_timeout=60)
+        results, failures = grade_all(course, workers=2, progress=False, budget=TimeBudget(judge_case=5, cell=60))
         assert failures == {} and _essence(results) == local_run
         assert _essence(stored_results(course)) == local_run  # read back from PostgreSQL
         from nbgrader.api import Gradebook
@@ -115,7 +116,7 @@ def test_a_run_killed_with_sigkill_finishes_on_restart_exactly_once(tmp_path, lo
     before = _merged(db_path)
     assert 1 <= len(before) < 6, f"the kill came too late or too early: {sorted(before)}"
 
-    results, failures = grade_all(course, workers=2, progress=False, judge_timeout=5, cell_timeout=60)
+    results, failures = grade_all(course, workers=2, progress=False, budget=TimeBudget(judge_case=5, cell=60))
     after = _merged(db_path)
     assert failures == {}
     assert set(results).isdisjoint(before), "a submission merged before the kill was graded again"

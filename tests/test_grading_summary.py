@@ -8,16 +8,17 @@ from pathlib import Path
 
 from autograder.intake.collect import Collected
 from autograder.grading.failures import nbgrader_failure, reason_for
+from autograder.results.records import FunctionCase, NotebookGrades
 from autograder.results.store import GradeResult, NotGraded, problems, scores
 from autograder.results.summary import summarize
 
-GRADES = [{"notebook": "Toy", "grades": [
+GRADES = [NotebookGrades.from_json(nb) for nb in [{"notebook": "Toy", "grades": [
     {"name": "test_double", "auto_score": 2.0, "max_score": 2.0, "needs_manual_grade": False, "message": ""},
     {"name": "extra_bonus", "auto_score": 1.0, "max_score": 1.0, "needs_manual_grade": False, "message": ""},
-    {"name": "why_relu", "auto_score": None, "max_score": 1.0, "needs_manual_grade": True, "message": ""}]}]
-FUNCTIONS = [{"task": "relu_forward", "case": "basic", "points": 1.0, "max_points": 1.0, "passed": True, "message": ""},
+    {"name": "why_relu", "auto_score": None, "max_score": 1.0, "needs_manual_grade": True, "message": ""}]}]]
+FUNCTIONS = [FunctionCase.from_json(f) for f in [{"task": "relu_forward", "case": "basic", "points": 1.0, "max_points": 1.0, "passed": True, "message": ""},
              {"task": "relu_backward", "case": "basic", "points": 0.0, "max_points": 2.0, "passed": False,
-              "message": "wrong"}]
+              "message": "wrong"}]]
 
 
 def _result(**kw):
@@ -40,8 +41,8 @@ def test_a_result_survives_storage_and_keeps_fields_it_does_not_know():
 def test_scores_count_extra_credit_in_the_score_only_and_functions_not_at_all():
     score, max_score, parts = scores(_result())
     assert (score, max_score) == (3.0, 3.0)  # 2 + 1 extra; 2 + 1 manual: one scale, the notebooks'
-    assert parts["manual_pending"] == 1 and parts["extra_credit"] == 1.0 and parts["extra_max"] == 1.0
-    assert (parts["function_cases_passed"], parts["function_cases"]) == (1, 2)
+    assert parts.manual_pending == 1 and parts.extra_credit == 1.0 and parts.extra_max == 1.0
+    assert (parts.function_cases_passed, parts.function_cases) == (1, 2)
 
 
 def test_a_hand_score_counts_in_place_of_the_automatic_one():
@@ -49,7 +50,7 @@ def test_a_hand_score_counts_in_place_of_the_automatic_one():
 
     graded = apply(_result(), {("Toy", "why_relu"): HandGrade(0.5, "half"), ("Toy", "test_double"): HandGrade(1.0)})
     score, max_score, parts = scores(graded)
-    assert (score, max_score, parts["manual_pending"]) == (2.5, 3.0, 0)  # 1 (override) + 1 extra + 0.5
+    assert (score, max_score, parts.manual_pending) == (2.5, 3.0, 0)  # 1 (override) + 1 extra + 0.5
     assert scores(_result())[0] == 3.0  # the stored result is untouched
 
 
@@ -109,7 +110,7 @@ def test_feedback_grades_csv_and_gradescope_tell_the_same_problems():
     said = problems(result)
     assert len(said) == 2 and "Toy filled the disk space" in said[1]
     page = html.unescape(render(result, "a2"))
-    output = gradescope_results(result)["output"]
+    output = gradescope_results(result).output
     for sentence in said:
         assert sentence in page and sentence in output
     assert "Not submitted, so graded as the starter code: cs231n/layers.py." in output
@@ -142,3 +143,37 @@ def test_names_a_student_chose_cannot_drive_the_instructors_terminal(capsys):
     printed = capsys.readouterr().err
     for shown in (text, printed):
         assert "\x1b" not in shown and "\r" not in shown and "\\x1b[2K\\rgraded amy 100/100\\n" in shown, shown
+
+
+def test_rows_stored_by_the_version_before_records_read_back_whole_with_the_same_scores():
+    """tests/data/stored_results_s7.json: the results table of a toy class graded by ede680d
+    (tests/data/make_stored_results_s7.py), whose scores it printed as below."""
+    rows = json.loads((Path(__file__).parent / "data" / "stored_results_s7.json").read_text())
+    back = {sid: GradeResult.from_json(json.dumps(row)) for sid, row in rows.items()}
+    assert {sid: scores(result)[:2] for sid, result in back.items()} == {
+        "garbled": (3.0, 22.0), "good": (3.0, 22.0), "looper": (0.0, 22.0), "raiser": (3.0, 22.0), "typo": (0.0, 22.0)}
+    for sid, result in back.items():
+        assert json.loads(result.to_json()) == rows[sid], sid  # nothing lost, nothing added
+    looper = back["looper"].notebooks[1]
+    assert looper.stops.timed_out.cell == 4 and looper.stops.did_not_run == ("test_double", "test_relu", "by_hand")
+    assert back["garbled"].notebooks[0].not_attempted.startswith("could not be read")
+    assert back["typo"].notebooks[1].stops.error.exception == "SyntaxError"
+
+
+def test_the_stored_rows_make_the_same_pages_csv_and_gradescope_json_as_before():
+    """tests/data/outputs_s7.json: what ede680d made of the same rows (tests/data/make_outputs_s7.py),
+    a hand grade and a comment laid over one of them."""
+    from autograder.results.causes import causes
+    from autograder.results.export import gradescope_results, row
+    from autograder.results.feedback import render
+    from autograder.results.hand_grades import HandGrade, apply
+
+    data = Path(__file__).parent / "data"
+    rows, before = (json.loads((data / name).read_text()) for name in ("stored_results_s7.json", "outputs_s7.json"))
+    for sid, stored in rows.items():
+        result = GradeResult.from_json(json.dumps(stored))
+        if sid == "good":
+            result = apply(result, {("Toy", "by_hand"): HandGrade(4.0, "nice curve"), ("Toy", "test_relu"): HandGrade(None, "ok")})
+        assert gradescope_results(result, {("Toy", "test_double")}).to_json() == before[sid]["gradescope"], sid
+        assert row(result) == before[sid]["row"] and causes(result) == before[sid]["causes"], sid
+        assert render(result, "a2") == before[sid]["feedback"], sid

@@ -14,6 +14,7 @@ from course_fixtures import write_toy_submission
 from test_browser import _require_browser, browser, page, serve  # noqa: F401
 from course_fixtures import write_server_config
 
+from autograder.budget import TimeBudget
 from autograder.config import Course
 from autograder.sandbox.bubblewrap import isolation_available
 
@@ -46,7 +47,7 @@ def graded(tmp_path_factory):
     release = build_release(course)
     write_toy_submission(release, tmp / "subs" / STUDENT, edit=_answer)
     assert not [c.error for c in collect(tmp / "subs", course) if c.error]
-    results, failures = grade_all(course, workers=1, force=True, progress=False, judge_timeout=3, cell_timeout=30)
+    results, failures = grade_all(course, workers=1, force=True, progress=False, budget=TimeBudget(judge_case=3, cell=30))
     assert failures == {} and STUDENT in results, failures
     shutil.copyfile(tmp / "course" / "gradebook.db", tmp / "graded.db")  # as graded, before any hand grade
     return course

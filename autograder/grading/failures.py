@@ -6,18 +6,26 @@ quota full, a database error, nbgrader or a zygote crashing, the grader's own ti
 judge's infrastructure, an exception in our code, a worker process that died, a kernel killed
 from outside the student's own limits (autograder.notebooks.kernel_deaths: the machine's OOM killer).
 """
+from __future__ import annotations
+
 import errno
 import shutil
 import signal
 import tempfile
+from collections.abc import Iterable
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder.errors import JudgeError, ZygoteFailed
+
+if TYPE_CHECKING:
+    from autograder.notebooks.kernel_deaths import Death
 
 LOW_DISK_BYTES = 32 * 2**20  # a filesystem with less free than this is full for grading
 
 
-def disk_full_at(*paths):
+def disk_full_at(*paths: str | Path) -> str | None:
     """The first of paths whose filesystem has less than LOW_DISK_BYTES free, or None."""
     for path in paths:
         try:
@@ -28,7 +36,7 @@ def disk_full_at(*paths):
     return None
 
 
-def reason_for(error, *places):
+def reason_for(error: BaseException, *places: str | Path) -> str:
     """'why' of a grader-side failure raised as an exception, for 'not graded: why'. places:
     folders the grading wrote to; when one of their disks is full, that is the why (a copy of
     many files reports the disk full only inside its list of errors)."""
@@ -51,7 +59,7 @@ def reason_for(error, *places):
     return f"grader error: {type(error).__name__}: {error}"
 
 
-def nbgrader_failure(returncode, timed_out, scratch):
+def nbgrader_failure(returncode: int, timed_out: bool, scratch: str | Path) -> str | None:
     """'why' when a failed nbgrader run is the grader's failure, None when it is the student's
     (their notebooks ran and failed: a score).
 
@@ -69,7 +77,7 @@ def nbgrader_failure(returncode, timed_out, scratch):
     return None
 
 
-def kernel_death_failure(deaths):
+def kernel_death_failure(deaths: Iterable[Death]) -> str | None:
     """'why' when a kernel death of the run (kernel_deaths.Death) was the grader's, None when
     every one was the student's (a score: the notebook stopped where its kernel died)."""
     for death in deaths:
@@ -80,7 +88,7 @@ def kernel_death_failure(deaths):
     return None
 
 
-def nbgrader_killed(returncode, oom_killed, at_own_limit):
+def nbgrader_killed(returncode: int, oom_killed: bool, at_own_limit: bool) -> str | None:
     """'why' when the student's nbgrader was killed from outside the student's limits: by a
     signal (returncode < 0), or the OOM killer acting in its cgroup, while that cgroup had not
     reached its own limit. None otherwise: it exited, or the student's notebooks filled its own

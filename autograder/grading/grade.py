@@ -1,34 +1,39 @@
-"""The grading coordinator: submissions graded on a process pool or a Dask cluster (one student
-per job: autograder.grading.grade_one), one writer to the gradebook, resumable. docs/grading.md draws
-the processes and the life of one student's grading.
-
-The coordinator (`grade_all`) holds the course folder's lock (autograder.grading.lock) for the whole
-run, and is the only process that writes the course's gradebook: it stores each outcome in one
-transaction (autograder.results.store: a GradeResult, or a NotGraded saying why the grader failed),
-and moves the autograded notebooks into course/autograded/. A run killed at any point and
-started again grades what was not graded yet; graded students are skipped unless the
-submission changed or --force is given. Pool workers die with the coordinator (parent-death
-signal), and the next run removes the scratch folders a dead run left.
+"""The grading coordinator: one job per student (grading.grade_one) on a process pool or a Dask
+cluster, under the course folder's lock, the only writer of the gradebook, resumable (a run
+killed at any point, started again, grades what is not graded yet).
+docs/grading.md, "The processes" and "The life of one student's grading".
 """
+from __future__ import annotations
+
 import hashlib
 import os
 import shutil
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Union
+
+from autograder.budget import TimeBudget
 
 from autograder.config import PACKAGE, ROOT, Course, nbgrader_succeeded, shown_url
 from autograder.grading.failures import reason_for
 from autograder.sandbox.forked import die_with_parent
 from autograder.grading.grade_one import GradeJob, grade_submission, submission_digest
 from autograder.grading.lock import course_lock
-from autograder.results.store import GradeResult, NotGraded, merge_result, merged_digests, record_not_graded
 from autograder.release.stubs import strip_package
+from autograder.results.records import GradeResult, NotGraded
+from autograder.results.store import merge_result, merged_digests, record_not_graded
+
+Outcome = Union[GradeResult, NotGraded]  # what one job gives back
+Prepared = tuple[Union[str, Path], Union[str, Path], Union[str, Path]]  # prepare()'s base, template_db, scratch
+
 
 class NeedsRoot(RuntimeError):
     """Grading was started without root; nothing was graded or recorded."""
 
 
-def require_root(euid=None, who="this process"):
+def require_root(euid: int | None = None, who: str = "this process") -> None:
     """Raise NeedsRoot unless the grading runs as root (euid: of `who`, default this process's).
 
     Each student run gets an unprivileged user of its own, a cgroup and a tmpfs, which only root
@@ -40,7 +45,7 @@ def require_root(euid=None, who="this process"):
                         "can set up. Nothing was graded or recorded. Grade as root (docs/jupyterhub.md, step 5)")
 
 
-def _require_root_on(scheduler):
+def _require_root_on(scheduler: str) -> None:
     """require_root for every worker of the Dask cluster at scheduler (they run the students' code)."""
     from distributed import Client
 
@@ -49,7 +54,7 @@ def _require_root_on(scheduler):
             require_root(euid, f"the Dask worker {worker}")
 
 
-def _replace_dir(src, dest):
+def _replace_dir(src: str | Path, dest: str | Path) -> None:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.incoming")
@@ -63,7 +68,7 @@ def _replace_dir(src, dest):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _sources_digest(course):
+def _sources_digest(course: Course) -> str:
     """sha256 over the source notebooks, the nbgrader configuration and the gradebook's URL
     (its password hidden: a hash of it is no business of this file): what generate_assignment's
     output depends on."""
@@ -73,7 +78,7 @@ def _sources_digest(course):
     return digest.hexdigest()
 
 
-def prepare(course):
+def prepare(course: Course) -> tuple[Path, Path, Path]:
     """The shared inputs of every job: the base package and the template gradebook.
 
     The template, and the assignment in the course's gradebook, are made again only when the
@@ -108,14 +113,14 @@ def prepare(course):
     return base, template_db, work / "scratch"
 
 
-def submitted_students(course):
+def submitted_students(course: Course) -> list[str]:
     folder = course.root / "submitted"
     if not folder.is_dir():
         return []
     return sorted(p.name for p in folder.iterdir() if (p / course.assignment_id).is_dir())
 
 
-def remove_stale_scratch(scratch):
+def remove_stale_scratch(scratch: str | Path) -> int:
     """Remove the grade-* folders of runs that are gone (call it holding the course's lock:
     then every such folder is stale); returns how many went."""
     removed = 0
@@ -125,14 +130,17 @@ def remove_stale_scratch(scratch):
     return removed
 
 
-def _die_with(coordinator_pid):
+def _die_with(coordinator_pid: int) -> None:
     """A pool worker's initializer: SIGKILL when the coordinator dies, however it dies."""
     if not die_with_parent(coordinator_pid):  # it died already
         os._exit(1)
 
 
-def grade_all(course, students=None, workers=None, scheduler=None, force=False, dataset="digits",
-              progress=True, on_result=None, judge_timeout=20, cell_timeout=300, own_user=False):
+def grade_all(course: Course, students: list[str] | None = None, workers: int | None = None,
+              scheduler: str | None = None, force: bool = False, dataset: str = "digits", progress: bool = True,
+              on_result: Callable[[Outcome], None] | None = None, budget: TimeBudget = TimeBudget(),
+              own_user: bool = False, judge_timeout: int | None = None,
+              cell_timeout: int | None = None) -> tuple[dict[str, GradeResult], dict[str, str]]:
     """Grade every submitted student (or `students`) not graded yet; returns
     ({student_id: GradeResult}, {student_id: why}), the second for students the grader itself
     failed to grade this run (stored as not graded, retried by the next run; a student's own
@@ -144,10 +152,13 @@ def grade_all(course, students=None, workers=None, scheduler=None, force=False, 
     stored, NeedsRoot when not run as root (or a Dask worker is not), and
     autograder.grading.lock.CourseBusy when another run holds the course folder. own_user: grade without
     root, the runs as the caller's own user (the sandbox's self mode: a self-learner's own work,
-    autograder.selfstudy.grade_mine), never for a class.
+    autograder.selfstudy.grade_mine), never for a class. budget: the time limits of every student's
+    grading (autograder.budget). judge_timeout, cell_timeout: the callers of before session 8's
+    budget (budget.judge_case, budget.cell); delete once helper D's callers pass budget= only.
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    budget = budget.with_limits(judge_case=judge_timeout, cell=cell_timeout)
     if own_user:
         pass  # the caller's own work, in the sandbox's self mode (sandbox.self_mode)
     elif scheduler:
@@ -156,17 +167,17 @@ def grade_all(course, students=None, workers=None, scheduler=None, force=False, 
         require_root()
     with course_lock(course.root):
         try:
-            prepared, unprepared = prepare(course), ""
+            prepared: Prepared = prepare(course)
+            unprepared = ""
             remove_stale_scratch(prepared[2])
         except Exception as error:  # noqa: BLE001 - every student is then not graded, saying why
             prepared = ("", "", "")
             unprepared = f"the run could not prepare the grading: {reason_for(error, course.root)}"
-        jobs = pending_jobs(course, students, force, prepared, dataset=dataset, cell_timeout=cell_timeout,
-                            judge_timeout=judge_timeout)
+        jobs = pending_jobs(course, students, force, prepared, dataset=dataset, budget=budget)
         outcomes = _Outcomes(course, jobs, progress, on_result)
         if unprepared:
             for job in jobs:
-                outcomes.settle(job.student_id, lambda job=job: NotGraded(job.student_id, job.digest, unprepared))
+                outcomes.settle(job.student_id, partial(NotGraded, job.student_id, job.digest, unprepared))
         elif scheduler:
             from distributed import Client
             from distributed import as_completed as dask_completed
@@ -185,7 +196,8 @@ def grade_all(course, students=None, workers=None, scheduler=None, force=False, 
         return outcomes.close()
 
 
-def pending_jobs(course, students, force, prepared, **job_options):
+def pending_jobs(course: Course, students: list[str] | None, force: bool, prepared: Prepared,
+                 dataset: str = "digits", budget: TimeBudget = TimeBudget()) -> list[GradeJob]:
     """A GradeJob for each of students (default: every submitted one) whose submission is not
     graded yet (every one with force). prepared: prepare()'s (base, template_db, scratch)."""
     available = submitted_students(course)
@@ -200,8 +212,8 @@ def pending_jobs(course, students, force, prepared, **job_options):
         digest = submission_digest(submitted)
         if done.get(sid) != digest:
             jobs.append(GradeJob(sid, course.assignment_id, str(submitted), base, template_db,
-                                 str(course.source_root), scratch, course_root=str(course.root), digest=digest,
-                                 **job_options))
+                                 str(course.source_root), scratch, dataset=dataset, course_root=str(course.root),
+                                 digest=digest, budget=budget))
     return jobs
 
 
@@ -209,15 +221,17 @@ class _Outcomes:
     """The coordinator's side of the outcomes: each stored in one transaction as it arrives,
     counted on the progress bar, kept for the return value."""
 
-    def __init__(self, course, jobs, progress, on_result):
+    def __init__(self, course: Course, jobs: list[GradeJob], progress: bool,
+                 on_result: Callable[[Outcome], None] | None) -> None:
         from tqdm.auto import tqdm
 
         self.course, self.on_result = course, on_result
         self.digests = {job.student_id: job.digest for job in jobs}
-        self.results, self.failures = {}, {}
+        self.results: dict[str, GradeResult] = {}
+        self.failures: dict[str, str] = {}
         self.bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress)
 
-    def settle(self, student_id, get_outcome):
+    def settle(self, student_id: str, get_outcome: Callable[[], Outcome]) -> None:
         """Store the outcome get_outcome() returns; an exception it raises (a worker that died,
         a Dask error) makes the student not graded."""
         try:
@@ -235,7 +249,7 @@ class _Outcomes:
         if self.on_result:
             self.on_result(outcome)
 
-    def _store(self, outcome):
+    def _store(self, outcome: Outcome) -> Outcome:
         """A GradeResult that cannot be stored becomes a NotGraded; a NotGraded that cannot be
         stored is not (the student stays pending: the next run grades them anyway)."""
         course = self.course
@@ -254,6 +268,6 @@ class _Outcomes:
             outcome.reason += f" (and the failure could not be stored: {reason_for(error)})"
         return outcome
 
-    def close(self):
+    def close(self) -> tuple[dict[str, GradeResult], dict[str, str]]:
         self.bar.close()
         return self.results, self.failures

@@ -1,17 +1,10 @@
-"""Grade one student; runs in a worker and touches only its own scratch folder.
-
-1. assemble the package to grade: the instructor's given code (and compiled fast layers) with the
-   student's own files that hold tasks (cs231n.tasks.TASKS_BY_FILE) laid over it, so a student
-   can change their functions but not the Solver, the checks or the extension;
-2. judge the functions (autograder.judge) on a pristine copy of that package, outside the
-   student's process;
-3. run `nbgrader autograde` for this one student in a private course folder whose gradebook is a
-   copy of a template holding only the assignment, with deleted test cells restored and every
-   cell under a timeout;
-4. return a GradeResult (autograder.results.store): every grade cell's score and a grader-made message
-   (autograder.results.evidence), the judge's results and re-checks, timings; or a NotGraded saying why,
-   when the grader failed (autograder.grading.failures), never a score.
+"""Grade one student, in a worker, touching only its own scratch folder: assemble the package, judge
+its functions, run `nbgrader autograde` in the sandbox, and return a GradeResult (scores and
+grader-made messages) or a NotGraded saying why the grader failed, never a score.
+docs/grading.md, "Inside one job".
 """
+from __future__ import annotations
+
 import hashlib
 import os
 import resource
@@ -19,23 +12,27 @@ import shutil
 import tempfile
 import time
 import traceback
-from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 from pathlib import Path
 
 from cs231n.tasks import TASKS_BY_FILE
 
 from autograder.results.causes import note_stops
 from autograder.config import ROOT
-from autograder.results.evidence import confirm_with_functions, read_notebook_grades, recheck_names
+from autograder.budget import TimeBudget
+from autograder.results.evidence import confirm_with_functions, mark_set_aside, read_notebook_grades, recheck_names
 from autograder.grading.failures import kernel_death_failure, nbgrader_failure, nbgrader_killed, reason_for
 from autograder.notebooks.inert import make_inert
 from autograder.sandbox.bubblewrap import isolation_mode, self_mode
-from autograder.notebooks.optional import mark_not_attempted, set_aside_unrunnable
-from autograder.results.store import GradeResult, NotGraded
+from autograder.notebooks.optional import set_aside_unrunnable
 from autograder.notebooks.unreadable import set_aside_unreadable
+from autograder.results.records import FunctionCase, GradeResult, MemoryPeaks, NotGraded, Recheck, Seconds
 
-RUN_SLACK = 120  # seconds of an nbgrader run beyond its notebooks' budgets (start, kernels, saving)
+if TYPE_CHECKING:
+    from autograder.notebooks.kernel_deaths import Death
+
+
 # What nbgrader autograde leaves out when it copies a submission into autograded/: the course's
 # list (nbgrader_config.py) also leaves out *.so, to keep builds out of the release, but the
 # package graded here is ours (assemble_package) and its compiled fast layers must reach the
@@ -55,14 +52,13 @@ class GradeJob:
     source_root: str
     scratch_root: str
     dataset: str = "digits"
-    cell_timeout: int = 300
-    judge_timeout: int = 20
     course_root: str = ""
-    notebook_budget: int = 600  # seconds for each notebook in all (its cells' timeouts within it)
     digest: str = ""  # of the submission when the coordinator made the job
+    budget: TimeBudget = TimeBudget()
 
 
-def submission_digest(submitted_dir):
+
+def submission_digest(submitted_dir: str | Path) -> str:
     """sha256 over the names and bytes of a submission's files, to notice a resubmission."""
     digest = hashlib.sha256()
     for path in sorted(Path(submitted_dir).rglob("*")):
@@ -72,7 +68,7 @@ def submission_digest(submitted_dir):
     return digest.hexdigest()
 
 
-def assemble_package(base_package, submitted_dir, dest):
+def assemble_package(base_package: str | Path, submitted_dir: str | Path, dest: str | Path) -> list[str]:
     """dest/cs231n: the given code of base_package with the student's task files over it.
 
     Returns the list of task files the student did not submit (their tasks stay stubbed).
@@ -89,7 +85,7 @@ def assemble_package(base_package, submitted_dir, dest):
     return missing
 
 
-def _tail(path, size=4000):
+def _tail(path: str | Path, size: int = 4000) -> str:
     try:
         with open(path, "rb") as f:
             f.seek(max(0, f.seek(0, os.SEEK_END) - size))
@@ -98,7 +94,7 @@ def _tail(path, size=4000):
         return ""
 
 
-def _notebooks_in(report):
+def _notebooks_in(report: Path) -> list[str]:
     return sorted(set(report.read_text().splitlines())) if report.exists() else []
 
 
@@ -111,24 +107,23 @@ class AutogradeOutcome(NamedTuple):
 
     ok: bool
     log: str
-    out_of_time: list
-    out_of_space: list
+    out_of_time: list[str]
+    out_of_space: list[str]
     over_limit: bool
-    nbgrader_peak: int = None
-    deaths: tuple = ()  # kernel_deaths.Death of every kernel that died
+    nbgrader_peak: int | None = None
+    deaths: tuple[Death, ...] = ()  # of every kernel that died
     killed: str = ""  # why nbgrader was killed from outside the student's limits (failures.nbgrader_killed)
 
 
-def run_nbgrader_autograde(job, private_root):
+def run_nbgrader_autograde(job: GradeJob, private_root: str | Path) -> AutogradeOutcome:
     """nbgrader autograde of one student in a private course; returns an AutogradeOutcome.
 
     nbgrader runs as the grader, forked from this worker's zygote (autograder.notebooks.nbgrader_zygote:
     nbgrader is imported once per worker, not once per student); every notebook's kernel runs
     in the student run's bubblewrap sandbox (autograder.notebooks.run), with bounded outputs; a
     cell past its timeout or its notebook's budget is ended by killing the kernel, and whatever
-    the run started dies with it. The run's own limit (the notebooks' budgets and RUN_SLACK) is
+    the run started dies with it. The run's own limit (the notebooks' budgets and budget.run_slack) is
     the grader's last resort, never reached by a student's code."""
-    from autograder.budget import TimeBudget
     from autograder.notebooks import kernel_deaths
     from autograder.notebooks.run import NBGRADER_MEMORY_MB, preprocessor_args, sandboxed_nbgrader
     from autograder.notebooks.nbgrader_zygote import run_nbgrader
@@ -150,12 +145,12 @@ def run_nbgrader_autograde(job, private_root):
     log, overruns, filled = run_dir / "nbgrader.log", run_dir / "timed-out.txt", run_dir / "filled.txt"
     died = run_dir / "deaths.txt"
     notebooks = max(1, len(list((Path(job.source_root) / job.assignment_id).glob("*.ipynb"))))
-    budget = TimeBudget().with_limits(cell=job.cell_timeout, notebook=job.notebook_budget, run_slack=RUN_SLACK)
-    timeout = budget.nbgrader_run(notebooks)
-    with sandboxed_nbgrader(nbgrader_args, run_dir, env=kernel_env, budget=budget,
+    timeout = job.budget.nbgrader_run(notebooks)
+    with sandboxed_nbgrader(nbgrader_args, run_dir, env=kernel_env, budget=job.budget,
                             overrun_report=overruns, full_report=filled, death_report=died) as run:
-        returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, env=env, budget=budget, notebooks=notebooks)
-    out_of_time, out_of_space, deaths = _notebooks_in(overruns), _notebooks_in(filled), kernel_deaths.read(died)
+        returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, env=env, budget=job.budget,
+                                             notebooks=notebooks)
+    out_of_time, out_of_space, deaths = _notebooks_in(overruns), _notebooks_in(filled), tuple(kernel_deaths.read(died))
     own_limit = kernel_deaths.at_limit_of(run.peak_bytes, NBGRADER_MEMORY_MB << 20)
     if timed_out:
         return AutogradeOutcome(False, f"nbgrader autograde ran longer than {timeout} s: {_tail(log, 500)}",
@@ -165,10 +160,10 @@ def run_nbgrader_autograde(job, private_root):
                                 "for one student, holding what this student's notebooks sent it; the notebooks it "
                                 f"had not finished score 0\n{_tail(log)}", out_of_time, out_of_space, False, run.peak_bytes, deaths)
     return AutogradeOutcome(returncode == 0, _tail(log), out_of_time, out_of_space, False, run.peak_bytes, deaths,
-                            nbgrader_killed(returncode, run.out_of_memory, own_limit))
+                            nbgrader_killed(returncode, run.out_of_memory, own_limit) or "")
 
 
-def grade_submission(job):
+def grade_submission(job: GradeJob) -> GradeResult | NotGraded:
     """Grade one student: a GradeResult, or NotGraded when the grader failed (see
     autograder.grading.failures). Never raises for a grader-side failure: the coordinator gets a
     NotGraded saying why."""
@@ -181,7 +176,7 @@ def grade_submission(job):
                          log=traceback.format_exc()[-4000:], scratch=scratch)
 
 
-def _grade_in(job, scratch):
+def _grade_in(job: GradeJob, scratch: Path) -> GradeResult | NotGraded:
     started = time.time()
     private = scratch / "course"
     student_dir = private / "submitted" / job.student_id / job.assignment_id
@@ -199,13 +194,13 @@ def _grade_in(job, scratch):
     shutil.copyfile(job.template_db, private / "gradebook.db")
 
     # a JudgeError is ours, not the student's: it makes the student not graded
-    from autograder.budget import TimeBudget
     from autograder.judge import judge_package, recheck_package
 
     source_dir = Path(job.source_root) / job.assignment_id
-    judge_budget = TimeBudget().with_limits(judge_case=job.judge_timeout)
-    functions = [asdict(r) for r in judge_package(judge_copy, budget=judge_budget)]
-    rechecks = [asdict(r) for r in recheck_package(judge_copy, recheck_names(source_dir), budget=judge_budget)]
+    judged_cases = judge_package(judge_copy, budget=job.budget)
+    functions = [FunctionCase(c.task, c.case, c.points, c.max_points, c.passed, c.message) for c in judged_cases]
+    rechecked = recheck_package(judge_copy, recheck_names(source_dir), budget=job.budget)
+    rechecks = [Recheck(r.name, r.passed, r.message) for r in rechecked]
     judged = time.time()
 
     ok, log, timed_out, out_of_space, over_limit, nbgrader_peak, deaths, killed = run_nbgrader_autograde(job, private)
@@ -216,16 +211,16 @@ def _grade_in(job, scratch):
         return NotGraded(job.student_id, digest, why, log=log, scratch=str(scratch))
     notebooks = read_notebook_grades(private, f"sqlite:///{private / 'gradebook.db'}",
                                      job.assignment_id, job.student_id)
-    before_check = confirm_with_functions(notebooks, functions, source_dir, rechecks)
-    note_stops(notebooks, private / "autograded" / job.student_id / job.assignment_id, job.cell_timeout,
-               job.notebook_budget)  # where each notebook went wrong, for the feedback's first box
-    mark_not_attempted(notebooks, set_aside)
+    notebooks, before_check = confirm_with_functions(notebooks, functions, source_dir, rechecks)
+    notebooks = note_stops(notebooks, private / "autograded" / job.student_id / job.assignment_id,
+                           job.budget)  # where each notebook went wrong, for the feedback's first box
+    notebooks = mark_set_aside(notebooks, {s.notebook: s.reason for s in set_aside})
     return GradeResult(
         student_id=job.student_id, digest=digest, notebooks=notebooks,
         notebook_score_before_check=before_check, functions=functions, rechecks=rechecks,
         missing_files=missing, nbgrader_ok=ok, nbgrader_log="" if ok else log,
         timed_out=timed_out, out_of_space=out_of_space, kernel_died=sorted({d.notebook for d in deaths}), isolation=isolation_mode(),
-        seconds={"judge": round(judged - started, 2), "notebooks": round(time.time() - judged, 2)},
-        memory_mb={"nbgrader": nbgrader_peak and round(nbgrader_peak / 2**20, 1),
-                   "worker": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
+        seconds=Seconds(judge=round(judged - started, 2), notebooks=round(time.time() - judged, 2)),
+        memory_mb=MemoryPeaks(nbgrader=nbgrader_peak and round(nbgrader_peak / 2**20, 1),
+                              worker=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)),
         autograded_dir=str(private / "autograded" / job.student_id / job.assignment_id), scratch=str(scratch))

@@ -7,12 +7,15 @@ never blocks. Processes forked by the holder (the pool workers) share the lock u
 too, so a run's workers still alive also keep the next run out; when the recorded holder is
 dead, the next run gives its workers a few seconds to finish dying before it refuses.
 """
+from __future__ import annotations
+
 import datetime
 import fcntl
 import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,16 +32,16 @@ class Holder:
     host: str
     started: str  # ISO 8601, UTC
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: str) -> Holder:
         data = json.loads(text)
         return cls(pid=int(data["pid"]), host=str(data["host"]), started=str(data["started"]))
 
     @classmethod
-    def me(cls):
+    def me(cls) -> Holder:
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         return cls(pid=os.getpid(), host=socket.gethostname(), started=now)
 
@@ -47,18 +50,18 @@ class CourseBusy(RuntimeError):
     """Another grading run holds the course folder's lock."""
 
 
-def lock_path(course_root):
+def lock_path(course_root: str | Path) -> Path:
     return Path(course_root) / ".grading" / "lock"
 
 
-def _read_holder(fd):
+def _read_holder(fd: int) -> Holder | None:
     try:
         return Holder.from_json(os.pread(fd, 4096, 0).decode())
     except (OSError, ValueError, KeyError):
         return None
 
 
-def _gone(holder):
+def _gone(holder: Holder | None) -> bool:
     """True when holder's process is known dead (it ran on this host and no longer exists)."""
     if holder is None or holder.host != socket.gethostname():
         return False
@@ -71,7 +74,7 @@ def _gone(holder):
     return False
 
 
-def _acquire(fd, path):
+def _acquire(fd: int, path: Path) -> str | None:
     """flock fd; when the recorded holder is dead, wait up to STRAGGLER_SECONDS for the processes
     it forked (its pool workers, killed with it) to finish exiting. Returns None when locked,
     else a description of the holder."""
@@ -94,11 +97,11 @@ def _acquire(fd, path):
     return described
 
 
-_held = {}  # lock path -> Holder, of the locks this process holds (the lock nests in a process)
+_held: dict[str, Holder] = {}  # lock path -> Holder, of the locks this process holds (the lock nests in a process)
 
 
 @contextmanager
-def course_lock(course_root):
+def course_lock(course_root: str | Path) -> Iterator[Holder]:
     """Hold the course folder's grading lock for the `with` block; yields the Holder record.
     Nested uses in one process share the outer one's lock (the CLI's grade holds it around
     collect and grade_all, which takes it too).

@@ -1,19 +1,9 @@
-"""Collect submissions into nbgrader's submitted/<student>/<assignment>/ folders, safely.
-
-A submissions folder (as an LMS download gives it) holds, per student, a folder or a zip whose
-name starts with the student id: `alice/`, `alice.zip`, `alice_a2_attempt_2026-11-20.zip`
-(the id is the name up to the first `_`, as in nbgrader's zip_collect naming).
-
-Only what is graded is taken: the notebooks at the top of the submission and the .py files
-under cs231n/; a single enclosing folder (a zip of `a2/`) is looked through. Everything else is
-skipped and reported. Refused outright, with nothing written for that student: links, members
-with absolute paths or `..`, more than MAX_FILES files, a file over MAX_FILE_BYTES, or a total
-over MAX_TOTAL_BYTES (a zip bomb is stopped while it inflates, not after); encrypted zips, zips
-compressed with a method Python cannot read (deflate64, as Windows' Explorer writes for large
-files), damaged zips; a name longer than MAX_NAME_CHARS; a name that is both a file and a
-folder. Each student's folder is written into a temporary folder and renamed into place when
-complete. A failure is always that student's: the others are collected.
+"""Collect submissions (a folder or zip per student, named by student id) into nbgrader's
+submitted/<student>/<assignment>/ folders: only what is graded is taken, all or nothing per
+student, a refused one says why and never stops the batch. docs/grading.md, "Intake".
 """
+from __future__ import annotations
+
 import errno
 import re
 import shutil
@@ -24,6 +14,10 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from autograder.config import Course
 
 MAX_FILE_BYTES = 20 * 2**20
 MAX_TOTAL_BYTES = 100 * 2**20
@@ -33,6 +27,7 @@ READABLE_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate
                     zipfile.ZIP_LZMA: "lzma"}
 METHOD_NAMES = {9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstandard", 95: "xz", 98: "ppmd", 99: "AES encryption"}
 REZIP = "make the zip again with ordinary (deflate) compression and no password, e.g. `zip -r a2.zip a2/`"
+Entry = tuple[PurePosixPath, bytes]  # a file of a submission: its path inside it, its bytes
 STUDENT_ID = re.compile(r"^(?P<student_id>[A-Za-z0-9][A-Za-z0-9.@-]{0,63}?)(?:_.*)?(?:\.zip)?$")
 
 
@@ -42,33 +37,35 @@ class SubmissionRefused(ValueError):
 
 @dataclass
 class Collected:
+    """One student's submission as collected: the files taken and skipped, or why it was refused."""
+
     student_id: str
     source: Path
-    files: list = field(default_factory=list)
-    skipped: list = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     error: str = ""
 
 
-def printable(text):
+def printable(text: object) -> str:
     """text for the instructor's terminal: characters that are not printable (a terminal's escape
     sequences, newlines in a file name a student chose) are shown escaped, never acted on."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
-def student_id_of(path):
+def student_id_of(path: str | Path) -> str | None:
     """The student id a submission's file or folder name gives, or None."""
     match = STUDENT_ID.match(Path(path).name)
     return match.group("student_id") if match else None
 
 
-def _wanted(parts):
+def _wanted(parts: tuple[str, ...]) -> bool:
     """True for the files that are graded: top-level notebooks and cs231n/**/*.py."""
     if len(parts) == 1:
         return parts[0].endswith(".ipynb")
     return parts[0] == "cs231n" and parts[-1].endswith(".py") and "__pycache__" not in parts
 
 
-def _strip_enclosing_folder(names):
+def _strip_enclosing_folder(names: list[PurePosixPath]) -> list[PurePosixPath]:
     """If every name sits in one folder and no notebook is at the top, drop that folder."""
     tops = {n.parts[0] for n in names}
     if len(tops) == 1 and tops != {"cs231n"} and names and all(len(n.parts) > 1 for n in names):
@@ -76,14 +73,14 @@ def _strip_enclosing_folder(names):
     return names
 
 
-def _check_member(name):
+def _check_member(name: str) -> PurePosixPath:
     path = PurePosixPath(name)
     if path.is_absolute() or ".." in path.parts or "\\" in name:
         raise SubmissionRefused(f"unsafe path in the submission: {name!r}")
     return path
 
 
-def _check_readable(info):
+def _check_readable(info: zipfile.ZipInfo) -> None:
     """Refuse a member Python cannot inflate, saying how to make one it can."""
     if info.flag_bits & 0x1:
         raise SubmissionRefused(f"the zip is password-protected ({info.filename!r} is encrypted): {REZIP}")
@@ -93,9 +90,10 @@ def _check_readable(info):
                                 f"read: {REZIP}")
 
 
-def _read_zip(zip_path):
+def _read_zip(zip_path: Path) -> list[Entry]:
     """[(relative path, bytes)] of a zip's files, checked as they inflate."""
-    entries, total = [], 0
+    entries: list[Entry] = []
+    total = 0
     try:
         with zipfile.ZipFile(zip_path) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir()]
@@ -120,9 +118,10 @@ def _read_zip(zip_path):
     return entries
 
 
-def _read_folder(folder):
+def _read_folder(folder: Path) -> list[Entry]:
     """[(relative path, bytes)] of a folder's files; links refused, never followed."""
-    entries, total = [], 0
+    entries: list[Entry] = []
+    total = 0
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
         if path.is_symlink():
@@ -141,7 +140,7 @@ def _read_folder(folder):
     return entries
 
 
-def _check_names(names):
+def _check_names(names: list[PurePosixPath]) -> None:
     """Refuse names no file system takes: too long, or a file that is also a folder."""
     folders = {PurePosixPath(*n.parts[:i]) for n in names for i in range(1, len(n.parts))}
     for name in names:
@@ -154,7 +153,7 @@ def _check_names(names):
                                     "keep one of them")
 
 
-def collect_one(source, dest, timestamp=None):
+def collect_one(source: str | Path, dest: str | Path, timestamp: datetime | None = None) -> Collected:
     """Copy one student's submission (folder or zip) into dest, all or nothing.
 
     Returns a Collected with the files taken and those skipped; raises SubmissionRefused.
@@ -188,7 +187,7 @@ def collect_one(source, dest, timestamp=None):
     return result
 
 
-def collect(submissions_dir, course):
+def collect(submissions_dir: str | Path, course: Course) -> list[Collected]:
     """Collect every submission in submissions_dir into course's submitted/ tree.
 
     Returns a list of Collected, one per student (error set for refused ones, whose previous
@@ -197,7 +196,7 @@ def collect(submissions_dir, course):
     submissions_dir = Path(submissions_dir)
     if not submissions_dir.is_dir():
         raise FileNotFoundError(f"{submissions_dir} is not a folder of submissions")
-    by_student = {}
+    by_student: dict[str | None, list[Path]] = {}
     for entry in sorted(submissions_dir.iterdir()):
         if entry.name.startswith(".") or not (entry.is_dir() or entry.suffix == ".zip"):
             continue
@@ -215,7 +214,7 @@ def collect(submissions_dir, course):
     return results
 
 
-def _collect_student(student_id, entry, course):
+def _collect_student(student_id: str, entry: Path, course: Course) -> Collected:
     """collect_one for one student, every failure kept as that student's error."""
     try:
         collected = collect_one(entry, course.step_dir("submitted", student_id))

@@ -1,22 +1,20 @@
-"""nbgrader's exchange, for a course on JupyterHub: release to it, collect from it, send
-feedback back through it. The grading in between is the course's own (collect, grade_all).
-
-    python -m autograder release --exchange    generate the release, then nbgrader release_assignment
-    python -m autograder grade --exchange      nbgrader collect, then collect + grade as usual
-    python -m autograder feedback --exchange   our feedback pages, then nbgrader release_feedback
-
-Students use nbgrader's own fetch_assignment / submit / fetch_feedback (or the Assignments tab).
-The exchange's place and the course id come from nbgrader's configuration (Exchange.root,
-CourseDirectory.course_id: /etc/jupyter/nbgrader_config.py on a hub, see docs/jupyterhub.md),
-or from $CS231N_EXCHANGE. nbgrader's collect writes into a staging course folder
-(course/exchange_inbox/), from which `autograder.intake.collect` takes only what is graded, with its
-usual safety checks; nothing the student sent reaches the gradebook any other way.
+"""nbgrader's exchange, for a course on JupyterHub: `release --exchange`, `grade --exchange` (nbgrader
+collect of a screened copy of inbound/, then autograder.intake.collect) and `feedback --exchange`.
+Its place and the course id come from nbgrader's configuration or $CS231N_EXCHANGE.
+docs/jupyterhub.md and docs/grading.md, "Intake".
 """
+from __future__ import annotations
+
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from autograder.config import nbgrader_succeeded
+
+if TYPE_CHECKING:
+    from autograder.config import Course
+    from autograder.intake.collect import Collected
 
 INBOX = "exchange_inbox"  # nbgrader collect's course root, inside the course folder
 SCREENED = "exchange_screened"  # the screened copy of inbound/ that nbgrader collects from (autograder.intake.inbound)
@@ -27,7 +25,8 @@ class ExchangeError(RuntimeError):
     """An exchange step failed; the message carries nbgrader's own error."""
 
 
-def _api(course, root=None, exchange_root=None, trusted_owners=False):
+def _api(course: Course, root: Path | None = None, exchange_root: str | Path | None = None,
+         trusted_owners: bool = False) -> Any:
     """nbgrader's API on course (or on another course root, a staging folder, for one step).
     trusted_owners: collect from a screened copy whose owners were checked already."""
     from nbgrader.apps import NbGraderAPI
@@ -35,7 +34,7 @@ def _api(course, root=None, exchange_root=None, trusted_owners=False):
 
     config = course.nbgrader_config()
     config.merge(_system_exchange_config())
-    overrides = {}
+    overrides: dict[str, dict[str, Any]] = {}
     exchange_root = exchange_root or os.environ.get("CS231N_EXCHANGE")
     if exchange_root:
         overrides["Exchange"] = {"root": str(exchange_root)}
@@ -47,7 +46,7 @@ def _api(course, root=None, exchange_root=None, trusted_owners=False):
     return NbGraderAPI(config=config)
 
 
-def _system_exchange_config():
+def _system_exchange_config() -> Any:
     """The exchange settings of the machine's nbgrader configuration (a hub's
     /etc/jupyter/nbgrader_config.py, or one on $JUPYTER_CONFIG_PATH): Exchange.* and the
     course id only; the course's own nbgrader_config.py keeps everything else."""
@@ -66,29 +65,29 @@ def _system_exchange_config():
     return picked
 
 
-def _check(result, step):
+def _check(result: Any, step: str) -> Any:
     return nbgrader_succeeded(result, step, ExchangeError)
 
 
-def exchange_path(course, exchange_root=None):
+def exchange_path(course: Course, exchange_root: str | Path | None = None) -> Path:
     """The course's folder in the exchange (outbound/, inbound/, feedback/)."""
     return _course_folder(_api(course, exchange_root=exchange_root))
 
 
-def _course_folder(api):
+def _course_folder(api: Any) -> Path:
     from nbgrader.exchange.default import Exchange
 
     return Path(Exchange(coursedir=api.coursedir, parent=api).root) / api.coursedir.course_id
 
 
-def release_to_exchange(course, exchange_root=None):
+def release_to_exchange(course: Course, exchange_root: str | Path | None = None) -> Path:
     """nbgrader release_assignment of course's release folder (notebooks, package, support
     files: the whole of build_release's output); returns the exchange's outbound folder."""
     _check(_api(course, exchange_root=exchange_root).release_assignment(course.assignment_id), "release_assignment")
     return exchange_path(course, exchange_root) / "outbound" / course.assignment_id
 
 
-def collect_from_exchange(course, exchange_root=None):
+def collect_from_exchange(course: Course, exchange_root: str | Path | None = None) -> list[Collected]:
     """nbgrader collect, of a screened copy of the exchange's inbound folder (autograder.intake.inbound),
     into course/exchange_inbox/; then autograder.intake.collect into submitted/.
 
@@ -119,7 +118,8 @@ def collect_from_exchange(course, exchange_root=None):
                         for r in refused]
 
 
-def release_feedback_to_exchange(course, pages, exchange_root=None):
+def release_feedback_to_exchange(course: Course, pages: dict[str, Path],
+                                 exchange_root: str | Path | None = None) -> list[str]:
     """Send each student's feedback page back through the exchange.
 
     pages: {student_id: feedback.html path}. nbgrader's fetch_feedback finds feedback by a hash

@@ -1,36 +1,19 @@
-"""The exchange's inbound folder as nbgrader's collect should see it on a shared hub.
-
-Every hub user may write to nbgrader's inbound/ (it is world-writable), and nbgrader's collect,
-run by the grader, trusts what it finds there: it follows links inside a submission (a student's
-`cs231n/layers.py` linked to the instructor's reference becomes the reference), takes a folder
-named for another student (it only logs "cheating attempt?"), and fails as a whole on one folder
-with a name it cannot parse or one that is too big. So collect_from_exchange runs nbgrader's
-collect on a screened copy instead. Of each student's submission folders (named for them, owned
-by them, with nbgrader's timestamp) only the latest is copied, as nbgrader collects only that
-one, and only if
-
-- its name is nbgrader's `<student>+<assignment>+<timestamp>[+<random>]`;
-- it belongs to the hub user it names;
-- it holds only folders and regular files (no link, no pipe, no device), opened without
-  following any link, so a file swapped for a link during the copy is refused, not followed;
-- none of its files has a second name (a hard link made to a file the student could not read
-  would otherwise be copied by the grader, who can);
-- the grader can read all of it (a file the student made unreadable refuses that folder, not
-  the whole collect);
-- it is at most nbgrader's CourseDirectory.max_dir_size, holds at most MAX_ENTRIES files and
-  folders, nested at most MAX_DEPTH deep (empty files cost no bytes, and a deep nest would
-  exceed the grader's path length or recursion limit).
-
-A folder that fails a check is refused with the reason; older ones are left alone; the others
-are collected as usual.
+"""The exchange's inbound folder as nbgrader's collect should see it on a shared hub: a screened
+copy holding, of each student, only the latest submission folder that is named for and owned by
+them, holds only regular files and folders (opened without following links, no hard links),
+and fits the course's size, entry and depth limits. docs/grading.md, "Intake".
 """
+from __future__ import annotations
+
 import contextlib
 import errno
 import os
 import pwd
 import shutil
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from autograder.intake.collect import MAX_FILES
@@ -51,7 +34,7 @@ class Refused:
 
 
 class _Unsafe(Exception):
-    def __init__(self, why, owner=""):
+    def __init__(self, why: str, owner: str = "") -> None:
         super().__init__(why)
         self.owner = owner  # whose folder it is, where known
 
@@ -64,13 +47,14 @@ class _Allowance:
     entries: int = MAX_ENTRIES
 
 
-def screen(inbound, view, assignment_id, max_bytes):
+def screen(inbound: str | Path, view: str | Path, assignment_id: str, max_bytes: int) -> list[Refused]:
     """Copy the latest acceptable submission folder of each student for `assignment_id` from
     inbound into the empty folder view (nbgrader's collect takes only the latest, so older ones
     are not copied); returns the Refused ones."""
     from nbgrader.utils import parse_utc
 
-    refused, latest = [], {}
+    refused: list[Refused] = []
+    latest: dict[str, tuple[datetime, str]] = {}
     inbound_fd = os.open(inbound, DIRECTORY)
     try:
         for name in sorted(os.listdir(inbound_fd)):
@@ -107,7 +91,7 @@ def screen(inbound, view, assignment_id, max_bytes):
     return refused
 
 
-def _submitted_by(inbound_fd, name, student):
+def _submitted_by(inbound_fd: int, name: str, student: str) -> str:
     """The hub user who owns the submission folder `name` of inbound, if it is `student`."""
     try:
         entry = os.open(name, DIRECTORY, dir_fd=inbound_fd)
@@ -124,14 +108,14 @@ def _submitted_by(inbound_fd, name, student):
     return owner
 
 
-def _owner(uid):
+def _owner(uid: int) -> str:
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return f"uid {uid}"
 
 
-def _copy_tree(folder_fd, dest, allowance, where, depth=0):
+def _copy_tree(folder_fd: int, dest: Path, allowance: _Allowance, where: str, depth: int = 0) -> None:
     """Copy the folder open as folder_fd to dest, never following a link, within allowance."""
     if depth > MAX_DEPTH:
         raise _Unsafe(f"{where} is nested more than {MAX_DEPTH} folders deep: submit with nbgrader")
@@ -162,7 +146,7 @@ def _copy_tree(folder_fd, dest, allowance, where, depth=0):
 
 
 @contextlib.contextmanager
-def _reading(path):
+def _reading(path: str) -> Iterator[None]:
     """An OSError while reading the student's path refuses their folder (not the whole collect)."""
     try:
         yield
@@ -170,11 +154,11 @@ def _reading(path):
         raise _Unsafe(_unreadable(path, error)) from None
 
 
-def _unreadable(path, error):
-    return f"the grader could not read {path} ({os.strerror(error.errno)}): submit again with nbgrader"
+def _unreadable(path: str, error: OSError) -> str:
+    return f"the grader could not read {path} ({os.strerror(error.errno) if error.errno is not None else error}): submit again with nbgrader"
 
 
-def _copy_file(fd, size, dest, allowance, path):
+def _copy_file(fd: int, size: int, dest: Path, allowance: _Allowance, path: str) -> None:
     if size > allowance.bytes:  # before reading it (a sparse file costs nothing to make)
         raise _Unsafe("it is larger than the course allows (nbgrader's CourseDirectory.max_dir_size)")
     os.set_blocking(fd, True)

@@ -1,18 +1,21 @@
 """Why points were lost, in the grader's words: the first box of a student's feedback page.
 
-At grading time (`note_stops`) each autograded notebook is read for where it went wrong: the
-cell that ran out of time (the grader's CellTimeoutError), the first cell the grader did not run
-(NotRun, after a time-out or a dead kernel), and the first cell that raised, with the exception's
-NAME only, and only a name Python or numpy defines: never its message, which the student's kernel wrote after
-hidden tests ran in it (autograder.results.evidence). A cell is named by its position and the graded
-cell at or before it, whose section heading comes from the source notebook.
-At page time (`causes`) these facts, the notebooks that could not be read or were not graded,
-a package file that does not import (said once, from the judge's messages) and the answers
-waiting for staff become sentences.
+At grading time `note_stops` reads each autograded notebook for where it went wrong (a Stops:
+the cell out of time, the first not run, the first that raised, by exception NAME only); at page
+time `causes` makes sentences of those facts, of the judge's import failures and of the answers
+waiting for staff. docs/publishing.md, "Causes first".
 """
+from __future__ import annotations
+
 import builtins
 import re
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+from autograder.budget import TimeBudget
+from autograder.results.records import CellGrade, FunctionCase, GradeResult, NotebookGrades, Stop, Stops
 
 GRADER_ERRORS = ("NotRun", "CellTimeoutError", "DeadKernelError", "MessageTooLarge")
 IMPORT_FAILED = re.compile(r"importing (cs231n[\w.]*) raised (\w{1,60})(?:: .*\((\w{1,60}\.py), line (\d{1,7})\))?")
@@ -22,66 +25,65 @@ KNOWN_EXCEPTIONS = frozenset({name for name, value in vars(builtins).items()
                              | {"LinAlgError", "AxisError"})
 
 
-def _exception_name(ename):
+def _exception_name(ename: str) -> str:
     """Python's own exception names (and numpy's two) as they are; any other name is a class the
     student's kernel made, and its name, chosen after hidden tests ran, could carry them out."""
     return ename if ename in KNOWN_EXCEPTIONS else "an exception of a class of its own"
 
 
-def _errors(cell):
+def _errors(cell: Any) -> list[Any]:
     return [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
 
 
-def read_stops(path, cell_timeout, budget):
-    """Where the notebook at path went wrong: {"error": {cell, after, exception}, "timed_out":
-    {cell, after}, "not_run": {cell, after}, "did_not_run": [grade ids], "cell_timeout",
-    "budget"}, each key only when it happened."""
+def read_stops(path: str | Path, budget: TimeBudget) -> Stops:
+    """Where the notebook at path went wrong: its first error, the cell that ran out of time, the
+    first cell not run and every graded cell not run; the limits it ran under from budget."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    stops, after, did_not_run = {"cell_timeout": cell_timeout, "budget": budget}, "", []
+    found: dict[str, Stop] = {}
+    after, did_not_run = "", []
     for position, cell in enumerate(nb.cells, start=1):
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or ""
         after = grade_id or after
         names = [o.get("ename") for o in _errors(cell)]
-        where = {"cell": position, "after": after}
         if "NotRun" in names:
-            stops.setdefault("not_run", where)
+            found.setdefault("not_run", Stop(position, after))
             if grade_id:
                 did_not_run.append(grade_id)
         elif "CellTimeoutError" in names:
-            stops.setdefault("timed_out", where)
-        elif names and "error" not in stops and not set(names) & set(GRADER_ERRORS):
-            stops["error"] = {**where, "exception": _exception_name(names[0])}
-    if did_not_run:
-        stops["did_not_run"] = did_not_run
-    return stops
+            found.setdefault("timed_out", Stop(position, after))
+        elif names and "error" not in found and not set(names) & set(GRADER_ERRORS):
+            found["error"] = Stop(position, after, _exception_name(names[0]))
+    return Stops(budget.cell, budget.notebook, did_not_run=tuple(did_not_run), **found)
 
 
-def note_stops(notebooks, autograded_dir, cell_timeout, budget):
-    """Give each notebook of evidence.read_notebook_grades' list its `stops` (read_stops), and
-    say "did not run" (not "failed") of a check the grader never ran. In place."""
+def note_stops(notebooks: Sequence[NotebookGrades], autograded_dir: str | Path,
+               budget: TimeBudget) -> list[NotebookGrades]:
+    """The notebooks (evidence.read_notebook_grades'), each with its `stops` (read_stops), and a
+    check the grader never ran saying "did not run" (not "failed")."""
     from autograder.results.evidence import DID_NOT_RUN, FAILED
 
+    out = []
     for nb in notebooks:
-        path = Path(autograded_dir) / f"{nb['notebook']}.ipynb"
-        if not path.is_file():
-            continue
-        nb["stops"] = read_stops(path, cell_timeout, budget)
-        skipped = set(nb["stops"].get("did_not_run", ()))
-        for g in nb["grades"]:
-            if g["name"] in skipped and g.get("message") == FAILED:
-                g["message"] = DID_NOT_RUN
+        path = Path(autograded_dir) / f"{nb.notebook}.ipynb"
+        if path.is_file():
+            stops = read_stops(path, budget)
+            nb = replace(nb, stops=stops, grades=tuple(
+                replace(g, message=DID_NOT_RUN) if g.name in stops.did_not_run and g.message == FAILED else g
+                for g in nb.grades))
+        out.append(nb)
+    return out
 
 
-def source_layout(source_dir):
+def source_layout(source_dir: str | Path) -> dict[str, list[tuple[str, str]]]:
     """{notebook: [(grade_id, section heading)]} of the source notebooks' cells that have a grade
     id, in notebook order; the section is the last markdown heading above the cell."""
     import nbformat
 
-    layout = {}
+    layout: dict[str, list[tuple[str, str]]] = {}
     for path in sorted(Path(source_dir).glob("*.ipynb")):
-        section, cells = "", []
+        section, cells = "", list[tuple[str, str]]()
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "markdown":
                 headings = [line.lstrip("#").strip() for line in cell.source.splitlines() if line.startswith("#")]
@@ -93,36 +95,39 @@ def source_layout(source_dir):
     return layout
 
 
-def _where(stop, sections):
-    """'cell 14 (after the check relu_check, in "ReLU")'."""
-    after = stop.get("after")
-    if not after:
-        return f"cell {stop['cell']}"
-    section = sections.get(after)
-    return f"cell {stop['cell']} (at or after {after}" + (f', in "{section}")' if section else ")")
+def _where(stop: Stop, sections: dict[str, str]) -> str:
+    """'cell 14 (at or after relu_check, in "ReLU")'."""
+    if not stop.after:
+        return f"cell {stop.cell}"
+    section = sections.get(stop.after)
+    return f"cell {stop.cell} (at or after {stop.after}" + (f', in "{section}")' if section else ")")
 
 
-def import_failures(functions):
+ImportFailure = tuple[str, str, str | None, str | None]  # (module, exception, file, line)
+
+
+def import_failures(functions: Iterable[FunctionCase]) -> dict[ImportFailure, list[FunctionCase]]:
     """{(module, exception, file, line): cases} of the judge's cases that failed because a file of
     the package does not import."""
-    found = {}
+    found: dict[ImportFailure, list[FunctionCase]] = {}
     for f in functions:
-        m = IMPORT_FAILED.match(f.get("message") or "")
-        if m and not f.get("passed"):
-            found.setdefault(m.groups(), []).append(f)
+        m = IMPORT_FAILED.match(f.message or "")
+        if m and not f.passed:
+            module, exception, file, line = m.groups()
+            found.setdefault((module, exception, file, line), []).append(f)
     return found
 
 
-def _package_path(file):
+def _package_path(file: str) -> str:
     """'cs231n/classifiers/fc_net.py' for 'fc_net.py', a file of the package students edit."""
     from cs231n.tasks import TASKS_BY_FILE
 
     return next((f"cs231n/{path}" for path in TASKS_BY_FILE if path.split("/")[-1] == file), file)
 
 
-def import_sentences(functions):
+def import_sentences(functions: Iterable[FunctionCase]) -> list[str]:
     """One sentence for each file of the package that does not import."""
-    by_file = {}
+    by_file: dict[tuple[str, str, str | None], int] = {}
     for (module, exception, file, line), cases in import_failures(functions).items():
         key = (f"the file {_package_path(file)}" if file else f"the module {module}", exception, line)
         by_file[key] = by_file.get(key, 0) + len(cases)
@@ -131,41 +136,41 @@ def import_sentences(functions):
             for (file, exception, line), n in sorted(by_file.items())]
 
 
-def notebook_causes(nb, result, sections=None):
+def notebook_causes(nb: NotebookGrades, result: GradeResult, sections: dict[str, str] | None = None) -> list[str]:
     """Sentences on what went wrong in one notebook of a GradeResult ([] when it ran to its end).
     sections: {grade id: section heading} of its source."""
-    name, stops, sections = nb["notebook"], nb.get("stops", {}), sections or {}
-    reason = nb.get("not_attempted")
+    name, stops, sections = nb.notebook, nb.stops or Stops(), sections or {}
+    reason = nb.not_attempted
     if reason:
         return [f"{name} {reason}" if reason.startswith("could not be read") else f"{name}: {reason}"]
     found = []
     if name in result.timed_out:
-        at = stops.get("timed_out") or stops.get("not_run")
-        limit = (f"a cell may run {stops['cell_timeout']} s" if stops.get("timed_out") and stops.get("cell_timeout")
-                 else f"a notebook may run {stops['budget']} s in all" if stops.get("budget") else "")
+        at = stops.timed_out or stops.not_run
+        limit = (f"a cell may run {stops.cell_timeout} s" if stops.timed_out and stops.cell_timeout
+                 else f"a notebook may run {stops.notebook_budget} s in all" if stops.notebook_budget else "")
         found.append(f"{name} ran out of time" + (f" at {_where(at, sections)}" if at else "")
                      + (f": {limit}" if limit else "") + "; the cells after it did not run.")
     elif name in result.kernel_died:
-        at = stops.get("not_run")
+        at = stops.not_run
         found.append(f"{name}: its kernel died (it ended itself, or passed its memory or process limits)"
                      + (f"; from {_where(at, sections)} on, cells did not run." if at else "."))
-    if stops.get("error"):
-        err = stops["error"]
-        found.append(f"{name}: the first error was in {_where(err, sections)}: {err['exception']}; "
+    if stops.error:
+        err = stops.error
+        found.append(f"{name}: the first error was in {_where(err, sections)}: {err.exception}; "
                      "the checks that need what that cell makes failed.")
     return found
 
 
-def causes(result, layout=None):
+def causes(result: GradeResult, layout: dict[str, list[tuple[str, str]]] | None = None) -> list[str]:
     """Sentences, most important first: what went wrong in grading this GradeResult."""
     from autograder.results.store import problems, scores
 
     layout = layout or {}
     found = [sentence for nb in result.notebooks
-             for sentence in notebook_causes(nb, result, dict(layout.get(nb["notebook"], ())))]
+             for sentence in notebook_causes(nb, result, dict(layout.get(nb.notebook, ())))]
     said = bool(found)  # a notebook's own cause says more than problems()' GENERIC sentence
     found += import_sentences(result.functions)
-    pending = scores(result)[2]["manual_pending"]
+    pending = scores(result)[2].manual_pending
     if pending:
         found.append(f"{pending} written answer{'s' if pending != 1 else ''} still wait{'s' if pending == 1 else ''} "
                      "to be graded by the course staff.")
@@ -175,16 +180,20 @@ def causes(result, layout=None):
     return found
 
 
-def in_notebook_order(notebooks, layout):
+Section = tuple[str, list[CellGrade]]
+
+
+def in_notebook_order(notebooks: Iterable[NotebookGrades],
+                      layout: dict[str, list[tuple[str, str]]]) -> list[tuple[NotebookGrades, list[Section]]]:
     """[(notebook, [(section, [grades])])]: each notebook's checks in the source's order, under
     its section headings (checks the source does not list go last, by name)."""
     out = []
     for nb in notebooks:
-        order = {gid: (i, section) for i, (gid, section) in enumerate(layout.get(nb["notebook"], ()))}
-        grades = sorted(nb["grades"], key=lambda g: (order.get(g["name"], (len(order), ""))[0], g["name"]))
-        sections = []
+        order = {gid: (i, section) for i, (gid, section) in enumerate(layout.get(nb.notebook, ()))}
+        grades = sorted(nb.grades, key=lambda g: (order.get(g.name, (len(order), ""))[0], g.name))
+        sections: list[Section] = []
         for g in grades:
-            section = order.get(g["name"], (0, ""))[1]
+            section = order.get(g.name, (0, ""))[1]
             if not sections or sections[-1][0] != section:
                 sections.append((section, []))
             sections[-1][1].append(g)

@@ -6,21 +6,28 @@ own generate_feedback prints hidden tests verbatim), never text the student's ke
 after a hidden test ran in it, and never a file of the instructor's (the autograded notebooks
 stay in the course folder). The page is rendered from the stored plain data, autoescaped.
 """
+from __future__ import annotations
+
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from autograder.results.causes import causes, import_failures, in_notebook_order, source_layout
 from autograder.results.hand_grades import graded_results, hand_graded
+from autograder.results.records import GradeResult
 from autograder.results.store import scores
+
+if TYPE_CHECKING:
+    from autograder.config import Course
 from autograder.results.scale import FUNCTIONS_SENTENCE
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def render(result, assignment_id, layout=None):
+def render(result: GradeResult, assignment_id: str, layout: dict[str, list[tuple[str, str]]] | None = None) -> str:
     """The feedback page of one stored result, as a str. layout: causes.source_layout of the
     source notebooks (checks in notebook order, under their sections; else by name)."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
@@ -34,7 +41,7 @@ def render(result, assignment_id, layout=None):
         functions_sentence=FUNCTIONS_SENTENCE)
 
 
-def write_atomically(path, text):
+def write_atomically(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
@@ -47,10 +54,11 @@ def write_atomically(path, text):
         raise
 
 
-def write_feedback(course, students=None):
+def write_feedback(course: Course, students: list[str] | None = None) -> dict[str, Path]:
     """Write course/feedback/<student>/<assignment>/feedback.html, hand grades included;
     returns {student: path}."""
-    written, layout = {}, source_layout(course.source)
+    written: dict[str, Path] = {}
+    layout = source_layout(course.source)
     for sid, result in sorted(graded_results(course).items()):
         if students and sid not in students:
             continue

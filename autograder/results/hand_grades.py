@@ -7,9 +7,17 @@ grading by hand after `grade` needs no second grading run. Courses without formg
 CSV and load it into the same gradebook (`import_csv`), so there is one place to look.
 A hand score set on an autograded check is the staff's override, and counts too.
 """
-import copy
+from __future__ import annotations
+
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from autograder.results.records import CellGrade, GradeResult
+
+if TYPE_CHECKING:
+    from autograder.config import Course
 
 GRADED_BY_HAND = "graded by hand"
 CSV_COLUMNS = ("student_id", "notebook", "cell", "points", "comment")
@@ -20,16 +28,16 @@ MAX_COMMENT = 4000  # characters of a comment kept for a page
 class HandGrade:
     """One cell's hand grade: its points (None: only a comment) and the grader's comment."""
 
-    points: float = None
+    points: float | None = None
     comment: str = ""
 
 
-def read_gradebook(course):
+def read_gradebook(course: Course) -> dict[str, dict[tuple[str, str], HandGrade]]:
     """{student_id: {(notebook, cell): HandGrade}} of every cell of the course's assignment that
     staff scored or commented on."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    found = {}
+    found: dict[str, dict[tuple[str, str], HandGrade]] = {}
     with Gradebook(course.db_url) as gb:
         try:
             assignment = gb.find_assignment(course.assignment_id)
@@ -47,26 +55,25 @@ def read_gradebook(course):
     return {sid: cells for sid, cells in found.items() if cells}
 
 
-def apply(result, hand):
+def apply(result: GradeResult, hand: dict[tuple[str, str], HandGrade]) -> GradeResult:
     """A copy of a GradeResult with its hand grades ({(notebook, cell): HandGrade}) in: each such
     grade gets `hand_score` (counted by results.scores in place of the automatic score), is no
     longer waiting, and carries the grader's `comment`."""
-    result = copy.deepcopy(result)
-    for nb in result.notebooks:
-        for g in nb["grades"]:
-            given = hand.get((nb["notebook"], g["name"]))
-            if given is None:
-                continue
-            if given.comment:
-                g["comment"] = given.comment
-            if given.points is not None:
-                g["hand_score"] = float(given.points)
-                g["needs_manual_grade"] = False
-                g["message"] = GRADED_BY_HAND
-    return result
+    def graded(notebook: str, g: CellGrade) -> CellGrade:
+        given = hand.get((notebook, g.name))
+        if given is None:
+            return g
+        if given.comment:
+            g = replace(g, comment=given.comment)
+        if given.points is not None:
+            g = replace(g, hand_score=float(given.points), needs_manual_grade=False, message=GRADED_BY_HAND)
+        return g
+
+    return replace(result, notebooks=[replace(nb, grades=tuple(graded(nb.notebook, g) for g in nb.grades))
+                                      for nb in result.notebooks])
 
 
-def graded_results(course):
+def graded_results(course: Course) -> dict[str, GradeResult]:
     """{student_id: GradeResult} of every graded student, with their hand grades."""
     from autograder.results.store import stored_results
 
@@ -74,16 +81,16 @@ def graded_results(course):
     return {sid: apply(result, hand.get(sid, {})) for sid, result in stored_results(course).items()}
 
 
-def hand_graded(grade):
+def hand_graded(grade: CellGrade) -> str:
     """'1 / 1 graded by hand', of a grade that has a hand score."""
-    return f"{grade['hand_score']:g} / {grade['max_score']:g} {GRADED_BY_HAND}"
+    return f"{grade.hand_score:g} / {grade.max_score:g} {GRADED_BY_HAND}"
 
 
 class BadHandGrades(ValueError):
     """A CSV of hand grades that cannot be loaded; nothing of it was stored."""
 
 
-def import_csv(course, path):
+def import_csv(course: Course, path: str | Path) -> int:
     """Load a CSV of hand grades (columns CSV_COLUMNS; `points` may be empty for a comment only)
     into the gradebook, as formgrader would store them; all rows or none. Returns the rows stored."""
     from nbgrader.api import Gradebook, MissingEntry
@@ -128,7 +135,7 @@ def import_csv(course, path):
     return len(rows)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """`python -m autograder.results.hand_grades FILE [--course DIR]`: load a CSV of hand grades."""
     import argparse
 

@@ -5,19 +5,28 @@ enter in the LMS and on Gradescope, the score histogram, the checks and tasks th
 hardest (pass rates), the time each student's grading took, who was not graded and why, who ran
 out of time, and how many written answers still wait for staff.
 """
+from __future__ import annotations
+
 import base64
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from autograder.results.causes import causes
+from autograder.results.records import GradeResult
 from autograder.results.store import scores
+
+if TYPE_CHECKING:
+    from autograder.results.scale import Scale
+
+Rate = tuple[str, float, int]  # (name, share passing, students)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def _png(fig):
+def _png(fig: Any) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -26,7 +35,7 @@ def _png(fig):
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _figure(width=7.0, height=3.0):
+def _figure(width: float = 7.0, height: float = 3.0) -> Any:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -35,7 +44,7 @@ def _figure(width=7.0, height=3.0):
     return plt.subplots(figsize=(width, height))
 
 
-def histogram(totals, max_score):
+def histogram(totals: list[float], max_score: float) -> str:
     """PNG (base64) of the score distribution."""
     fig, ax = _figure()
     top = max([max_score, *totals]) if totals else max_score
@@ -47,7 +56,7 @@ def histogram(totals, max_score):
     return _png(fig)
 
 
-def bars(rates, xlabel):
+def bars(rates: list[tuple[str, float]], xlabel: str) -> str:
     """PNG (base64) of horizontal bars, one per (label, value) pair, first at the top."""
     fig, ax = _figure(7.0, 0.6 + 0.28 * max(1, len(rates)))
     labels = [label for label, _ in rates][::-1]
@@ -58,39 +67,38 @@ def bars(rates, xlabel):
     return _png(fig)
 
 
-def pass_rates(results):
+def pass_rates(results: dict[str, GradeResult]) -> tuple[list[Rate], list[Rate]]:
     """([(check, rate, n)], [(task, rate, n)]), hardest first: the share of graded students who
     got a notebook check's full points (hand-graded ones once graded), and who passed every
     hidden case of a task."""
-    checks, tasks = {}, {}
+    checks: dict[str, list[bool]] = {}
+    tasks: dict[str, list[bool]] = {}
     for result in results.values():
-        for nb in result.notebooks:
-            if nb.get("not_attempted", "").startswith("not attempted"):
+        for nb, g in result.grades():
+            if nb.not_attempted.startswith("not attempted"):
                 continue  # left out where it was graded (no PyTorch): not a verdict on the class
-            for g in nb["grades"]:
-                if g["needs_manual_grade"] or not g["max_score"]:
-                    continue
-                got = g["hand_score"] if g.get("hand_score") is not None else (g["auto_score"] or 0.0)
-                checks.setdefault(f"{nb['notebook']}: {g['name']}", []).append(got >= g["max_score"])
-        mine = {}
+            if g.needs_manual_grade or not g.max_score:
+                continue
+            checks.setdefault(f"{nb.notebook}: {g.name}", []).append(g.earned >= g.max_score)
+        mine: dict[str, list[bool]] = {}
         for f in result.functions:
-            mine.setdefault(f["task"], []).append(bool(f["passed"]))
+            mine.setdefault(f.task, []).append(bool(f.passed))
         for task, passed in mine.items():
             tasks.setdefault(task, []).append(all(passed))
 
-    def ranked(found):
+    def ranked(found: dict[str, list[bool]]) -> list[Rate]:
         return sorted(((name, sum(v) / len(v), len(v)) for name, v in found.items()), key=lambda r: (r[1], r[0]))
 
     return ranked(checks), ranked(tasks)
 
 
-def summary(results, failures, scale):
+def summary(results: dict[str, GradeResult], failures: dict[str, str], scale: Scale) -> dict[str, Any]:
     """The report's numbers, as plain data (the page and tests read the same)."""
     rows = []
     for sid, result in sorted(results.items()):
         score, max_score, parts = scores(result)
-        rows.append({"student": sid, "score": score, "extra": parts["extra_credit"], "pending": parts["manual_pending"],
-                     "seconds": round(sum(v for v in result.seconds.values() if isinstance(v, (int, float))), 1),
+        rows.append({"student": sid, "score": score, "extra": parts.extra_credit, "pending": parts.manual_pending,
+                     "seconds": round(result.seconds.judge + result.seconds.notebooks, 1),
                      "timed_out": list(result.timed_out), "causes": causes(result)})
     checks, tasks = pass_rates(results)
     return {"rows": rows, "checks": checks, "tasks": tasks, "not_graded": sorted(failures.items()),
@@ -98,7 +106,7 @@ def summary(results, failures, scale):
             "max_score": scale.required}
 
 
-def render(results, failures, scale, assignment_id):
+def render(results: dict[str, GradeResult], failures: dict[str, str], scale: Scale, assignment_id: str) -> str:
     """report.html as a str. results: {student: GradeResult} (hand grades in); failures:
     {student: why} of those not graded; scale: autograder.results.scale.Scale."""
     from autograder.results.scale import where_to_enter

@@ -7,6 +7,8 @@ notebook check keeps its points (autograder.results.evidence). Every place that 
 student README, the notebooks' headers, the feedback page, grades.csv, the summary, Gradescope)
 states this one; tests/test_scale.py keeps them equal.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,15 +24,15 @@ class Scale:
     required: float
     extra: float
     written: float
-    notebooks: dict = field(default_factory=dict)
+    notebooks: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
-    def autograded(self):
+    def autograded(self) -> float:
         """The required points the autograder gives (all but the written answers)."""
         return self.required - self.written
 
 
-def course_scale(source_dir):
+def course_scale(source_dir: str | Path) -> Scale:
     """The Scale of the source notebooks in source_dir."""
     import nbformat
 
@@ -38,9 +40,9 @@ def course_scale(source_dir):
 
     claims = cell_claims(source_dir)
     required = extra = written = 0.0
-    notebooks = {}
+    notebooks: dict[str, tuple[float, float]] = {}
     for path in sorted(Path(source_dir).glob("*.ipynb")):
-        mine = [0.0, 0.0]
+        mine = [0.0, 0.0]  # required, extra
         for cell in nbformat.read(path, as_version=4).cells:
             meta = cell.get("metadata", {}).get("nbgrader", {})
             if not meta.get("grade"):
@@ -50,12 +52,12 @@ def course_scale(source_dir):
             claim = claims[path.stem].get(meta["grade_id"])
             if claim is not None and claim.manual and not is_extra:
                 written += meta.get("points", 0)
-        notebooks[path.stem] = tuple(mine)
+        notebooks[path.stem] = (mine[0], mine[1])
         required, extra = required + mine[0], extra + mine[1]
     return Scale(required, extra, written, notebooks)
 
 
-def where_to_enter(scale):
+def where_to_enter(scale: Scale) -> list[str]:
     """Lines telling the instructor what total to enter in the LMS and on Gradescope."""
     return [f"the assignment is out of {scale.required:g} points; extra credit adds up to {scale.extra:g} more",
             f"LMS: enter {scale.required:g} as the maximum and grades.csv's score as the grade (it may exceed "
@@ -64,13 +66,3 @@ def where_to_enter(scale):
             f"{scale.written:g} points for the written answers ({scale.autograded:g} + {scale.written:g} = "
             f"{scale.required:g})"]
 
-
-def header_line(notebook, scale):
-    """The sentence a notebook's first cell states its points with."""
-    required, extra = scale.notebooks[notebook]
-    total = f"the assignment's {scale.required:g}"
-    if required and extra:
-        return f"**Points:** {required:g} of {total} points, and up to {extra:g} points of extra credit on top."
-    if required:
-        return f"**Points:** {required:g} of {total} points."
-    return f"**Points:** none of {total}: up to {extra:g} points of extra credit on top of them."

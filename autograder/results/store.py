@@ -1,93 +1,23 @@
-"""Results of grading: what a worker sends back for one student (GradeResult, or NotGraded when
-the grader itself failed), a result's scores, and their storage in the gradebook.
-
-A student is in one of three states: pending (nothing stored for the submission's digest: the
-next run grades them), graded (a row of RESULTS_TABLE whose digest is the submission's), or not
-graded (a row of NOT_GRADED_TABLE saying why: a failure of the grader, never a score; the next
-run grades them again). Every change of state is one transaction.
-
-Adding a field to GradeResult: give it a default. Stored rows written before it existed read
-back with the default, and fields this version does not know are kept in `extra`.
+"""The gradebook's record of each student: graded (a GradeResult row of RESULTS_TABLE whose digest
+is the submission's), not graded (a NotGraded row of NOT_GRADED_TABLE saying why), or pending
+(neither); each change of state one transaction. Also a result's scores and problems, the one
+place that counts them. docs/grading.md, "The life of one student's grading".
 """
-import dataclasses
+from __future__ import annotations
+
 import datetime
-import json
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from autograder.results.records import GradeResult, NotGraded, Parts
+
+if TYPE_CHECKING:
+    from autograder.config import Course
 
 RESULTS_TABLE = "cs231n_results"
 NOT_GRADED_TABLE = "cs231n_not_graded"
 
 
-@dataclass
-class GradeResult:
-    """One student's grading, as a worker returns it and the gradebook stores it.
-
-    notebooks: [{notebook, grades: [{name, auto_score, max_score, needs_manual_grade, message,
-    ...}]}] as autograder.results.evidence reads them; functions: the judge's CaseResults as dicts;
-    rechecks: the judge's RecheckResults of notebook cells (name, passed, message) as dicts;
-    timed_out: notebooks that ran out of time; out_of_space: notebooks whose kernel filled the
-    space it may write (the run's tmpfs: the student's own); kernel_died: notebooks whose kernel
-    died of the student's doing (it ended itself, or passed its own limits); isolation: the limits mode the run
-    used (e.g. "cgroup" or "rlimits"), "" when the job does not say; memory_mb: the peaks of
-    nbgrader's cgroup (None without one) and of the worker process so far, in MiB."""
-
-    student_id: str
-    digest: str
-    notebooks: list = field(default_factory=list)
-    functions: list = field(default_factory=list)
-    notebook_score_before_check: float = 0.0
-    missing_files: list = field(default_factory=list)
-    nbgrader_ok: bool = True
-    nbgrader_log: str = ""
-    rechecks: list = field(default_factory=list)
-    timed_out: list = field(default_factory=list)
-    out_of_space: list = field(default_factory=list)
-    kernel_died: list = field(default_factory=list)
-    isolation: str = ""
-    seconds: dict = field(default_factory=dict)
-    memory_mb: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
-    # where the worker left its files; the coordinator's business, never stored
-    autograded_dir: str = ""
-    scratch: str = ""
-
-    TRANSIENT = ("autograded_dir", "scratch")
-
-    def to_json(self):
-        data = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.TRANSIENT and k != "extra"}
-        return json.dumps({**self.extra, **data})
-
-    @classmethod
-    def from_json(cls, text):
-        data = json.loads(text)
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra", *cls.TRANSIENT}
-        return cls(**{k: v for k, v in data.items() if k in known},
-                   extra={k: v for k, v in data.items() if k not in known and k not in cls.TRANSIENT})
-
-
-@dataclass
-class NotGraded:
-    """A student the grader failed to grade (disk full, database error, nbgrader crash, the
-    grader's own timeout, a judge infrastructure error): why, never a score."""
-
-    student_id: str
-    digest: str
-    reason: str
-    log: str = ""
-    scratch: str = ""  # never stored
-
-    def to_json(self):
-        return json.dumps({"student_id": self.student_id, "digest": self.digest, "reason": self.reason,
-                           "log": self.log})
-
-    @classmethod
-    def from_json(cls, text):
-        data = json.loads(text)
-        return cls(student_id=data["student_id"], digest=data["digest"], reason=data["reason"],
-                   log=data.get("log", ""))
-
-
-def scores(result):
+def scores(result: GradeResult) -> tuple[float, float, Parts]:
     """(score, max_score, parts) of a GradeResult on the assignment's one scale: the notebooks'
     points, max_score the required ones, extra credit (extra_ cells) adding to the score only; a
     hand grade (`hand_score`, autograder.results.hand_grades) counts in place of the automatic score.
@@ -95,26 +25,21 @@ def scores(result):
     judge confirmed the functions it checks (autograder.results.evidence); parts still report them."""
     nb_score = nb_max = extra = extra_max = 0.0
     manual_pending = 0
-    for nb in result.notebooks:
-        for g in nb["grades"]:
-            if g["needs_manual_grade"]:
-                manual_pending += 1
-            got = g["hand_score"] if g.get("hand_score") is not None else (g["auto_score"] or 0.0)
-            nb_score += got
-            if g["name"].startswith("extra_"):
-                extra, extra_max = extra + got, extra_max + g["max_score"]
-            else:
-                nb_max += g["max_score"]
-    fn_score = sum(f["points"] for f in result.functions)
-    fn_max = sum(f["max_points"] for f in result.functions)
-    parts = {"notebook_score": nb_score, "notebook_max": nb_max, "extra_credit": extra, "extra_max": extra_max,
-             "function_score": fn_score, "function_max": fn_max, "manual_pending": manual_pending,
-             "function_cases": len(result.functions),
-             "function_cases_passed": sum(1 for f in result.functions if f["passed"])}
-    return nb_score, nb_max, parts
+    for _, g in result.grades():
+        if g.needs_manual_grade:
+            manual_pending += 1
+        nb_score += g.earned
+        if g.is_extra:
+            extra, extra_max = extra + g.earned, extra_max + g.max_score
+        else:
+            nb_max += g.max_score
+    fn_score = sum(f.points for f in result.functions)
+    fn_max = sum(f.max_points for f in result.functions)
+    return nb_score, nb_max, Parts(nb_score, nb_max, extra, extra_max, fn_score, fn_max, manual_pending,
+                                   len(result.functions), sum(1 for f in result.functions if f.passed))
 
 
-def problems(result):
+def problems(result: GradeResult) -> list[str]:
     """What went wrong in grading a GradeResult, as sentences for the student (one place, so
     that feedback, grades.csv and Gradescope say the same)."""
     found = [] if result.nbgrader_ok else ["some notebooks could not be run to the end"]
@@ -127,12 +52,12 @@ def problems(result):
 # --------------------------------------------------------------------------------------------
 # Storage
 # --------------------------------------------------------------------------------------------
-def _tables():
+def _tables() -> tuple[Any, Any]:
     from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
 
     meta = MetaData()
 
-    def table(name, record, at):  # one row per (assignment, student): its record and when
+    def table(name: str, record: str, at: str) -> Table:  # one row per (assignment, student): its record and when
         return Table(name, meta, Column("assignment_id", String(128), primary_key=True),
                      Column("student_id", String(128), primary_key=True),
                      Column("digest", String(64), nullable=False),
@@ -141,7 +66,7 @@ def _tables():
     return table(RESULTS_TABLE, "result", "graded_at"), table(NOT_GRADED_TABLE, "record", "failed_at")
 
 
-def _now():
+def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
@@ -149,10 +74,10 @@ class _Store:
     """The course gradebook with our two tables made; `with _Store(course) as (gb, results,
     not_graded):`."""
 
-    def __init__(self, course):
+    def __init__(self, course: Course) -> None:
         self.course = course
 
-    def __enter__(self):
+    def __enter__(self) -> tuple[Any, Any, Any]:
         from nbgrader.api import Gradebook
 
         self.gb = Gradebook(self.course.db_url)
@@ -163,44 +88,43 @@ class _Store:
         not_graded.create(bind, checkfirst=True)
         return self.gb, results, not_graded
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Any:
         return self.gb.__exit__(*exc)
 
 
-def _rows(course, which):
+def _rows(course: Course, which: str) -> list[Any]:
     with _Store(course) as (gb, results, not_graded):
         table = results if which == "results" else not_graded
         return gb.db.execute(table.select().where(table.c.assignment_id == course.assignment_id)).fetchall()
 
 
-def merged_digests(course):
+def merged_digests(course: Course) -> dict[str, str]:
     """{student_id: digest} of every graded student (not graded ones are not in it)."""
     return {row.student_id: row.digest for row in _rows(course, "results")}
 
 
-def stored_results(course):
+def stored_results(course: Course) -> dict[str, GradeResult]:
     """{student_id: GradeResult} of every graded student."""
     return {row.student_id: GradeResult.from_json(row.result) for row in _rows(course, "results")}
 
 
-def not_graded(course):
+def not_graded(course: Course) -> dict[str, NotGraded]:
     """{student_id: NotGraded} of every student whose last grading failed on the grader's side
     (and who has no grade of that submission)."""
     return {row.student_id: NotGraded.from_json(row.record) for row in _rows(course, "not_graded")}
 
 
-def merge_result(course, result):
+def merge_result(course: Course, result: GradeResult) -> None:
     """Store one student's GradeResult (nbgrader's grades too) in a single transaction; a
     not-graded record of the student goes."""
     sid, aid = result.student_id, course.assignment_id
     with _Store(course) as (gb, results, not_graded_table):
         gb.update_or_create_student(sid)
         gb.update_or_create_submission(aid, sid)
-        for nb in result.notebooks:
-            for g in nb["grades"]:
-                grade = gb.find_grade(g["name"], nb["notebook"], aid, sid)
-                grade.auto_score = g["auto_score"]
-                grade.needs_manual_grade = g["needs_manual_grade"]
+        for nb, g in result.grades():
+            grade = gb.find_grade(g.name, nb.notebook, aid, sid)
+            grade.auto_score = g.auto_score
+            grade.needs_manual_grade = g.needs_manual_grade
         for table in (results, not_graded_table):
             gb.db.execute(table.delete().where((table.c.assignment_id == aid) & (table.c.student_id == sid)))
         gb.db.execute(results.insert().values(assignment_id=aid, student_id=sid, digest=result.digest,
@@ -208,7 +132,7 @@ def merge_result(course, result):
         gb.db.commit()
 
 
-def record_not_graded(course, failure):
+def record_not_graded(course: Course, failure: NotGraded) -> bool:
     """Store a NotGraded in a single transaction. A stored grade of the same submission stays
     (it is still right: a forced regrade failed); a grade of an older submission goes, so that
     nothing shows a score for a submission that was not graded. Returns True when the failure
@@ -231,7 +155,7 @@ def record_not_graded(course, failure):
         return True
 
 
-def _remove_nbgrader_submission(gb, assignment_id, student_id):
+def _remove_nbgrader_submission(gb: Any, assignment_id: str, student_id: str) -> None:
     """nbgrader's remove_submission commits as it goes: after our transaction, not inside it
     (grades.csv and the feedback read our tables)."""
     from nbgrader.api import MissingEntry

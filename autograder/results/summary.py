@@ -1,9 +1,14 @@
 """The closing account of a grading run, as lines of text (the CLI and the demo print it)."""
-from autograder.intake.collect import printable
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from autograder.intake.collect import Collected, printable
+from autograder.results.records import GradeResult
 from autograder.results.store import scores
 
 
-def how_isolated(mode):
+def how_isolated(mode: str) -> str:
     """What a run's isolation mode (GradeResult.isolation: "cgroup v1", "rlimits", "self (...)")
     meant for the students' code, in a sentence for the instructor."""
     who = "as the grader's own user (self mode, without root)" if mode.startswith("self") else "as a user of its own"
@@ -15,7 +20,8 @@ def how_isolated(mode):
     return f"each student's code ran sandboxed (bubblewrap: no network, only the files it needs) {who}, with {caps}"
 
 
-def summarize(results, failures, seconds, refused=()):
+def summarize(results: dict[str, GradeResult], failures: dict[str, str], seconds: float,
+              refused: Iterable[Collected] = ()) -> list[str]:
     """Lines: what was graded and how long it took; every student not graded and why (the
     next run grades them again); refused submissions; notebooks that ran out of time, filled
     the space their kernel may write to or whose kernel died; the isolation limits the runs reported; then the
@@ -48,9 +54,9 @@ def summarize(results, failures, seconds, refused=()):
     lines.append(f"{'student':<20} {'score':>8} {'of':>6} {'extra':>6} {'by hand':>8}  functions passed")
     for sid, result in sorted(results.items()):
         score, max_score, parts = scores(result)
-        lines.append(f"{sid:<20} {score:8.1f} {max_score:6.0f} {parts['extra_credit']:6.1f} "
-                     f"{str(parts['manual_pending']) + ' wait' if parts['manual_pending'] else '-':>8}  "
-                     f"{parts['function_cases_passed']} of {parts['function_cases']}")
+        lines.append(f"{sid:<20} {score:8.1f} {max_score:6.0f} {parts.extra_credit:6.1f} "
+                     f"{str(parts.manual_pending) + ' wait' if parts.manual_pending else '-':>8}  "
+                     f"{parts.function_cases_passed} of {parts.function_cases}")
     for sid in sorted(failures):
         lines.append(f"{sid:<20} {'not graded':>15}")
     return lines

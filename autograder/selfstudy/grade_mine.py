@@ -39,11 +39,11 @@ def stage(workspace, folder):
 def what_went_wrong(result, limit=12):
     """Lines naming the checks that lost points: notebook cells (with the grader's message) and
     function cases; at most `limit` of each, then how many more."""
-    cells = [f"{nb['notebook']}: {g['name']} ({g['auto_score'] or 0:g}/{g['max_score']:g}"
-             f"{', extra credit' if g['name'].startswith('extra_') else ''}): {g.get('message') or 'failed'}"
-             for nb in result.notebooks for g in nb["grades"]
-             if not g["needs_manual_grade"] and (g["auto_score"] or 0) < g["max_score"]]
-    cases = [f"{f['task']} / {f['case']}: {f['message']}" for f in result.functions if not f["passed"]]
+    cells = [f"{nb.notebook}: {g.name} ({g.auto_score or 0:g}/{g.max_score:g}"
+             f"{', extra credit' if g.name.startswith('extra_') else ''}): {g.message or 'failed'}"
+             for nb in result.notebooks for g in nb.grades
+             if not g.needs_manual_grade and (g.auto_score or 0) < g.max_score]
+    cases = [f"{f.task} / {f.case}: {f.message}" for f in result.functions if not f.passed]
     lines = []
     for title, found in (("notebook checks", cells), ("function cases (the judge)", cases)):
         if found:
@@ -95,12 +95,12 @@ def main(workspace, cell_timeout=300, judge_timeout=20):
         print(f"grade-mine: {why}", file=sys.stderr)
         return 2 if "holds no notebooks" in why or "collected" in why else 1
     score, max_score, parts = scores(result)
-    passed = sum(1 for f in result.functions if f["passed"])
+    passed = sum(1 for f in result.functions if f.passed)
     print(f"\ntotal: {score:g} of {max_score:g} points (extra credit counts above the maximum); the judge "
           f"passed {passed} of {len(result.functions)} function cases")
-    manual = [g for nb in result.notebooks for g in nb["grades"] if g["needs_manual_grade"]]
+    manual = [g for nb in result.notebooks for g in nb.grades if g.needs_manual_grade]
     if manual:
-        required = sum(g["max_score"] for g in manual if not g["name"].startswith("extra_"))
+        required = sum(g.max_score for g in manual if not g.name.startswith("extra_"))
         print(f"{len(manual)} written answers ({required:g} points of the maximum) are for a person to read: "
               "not in the total")
     for line in [*problems(result), *what_went_wrong(result)]:

@@ -114,11 +114,11 @@ def _submission(folder, notebooks, package, appendix=""):
 
 
 def _grades(result):
-    return {f"{nb['notebook']}/{g['name']}": g for nb in result.notebooks for g in nb["grades"]}
+    return {f"{nb.notebook}/{g.name}": g for nb in result.notebooks for g in nb.grades}
 
 
 def _notebook_points(result):
-    return sum(g["auto_score"] or 0 for g in _grades(result).values())
+    return sum(g.auto_score or 0 for g in _grades(result).values())
 
 
 @pytest.fixture(scope="module")
@@ -213,8 +213,8 @@ def test_the_leak_works_in_the_kernel_but_not_through_the_grader(graded):
     for path in (graded.export / "gradescope" / "leaker" / "results.json", graded.export / "results" / "leaker.json"):
         sent += list(_strings(json.loads(path.read_text())))
     assert _recovered(sent, hidden) == set()
-    tests = [g for g in _grades(graded.results["leaker"]).values() if "score_before_check" in g]
-    assert tests and {g["message"] for g in tests} == {FAILED}
+    tests = [g for g in _grades(graded.results["leaker"]).values() if g.score_before_check is not None]
+    assert tests and {g.message for g in tests} == {FAILED}
 
 
 def test_no_notebook_leaves_the_course_folder(graded):
@@ -240,12 +240,12 @@ def test_hooked_starters_score_exactly_the_plain_starter(graded, student):
     assert scores(hooked) == scores(starter)
     assert _notebook_points(hooked) == 0
     if student != "leaker":  # the hook did fool the kernel: nbgrader gave the cells points
-        fooled = [k for k, g in _grades(hooked).items() if g.get("score_before_check")]
+        fooled = [k for k, g in _grades(hooked).items() if g.score_before_check]
         assert len(fooled) >= 10, fooled
         for name in ("FullyConnectedNets/two_layer_net_solver_test", "FullyConnectedNets/best_fc_net_test",
                      "ConvNetArchitectures/alexnet"):
-            assert _grades(hooked)[name]["score_before_check"] > 0, name
-            assert _grades(hooked)[name]["message"].startswith("not confirmed:"), name
+            assert _grades(hooked)[name].score_before_check > 0, name
+            assert _grades(hooked)[name].message.startswith("not confirmed:"), name
 
 
 def test_the_reference_earns_every_cell_and_the_same_alone_and_in_the_batch(graded):
@@ -253,9 +253,9 @@ def test_the_reference_earns_every_cell_and_the_same_alone_and_in_the_batch(grad
     assert ref.notebooks == graded.alone.notebooks
     assert ref.functions == graded.alone.functions
     assert ref.rechecks == graded.alone.rechecks
-    auto = [g for g in _grades(ref).values() if "score_before_check" in g]  # the test cells
-    assert auto and all(g["auto_score"] == g["max_score"] and g["message"] == "passed" for g in auto)
-    assert all(r["passed"] for r in ref.rechecks) and len(ref.rechecks) >= 4
+    auto = [g for g in _grades(ref).values() if g.score_before_check is not None]  # the test cells
+    assert auto and all(g.auto_score == g.max_score and g.message == "passed" for g in auto)
+    assert all(r.passed for r in ref.rechecks) and len(ref.rechecks) >= 4
 
 
 # --------------------------------------------------------------------------------------------

@@ -112,7 +112,7 @@ def _left_for_staff(graded, student, grade_id="by_hand"):
     from nbgrader.api import Gradebook
 
     grade = _grades(graded, student)[grade_id]
-    assert grade["auto_score"] is None and grade["needs_manual_grade"], (student, grade)
+    assert grade.auto_score is None and grade.needs_manual_grade, (student, grade)
     with Gradebook(graded.course.db_url) as gb:  # what formgrader shows staff
         stored = gb.find_grade(grade_id, "Toy", "a2", student)
         assert stored.auto_score is None and stored.needs_manual_grade, student
@@ -121,9 +121,9 @@ def _left_for_staff(graded, student, grade_id="by_hand"):
 def _as_released(grades):
     """Every student's test cells scored as the source says: test_relu's 3 confirmed points, the
     unconfirmable test_double none (its kernel verdict kept aside), the unchanged written answer 0."""
-    assert grades["test_relu"]["max_score"] == 3 and grades["test_relu"]["auto_score"] == 3
-    assert grades["test_double"]["max_score"] == 2 and grades["test_double"]["auto_score"] == 0
-    assert grades["why_relu"]["auto_score"] == 0 and grades["why_relu"]["message"] == NOT_ANSWERED
+    assert grades["test_relu"].max_score == 3 and grades["test_relu"].auto_score == 3
+    assert grades["test_double"].max_score == 2 and grades["test_double"].auto_score == 0
+    assert grades["why_relu"].auto_score == 0 and grades["why_relu"].message == NOT_ANSWERED
 
 
 def test_every_submission_is_graded_and_every_graded_cell_has_the_release_s_metadata(graded):
@@ -150,7 +150,7 @@ def test_the_untampered_answer_is_left_for_staff(graded):
 def test_a_flag_flipped_on_the_hand_graded_answer_earns_nothing_and_leaves_it_for_staff(graded, student):
     grades = _grades(graded, student)
     _as_released(grades)
-    assert grades["by_hand"]["max_score"] == 5
+    assert grades["by_hand"].max_score == 5
     _left_for_staff(graded, student)
 
 
@@ -164,7 +164,7 @@ def test_a_solution_cell_made_a_grade_cell_earns_nothing(graded):
 def test_a_test_cell_unlocked_and_made_an_answer_still_runs_as_the_test(graded):
     grades = _grades(graded, "locked")
     _as_released(grades)
-    assert grades["test_relu"]["needs_manual_grade"] is False
+    assert grades["test_relu"].needs_manual_grade is False
 
 
 def test_an_answer_given_a_test_s_grade_id_becomes_that_test_and_the_answer_cell_comes_back(graded):
@@ -179,8 +179,8 @@ def test_an_answer_given_a_test_s_grade_id_becomes_that_test_and_the_answer_cell
 def test_tasks_claimed_in_the_submission_confirm_nothing(graded):
     grades = _grades(graded, "tasks")
     _as_released(grades)
-    assert grades["test_double"]["score_before_check"] == 2
-    assert grades["test_double"]["message"] == NOT_CHECKABLE
+    assert grades["test_double"].score_before_check == 2
+    assert grades["test_double"].message == NOT_CHECKABLE
 
 
 def test_cells_claiming_unknown_or_no_grade_ids_are_plain_cells(graded):

@@ -268,7 +268,7 @@ class Listener:
 
 
 def _points(result):
-    return sum(g["auto_score"] or 0 for g in grades_by_name(result).values())
+    return sum(g.auto_score or 0 for g in grades_by_name(result).values())
 
 
 def _outputs(course, student):
@@ -353,7 +353,7 @@ def test_the_honest_submission_scores_the_same_alone_and_among_hostile_ones(grad
     assert honest.notebooks == graded.alone.notebooks
     assert honest.functions == graded.alone.functions
     grades = grades_by_name(honest)
-    assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
+    assert grades["test_double"].score_before_check == 2 and grades["test_relu"].auto_score == 3
 
 
 def test_patching_the_checks_in_the_kernel_gains_nothing(graded):
@@ -361,15 +361,15 @@ def test_patching_the_checks_in_the_kernel_gains_nothing(graded):
 
     result = graded.results["patcher"]
     relu = grades_by_name(result)["test_relu"]
-    assert relu["score_before_check"] == 3, "the patch should have fooled the kernel's own check"
-    assert relu["auto_score"] == 0
-    assert relu["message"] == "not confirmed: relu_forward failed 2 of 2 function cases"
-    assert not any(f["passed"] for f in result.functions if f["task"] == "relu_forward")
+    assert relu.score_before_check == 3, "the patch should have fooled the kernel's own check"
+    assert relu.auto_score == 0
+    assert relu.message == "not confirmed: relu_forward failed 2 of 2 function cases"
+    assert not any(f.passed for f in result.functions if f.task == "relu_forward")
     assert result.notebook_score_before_check > sum(
-        g["auto_score"] or 0 for g in grades_by_name(result).values())
+        g.auto_score or 0 for g in grades_by_name(result).values())
     with Gradebook(graded.course.db_url) as gb:  # the merge wrote the checked score
         assert gb.find_grade("test_relu", "Toy", "a2", "patcher").auto_score == 0
-    assert grades_by_name(result)["test_double"]["score_before_check"] == 2  # names no task: no points either way
+    assert grades_by_name(result)["test_double"].score_before_check == 2  # names no task: no points either way
 
 
 def test_reading_secrets_fails_and_nothing_secret_reaches_the_outputs(graded):
@@ -389,9 +389,9 @@ def test_an_error_that_quotes_the_hidden_tests_is_withheld(graded):
 
     out = _outputs(graded.course, "leaker")
     assert HIDDEN_LINE in out  # the kernel saw the hidden test it ran, and said so
-    message = grades_by_name(graded.results["leaker"])["test_double"]["message"]
+    message = grades_by_name(graded.results["leaker"])["test_double"].message
     assert message == FAILED  # the grader's words, not the kernel's
-    assert grades_by_name(graded.results["leaker"])["test_double"]["auto_score"] == 0
+    assert grades_by_name(graded.results["leaker"])["test_double"].auto_score == 0
 
 
 def test_writing_outside_its_folder_fails_and_changes_nothing(graded):
@@ -411,7 +411,7 @@ def test_writing_outside_its_folder_fails_and_changes_nothing(graded):
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert db.execute("SELECT COUNT(*) FROM grade WHERE auto_score >= 1000").fetchone()[0] == 0
     writer = grades_by_name(graded.results["writer"])
-    assert writer["test_double"]["score_before_check"] == 2 and writer["test_relu"]["auto_score"] == 3
+    assert writer["test_double"].score_before_check == 2 and writer["test_relu"].auto_score == 3
 
 
 def test_exits_stop_only_their_own_notebook(graded):
@@ -422,9 +422,9 @@ def test_exits_stop_only_their_own_notebook(graded):
     sys_exit = grades_by_name(graded.results["exit-sys"])
     # IPython turns sys.exit() in a cell into an error output and keeps the kernel: the cells
     # after it still run; the package's relu_forward exiting fails its test and its judge cases.
-    assert sys_exit["test_double"]["score_before_check"] == 2
-    assert sys_exit["test_relu"]["auto_score"] == 0
-    assert not any(f["passed"] for f in graded.results["exit-sys"].functions if f["task"] == "relu_forward")
+    assert sys_exit["test_double"].score_before_check == 2
+    assert sys_exit["test_relu"].auto_score == 0
+    assert not any(f.passed for f in graded.results["exit-sys"].functions if f.task == "relu_forward")
 
 
 def test_a_loop_that_ignores_interrupts_is_bounded_by_the_cell_timeout(graded):
@@ -433,7 +433,7 @@ def test_a_loop_that_ignores_interrupts_is_bounded_by_the_cell_timeout(graded):
     # and every later one get an error, and the notebook is listed as out of time
     assert result.timed_out == ["Toy"]
     assert _points(result) == 0
-    assert result.seconds["notebooks"] < 9 * CELL_TIMEOUT
+    assert result.seconds.notebooks < 9 * CELL_TIMEOUT
 
 
 def test_fork_and_memory_bombs_are_contained(graded):
@@ -441,7 +441,7 @@ def test_fork_and_memory_bombs_are_contained(graded):
     assert "fork bomb stopped by BlockingIOError" in " ".join(out.split()), out[:2000]
     assert "memory bomb stopped by MemoryError" in out, out[:2000]
     grades = grades_by_name(graded.results["bombs"])
-    assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
+    assert grades["test_double"].score_before_check == 2 and grades["test_relu"].auto_score == 3
 
 
 def test_the_network_is_unreachable(graded):
@@ -474,18 +474,18 @@ def test_floods_of_output_are_cut(graded, record_property):
     branch = _flood_branch(result, path, out)
     record_property("flood branch", branch)
     print("flood branch:", branch)
-    assert all((g["auto_score"] or 0) <= g["max_score"] for g in grades.values()), grades
-    assert (grades["test_double"]["score_before_check"] or 0) <= 2 and (grades["test_relu"]["auto_score"] or 0) <= 3
+    assert all((g.auto_score or 0) <= g.max_score for g in grades.values()), grades
+    assert (grades["test_double"].score_before_check or 0) <= 2 and (grades["test_relu"].auto_score or 0) <= 3
     if path.exists():
         assert path.stat().st_size < 8 << 20, (branch, path.stat().st_size)
         for cell in nbformat.read(path, as_version=4).cells:
             kept = len(json.dumps(cell.get("outputs", [])).encode())
             assert kept <= MAX_CELL_OUTPUT_BYTES + (64 << 10), (branch, kept)
     if branch == "the fd flood came as one message over the limit: its kernel was stopped":
-        assert grades["test_double"]["auto_score"] == 0 and grades["test_relu"]["auto_score"] == 0
+        assert grades["test_double"].auto_score == 0 and grades["test_relu"].auto_score == 0
     if branch == "the fd flood was stopped by the kernel's file-size limit":
         assert "[output cut: more than" in out and "fd flood stopped" in out, out[-2000:]
-        assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
+        assert grades["test_double"].score_before_check == 2 and grades["test_relu"].auto_score == 3
 
 
 def test_filling_its_own_space_is_the_students_and_the_grader_says_so(graded):
@@ -497,7 +497,7 @@ def test_filling_its_own_space_is_the_students_and_the_grader_says_so(graded):
     result = graded.results["filler"]
     assert result.nbgrader_ok and result.out_of_space == ["Toy"]
     grades = grades_by_name(result)
-    assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
+    assert grades["test_double"].score_before_check == 2 and grades["test_relu"].auto_score == 3
     assert [sid for sid, r in graded.results.items() if r.out_of_space] == ["filler"]
     from autograder.results.feedback import render
     from autograder.results.summary import summarize
@@ -508,8 +508,8 @@ def test_filling_its_own_space_is_the_students_and_the_grader_says_so(graded):
 
 def test_deleted_and_edited_test_cells_are_graded_as_in_the_source(graded):
     grades = grades_by_name(graded.results["tamper"])
-    assert grades["test_double"]["max_score"] == 2 and grades["test_double"]["score_before_check"] == 0
-    assert grades["test_relu"]["max_score"] == 3 and grades["test_relu"]["auto_score"] == 3
+    assert grades["test_double"].max_score == 2 and grades["test_double"].score_before_check == 0
+    assert grades["test_relu"].max_score == 3 and grades["test_relu"].auto_score == 3
 
 
 def test_feedback_shows_nothing_secret(graded):
@@ -554,8 +554,8 @@ def test_errors_count_against_the_output_caps_wherever_they_come_from(graded):
     assert len(too_large) == 1 and str(MAX_MESSAGE_BYTES) in too_large[0].evalue
     assert names[-2:] == ["N", "N"]  # NotRun: the test cells after it
     assert result.nbgrader_ok and result.timed_out == []
-    assert result.memory_mb["nbgrader"] < 0.5 * NBGRADER_MEMORY_MB, result.memory_mb
-    assert result.memory_mb["worker"] < WORKER_MEMORY_MB, result.memory_mb
+    assert result.memory_mb.nbgrader < 0.5 * NBGRADER_MEMORY_MB, result.memory_mb
+    assert result.memory_mb.worker < WORKER_MEMORY_MB, result.memory_mb
 
 
 def test_a_flood_past_nbgraders_own_memory_limit_costs_its_student_alone(graded):
@@ -564,9 +564,9 @@ def test_a_flood_past_nbgraders_own_memory_limit_costs_its_student_alone(graded)
     result = graded.results["frames"]
     assert not result.nbgrader_ok
     assert result.nbgrader_log.startswith(f"nbgrader ran out of the {NBGRADER_MEMORY_MB} MiB"), result.nbgrader_log[:300]
-    assert result.memory_mb["nbgrader"] >= 0.9 * NBGRADER_MEMORY_MB, result.memory_mb
+    assert result.memory_mb.nbgrader >= 0.9 * NBGRADER_MEMORY_MB, result.memory_mb
     assert _points(result) == 0
-    assert result.memory_mb["worker"] < WORKER_MEMORY_MB, result.memory_mb
+    assert result.memory_mb.worker < WORKER_MEMORY_MB, result.memory_mb
 
 
 def test_a_kernel_cannot_lower_its_oom_priority(graded):

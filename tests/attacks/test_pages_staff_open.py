@@ -21,6 +21,7 @@ import pytest
 from course_fixtures import write_server_config, write_toy_submission
 from test_browser import _require_browser, browser, page, serve  # noqa: F401 (browser, page: fixtures)
 
+from autograder.budget import TimeBudget
 from autograder.config import ROOT, Course
 from autograder.sandbox.bubblewrap import isolation_available
 
@@ -153,7 +154,7 @@ def graded(tmp_path_factory, listener):
     write_toy_submission(release, tmp / "subs" / STUDENT, cells=hostile_cells(listener.port),
                          edit=_edit(listener.port))
     assert not [c.error for c in collect(tmp / "subs", course) if c.error]
-    results, failures = grade_all(course, workers=1, force=True, progress=False, judge_timeout=3, cell_timeout=30)
+    results, failures = grade_all(course, workers=1, force=True, progress=False, budget=TimeBudget(judge_case=3, cell=30))
     assert failures == {} and STUDENT in results, failures
     write_server_config(course)
     assert not listener.seen, f"grading itself called the listener: {listener.seen}"

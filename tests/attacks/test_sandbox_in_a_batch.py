@@ -272,7 +272,7 @@ def test_the_batch_finishes_and_the_honest_student_keeps_its_lone_score(batch):
     honest = batch.results["honest"]
     assert honest.notebooks == batch.alone.notebooks
     assert honest.functions == batch.alone.functions
-    assert grades_by_name(honest)["test_double"]["score_before_check"] == 2 and grades_by_name(honest)["test_relu"]["auto_score"] == 3
+    assert grades_by_name(honest)["test_double"].score_before_check == 2 and grades_by_name(honest)["test_relu"].auto_score == 3
     assert honest.isolation == sandbox.limits_mode() != ""
 
 
@@ -291,7 +291,7 @@ def test_a_kernel_reaches_nothing_outside_its_binds(batch, student):
 
 @pytest.mark.parametrize("student", ["prober", "prober2"])
 def test_the_judge_reaches_nothing_outside_its_binds_not_even_compiled_layers(batch, student):
-    messages = [f["message"] for f in batch.results[student].functions if f["task"] == "relu_forward"]
+    messages = [f.message for f in batch.results[student].functions if f.task == "relu_forward"]
     reports = [r for m in messages for r in _reports(m)]
     assert reports and len(reports) == len(messages), messages
     for report in reports:
@@ -325,7 +325,7 @@ def test_a_fork_bomb_gains_nothing_and_is_stopped(batch):
     text = "\n".join(t for _, outs in _code_outputs(batch.course, "bomb") for t in outs)
     assert "fork bomb stopped by BlockingIOError" in " ".join(text.split()), text[:2000]
     grades = grades_by_name(batch.results["bomb"])
-    assert grades["test_double"]["score_before_check"] == 2 and grades["test_relu"]["auto_score"] == 3
+    assert grades["test_double"].score_before_check == 2 and grades["test_relu"].auto_score == 3
 
 
 def test_a_loop_that_ignores_interrupts_is_ended_by_killing_its_kernel(batch):
@@ -338,7 +338,7 @@ def test_a_loop_that_ignores_interrupts_is_ended_by_killing_its_kernel(batch):
     assert any("CellTimeoutError" in t and f"{CELL_TIMEOUT} s" in t for t in deaf[0])
     after = cells[[source for source, _ in cells].index(DEAF_LOOP) + 1:]
     assert after and all(any(t.startswith("NotRun: not run") for t in outs) for _, outs in after)
-    assert all((g["auto_score"] or 0) == 0 for g in grades_by_name(result).values())
+    assert all((g.auto_score or 0) == 0 for g in grades_by_name(result).values())
     assert batch.results["honest"].timed_out == []
 
 

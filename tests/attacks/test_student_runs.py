@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from process_tree import stat_fields
 
+from autograder.budget import TimeBudget
 from autograder.sandbox import bubblewrap as sandbox
 from product_sandboxes import judge_run, kernel_box, kernel_run
 from user_slots import slot
@@ -402,7 +403,7 @@ def test_words_in_nbgraders_log_do_not_make_a_student_not_graded(tmp_path, monke
                     source_root=make_toy_source(tmp_path / "src"))
     make_small_class(course.source, build_release(course), tmp_path / "subs", reference=("ref1",), starter=())
     assert not [c.error for c in collect(tmp_path / "subs", course) if c.error]
-    job, = pending_jobs(course, ["ref1"], False, prepare(course), judge_timeout=5, cell_timeout=60)
+    job, = pending_jobs(course, ["ref1"], False, prepare(course), budget=TimeBudget(judge_case=5, cell=60))
 
     def nbgrader_with_a_forged_tail(run, cwd, log_path, timeout, env):
         tail = "nbgrader autograde ran longer than 1 s: "
@@ -412,4 +413,4 @@ def test_words_in_nbgraders_log_do_not_make_a_student_not_graded(tmp_path, monke
     monkeypatch.setattr(nbgrader_zygote, "run_nbgrader", nbgrader_with_a_forged_tail)
     outcome = grade_one.grade_submission(job)
     assert isinstance(outcome, GradeResult), outcome
-    assert outcome.nbgrader_ok and all(f["passed"] for f in outcome.functions), outcome
+    assert outcome.nbgrader_ok and all(f.passed for f in outcome.functions), outcome

@@ -22,6 +22,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
+from autograder.budget import TimeBudget
 from autograder.notebooks import run as nb_run
 from autograder.intake.collect import collect
 from autograder.config import PACKAGE, ROOT, Course
@@ -35,7 +36,7 @@ from course_fixtures import grades_by_name, make_toy_source
 from process_tree import descendants, kernels, processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("whose_failure")]
-KW = {"progress": False, "judge_timeout": 5, "cell_timeout": 120}
+KW = {"progress": False, "budget": TimeBudget(judge_case=5, cell=120)}
 MARK = "honest-waits"  # the name an honest cell gives its kernel, so the test sees it running
 WAIT = f"import ctypes, time\nctypes.CDLL(None).prctl(15, b'{MARK}', 0, 0, 0)\ntime.sleep(40)"
 SELF_KILL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
@@ -88,9 +89,9 @@ def _submit(course, folder, student, cells=(), broken=None):
 def _full_marks(result, notebook="Toy"):
     """The reference's points in notebook: every automatic cell a task confirms (the toy's
     test_double names none: it keeps nothing)."""
-    grades = {g["name"]: g for nb in result.notebooks if nb["notebook"] == notebook for g in nb["grades"]}
-    return bool(grades) and all(g["auto_score"] == (0 if g["name"] == "test_double" else g["max_score"])
-                                for g in grades.values() if not g["needs_manual_grade"])
+    grades = {g.name: g for nb in result.notebooks if nb.notebook == notebook for g in nb.grades}
+    return bool(grades) and all(g.auto_score == (0 if g.name == "test_double" else g.max_score)
+                                for g in grades.values() if not g.needs_manual_grade)
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,7 +202,7 @@ def test_a_kernel_the_machine_s_oom_killer_takes_is_not_graded_and_the_next_run_
 
     results, failures = grade_all(course, workers=1, **KW)  # no --force: not graded is pending
     assert failures == {} and set(results) == {"honest"}
-    assert _full_marks(results["honest"]) and all(f["passed"] for f in results["honest"].functions)
+    assert _full_marks(results["honest"]) and all(f.passed for f in results["honest"].functions)
     assert results["honest"].kernel_died == [] and not_graded(course) == {}
 
 
@@ -326,12 +327,12 @@ def test_a_notebook_that_cannot_be_read_costs_that_notebook_alone(tmp_path):
         _submit(course, tmp_path / "subs", kind, broken={"Dropout": data})
     results, failures = grade_all(course, workers=1, **KW)
     assert failures == {} and set(results) == {"valid", *BROKEN}
-    valid = {nb["notebook"]: nb for nb in results["valid"].notebooks}
+    valid = {nb.notebook: nb for nb in results["valid"].notebooks}
     assert _full_marks(results["valid"], "Toy") and _full_marks(results["valid"], "Dropout")
     for kind in BROKEN:
-        notebooks = {nb["notebook"]: nb for nb in results[kind].notebooks}
+        notebooks = {nb.notebook: nb for nb in results[kind].notebooks}
         assert notebooks["Toy"] == valid["Toy"], kind  # every point of the valid notebook
         dropout = notebooks["Dropout"]
-        assert dropout["not_attempted"].startswith("could not be read: "), kind
-        assert all(g["auto_score"] == 0 and g["message"] == dropout["not_attempted"] for g in dropout["grades"])
+        assert dropout.not_attempted.startswith("could not be read: "), kind
+        assert all(g.auto_score == 0 and g.message == dropout.not_attempted for g in dropout.grades)
         assert results[kind].functions == results["valid"].functions
