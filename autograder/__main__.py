@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from autograder.budget import GRADESCOPE, TimeBudget
 from autograder.config import Course, SecretOnCommandLine, check_command_line_url
 from autograder.gradescope import VISIBILITIES
 
@@ -159,12 +160,29 @@ def cmd_gradescope(args):
     from autograder.results.scale import course_scale, where_to_enter
 
     course = _course(args)
-    path = build_autograder_zip(course, args.out, dataset=args.dataset, cell_timeout=args.cell_timeout,
-                                judge_timeout=args.judge_timeout, hidden_visibility=args.hidden_visibility,
-                                torch=args.torch)
+    path = build_autograder_zip(course, args.out, dataset=args.dataset, budget=_budget(args, GRADESCOPE),
+                                hidden_visibility=args.hidden_visibility, torch=args.torch)
     print(f"{path}: upload it as the assignment's autograder on Gradescope (Ubuntu 22.04 image)")
     print("\n".join(where_to_enter(course_scale(course.source))))
     return 0
+
+
+def _seconds(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"a whole number of seconds above 0, not {text!r}")
+    return int(text)
+
+
+def _timeout_flags(parser: argparse.ArgumentParser, default: TimeBudget, why: str = "") -> None:
+    parser.add_argument("--cell-timeout", type=_seconds, default=None,
+                        help=f"seconds per notebook cell (default {default.cell}{why})")
+    parser.add_argument("--judge-timeout", type=_seconds, default=None,
+                        help=f"seconds per function case (default {default.judge_case})")
+
+
+def _budget(args: argparse.Namespace, default: TimeBudget) -> TimeBudget:
+    """default with the limits the command line gives (--cell-timeout, --judge-timeout)."""
+    return default.with_limits(cell=args.cell_timeout, judge_case=args.judge_timeout)
 
 
 def _exchange_flags(parser, what):
@@ -193,7 +211,7 @@ def cmd_self_study(args):
 def cmd_grade_mine(args):
     from autograder.selfstudy.grade_mine import main as grade_mine
 
-    return grade_mine(args.workspace, cell_timeout=args.cell_timeout, judge_timeout=args.judge_timeout)
+    return grade_mine(args.workspace, budget=_budget(args, TimeBudget()))
 
 
 def cmd_compare(args):
@@ -211,8 +229,7 @@ def _self_study_commands(sub):
     p.set_defaults(run=cmd_self_study)
     p = sub.add_parser("grade-mine", help="grade one self-study workspace with the hidden tests, as your own user")
     p.add_argument("workspace", type=Path)
-    p.add_argument("--cell-timeout", type=int, default=300, help="seconds per notebook cell (default 300)")
-    p.add_argument("--judge-timeout", type=int, default=20, help="seconds per function case (default 20)")
+    _timeout_flags(p, TimeBudget())
     p.set_defaults(run=cmd_grade_mine)
     p = sub.add_parser("compare", help="a task's reference beside your code, once its checks pass")
     p.add_argument("workspace", type=Path)
@@ -253,9 +270,7 @@ def main(argv=None):
     p = sub.add_parser("gradescope", help="write autograder.zip, Gradescope's autograder for this assignment")
     p.add_argument("--out", type=Path, required=True, help="the folder to write autograder.zip into")
     p.add_argument("--dataset", default="digits", help="dataset the notebooks run on (default digits)")
-    p.add_argument("--cell-timeout", type=int, default=120, help="seconds per notebook cell (default 120: a "
-                   "Gradescope run has 10 minutes unless raised in its Autograder Settings)")
-    p.add_argument("--judge-timeout", type=int, default=20, help="seconds per function case (default 20)")
+    _timeout_flags(p, GRADESCOPE, " (Gradescope gives a whole run 10 minutes unless raised in its Autograder Settings)")
     p.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES,
                    help="when students see tests holding hidden material")
     p.add_argument("--torch", action="store_true", help="install PyTorch in Gradescope's image and grade the "

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.config import PACKAGE, shown_url
+from autograder.budget import DEMO, TimeBudget
+from autograder.config import PACKAGE, Course, shown_url
 from autograder.results.scale import course_scale, where_to_enter
 
 DEMO_STUDENTS = ("reference", "starter", "partial", "syntax-error", "infinite-loop", "deleted-cell")
@@ -75,11 +76,10 @@ def make_demo_class(source_dir, release_dir, out_dir):
     return out_dir
 
 
-def run_demo(course, workers=None, judge_timeout=10, cell_timeout=60):
-    """Release, demo class, grading, feedback and export in course; prints the grade table.
-
-    The timeouts are the demo's, not a course's: fast-mode cells take at most a few seconds
-    here, and the infinite loop costs two cells' and two judge cases' timeouts."""
+def run_demo(course: Course, workers: int | None = None, budget: TimeBudget = DEMO) -> int:
+    """Release, demo class, grading, feedback and export in course; prints the grade table and
+    returns the exit code. The budget is the demo's (budget.DEMO), not a course's: fast-mode cells
+    take at most a few seconds here, and the infinite loop costs two cells' and two cases' limits."""
     from autograder.intake.collect import collect
     from autograder.results.export import export
     from autograder.results.feedback import write_feedback
@@ -97,7 +97,7 @@ def run_demo(course, workers=None, judge_timeout=10, cell_timeout=60):
     print("3. grading (notebooks in fast mode on the offline digits; a bar per submission)")
     graded_at = time.time()
     results, failures = grade_all(course, students=list(DEMO_STUDENTS), workers=workers, force=True,
-                                  judge_timeout=judge_timeout, cell_timeout=cell_timeout)
+                                  budget=budget)
     print("\n".join(summarize(results, failures, time.time() - graded_at, refused)))
     feedback = write_feedback(course)
     grades = export(course, course.root / "export")

@@ -4,7 +4,7 @@ inside Gradescope's container for every submission (`run_autograder` calls `run`
 The zip holds, at its root, Gradescope's two scripts (platforms/gradescope/: `setup.sh`,
 `run_autograder`) and the course's grading code and hidden material: the reference package,
 autograder/ (judge, hidden cases), the source notebooks, nbgrader_config.py and the
-requirements, plus SETTINGS (assignment, dataset, timeouts, visibility). Gradescope unpacks it
+requirements, plus SETTINGS (assignment, dataset, TimeBudget, visibility). Gradescope unpacks it
 into /autograder/source; students never see it, and graded code runs with it hidden.
 
 For each submission, `run` takes /autograder/submission (the zip `make submit` writes, or its
@@ -13,6 +13,8 @@ files), grades it with the course's own pipeline in a temporary course folder (`
 /autograder/results/results.json in Gradescope's format. A submission that cannot be graded
 gets a results.json that says why. GRADESCOPE_ROOT moves /autograder (for tests).
 """
+from __future__ import annotations
+
 import argparse
 import json
 import os
@@ -22,9 +24,12 @@ import tempfile
 import time
 import traceback
 import zipfile
+from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
+from autograder.budget import TimeBudget
 from autograder.config import PACKAGE, ROOT, Course
 
 SCRIPTS = ROOT / "platforms" / "gradescope"
@@ -39,6 +44,33 @@ HOW_TO_SUBMIT = ("Upload the a2_submission.zip that `make submit` writes in your
 
 class NotGradable(Exception):
     """The upload cannot be graded; the message tells the student why and what to upload."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the instructor's machine tells Gradescope's container, as SETTINGS in the zip.
+
+    torch: the pinned PyTorch requirement setup.sh installs ('' for none; setup.sh reads it by
+    its key)."""
+
+    assignment_id: str
+    dataset: str
+    budget: TimeBudget
+    hidden_visibility: str
+    torch: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"assignment_id": self.assignment_id, "dataset": self.dataset, "budget": self.budget.to_json(),
+                "hidden_visibility": self.hidden_visibility, "torch": self.torch}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Settings:
+        """Settings from to_json's dict, or from a zip built before budgets travelled whole (its
+        limits as cell_timeout and judge_timeout, the rest default)."""
+        budget = (TimeBudget.from_json(data["budget"]) if "budget" in data else
+                  TimeBudget().with_limits(cell=data.get("cell_timeout"), judge_case=data.get("judge_timeout")))
+        return cls(assignment_id=data["assignment_id"], dataset=data["dataset"], budget=budget,
+                   hidden_visibility=data["hidden_visibility"], torch=data.get("torch", ""))
 
 
 # --------------------------------------------------------------------------------------------
@@ -61,8 +93,9 @@ def torch_requirement():
         return tomllib.load(f)["project"]["optional-dependencies"]["torch"][0]
 
 
-def build_autograder_zip(course, out_dir, dataset="digits", cell_timeout=300, judge_timeout=20,
-                         hidden_visibility="after_published", torch=False):
+def build_autograder_zip(course: Course, out_dir: str | Path, dataset: str = "digits",
+                         budget: TimeBudget = TimeBudget(), hidden_visibility: str = "after_published",
+                         torch: bool = False) -> Path:
     """Write out_dir/autograder.zip for course's assignment; returns its path.
 
     hidden_visibility: when students see the results of tests that hold hidden material
@@ -76,9 +109,8 @@ def build_autograder_zip(course, out_dir, dataset="digits", cell_timeout=300, ju
         raise FileNotFoundError(f"no notebooks in {course.source}: is --source right?")
     out = Path(out_dir).resolve() / "autograder.zip"
     out.parent.mkdir(parents=True, exist_ok=True)
-    settings = {"assignment_id": course.assignment_id, "dataset": dataset, "cell_timeout": cell_timeout,
-                "judge_timeout": judge_timeout, "hidden_visibility": hidden_visibility,
-                "torch": torch_requirement() if torch else ""}
+    settings = Settings(assignment_id=course.assignment_id, dataset=dataset, budget=budget,
+                        hidden_visibility=hidden_visibility, torch=torch_requirement() if torch else "")
     fd, tmp = tempfile.mkstemp(prefix=".autograder-", suffix=".zip", dir=out.parent)
     os.close(fd)
     try:
@@ -93,7 +125,7 @@ def build_autograder_zip(course, out_dir, dataset="digits", cell_timeout=300, ju
             _add_tree(zf, PACKAGE, "cs231n")
             _add_tree(zf, ROOT / "autograder", "autograder")
             _add_tree(zf, course.source, f"assignments/{course.assignment_id}")
-            zf.writestr(SETTINGS, json.dumps(settings, indent=1))
+            zf.writestr(SETTINGS, json.dumps(settings.to_json(), indent=1))
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -145,11 +177,11 @@ def grade_upload(root):
     from autograder.grading.grade import grade_all
 
     root = Path(root)
-    settings = json.loads((root / "source" / SETTINGS).read_text())
+    settings = Settings.from_json(json.loads((root / "source" / SETTINGS).read_text()))
     work = Path(tempfile.mkdtemp(prefix="gradescope-"))
     try:
         course = Course(root=work / "course", db_url=f"sqlite:///{work / 'course' / 'gradebook.db'}",
-                        source_root=root / "source" / "assignments", assignment_id=settings["assignment_id"])
+                        source_root=root / "source" / "assignments", assignment_id=settings.assignment_id)
         try:
             stage_upload(root / "submission", work / "uploads")
         except NotGradable as error:
@@ -159,13 +191,12 @@ def grade_upload(root):
         if refused:
             return not_graded(f"{refused[0]}. {HOW_TO_SUBMIT}")
         results, failures = grade_all(course, students=[STUDENT], force=True, progress=False,
-                                      dataset=settings["dataset"], cell_timeout=settings["cell_timeout"],
-                                      judge_timeout=settings["judge_timeout"])
+                                      dataset=settings.dataset, budget=settings.budget)
         if STUDENT not in results:
             why = failures.get(STUDENT, "the grader returned no result")
             return not_graded(f"the grader could not run it ({why}); the course staff can see the log.")
         return gradescope_results(results[STUDENT], cells_with_hidden_tests(course.source),
-                                  settings["hidden_visibility"])
+                                  settings.hidden_visibility)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -15,9 +15,8 @@ from pathlib import Path
 
 from cs231n.tasks import BEGIN_SOLUTION, END_SOLUTION, TASKS_BY_FILE
 
+from autograder.budget import TimeBudget
 from autograder.config import PACKAGE
-
-CHECK_TIMEOUT = 900  # seconds for one task's checks
 
 
 class CompareRefused(Exception):
@@ -46,7 +45,7 @@ def task_source(path, task):
     return None
 
 
-def run_checks(workspace, task):
+def run_checks(workspace, task, *, budget=TimeBudget()):
     """(passed, the run's last lines): the task's checks in the workspace, with its Python."""
     workspace = Path(workspace)
     python = workspace / ".venv" / "bin" / "python"
@@ -55,16 +54,16 @@ def run_checks(workspace, task):
     env = {**os.environ, "CS231N_DATASET": os.environ.get("CS231N_DATASET", "digits"),
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", task, "tests"],
-                          cwd=workspace, env=env, capture_output=True, text=True, timeout=CHECK_TIMEOUT)
+                          cwd=workspace, env=env, capture_output=True, text=True, timeout=budget.task_checks)
     tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
     return proc.returncode == 0, tail
 
 
-def compare(workspace, task):
+def compare(workspace, task, *, budget=TimeBudget()):
     """The unified diff of the learner's task against the reference (a str); CompareRefused while
     the task's checks fail, or when either side has no such function."""
     name = file_of(task)
-    passed, tail = run_checks(workspace, task)
+    passed, tail = run_checks(workspace, task, budget=budget)
     if not passed:
         raise CompareRefused(f"the checks of {task} do not pass yet, so its reference stays hidden:\n{tail}\n"
                              f"`make check TASK={task}` in the workspace shows what fails and why")
@@ -79,13 +78,13 @@ def compare(workspace, task):
     return diff or f"{task}: yours is the reference, line for line\n"
 
 
-def main(workspace, task):
+def main(workspace, task, *, budget=TimeBudget()):
     """The compare command; returns its exit code (0 shown, 1 refused)."""
     if not task:
         print("usage: make compare TASK=conv_forward_naive (a task whose checks pass)")
         return 2
     try:
-        print(compare(workspace, task), end="")
+        print(compare(workspace, task, budget=budget), end="")
     except CompareRefused as refused:
         print(f"compare: {refused}")
         return 1

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from autograder.budget import TimeBudget
 from autograder.config import Course
 
 STUDENT = "self-study"  # the one student of the private course folder
@@ -53,7 +54,7 @@ def what_went_wrong(result, limit=12):
     return lines
 
 
-def grade_workspace(workspace, cell_timeout=300, judge_timeout=20, log=print):
+def grade_workspace(workspace, *, budget=TimeBudget(), log=print):
     """Grade the workspace; returns (GradeResult or None, feedback page path or None, why not).
     The private course folder is removed afterwards."""
     from autograder.intake.collect import collect
@@ -72,7 +73,7 @@ def grade_workspace(workspace, cell_timeout=300, judge_timeout=20, log=print):
             return None, None, f"your work could not be collected: {'; '.join(refused)}"
         log(f"grading {workspace} (every notebook runs, in fast mode on the offline digits: minutes)")
         results, failures = grade_all(course, workers=1, progress=False, own_user=True, dataset="digits",
-                                      cell_timeout=cell_timeout, judge_timeout=judge_timeout)
+                                      budget=budget)
         if STUDENT not in results:
             return None, None, f"not graded: {failures.get(STUDENT, 'the grader gave no result')}"
         page = write_feedback(course)[STUDENT]
@@ -80,14 +81,14 @@ def grade_workspace(workspace, cell_timeout=300, judge_timeout=20, log=print):
     return results[STUDENT], workspace / FEEDBACK, ""
 
 
-def main(workspace, cell_timeout=300, judge_timeout=20):
+def main(workspace, *, budget=TimeBudget()):
     """The grade-mine command; returns its exit code (0 graded, 1 not graded, 2 nothing to grade)."""
     from autograder.sandbox.bubblewrap import BwrapMissing, describe_isolation
     from autograder.results.store import problems, scores
 
     started = time.time()
     try:
-        result, page, why = grade_workspace(workspace, cell_timeout, judge_timeout)
+        result, page, why = grade_workspace(workspace, budget=budget)
     except BwrapMissing as error:
         print(f"grade-mine: {error}", file=sys.stderr)
         return 2
