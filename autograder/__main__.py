@@ -16,19 +16,25 @@ gradebook ($CS231N_DB_URL or --db-url, SQLite in the course folder by default). 
 goes on the command line (every user can read it there): --db-url with one is refused; it goes in
 ~/.pgpass or $PGPASSFILE, or the whole URL in $CS231N_DB_URL (docs/grading.md).
 """
+from __future__ import annotations
+
 import argparse
 import os
 import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder.budget import GRADESCOPE, TimeBudget
 from autograder.config import Course, SecretOnCommandLine, check_command_line_url
 from autograder.gradescope import VISIBILITIES
 
+if TYPE_CHECKING:
+    from autograder.intake.collect import Collected
 
-def _course(args):
+
+def _course(args: argparse.Namespace) -> Course:
     """The course of the command line; its folder is made private (0700) when it is made here,
     since it holds every student's submission and the grades. One that other users may enter is
     used as it is, with a warning (once)."""
@@ -43,7 +49,7 @@ def _course(args):
     return course
 
 
-def cmd_release(args):
+def cmd_release(args: argparse.Namespace) -> int:
     from autograder.release.build import build_release
 
     path = build_release(_course(args), out=args.out)
@@ -55,7 +61,7 @@ def cmd_release(args):
     return 0
 
 
-def _report_collected(collected):
+def _report_collected(collected: list[Collected]) -> list[Collected]:
     from autograder.intake.collect import printable
 
     refused = [c for c in collected if c.error]
@@ -65,7 +71,7 @@ def _report_collected(collected):
     return refused
 
 
-def cmd_collect(args):
+def cmd_collect(args: argparse.Namespace) -> int:
     from autograder.intake.collect import collect
     from autograder.grading.lock import CourseBusy, course_lock
 
@@ -79,7 +85,7 @@ def cmd_collect(args):
     return 1 if refused else 0
 
 
-def _as_root(args, course):
+def _as_root(args: argparse.Namespace, course: Course) -> str:
     """The command line that runs this command again as root, with this venv's Python; sudo
     keeps no environment variables, so the course folder is given and the variables that name
     the gradebook and its password file are kept (by name: their values stay off the line)."""
@@ -91,12 +97,12 @@ def _as_root(args, course):
     return shlex.join(["sudo", *keep, sys.executable, "-m", "autograder", *argv])
 
 
-def _refuse_without_root(refused, args, course):
+def _refuse_without_root(refused: Exception, args: argparse.Namespace, course: Course) -> int:
     print(f"not grading: {refused}. For example:\n  {_as_root(args, course)}", file=sys.stderr)
     return 4
 
 
-def cmd_grade(args):
+def cmd_grade(args: argparse.Namespace) -> int:
     from autograder.results.export import export
     from autograder.results.feedback import write_feedback
     from autograder.grading.grade import NeedsRoot, grade_all, require_root
@@ -132,7 +138,7 @@ def cmd_grade(args):
     return 1 if failures or refused else 0
 
 
-def cmd_feedback(args):
+def cmd_feedback(args: argparse.Namespace) -> int:
     from autograder.results.feedback import write_feedback
 
     written = write_feedback(_course(args), students=args.student)
@@ -146,7 +152,7 @@ def cmd_feedback(args):
     return 0
 
 
-def cmd_export(args):
+def cmd_export(args: argparse.Namespace) -> int:
     from autograder.results.export import export
 
     course = _course(args)
@@ -154,7 +160,7 @@ def cmd_export(args):
     return 0
 
 
-def cmd_gradescope(args):
+def cmd_gradescope(args: argparse.Namespace) -> int:
     from autograder.gradescope import build_autograder_zip
 
     from autograder.results.scale import course_scale, where_to_enter
@@ -185,13 +191,13 @@ def _budget(args: argparse.Namespace, default: TimeBudget) -> TimeBudget:
     return default.with_limits(cell=args.cell_timeout, judge_case=args.judge_timeout)
 
 
-def _exchange_flags(parser, what):
+def _exchange_flags(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--exchange", action="store_true", help=f"{what} nbgrader's exchange (JupyterHub)")
     parser.add_argument("--exchange-root", help="the exchange folder (default: nbgrader's configuration "
                                                 "or $CS231N_EXCHANGE)")
 
 
-def cmd_demo(args):
+def cmd_demo(args: argparse.Namespace) -> int:
     from autograder.demo import run_demo
     from autograder.grading.grade import NeedsRoot, require_root
 
@@ -202,25 +208,25 @@ def cmd_demo(args):
     return run_demo(_course(args), workers=args.workers)
 
 
-def cmd_self_study(args):
+def cmd_self_study(args: argparse.Namespace) -> int:
     from autograder.selfstudy.workspace import main as self_study
 
     return self_study(args.workspace, lab=not args.no_lab)
 
 
-def cmd_grade_mine(args):
+def cmd_grade_mine(args: argparse.Namespace) -> int:
     from autograder.selfstudy.grade_mine import main as grade_mine
 
     return grade_mine(args.workspace, budget=_budget(args, TimeBudget()))
 
 
-def cmd_compare(args):
+def cmd_compare(args: argparse.Namespace) -> int:
     from autograder.selfstudy.compare import main as compare
 
     return compare(args.workspace, args.task)
 
 
-def _self_study_commands(sub):
+def _self_study_commands(sub: argparse._SubParsersAction) -> None:
     from autograder.selfstudy.workspace import DEFAULT
 
     p = sub.add_parser("self-study", help="a workspace of the student release with its own set-up, then JupyterLab")
@@ -237,7 +243,7 @@ def _self_study_commands(sub):
     p.set_defaults(run=cmd_compare)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
     parser.add_argument("--course", help="the course folder (default: course/ or $CS231N_COURSE_DIR)")
     parser.add_argument("--db-url", help="the gradebook's SQLAlchemy URL, without its password: that goes in "

@@ -12,6 +12,8 @@ The demo class, each built from the reference or the release:
                   are lost, the batch finishes
 - deleted-cell    the reference with a test cell deleted from a notebook: nbgrader restores it
 """
+from __future__ import annotations
+
 import json
 import shutil
 import time
@@ -43,15 +45,15 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):  # demo: never retur
 SYNTAX_ERROR = "\n\ndef broken(:\n    pass\n"
 
 
-def _copy_package(src, dest):
+def _copy_package(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest / "cs231n", ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c", "*.pyc"))
 
 
-def _append(path, text):
+def _append(path: Path, text: str) -> None:
     path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
 
 
-def make_demo_class(source_dir, release_dir, out_dir):
+def make_demo_class(source_dir: str | Path, release_dir: str | Path, out_dir: str | Path) -> Path:
     """Write the demo submissions into out_dir/<student>/; returns out_dir."""
     source_dir, release_dir, out_dir = Path(source_dir), Path(release_dir), Path(out_dir)
     shutil.rmtree(out_dir, ignore_errors=True)

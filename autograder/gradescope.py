@@ -76,7 +76,7 @@ class Settings:
 # --------------------------------------------------------------------------------------------
 # Building the zip (instructor's machine)
 # --------------------------------------------------------------------------------------------
-def _add_tree(zf, folder, arcname):
+def _add_tree(zf: zipfile.ZipFile, folder: Path, arcname: str) -> None:
     """Add folder's files as arcname/..., leaving out builds and caches (SKIP)."""
     for path in sorted(Path(folder).rglob("*")):
         rel = path.relative_to(folder)
@@ -85,7 +85,7 @@ def _add_tree(zf, folder, arcname):
             zf.write(path, f"{arcname}/{rel.as_posix()}")
 
 
-def torch_requirement():
+def torch_requirement() -> str:
     """The pinned PyTorch requirement of pyproject.toml's extra `torch` ('torch==...')."""
     import tomllib
 
@@ -136,7 +136,7 @@ def build_autograder_zip(course: Course, out_dir: str | Path, dataset: str = "di
 # --------------------------------------------------------------------------------------------
 # results.json of an upload that could not be graded (a graded one: export.gradescope_results)
 # --------------------------------------------------------------------------------------------
-def not_graded(why):
+def not_graded(why: str) -> dict[str, Any]:
     """results.json for an upload that could not be graded: zero, and why."""
     return {"score": 0.0, "stdout_visibility": "hidden", "tests": [],
             "output": f"Your submission was not graded: {why}"}
@@ -145,7 +145,7 @@ def not_graded(why):
 # --------------------------------------------------------------------------------------------
 # Inside Gradescope's container
 # --------------------------------------------------------------------------------------------
-def stage_upload(submission_dir, uploads_dir):
+def stage_upload(submission_dir: str | Path, uploads_dir: str | Path) -> Path:
     """Put Gradescope's submission folder where `collect` takes it: uploads_dir/STUDENT(.zip).
 
     Takes a single zip (as `make submit` writes it) or the unpacked files (notebooks at the top
@@ -170,7 +170,7 @@ def stage_upload(submission_dir, uploads_dir):
     raise NotGradable(f"the upload holds no zip file and no notebook (found: {names}). {HOW_TO_SUBMIT}")
 
 
-def grade_upload(root):
+def grade_upload(root: str | Path) -> dict[str, Any]:
     """Grade root/submission with the settings in root/source; returns the results.json dict."""
     from autograder.intake.collect import collect
     from autograder.results.export import cells_with_hidden_tests, gradescope_results
@@ -201,7 +201,7 @@ def grade_upload(root):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run(root=None):
+def run(root: str | Path | None = None) -> int:
     """Grade the submission and write root/results/results.json, whatever happens; returns 0."""
     from autograder.results.feedback import write_atomically
 
@@ -218,7 +218,7 @@ def run(root=None):
     return 0
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.gradescope")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="grade $GRADESCOPE_ROOT/submission (what run_autograder does)")

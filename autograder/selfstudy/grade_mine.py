@@ -9,20 +9,26 @@ student gets, copied to WORKSPACE/feedback.html. Nothing else is graded and noth
 written. Without root the sandbox runs in self mode: the learner's own user, rlimits only
 (autograder.sandbox.bubblewrap.describe_isolation says which, and the command prints it).
 """
+from __future__ import annotations
+
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from autograder.budget import TimeBudget
 from autograder.config import Course
+
+if TYPE_CHECKING:
+    from autograder.results.store import GradeResult
 
 STUDENT = "self-study"  # the one student of the private course folder
 FEEDBACK = "feedback.html"  # in the workspace
 
 
-def stage(workspace, folder):
+def stage(workspace: str | Path, folder: str | Path) -> Path:
     """folder/STUDENT: a copy of what a submission holds (top-level notebooks, cs231n/**/*.py; no
     links, caches or checkpoints), for collect to check and take. Returns it."""
     workspace, dest = Path(workspace), Path(folder) / STUDENT
@@ -37,7 +43,7 @@ def stage(workspace, folder):
     return dest
 
 
-def what_went_wrong(result, limit=12):
+def what_went_wrong(result: GradeResult, limit: int = 12) -> list[str]:
     """Lines naming the checks that lost points: notebook cells (with the grader's message) and
     function cases; at most `limit` of each, then how many more."""
     cells = [f"{nb['notebook']}: {g['name']} ({g['auto_score'] or 0:g}/{g['max_score']:g}"
@@ -45,7 +51,7 @@ def what_went_wrong(result, limit=12):
              for nb in result.notebooks for g in nb["grades"]
              if not g["needs_manual_grade"] and (g["auto_score"] or 0) < g["max_score"]]
     cases = [f"{f['task']} / {f['case']}: {f['message']}" for f in result.functions if not f["passed"]]
-    lines = []
+    lines: list[str] = []
     for title, found in (("notebook checks", cells), ("function cases (the judge)", cases)):
         if found:
             lines.append(f"{title} that lost points: {len(found)}")
@@ -54,7 +60,8 @@ def what_went_wrong(result, limit=12):
     return lines
 
 
-def grade_workspace(workspace, *, budget=TimeBudget(), log=print):
+def grade_workspace(workspace: str | Path, *, budget: TimeBudget = TimeBudget(),
+                    log: Callable[[str], object] = print) -> tuple[GradeResult | None, Path | None, str]:
     """Grade the workspace; returns (GradeResult or None, feedback page path or None, why not).
     The private course folder is removed afterwards."""
     from autograder.intake.collect import collect
@@ -81,7 +88,7 @@ def grade_workspace(workspace, *, budget=TimeBudget(), log=print):
     return results[STUDENT], workspace / FEEDBACK, ""
 
 
-def main(workspace, *, budget=TimeBudget()):
+def main(workspace: str | Path, *, budget: TimeBudget = TimeBudget()) -> int:
     """The grade-mine command; returns its exit code (0 graded, 1 not graded, 2 nothing to grade)."""
     from autograder.sandbox.bubblewrap import BwrapMissing, describe_isolation
     from autograder.results.store import problems, scores
