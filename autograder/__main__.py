@@ -1,20 +1,9 @@
 """python -m autograder: the instructor's one entry point.
 
-    python -m autograder release [--out DIR] [--exchange]
-    python -m autograder collect SUBMISSIONS_DIR
-    python -m autograder grade [SUBMISSIONS_DIR] [--out OUT_DIR] [--workers N | --scheduler ADDRESS] [--force]
-    python -m autograder feedback [--student ID ...] [--exchange]
-    python -m autograder export [--out DIR]
-    python -m autograder gradescope --out DIR
-    python -m autograder demo
-    python -m autograder self-study [WORKSPACE] [--no-lab]   a self-learner's own (docs/self-study.md):
-    python -m autograder grade-mine WORKSPACE                the release in a workspace, their work
-    python -m autograder compare WORKSPACE TASK              graded without root, a task's reference
-
-Every other command works on the course folder (course/ or $CS231N_COURSE_DIR, or --course) and its
-gradebook ($CS231N_DB_URL or --db-url, SQLite in the course folder by default). A password never
-goes on the command line (every user can read it there): --db-url with one is refused; it goes in
-~/.pgpass or $PGPASSFILE, or the whole URL in $CS231N_DB_URL (docs/grading.md).
+Commands release, collect, grade, feedback, export, gradescope and demo work on the course folder
+(course/, $CS231N_COURSE_DIR or --course) and its gradebook ($CS231N_DB_URL or --db-url, without
+its password: docs/grading.md); self-study, grade-mine and compare on a self-learner's workspace
+(docs/self-study.md). `python -m autograder COMMAND --help` gives each one's flags.
 """
 from __future__ import annotations
 

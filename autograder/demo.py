@@ -1,16 +1,6 @@
 """The whole course in one command (`make demo`, `python -m autograder demo`): build the release,
-make a demo class of submissions, grade them, write feedback and grades, say where to look.
-
-The demo class, each built from the reference or the release:
-- reference       the reference solution: full marks
-- starter         the untouched release: no implementation points
-- partial         the reference with conv_backward_naive slightly wrong and optim.py left as the
-                  starter: loses exactly those tasks' points
-- syntax-error    the reference with a syntax error in layers.py: the layers score nothing, the
-                  rest still counts
-- infinite-loop   the reference with spatial_groupnorm_forward looping forever: only its points
-                  are lost, the batch finishes
-- deleted-cell    the reference with a test cell deleted from a notebook: nbgrader restores it
+make a demo class of submissions (DEMO_STUDENTS; docs/publishing.md, "The demo class"), grade
+them with budget.DEMO, write feedback and grades, say where to look.
 """
 from __future__ import annotations
 

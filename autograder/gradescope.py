@@ -1,17 +1,7 @@
-"""Gradescope: the autograder zip (`python -m autograder gradescope --out DIR`) and what runs
-inside Gradescope's container for every submission (`run_autograder` calls `run`).
-
-The zip holds, at its root, Gradescope's two scripts (platforms/gradescope/: `setup.sh`,
-`run_autograder`) and the course's grading code and hidden material: the reference package,
-autograder/ (judge, hidden cases), the source notebooks, nbgrader_config.py and the
-requirements, plus SETTINGS (assignment, dataset, TimeBudget, visibility). Gradescope unpacks it
-into /autograder/source; students never see it, and graded code runs with it hidden.
-
-For each submission, `run` takes /autograder/submission (the zip `make submit` writes, or its
-files), grades it with the course's own pipeline in a temporary course folder (`collect`, then
-`grade_all`, the same as `python -m autograder grade`) and writes
-/autograder/results/results.json in Gradescope's format. A submission that cannot be graded
-gets a results.json that says why. GRADESCOPE_ROOT moves /autograder (for tests).
+"""Gradescope: the autograder zip (`python -m autograder gradescope --out DIR`, with its Settings)
+and what runs in Gradescope's container for every submission (`run_autograder` calls `run`):
+collect and grade_all in a temporary course folder, then results.json, or one that says why not.
+The zip's contents and the run: docs/publishing.md, "Gradescope, right away".
 """
 from __future__ import annotations
 

@@ -1,16 +1,7 @@
 """Build the students' release from the instructor's tree, and prove it leaks nothing.
 
-Steps, each small and separately tested:
-1. nbgrader generate_assignment turns assignments/a2/*.ipynb into student notebooks (solutions
-   stubbed, hidden tests removed) in course/release/a2/, and records the assignment in the
-   gradebook;
-2. the cs231n package is added with every solution region stubbed (autograder.release.stubs), without
-   compiled files;
-3. what a student needs to build and check it: setup.py, pyproject.toml, requirements.txt, the
-   dataset script, the public tests, a student Makefile and README;
-4. find_leaks scans the result for markers, solution bodies, hidden tests and instructor files,
-   and for given code that hands out what a task asks the student to write (ANSWER_FORMS); a
-   leak stops the release.
+generate_notebooks (nbgrader), add_package_and_support (the stubbed package, support files,
+public tests), then find_leaks: a leak stops the release. docs/release.md, "The release step".
 """
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""The values the students' visible checks compare with, computed from the reference at release.
-
-A check that held reference code (a convolution through scipy, a pooling loop, a whole residual
-block) would hand the answer out; instead each case here fixes its inputs, runs the reference
-package's function on them and stores inputs and outputs in cs231n/stored_values.npz, which
-cs231n.stored reads. The release step writes the file afresh into the release; the copy in this
-tree (for the source notebooks and the tests) is kept equal to it by tests/test_stored_values.py.
+"""The values the students' visible checks compare with, computed from the reference at release
+into cs231n/stored_values.npz (docs/release.md, "Visible checks compare with stored values").
 
     python -m autograder.release.stored_values      # rewrite cs231n/stored_values.npz
 """

@@ -1,13 +1,7 @@
-"""Grade a self-learner's own workspace with the hidden tests, without root.
+"""Grade a self-learner's own workspace with the hidden tests, without root: collect, grade_all
+and the feedback page in a private temporary course folder (docs/self-study.md).
 
     python -m autograder grade-mine WORKSPACE        (make grade-mine, in the workspace or here)
-
-The same pipeline as a class's grading: the workspace's top-level notebooks and cs231n/**/*.py
-are collected (autograder.intake.collect, with its checks) into a private temporary course folder, then
-graded by grade_all (the judge and the notebooks in bubblewrap) and given the feedback page a
-student gets, copied to WORKSPACE/feedback.html. Nothing else is graded and nothing else is
-written. Without root the sandbox runs in self mode: the learner's own user, rlimits only
-(autograder.sandbox.bubblewrap.describe_isolation says which, and the command prints it).
 """
 from __future__ import annotations
 

@@ -1,17 +1,7 @@
-"""A self-learner's workspace: the student release with its own set-up, made once and then kept.
+"""A self-learner's workspace: the student release with its own venv and GNUmakefile, made once
+and then kept, never written over (docs/self-study.md, "How the workspace is made").
 
     python -m autograder self-study [WORKSPACE] [--no-lab]     (make self-study)
-
-1. the release, built by the release step itself (autograder.release.build.build_release) in a
-   temporary course folder, copied to WORKSPACE (default ./workspace);
-2. its own virtual environment, WORKSPACE/.venv, that borrows this checkout's installed packages
-   (no second download) but never this checkout's cs231n (the reference): its own `pip install
-   -e .` builds the workspace's fast layers and points `cs231n` at the workspace's copy;
-3. a GNUmakefile beside the student's Makefile, adding `make grade-mine` and `make compare`;
-4. JupyterLab in the workspace (not with --no-lab).
-
-A workspace that exists is never written over: the command says where it is and how to start
-afresh, finishes a set-up left unfinished, and opens it.
 """
 from __future__ import annotations
 
