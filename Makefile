@@ -85,6 +85,7 @@ train-demo: install
 # Tests and notebooks run on the offline digits data unless told otherwise (no network in CI);
 # pytest runs a process per core, so each uses one BLAS thread.
 test: install-dev
+	$(PY) -m mypy
 	CS231N_DATASET=$${CS231N_DATASET:-digits} OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
 	  $(PY) -m pytest -n $(JOBS) --dist loadgroup -q
 

@@ -1,33 +1,29 @@
 """python -m autograder: the instructor's one entry point.
 
-    python -m autograder release [--out DIR] [--exchange]
-    python -m autograder collect SUBMISSIONS_DIR
-    python -m autograder grade [SUBMISSIONS_DIR] [--out OUT_DIR] [--workers N | --scheduler ADDRESS] [--force]
-    python -m autograder feedback [--student ID ...] [--exchange]
-    python -m autograder export [--out DIR]
-    python -m autograder gradescope --out DIR
-    python -m autograder demo
-    python -m autograder self-study [WORKSPACE] [--no-lab]   a self-learner's own (docs/self-study.md):
-    python -m autograder grade-mine WORKSPACE                the release in a workspace, their work
-    python -m autograder compare WORKSPACE TASK              graded without root, a task's reference
-
-Every other command works on the course folder (course/ or $CS231N_COURSE_DIR, or --course) and its
-gradebook ($CS231N_DB_URL or --db-url, SQLite in the course folder by default). A password never
-goes on the command line (every user can read it there): --db-url with one is refused; it goes in
-~/.pgpass or $PGPASSFILE, or the whole URL in $CS231N_DB_URL (docs/grading.md).
+Commands release, collect, grade, feedback, export, gradescope and demo work on the course folder
+(course/, $CS231N_COURSE_DIR or --course) and its gradebook ($CS231N_DB_URL or --db-url, without
+its password: docs/grading.md); self-study, grade-mine and compare on a self-learner's workspace
+(docs/self-study.md). `python -m autograder COMMAND --help` gives each one's flags.
 """
+from __future__ import annotations
+
 import argparse
 import os
 import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from autograder.budget import GRADESCOPE, TimeBudget
 from autograder.config import Course, SecretOnCommandLine, check_command_line_url
 from autograder.gradescope import VISIBILITIES
 
+if TYPE_CHECKING:
+    from autograder.intake.collect import Collected
 
-def _course(args):
+
+def _course(args: argparse.Namespace) -> Course:
     """The course of the command line; its folder is made private (0700) when it is made here,
     since it holds every student's submission and the grades. One that other users may enter is
     used as it is, with a warning (once)."""
@@ -42,7 +38,7 @@ def _course(args):
     return course
 
 
-def cmd_release(args):
+def cmd_release(args: argparse.Namespace) -> int:
     from autograder.release.build import build_release
 
     path = build_release(_course(args), out=args.out)
@@ -54,7 +50,7 @@ def cmd_release(args):
     return 0
 
 
-def _report_collected(collected):
+def _report_collected(collected: list[Collected]) -> list[Collected]:
     from autograder.intake.collect import printable
 
     refused = [c for c in collected if c.error]
@@ -64,7 +60,7 @@ def _report_collected(collected):
     return refused
 
 
-def cmd_collect(args):
+def cmd_collect(args: argparse.Namespace) -> int:
     from autograder.intake.collect import collect
     from autograder.grading.lock import CourseBusy, course_lock
 
@@ -78,7 +74,7 @@ def cmd_collect(args):
     return 1 if refused else 0
 
 
-def _as_root(args, course):
+def _as_root(args: argparse.Namespace, course: Course) -> str:
     """The command line that runs this command again as root, with this venv's Python; sudo
     keeps no environment variables, so the course folder is given and the variables that name
     the gradebook and its password file are kept (by name: their values stay off the line)."""
@@ -90,12 +86,12 @@ def _as_root(args, course):
     return shlex.join(["sudo", *keep, sys.executable, "-m", "autograder", *argv])
 
 
-def _refuse_without_root(refused, args, course):
+def _refuse_without_root(refused: Exception, args: argparse.Namespace, course: Course) -> int:
     print(f"not grading: {refused}. For example:\n  {_as_root(args, course)}", file=sys.stderr)
     return 4
 
 
-def cmd_grade(args):
+def cmd_grade(args: argparse.Namespace) -> int:
     from autograder.results.export import export
     from autograder.results.feedback import write_feedback
     from autograder.grading.grade import NeedsRoot, grade_all, require_root
@@ -131,7 +127,7 @@ def cmd_grade(args):
     return 1 if failures or refused else 0
 
 
-def cmd_feedback(args):
+def cmd_feedback(args: argparse.Namespace) -> int:
     from autograder.results.feedback import write_feedback
 
     written = write_feedback(_course(args), students=args.student)
@@ -145,7 +141,7 @@ def cmd_feedback(args):
     return 0
 
 
-def cmd_export(args):
+def cmd_export(args: argparse.Namespace) -> int:
     from autograder.results.export import export
 
     course = _course(args)
@@ -153,27 +149,44 @@ def cmd_export(args):
     return 0
 
 
-def cmd_gradescope(args):
+def cmd_gradescope(args: argparse.Namespace) -> int:
     from autograder.gradescope import build_autograder_zip
 
     from autograder.results.scale import course_scale, where_to_enter
 
     course = _course(args)
-    path = build_autograder_zip(course, args.out, dataset=args.dataset, cell_timeout=args.cell_timeout,
-                                judge_timeout=args.judge_timeout, hidden_visibility=args.hidden_visibility,
-                                torch=args.torch)
+    path = build_autograder_zip(course, args.out, dataset=args.dataset, budget=_budget(args, GRADESCOPE),
+                                hidden_visibility=args.hidden_visibility, torch=args.torch)
     print(f"{path}: upload it as the assignment's autograder on Gradescope (Ubuntu 22.04 image)")
     print("\n".join(where_to_enter(course_scale(course.source))))
     return 0
 
 
-def _exchange_flags(parser, what):
+def _seconds(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"a whole number of seconds above 0, not {text!r}")
+    return int(text)
+
+
+def _timeout_flags(parser: argparse.ArgumentParser, default: TimeBudget, why: str = "") -> None:
+    parser.add_argument("--cell-timeout", type=_seconds, default=None,
+                        help=f"seconds per notebook cell (default {default.cell}{why})")
+    parser.add_argument("--judge-timeout", type=_seconds, default=None,
+                        help=f"seconds per function case (default {default.judge_case})")
+
+
+def _budget(args: argparse.Namespace, default: TimeBudget) -> TimeBudget:
+    """default with the limits the command line gives (--cell-timeout, --judge-timeout)."""
+    return default.with_limits(cell=args.cell_timeout, judge_case=args.judge_timeout)
+
+
+def _exchange_flags(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--exchange", action="store_true", help=f"{what} nbgrader's exchange (JupyterHub)")
     parser.add_argument("--exchange-root", help="the exchange folder (default: nbgrader's configuration "
                                                 "or $CS231N_EXCHANGE)")
 
 
-def cmd_demo(args):
+def cmd_demo(args: argparse.Namespace) -> int:
     from autograder.demo import run_demo
     from autograder.grading.grade import NeedsRoot, require_root
 
@@ -184,25 +197,25 @@ def cmd_demo(args):
     return run_demo(_course(args), workers=args.workers)
 
 
-def cmd_self_study(args):
+def cmd_self_study(args: argparse.Namespace) -> int:
     from autograder.selfstudy.workspace import main as self_study
 
     return self_study(args.workspace, lab=not args.no_lab)
 
 
-def cmd_grade_mine(args):
+def cmd_grade_mine(args: argparse.Namespace) -> int:
     from autograder.selfstudy.grade_mine import main as grade_mine
 
-    return grade_mine(args.workspace, cell_timeout=args.cell_timeout, judge_timeout=args.judge_timeout)
+    return grade_mine(args.workspace, budget=_budget(args, TimeBudget()))
 
 
-def cmd_compare(args):
+def cmd_compare(args: argparse.Namespace) -> int:
     from autograder.selfstudy.compare import main as compare
 
     return compare(args.workspace, args.task)
 
 
-def _self_study_commands(sub):
+def _self_study_commands(sub: argparse._SubParsersAction) -> None:
     from autograder.selfstudy.workspace import DEFAULT
 
     p = sub.add_parser("self-study", help="a workspace of the student release with its own set-up, then JupyterLab")
@@ -211,8 +224,7 @@ def _self_study_commands(sub):
     p.set_defaults(run=cmd_self_study)
     p = sub.add_parser("grade-mine", help="grade one self-study workspace with the hidden tests, as your own user")
     p.add_argument("workspace", type=Path)
-    p.add_argument("--cell-timeout", type=int, default=300, help="seconds per notebook cell (default 300)")
-    p.add_argument("--judge-timeout", type=int, default=20, help="seconds per function case (default 20)")
+    _timeout_flags(p, TimeBudget())
     p.set_defaults(run=cmd_grade_mine)
     p = sub.add_parser("compare", help="a task's reference beside your code, once its checks pass")
     p.add_argument("workspace", type=Path)
@@ -220,7 +232,7 @@ def _self_study_commands(sub):
     p.set_defaults(run=cmd_compare)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
     parser.add_argument("--course", help="the course folder (default: course/ or $CS231N_COURSE_DIR)")
     parser.add_argument("--db-url", help="the gradebook's SQLAlchemy URL, without its password: that goes in "
@@ -253,9 +265,7 @@ def main(argv=None):
     p = sub.add_parser("gradescope", help="write autograder.zip, Gradescope's autograder for this assignment")
     p.add_argument("--out", type=Path, required=True, help="the folder to write autograder.zip into")
     p.add_argument("--dataset", default="digits", help="dataset the notebooks run on (default digits)")
-    p.add_argument("--cell-timeout", type=int, default=120, help="seconds per notebook cell (default 120: a "
-                   "Gradescope run has 10 minutes unless raised in its Autograder Settings)")
-    p.add_argument("--judge-timeout", type=int, default=20, help="seconds per function case (default 20)")
+    _timeout_flags(p, GRADESCOPE, " (Gradescope gives a whole run 10 minutes unless raised in its Autograder Settings)")
     p.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES,
                    help="when students see tests holding hidden material")
     p.add_argument("--torch", action="store_true", help="install PyTorch in Gradescope's image and grade the "

@@ -14,7 +14,8 @@ class TimeBudget:
     nbgrader run beyond its notebooks' budgets (start, kernels, saving); zygote_answer: the
     nbgrader zygote's answer beyond its run's time; kernel_zygote_start: the kernel zygote's
     imports; judge_case: one function-level case; judge_total: all of one student's cases;
-    judge_boot: a judge worker's own start-up, before any submitted code runs."""
+    judge_boot: a judge worker's own start-up, before any submitted code runs; task_checks: a
+    self-learner's public checks of one task, run before `compare` shows that task's reference."""
 
     cell: int = 300
     notebook: int = 600
@@ -24,6 +25,7 @@ class TimeBudget:
     judge_case: int = 20
     judge_total: int = 300
     judge_boot: int = 60
+    task_checks: int = 900
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -3,9 +3,16 @@
 Everything the pipeline needs to know about places comes from here, so a test can point a whole
 run at a temporary course folder by giving `course_dir` (or $CS231N_COURSE_DIR).
 """
+from __future__ import annotations
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+    from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT_ID = "a2"
@@ -22,20 +29,21 @@ class Course:
     assignment_id: str = ASSIGNMENT_ID
 
     @classmethod
-    def at(cls, course_dir=None, db_url=None, source_root=None):
+    def at(cls, course_dir: str | Path | None = None, db_url: str | None = None,
+           source_root: str | Path | None = None) -> Course:
         root = Path(course_dir or os.environ.get("CS231N_COURSE_DIR") or ROOT / "course").resolve()
         url = db_url or os.environ.get("CS231N_DB_URL") or f"sqlite:///{root / 'gradebook.db'}"
         return cls(root=root, db_url=url, source_root=Path(source_root or ROOT / "assignments").resolve())
 
     @property
-    def source(self):
+    def source(self) -> Path:
         return self.source_root / self.assignment_id
 
-    def step_dir(self, step, student_id="."):
+    def step_dir(self, step: str, student_id: str = ".") -> Path:
         """nbgrader's layout: root/<step>/<student>/<assignment> (student '.' for release)."""
         return (self.root / step / student_id / self.assignment_id).resolve()
 
-    def nbgrader_config(self, **overrides):
+    def nbgrader_config(self, **overrides: Any) -> Config:
         """nbgrader's traitlets Config: nbgrader_config.py, then this course's places."""
         from traitlets.config import Config
         from traitlets.config.loader import PyFileConfigLoader
@@ -57,11 +65,11 @@ class SecretOnCommandLine(ValueError):
     """A password was given on the command line, which every user of the machine can read."""
 
 
-def _secret_query_keys(url):
+def _secret_query_keys(url: URL) -> list[str]:
     return sorted(k for k in url.query if "password" in k.lower())
 
 
-def check_command_line_url(text, option="--db-url"):
+def check_command_line_url(text: str, option: str = "--db-url") -> None:
     """Raise SecretOnCommandLine when the database URL given as `option` holds a password (in its
     user part or its query), or cannot be read (it is then never echoed)."""
     from sqlalchemy.engine import make_url
@@ -84,7 +92,7 @@ def check_command_line_url(text, option="--db-url"):
         "the password: it has been on a command line, and perhaps in your shell's history.")
 
 
-def shown_url(text):
+def shown_url(text: str) -> str:
     """A database URL fit for messages and logs: its password hidden."""
     from sqlalchemy.engine import make_url
 
@@ -95,7 +103,8 @@ def shown_url(text):
     return url.update_query_dict({k: "HIDDEN" for k in _secret_query_keys(url)}).render_as_string(hide_password=True)
 
 
-def nbgrader_succeeded(result, step, error=RuntimeError):
+def nbgrader_succeeded(result: dict[str, Any], step: str,
+                       error: type[Exception] = RuntimeError) -> dict[str, Any]:
     """result, the dict an NbGraderAPI call returns, if it says success; else raise `error`
     carrying nbgrader's own error text (or its log) under the name of the step."""
     if not result["success"]:

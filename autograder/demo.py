@@ -1,17 +1,9 @@
 """The whole course in one command (`make demo`, `python -m autograder demo`): build the release,
-make a demo class of submissions, grade them, write feedback and grades, say where to look.
-
-The demo class, each built from the reference or the release:
-- reference       the reference solution: full marks
-- starter         the untouched release: no implementation points
-- partial         the reference with conv_backward_naive slightly wrong and optim.py left as the
-                  starter: loses exactly those tasks' points
-- syntax-error    the reference with a syntax error in layers.py: the layers score nothing, the
-                  rest still counts
-- infinite-loop   the reference with spatial_groupnorm_forward looping forever: only its points
-                  are lost, the batch finishes
-- deleted-cell    the reference with a test cell deleted from a notebook: nbgrader restores it
+make a demo class of submissions (DEMO_STUDENTS; docs/publishing.md, "The demo class"), grade
+them with budget.DEMO, write feedback and grades, say where to look.
 """
+from __future__ import annotations
+
 import json
 import shutil
 import time
@@ -19,7 +11,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.config import PACKAGE, shown_url
+from autograder.budget import DEMO, TimeBudget
+from autograder.config import PACKAGE, Course, shown_url
 from autograder.results.scale import course_scale, where_to_enter
 
 DEMO_STUDENTS = ("reference", "starter", "partial", "syntax-error", "infinite-loop", "deleted-cell")
@@ -42,15 +35,15 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):  # demo: never retur
 SYNTAX_ERROR = "\n\ndef broken(:\n    pass\n"
 
 
-def _copy_package(src, dest):
+def _copy_package(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest / "cs231n", ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c", "*.pyc"))
 
 
-def _append(path, text):
+def _append(path: Path, text: str) -> None:
     path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
 
 
-def make_demo_class(source_dir, release_dir, out_dir):
+def make_demo_class(source_dir: str | Path, release_dir: str | Path, out_dir: str | Path) -> Path:
     """Write the demo submissions into out_dir/<student>/; returns out_dir."""
     source_dir, release_dir, out_dir = Path(source_dir), Path(release_dir), Path(out_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -75,11 +68,10 @@ def make_demo_class(source_dir, release_dir, out_dir):
     return out_dir
 
 
-def run_demo(course, workers=None, judge_timeout=10, cell_timeout=60):
-    """Release, demo class, grading, feedback and export in course; prints the grade table.
-
-    The timeouts are the demo's, not a course's: fast-mode cells take at most a few seconds
-    here, and the infinite loop costs two cells' and two judge cases' timeouts."""
+def run_demo(course: Course, workers: int | None = None, budget: TimeBudget = DEMO) -> int:
+    """Release, demo class, grading, feedback and export in course; prints the grade table and
+    returns the exit code. The budget is the demo's (budget.DEMO), not a course's: fast-mode cells
+    take at most a few seconds here, and the infinite loop costs two cells' and two cases' limits."""
     from autograder.intake.collect import collect
     from autograder.results.export import export
     from autograder.results.feedback import write_feedback
@@ -97,7 +89,7 @@ def run_demo(course, workers=None, judge_timeout=10, cell_timeout=60):
     print("3. grading (notebooks in fast mode on the offline digits; a bar per submission)")
     graded_at = time.time()
     results, failures = grade_all(course, students=list(DEMO_STUDENTS), workers=workers, force=True,
-                                  judge_timeout=judge_timeout, cell_timeout=cell_timeout)
+                                  budget=budget)
     print("\n".join(summarize(results, failures, time.time() - graded_at, refused)))
     feedback = write_feedback(course)
     grades = export(course, course.root / "export")

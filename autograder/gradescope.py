@@ -1,18 +1,10 @@
-"""Gradescope: the autograder zip (`python -m autograder gradescope --out DIR`) and what runs
-inside Gradescope's container for every submission (`run_autograder` calls `run`).
-
-The zip holds, at its root, Gradescope's two scripts (platforms/gradescope/: `setup.sh`,
-`run_autograder`) and the course's grading code and hidden material: the reference package,
-autograder/ (judge, hidden cases), the source notebooks, nbgrader_config.py and the
-requirements, plus SETTINGS (assignment, dataset, timeouts, visibility). Gradescope unpacks it
-into /autograder/source; students never see it, and graded code runs with it hidden.
-
-For each submission, `run` takes /autograder/submission (the zip `make submit` writes, or its
-files), grades it with the course's own pipeline in a temporary course folder (`collect`, then
-`grade_all`, the same as `python -m autograder grade`) and writes
-/autograder/results/results.json in Gradescope's format. A submission that cannot be graded
-gets a results.json that says why. GRADESCOPE_ROOT moves /autograder (for tests).
+"""Gradescope: the autograder zip (`python -m autograder gradescope --out DIR`, with its Settings)
+and what runs in Gradescope's container for every submission (`run_autograder` calls `run`):
+collect and grade_all in a temporary course folder, then results.json, or one that says why not.
+The zip's contents and the run: docs/publishing.md, "Gradescope, right away".
 """
+from __future__ import annotations
+
 import argparse
 import json
 import os
@@ -22,9 +14,12 @@ import tempfile
 import time
 import traceback
 import zipfile
+from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
+from autograder.budget import TimeBudget
 from autograder.config import PACKAGE, ROOT, Course
 
 SCRIPTS = ROOT / "platforms" / "gradescope"
@@ -41,10 +36,37 @@ class NotGradable(Exception):
     """The upload cannot be graded; the message tells the student why and what to upload."""
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What the instructor's machine tells Gradescope's container, as SETTINGS in the zip.
+
+    torch: the pinned PyTorch requirement setup.sh installs ('' for none; setup.sh reads it by
+    its key)."""
+
+    assignment_id: str
+    dataset: str
+    budget: TimeBudget
+    hidden_visibility: str
+    torch: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"assignment_id": self.assignment_id, "dataset": self.dataset, "budget": self.budget.to_json(),
+                "hidden_visibility": self.hidden_visibility, "torch": self.torch}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Settings:
+        """Settings from to_json's dict, or from a zip built before budgets travelled whole (its
+        limits as cell_timeout and judge_timeout, the rest default)."""
+        budget = (TimeBudget.from_json(data["budget"]) if "budget" in data else
+                  TimeBudget().with_limits(cell=data.get("cell_timeout"), judge_case=data.get("judge_timeout")))
+        return cls(assignment_id=data["assignment_id"], dataset=data["dataset"], budget=budget,
+                   hidden_visibility=data["hidden_visibility"], torch=data.get("torch", ""))
+
+
 # --------------------------------------------------------------------------------------------
 # Building the zip (instructor's machine)
 # --------------------------------------------------------------------------------------------
-def _add_tree(zf, folder, arcname):
+def _add_tree(zf: zipfile.ZipFile, folder: Path, arcname: str) -> None:
     """Add folder's files as arcname/..., leaving out builds and caches (SKIP)."""
     for path in sorted(Path(folder).rglob("*")):
         rel = path.relative_to(folder)
@@ -53,7 +75,7 @@ def _add_tree(zf, folder, arcname):
             zf.write(path, f"{arcname}/{rel.as_posix()}")
 
 
-def torch_requirement():
+def torch_requirement() -> str:
     """The pinned PyTorch requirement of pyproject.toml's extra `torch` ('torch==...')."""
     import tomllib
 
@@ -61,8 +83,9 @@ def torch_requirement():
         return tomllib.load(f)["project"]["optional-dependencies"]["torch"][0]
 
 
-def build_autograder_zip(course, out_dir, dataset="digits", cell_timeout=300, judge_timeout=20,
-                         hidden_visibility="after_published", torch=False):
+def build_autograder_zip(course: Course, out_dir: str | Path, dataset: str = "digits",
+                         budget: TimeBudget = TimeBudget(), hidden_visibility: str = "after_published",
+                         torch: bool = False) -> Path:
     """Write out_dir/autograder.zip for course's assignment; returns its path.
 
     hidden_visibility: when students see the results of tests that hold hidden material
@@ -76,9 +99,8 @@ def build_autograder_zip(course, out_dir, dataset="digits", cell_timeout=300, ju
         raise FileNotFoundError(f"no notebooks in {course.source}: is --source right?")
     out = Path(out_dir).resolve() / "autograder.zip"
     out.parent.mkdir(parents=True, exist_ok=True)
-    settings = {"assignment_id": course.assignment_id, "dataset": dataset, "cell_timeout": cell_timeout,
-                "judge_timeout": judge_timeout, "hidden_visibility": hidden_visibility,
-                "torch": torch_requirement() if torch else ""}
+    settings = Settings(assignment_id=course.assignment_id, dataset=dataset, budget=budget,
+                        hidden_visibility=hidden_visibility, torch=torch_requirement() if torch else "")
     fd, tmp = tempfile.mkstemp(prefix=".autograder-", suffix=".zip", dir=out.parent)
     os.close(fd)
     try:
@@ -93,7 +115,7 @@ def build_autograder_zip(course, out_dir, dataset="digits", cell_timeout=300, ju
             _add_tree(zf, PACKAGE, "cs231n")
             _add_tree(zf, ROOT / "autograder", "autograder")
             _add_tree(zf, course.source, f"assignments/{course.assignment_id}")
-            zf.writestr(SETTINGS, json.dumps(settings, indent=1))
+            zf.writestr(SETTINGS, json.dumps(settings.to_json(), indent=1))
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -104,7 +126,7 @@ def build_autograder_zip(course, out_dir, dataset="digits", cell_timeout=300, ju
 # --------------------------------------------------------------------------------------------
 # results.json of an upload that could not be graded (a graded one: export.gradescope_results)
 # --------------------------------------------------------------------------------------------
-def not_graded(why):
+def not_graded(why: str) -> dict[str, Any]:
     """results.json for an upload that could not be graded: zero, and why."""
     return {"score": 0.0, "stdout_visibility": "hidden", "tests": [],
             "output": f"Your submission was not graded: {why}"}
@@ -113,7 +135,7 @@ def not_graded(why):
 # --------------------------------------------------------------------------------------------
 # Inside Gradescope's container
 # --------------------------------------------------------------------------------------------
-def stage_upload(submission_dir, uploads_dir):
+def stage_upload(submission_dir: str | Path, uploads_dir: str | Path) -> Path:
     """Put Gradescope's submission folder where `collect` takes it: uploads_dir/STUDENT(.zip).
 
     Takes a single zip (as `make submit` writes it) or the unpacked files (notebooks at the top
@@ -138,18 +160,18 @@ def stage_upload(submission_dir, uploads_dir):
     raise NotGradable(f"the upload holds no zip file and no notebook (found: {names}). {HOW_TO_SUBMIT}")
 
 
-def grade_upload(root):
+def grade_upload(root: str | Path) -> dict[str, Any]:
     """Grade root/submission with the settings in root/source; returns the results.json dict."""
     from autograder.intake.collect import collect
     from autograder.results.export import cells_with_hidden_tests, gradescope_results
     from autograder.grading.grade import grade_all
 
     root = Path(root)
-    settings = json.loads((root / "source" / SETTINGS).read_text())
+    settings = Settings.from_json(json.loads((root / "source" / SETTINGS).read_text()))
     work = Path(tempfile.mkdtemp(prefix="gradescope-"))
     try:
         course = Course(root=work / "course", db_url=f"sqlite:///{work / 'course' / 'gradebook.db'}",
-                        source_root=root / "source" / "assignments", assignment_id=settings["assignment_id"])
+                        source_root=root / "source" / "assignments", assignment_id=settings.assignment_id)
         try:
             stage_upload(root / "submission", work / "uploads")
         except NotGradable as error:
@@ -159,18 +181,17 @@ def grade_upload(root):
         if refused:
             return not_graded(f"{refused[0]}. {HOW_TO_SUBMIT}")
         results, failures = grade_all(course, students=[STUDENT], force=True, progress=False,
-                                      dataset=settings["dataset"], cell_timeout=settings["cell_timeout"],
-                                      judge_timeout=settings["judge_timeout"])
+                                      dataset=settings.dataset, budget=settings.budget)
         if STUDENT not in results:
             why = failures.get(STUDENT, "the grader returned no result")
             return not_graded(f"the grader could not run it ({why}); the course staff can see the log.")
         return gradescope_results(results[STUDENT], cells_with_hidden_tests(course.source),
-                                  settings["hidden_visibility"]).to_json()
+                                  settings.hidden_visibility).to_json()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run(root=None):
+def run(root: str | Path | None = None) -> int:
     """Grade the submission and write root/results/results.json, whatever happens; returns 0."""
     from autograder.results.feedback import write_atomically
 
@@ -187,7 +208,7 @@ def run(root=None):
     return 0
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.gradescope")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="grade $GRADESCOPE_ROOT/submission (what run_autograder does)")

@@ -73,6 +73,17 @@ def toy_course(tmp, **source_kw):
     return course, build_release(course)
 
 
+def assignment_release(tmp):
+    """The release of the real assignment (assignments/a2), built by the release step itself
+    (autograder.release.build.build_release) in a course folder tmp/course; returns its folder."""
+    from autograder.config import ROOT, Course
+    from autograder.release.build import build_release
+
+    course = Course(root=tmp / "course", db_url=f"sqlite:///{tmp / 'course' / 'gradebook.db'}",
+                    source_root=ROOT / "assignments")
+    return build_release(course)
+
+
 def make_small_class(source_dir, release_dir, out_dir, reference=("ref1", "ref2"), starter=("st1", "st2")):
     """Submissions: copies of the reference (source notebooks + the repo's package) and of the
     untouched starter (release); returns out_dir."""

@@ -2,7 +2,7 @@
 notebook ran, which file of their package does not import, and the public checks' results;
 only tests holding hidden material wait (`after_published`). A notebook not graded there for
 want of its package (PyTorch without --torch) carries no points there. The zip says whether
-setup.sh installs PyTorch."""
+setup.sh installs PyTorch, and carries the grader's TimeBudget."""
 import json
 import zipfile
 
@@ -89,3 +89,23 @@ def test_an_exception_class_the_kernel_made_up_is_not_named(tmp_path):
     assert notebook("LinAlgError").exception == "LinAlgError"
     leak = "check_close_hidden_double_of_a_matrix_double_np_eye_2"
     assert notebook(leak).exception == "an exception of a class of its own"
+
+
+def test_the_zip_carries_the_budget_of_the_command_line_and_reads_todays_settings(tmp_path):
+    from course_fixtures import make_toy_source
+
+    from autograder.__main__ import main
+    from autograder.budget import GRADESCOPE, TimeBudget
+    from autograder.gradescope import SETTINGS, Settings
+
+    src = make_toy_source(tmp_path / "src")
+    for flags, want in (([], GRADESCOPE), (["--judge-timeout", "5"], GRADESCOPE.with_limits(judge_case=5))):
+        out = tmp_path / f"out{len(flags)}"
+        assert main(["--course", str(tmp_path / "course"), "--source", str(src), "gradescope", "--out", str(out),
+                     *flags]) == 0
+        with zipfile.ZipFile(out / "autograder.zip") as zf:
+            assert Settings.from_json(json.loads(zf.read(SETTINGS))).budget == want
+    # a zip built before the budget travelled whole: its two limits, every other one the default
+    today = {"assignment_id": "a2", "dataset": "digits", "cell_timeout": 60, "judge_timeout": 5,
+             "hidden_visibility": "after_published", "torch": ""}
+    assert Settings.from_json(today).budget == TimeBudget(cell=60, judge_case=5)

@@ -1,15 +1,14 @@
 """The assignment notebooks: each source notebook runs top to bottom in fast mode on the offline
-data with every public and hidden check passing; its release version (solutions and hidden tests
-cleared, the package stubbed) runs up to its first NotImplementedError, which comes from a stub;
-and its nbgrader metadata is sound."""
+data with every public and hidden check passing; its release version, as the release step builds
+it (solutions and hidden tests cleared, the package stubbed), runs up to its first
+NotImplementedError, which comes from a stub; and its nbgrader metadata is sound."""
 import os
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
-
-from autograder.release.stubs import release_notebook, strip_package
+from course_fixtures import assignment_release
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = ROOT / "assignments" / "a2"
@@ -23,15 +22,15 @@ def _ids(paths):
     return [p.stem for p in paths]
 
 
-def execute(nb, env):
-    """Run a notebook in a fresh kernel with `env` added to the environment, cwd the assignment."""
+def execute(nb, env, cwd=ASSIGNMENT):
+    """Run a notebook in a fresh kernel with `env` added to the environment, in the folder cwd."""
     from nbclient import NotebookClient
 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-                       resources={"metadata": {"path": str(ASSIGNMENT)}}).execute()
+                       resources={"metadata": {"path": str(cwd)}}).execute()
     finally:
         for k, v in saved.items():
             if v is None:
@@ -61,28 +60,27 @@ def test_source_notebook_runs_with_every_check_passing(path):
 
 
 @pytest.fixture(scope="module")
-def stubbed_package(tmp_path_factory):
-    """A stubbed copy of the package, as the release ships it (compiled fast layers kept)."""
-    tmp = tmp_path_factory.mktemp("release")
-    strip_package(ROOT / "cs231n", tmp / "cs231n", keep_binaries=True)
-    return tmp
+def release(tmp_path_factory):
+    """The release the release step builds: notebooks beside the stubbed package (no compiled
+    fast layers: a student builds those, and the layers fall back to Python without them)."""
+    return assignment_release(tmp_path_factory.mktemp("release"))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_release_notebook_runs_to_its_first_stub(path, stubbed_package):
+def test_release_notebook_runs_to_its_first_stub(path, release):
     from nbclient.exceptions import CellExecutionError
 
-    nb = release_notebook(nbformat.read(path, as_version=4))
+    nb = nbformat.read(release / path.name, as_version=4)
     text = nbformat.writes(nb)
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-    env = {**FAST_ENV, "PYTHONPATH": str(stubbed_package)}
+    env = {**FAST_ENV, "PYTHONPATH": str(release)}
     with pytest.raises(CellExecutionError) as info:
-        execute(nb, env)
+        execute(nb, env, cwd=release)
     error = info.value
     assert error.ename == "NotImplementedError", f"first error is not a stub:\n{ANSI.sub('', str(error))}"
     assert STUB_LINE in ANSI.sub("", error.traceback), "the NotImplementedError did not come from a stub"
-    assert str(stubbed_package) in ANSI.sub("", error.traceback) or "YOUR CODE HERE" in ANSI.sub("", str(error))
+    assert str(release) in ANSI.sub("", error.traceback) or "YOUR CODE HERE" in ANSI.sub("", str(error))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))

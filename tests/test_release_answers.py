@@ -6,12 +6,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from course_fixtures import assignment_release
 from test_judge import copy_reference
 
 from autograder.budget import TimeBudget
 from autograder.judge import judge_package
-from autograder.release.build import ANSWER_FORMS, add_package_and_support, find_leaks
-from autograder.release.stubs import release_notebook
+from autograder.release.build import ANSWER_FORMS, find_leaks
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "assignments" / "a2"
@@ -19,14 +19,9 @@ SOURCE = ROOT / "assignments" / "a2"
 
 @pytest.fixture(scope="module")
 def handout(tmp_path_factory):
-    """What the release ships, without nbgrader's gradebook step: the stubbed package, support
-    files, public tests, and every notebook as nbgrader releases it (solutions and hidden tests out)."""
-    out = tmp_path_factory.mktemp("handout") / "a2"
-    out.mkdir()
-    add_package_and_support(out)
-    for path in sorted(SOURCE.glob("*.ipynb")):
-        nbformat.write(release_notebook(nbformat.read(path, as_version=4)), out / path.name)
-    return out
+    """What the release ships, as the release step builds it (build_release: nbgrader's
+    generate_assignment, the stubbed package, support files, public tests)."""
+    return assignment_release(tmp_path_factory.mktemp("handout"))
 
 
 def test_the_release_gives_no_answer(handout):

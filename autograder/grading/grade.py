@@ -139,8 +139,7 @@ def _die_with(coordinator_pid: int) -> None:
 def grade_all(course: Course, students: list[str] | None = None, workers: int | None = None,
               scheduler: str | None = None, force: bool = False, dataset: str = "digits", progress: bool = True,
               on_result: Callable[[Outcome], None] | None = None, budget: TimeBudget = TimeBudget(),
-              own_user: bool = False, judge_timeout: int | None = None,
-              cell_timeout: int | None = None) -> tuple[dict[str, GradeResult], dict[str, str]]:
+              own_user: bool = False) -> tuple[dict[str, GradeResult], dict[str, str]]:
     """Grade every submitted student (or `students`) not graded yet; returns
     ({student_id: GradeResult}, {student_id: why}), the second for students the grader itself
     failed to grade this run (stored as not graded, retried by the next run; a student's own
@@ -153,12 +152,10 @@ def grade_all(course: Course, students: list[str] | None = None, workers: int | 
     autograder.grading.lock.CourseBusy when another run holds the course folder. own_user: grade without
     root, the runs as the caller's own user (the sandbox's self mode: a self-learner's own work,
     autograder.selfstudy.grade_mine), never for a class. budget: the time limits of every student's
-    grading (autograder.budget). judge_timeout, cell_timeout: the callers of before session 8's
-    budget (budget.judge_case, budget.cell); delete once helper D's callers pass budget= only.
+    grading (autograder.budget).
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    budget = budget.with_limits(judge_case=judge_timeout, cell=cell_timeout)
     if own_user:
         pass  # the caller's own work, in the sandbox's self mode (sandbox.self_mode)
     elif scheduler:

@@ -1,17 +1,10 @@
 """Build the students' release from the instructor's tree, and prove it leaks nothing.
 
-Steps, each small and separately tested:
-1. nbgrader generate_assignment turns assignments/a2/*.ipynb into student notebooks (solutions
-   stubbed, hidden tests removed) in course/release/a2/, and records the assignment in the
-   gradebook;
-2. the cs231n package is added with every solution region stubbed (autograder.release.stubs), without
-   compiled files;
-3. what a student needs to build and check it: setup.py, pyproject.toml, requirements.txt, the
-   dataset script, the public tests, a student Makefile and README;
-4. find_leaks scans the result for markers, solution bodies, hidden tests and instructor files,
-   and for given code that hands out what a task asks the student to write (ANSWER_FORMS); a
-   leak stops the release.
+generate_notebooks (nbgrader), add_package_and_support (the stubbed package, support files,
+public tests), then find_leaks: a leak stops the release. docs/release.md, "The release step".
 """
+from __future__ import annotations
+
 import json
 import re
 import shutil
@@ -74,7 +67,7 @@ class ReleaseError(RuntimeError):
     """The release could not be built, or would leak; the message lists what and where."""
 
 
-def generate_notebooks(course):
+def generate_notebooks(course: Course) -> Path:
     """Run nbgrader generate_assignment; returns the folder it wrote."""
     from nbgrader.apps import NbGraderAPI
 
@@ -85,7 +78,7 @@ def generate_notebooks(course):
     return course.step_dir("release")
 
 
-def add_package_and_support(release_dir):
+def add_package_and_support(release_dir: str | Path) -> None:
     """Add the stubbed package, the support files and the public tests to release_dir."""
     release_dir = Path(release_dir)
     strip_package(PACKAGE, release_dir / "cs231n")
@@ -100,9 +93,11 @@ def add_package_and_support(release_dir):
             shutil.copy2(ROOT / "tests" / name, release_dir / "tests" / name)
 
 
-def _split_regions(lines, markers):
+def _split_regions(lines: list[str], markers: dict[str, str]) -> tuple[list[str], list[str]]:
     """(inside, outside): the stripped lines within any begin/end marker pair, and the rest."""
-    inside, outside, open_end = [], [], None
+    inside: list[str] = []
+    outside: list[str] = []
+    open_end: str | None = None
     for line in lines:
         text = line.strip()
         if open_end is None and text in markers:
@@ -114,12 +109,12 @@ def _split_regions(lines, markers):
     return inside, outside
 
 
-def _cell_sources(nb_path):
+def _cell_sources(nb_path: Path) -> list[str]:
     nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
     return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in nb["cells"]]
 
 
-def secrets(package_dir=PACKAGE, source_dir=None):
+def secrets(package_dir: str | Path = PACKAGE, source_dir: str | Path | None = None) -> set[str]:
     """Lines that must never reach students: solution bodies and hidden tests, long enough to be
     distinctive, and found nowhere in what is published on purpose (given code, public tests,
     support files)."""
@@ -137,7 +132,8 @@ def secrets(package_dir=PACKAGE, source_dir=None):
     return secret - public
 
 
-def find_leaks(release_dir, package_dir=PACKAGE, source_dir=None):
+def find_leaks(release_dir: str | Path, package_dir: str | Path = PACKAGE,
+               source_dir: str | Path | None = None) -> list[str]:
     """Every way release_dir gives something away, as a list of 'path: what' strings."""
     release_dir = Path(release_dir)
     hidden = secrets(package_dir, source_dir)
@@ -171,7 +167,7 @@ def find_leaks(release_dir, package_dir=PACKAGE, source_dir=None):
     return leaks
 
 
-def build_release(course=None, out=None):
+def build_release(course: Course | None = None, out: str | Path | None = None) -> Path:
     """Build the release in course/release/a2 (and copy it to `out` if given); returns its path.
 
     Raises ReleaseError if nbgrader fails or the release would leak; `out` is written whole or

@@ -6,14 +6,20 @@ it is right, whatever their forward pass does (tests/helpers.py, check_stored_ba
 Each case is named `backward/<task>` and holds the inputs, `dout`, the forward's `out` and the
 gradients under their own names (`dx`, `dw`, `db`, `dgamma`, ...).
 """
+from __future__ import annotations
+
+from typing import Any, Callable
+
 import numpy as np
 
+Stored = dict[str, Any]  # a case: its inputs and outputs by name (arrays, and a few numbers)
 
-def _rng(seed):
+
+def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _affine():
+def _affine() -> Stored:
     from cs231n.layers import affine_backward, affine_forward
 
     r = _rng(221)
@@ -23,7 +29,7 @@ def _affine():
     return {"x": x, "w": w, "b": b, "dout": dout, "out": out, **dict(zip(("dx", "dw", "db"), affine_backward(dout, cache)))}
 
 
-def _relu():
+def _relu() -> Stored:
     from cs231n.layers import relu_backward, relu_forward
 
     r = _rng(222)
@@ -34,7 +40,7 @@ def _relu():
     return {"x": x, "dout": dout, "out": out, "dx": relu_backward(dout, cache)}
 
 
-def _dropout():
+def _dropout() -> Stored:
     from cs231n.layers import dropout_backward
 
     r = _rng(223)
@@ -44,7 +50,7 @@ def _dropout():
     return {"p": p, "mask": mask, "dout": dout, "dx": dropout_backward(dout, ({"mode": "train", "p": p}, mask))}
 
 
-def _conv():
+def _conv() -> Stored:
     from cs231n.layers import conv_backward_naive, conv_forward_naive
 
     r = _rng(224)
@@ -56,7 +62,7 @@ def _conv():
             **dict(zip(("dx", "dw", "db"), grads))}
 
 
-def _pool():
+def _pool() -> Stored:
     from cs231n.layers import max_pool_backward_naive, max_pool_forward_naive
 
     r = _rng(225)
@@ -67,7 +73,8 @@ def _pool():
     return {"x": x, **pool, "dout": dout, "out": out, "dx": max_pool_backward_naive(dout, cache)}
 
 
-def _norm(forward, backward, shape, seed, *extra):
+def _norm(forward: Callable[..., Any], backward: Callable[..., Any], shape: tuple[int, ...], seed: int,
+          *extra: Any) -> Stored:
     r = _rng(seed)
     C = shape[1]
     x, gamma, beta = 2 * r.standard_normal(shape) + 1, 1 + 0.3 * r.standard_normal(C), r.standard_normal(C)
@@ -77,31 +84,31 @@ def _norm(forward, backward, shape, seed, *extra):
             **dict(zip(("dx", "dgamma", "dbeta"), backward(dout, cache)))}
 
 
-def _batchnorm():
+def _batchnorm() -> Stored:
     from cs231n.layers import batchnorm_backward, batchnorm_forward
 
     return _norm(batchnorm_forward, batchnorm_backward, (6, 4), 226, {"mode": "train"})
 
 
-def _layernorm():
+def _layernorm() -> Stored:
     from cs231n.layers import layernorm_backward, layernorm_forward
 
     return _norm(layernorm_forward, layernorm_backward, (4, 6), 227, {})
 
 
-def _spatial_batchnorm():
+def _spatial_batchnorm() -> Stored:
     from cs231n.layers import spatial_batchnorm_backward, spatial_batchnorm_forward
 
     return _norm(spatial_batchnorm_forward, spatial_batchnorm_backward, (2, 3, 3, 2), 228, {"mode": "train"})
 
 
-def _groupnorm():
+def _groupnorm() -> Stored:
     from cs231n.layers import spatial_groupnorm_backward, spatial_groupnorm_forward
 
     return {"G": 2, **_norm(spatial_groupnorm_forward, spatial_groupnorm_backward, (2, 4, 2, 3), 229, 2, {})}
 
 
-BACKWARD_CASES = {f"backward/{task}": make for task, make in [
+BACKWARD_CASES: dict[str, Callable[[], Stored]] = {f"backward/{task}": make for task, make in [
     ("affine_backward", _affine), ("relu_backward", _relu), ("dropout_backward", _dropout),
     ("conv_backward_naive", _conv), ("max_pool_backward_naive", _pool), ("batchnorm_backward", _batchnorm),
     ("layernorm_backward", _layernorm), ("spatial_batchnorm_backward", _spatial_batchnorm),

@@ -1,43 +1,41 @@
-"""The values the students' visible checks compare with, computed from the reference at release.
-
-A check that held reference code (a convolution through scipy, a pooling loop, a whole residual
-block) would hand the answer out; instead each case here fixes its inputs, runs the reference
-package's function on them and stores inputs and outputs in cs231n/stored_values.npz, which
-cs231n.stored reads. The release step writes the file afresh into the release; the copy in this
-tree (for the source notebooks and the tests) is kept equal to it by tests/test_stored_values.py.
+"""The values the students' visible checks compare with, computed from the reference at release
+into cs231n/stored_values.npz (docs/release.md, "Visible checks compare with stored values").
 
     python -m autograder.release.stored_values      # rewrite cs231n/stored_values.npz
 """
+from __future__ import annotations
+
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from autograder.config import PACKAGE
-from autograder.release.stored_backward import BACKWARD_CASES
+from autograder.release.stored_backward import BACKWARD_CASES, Stored
 
 FILE = PACKAGE / "stored_values.npz"
 
 
-def _linspace(shape, low, high):
+def _linspace(shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
     return np.linspace(low, high, num=int(np.prod(shape))).reshape(shape)
 
 
-def _conv(x, w, b, stride, pad):
+def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int) -> Stored:
     from cs231n.layers import conv_forward_naive
 
     out, _ = conv_forward_naive(x, w, b, {"stride": stride, "pad": pad})
     return {"x": x, "w": w, "b": b, "stride": stride, "pad": pad, "out": out}
 
 
-def _pool(x, ph, pw, stride):
+def _pool(x: np.ndarray, ph: int, pw: int, stride: int) -> Stored:
     from cs231n.layers import max_pool_forward_naive
 
     out, _ = max_pool_forward_naive(x, {"pool_height": ph, "pool_width": pw, "stride": stride})
     return {"x": x, "pool_height": ph, "pool_width": pw, "stride": stride, "out": out}
 
 
-def _block(seed, N, C, F, H, stride):
+def _block(seed: int, N: int, C: int, F: int, H: int, stride: int) -> Stored:
     from cs231n.layer_utils import residual_block_forward
 
     rng = np.random.default_rng(seed)
@@ -53,11 +51,11 @@ def _block(seed, N, C, F, H, stride):
     return {"x": x, "stride": stride, "out": out, **{f"param.{k}": v for k, v in params.items()}}
 
 
-def _random(seed, *shape):
+def _random(seed: int, *shape: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape)
 
 
-CASES = {  # name: () -> {input or output name: array}; run with the reference package
+CASES: dict[str, Callable[[], Stored]] = {  # name: () -> {input or output name: array}; run with the reference package
     "conv_forward/stride2_pad1": lambda: _conv(_linspace((2, 3, 4, 4), -0.1, 0.5),
                                                _linspace((3, 3, 4, 4), -0.2, 0.3),
                                                _linspace((3,), -0.1, 0.2), 2, 1),
@@ -72,7 +70,7 @@ CASES = {  # name: () -> {input or output name: array}; run with the reference p
 CASES.update(BACKWARD_CASES)  # each backward task on its own: autograder/release/stored_backward.py
 
 
-def compute():
+def compute() -> dict[str, np.ndarray]:
     """{name/key: array} of every case, from the cs231n package imported (the reference)."""
     values = {}
     for name, make in CASES.items():
@@ -80,9 +78,10 @@ def compute():
     return values
 
 
-def write(path=FILE):
+def write(path: str | Path = FILE) -> Path:
     """Write the cases' values to `path` (an .npz); returns the path."""
-    np.savez(path, **compute())
+    # numpy's stubs type **arrays as if a name could be the keyword allow_pickle (a bool); none is
+    np.savez(path, **compute())  # type: ignore[arg-type]
     return Path(path)
 
 

@@ -6,12 +6,18 @@ marker syntax and one stub. Before clearing, a file's markers are checked: each 
 on its line, regions must close and must not nest, so that a stray mention of a marker in a
 docstring can never swallow code.
 """
+from __future__ import annotations
+
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbformat.v4 import new_code_cell
 
 from cs231n.tasks import BEGIN_SOLUTION, END_SOLUTION, STUB, tasks_in_file
+
+if TYPE_CHECKING:
+    from nbgrader.preprocessors import ClearSolutions
 
 _BEGIN_WORDS = BEGIN_SOLUTION.lstrip("# ")
 _END_WORDS = END_SOLUTION.lstrip("# ")
@@ -21,7 +27,7 @@ class MarkerError(ValueError):
     """A file's solution markers are malformed; the message names the file and line."""
 
 
-def check_markers(source, name="<source>"):
+def check_markers(source: str, name: str = "<source>") -> None:
     """Raise MarkerError unless every marker line is exact and the regions pair up."""
     open_line = None
     for i, line in enumerate(source.splitlines(), 1):
@@ -42,14 +48,14 @@ def check_markers(source, name="<source>"):
         raise MarkerError(f"{name}:{open_line}: region is never closed with '{END_SOLUTION}'")
 
 
-def _clearer():
+def _clearer() -> ClearSolutions:
     from nbgrader.preprocessors import ClearSolutions
 
     return ClearSolutions(begin_solution_delimeter=BEGIN_SOLUTION,
                           end_solution_delimeter=END_SOLUTION, code_stub={"python": STUB})
 
 
-def strip_solutions(source, name="<source>"):
+def strip_solutions(source: str, name: str = "<source>") -> str:
     """The source with every solution region replaced by the stub (a str)."""
     check_markers(source, name)
     cell = new_code_cell(source)
@@ -57,7 +63,7 @@ def strip_solutions(source, name="<source>"):
     return cell.source
 
 
-def strip_package(src_dir, dst_dir, keep_binaries=False):
+def strip_package(src_dir: str | Path, dst_dir: str | Path, keep_binaries: bool = False) -> list[str]:
     """Copy the package at src_dir to dst_dir with every .py file's solutions stripped.
 
     Caches are left out; so are compiled extensions (and the C that Cython generated) unless
@@ -78,14 +84,3 @@ def strip_package(src_dir, dst_dir, keep_binaries=False):
         path.write_text(strip_solutions(source, str(path.relative_to(dst_dir.parent))), encoding="utf-8")
     return tasks
 
-
-def release_notebook(nb):
-    """The student version of a source notebook (an nbformat NotebookNode, changed in place
-    and returned): solution regions and cells replaced by stubs and hidden tests removed, by
-    nbgrader's own ClearSolutions and ClearHiddenTests, and outputs cleared."""
-    from nbgrader.preprocessors import ClearHiddenTests, ClearOutput
-
-    resources = {}
-    for step in (_clearer(), ClearHiddenTests(), ClearOutput()):
-        nb, resources = step.preprocess(nb, resources)
-    return nb

@@ -1,27 +1,28 @@
-"""Grade a self-learner's own workspace with the hidden tests, without root.
+"""Grade a self-learner's own workspace with the hidden tests, without root: collect, grade_all
+and the feedback page in a private temporary course folder (docs/self-study.md).
 
     python -m autograder grade-mine WORKSPACE        (make grade-mine, in the workspace or here)
-
-The same pipeline as a class's grading: the workspace's top-level notebooks and cs231n/**/*.py
-are collected (autograder.intake.collect, with its checks) into a private temporary course folder, then
-graded by grade_all (the judge and the notebooks in bubblewrap) and given the feedback page a
-student gets, copied to WORKSPACE/feedback.html. Nothing else is graded and nothing else is
-written. Without root the sandbox runs in self mode: the learner's own user, rlimits only
-(autograder.sandbox.bubblewrap.describe_isolation says which, and the command prints it).
 """
+from __future__ import annotations
+
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
+from autograder.budget import TimeBudget
 from autograder.config import Course
+
+if TYPE_CHECKING:
+    from autograder.results.store import GradeResult
 
 STUDENT = "self-study"  # the one student of the private course folder
 FEEDBACK = "feedback.html"  # in the workspace
 
 
-def stage(workspace, folder):
+def stage(workspace: str | Path, folder: str | Path) -> Path:
     """folder/STUDENT: a copy of what a submission holds (top-level notebooks, cs231n/**/*.py; no
     links, caches or checkpoints), for collect to check and take. Returns it."""
     workspace, dest = Path(workspace), Path(folder) / STUDENT
@@ -36,7 +37,7 @@ def stage(workspace, folder):
     return dest
 
 
-def what_went_wrong(result, limit=12):
+def what_went_wrong(result: GradeResult, limit: int = 12) -> list[str]:
     """Lines naming the checks that lost points: notebook cells (with the grader's message) and
     function cases; at most `limit` of each, then how many more."""
     cells = [f"{nb.notebook}: {g.name} ({g.auto_score or 0:g}/{g.max_score:g}"
@@ -44,7 +45,7 @@ def what_went_wrong(result, limit=12):
              for nb in result.notebooks for g in nb.grades
              if not g.needs_manual_grade and (g.auto_score or 0) < g.max_score]
     cases = [f"{f.task} / {f.case}: {f.message}" for f in result.functions if not f.passed]
-    lines = []
+    lines: list[str] = []
     for title, found in (("notebook checks", cells), ("function cases (the judge)", cases)):
         if found:
             lines.append(f"{title} that lost points: {len(found)}")
@@ -53,7 +54,8 @@ def what_went_wrong(result, limit=12):
     return lines
 
 
-def grade_workspace(workspace, cell_timeout=300, judge_timeout=20, log=print):
+def grade_workspace(workspace: str | Path, *, budget: TimeBudget = TimeBudget(),
+                    log: Callable[[str], object] = print) -> tuple[GradeResult | None, Path | None, str]:
     """Grade the workspace; returns (GradeResult or None, feedback page path or None, why not).
     The private course folder is removed afterwards."""
     from autograder.intake.collect import collect
@@ -72,7 +74,7 @@ def grade_workspace(workspace, cell_timeout=300, judge_timeout=20, log=print):
             return None, None, f"your work could not be collected: {'; '.join(refused)}"
         log(f"grading {workspace} (every notebook runs, in fast mode on the offline digits: minutes)")
         results, failures = grade_all(course, workers=1, progress=False, own_user=True, dataset="digits",
-                                      cell_timeout=cell_timeout, judge_timeout=judge_timeout)
+                                      budget=budget)
         if STUDENT not in results:
             return None, None, f"not graded: {failures.get(STUDENT, 'the grader gave no result')}"
         page = write_feedback(course)[STUDENT]
@@ -80,14 +82,14 @@ def grade_workspace(workspace, cell_timeout=300, judge_timeout=20, log=print):
     return results[STUDENT], workspace / FEEDBACK, ""
 
 
-def main(workspace, cell_timeout=300, judge_timeout=20):
+def main(workspace: str | Path, *, budget: TimeBudget = TimeBudget()) -> int:
     """The grade-mine command; returns its exit code (0 graded, 1 not graded, 2 nothing to grade)."""
     from autograder.sandbox.bubblewrap import BwrapMissing, describe_isolation
     from autograder.results.store import problems, scores
 
     started = time.time()
     try:
-        result, page, why = grade_workspace(workspace, cell_timeout, judge_timeout)
+        result, page, why = grade_workspace(workspace, budget=budget)
     except BwrapMissing as error:
         print(f"grade-mine: {error}", file=sys.stderr)
         return 2

@@ -1,18 +1,10 @@
-"""A self-learner's workspace: the student release with its own set-up, made once and then kept.
+"""A self-learner's workspace: the student release with its own venv and GNUmakefile, made once
+and then kept, never written over (docs/self-study.md, "How the workspace is made").
 
     python -m autograder self-study [WORKSPACE] [--no-lab]     (make self-study)
-
-1. the release, built by the release step itself (autograder.release.build.build_release) in a
-   temporary course folder, copied to WORKSPACE (default ./workspace);
-2. its own virtual environment, WORKSPACE/.venv, that borrows this checkout's installed packages
-   (no second download) but never this checkout's cs231n (the reference): its own `pip install
-   -e .` builds the workspace's fast layers and points `cs231n` at the workspace's copy;
-3. a GNUmakefile beside the student's Makefile, adding `make grade-mine` and `make compare`;
-4. JupyterLab in the workspace (not with --no-lab).
-
-A workspace that exists is never written over: the command says where it is and how to start
-afresh, finishes a set-up left unfinished, and opens it.
 """
+from __future__ import annotations
+
 import json
 import os
 import shlex
@@ -23,6 +15,7 @@ import sysconfig
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from autograder.config import ROOT, Course
 
@@ -64,11 +57,11 @@ class WorkspaceError(RuntimeError):
     """The workspace cannot be made or used; the message says what to do."""
 
 
-def is_workspace(path):
+def is_workspace(path: str | Path) -> bool:
     return (Path(path) / MARKER).is_file()
 
 
-def afresh(path):
+def afresh(path: str | Path) -> str:
     """The sentence that says how to start again with a blank copy (the old one kept)."""
     path = Path(path).resolve()
     again = "make self-study" + ("" if path == DEFAULT else f" WORKSPACE={shlex.quote(str(path))}")
@@ -76,7 +69,7 @@ def afresh(path):
            f"{shlex.quote(str(path) + '-old')} && {again}"
 
 
-def make_workspace(path=DEFAULT, log=print):
+def make_workspace(path: str | Path = DEFAULT, log: Callable[[str], object] = print) -> tuple[Path, bool]:
     """The workspace at path, made if it does not exist, its set-up finished if unfinished; returns
     (path, made: bool). Never writes over a learner's file. Raises WorkspaceError for a folder that
     holds something else, or when the release or the set-up fails."""
@@ -104,11 +97,11 @@ def make_workspace(path=DEFAULT, log=print):
     return path, made
 
 
-def workspace_python(path):
+def workspace_python(path: str | Path) -> Path:
     return Path(path) / ".venv" / "bin" / "python"
 
 
-def set_up(path, log=print):
+def set_up(path: str | Path, log: Callable[[str], object] = print) -> None:
     """The workspace's own venv, borrowing this checkout's packages, then the student Makefile's
     `make install` (which builds the workspace's cs231n in place); nothing when done already."""
     venv = Path(path) / ".venv"
@@ -116,7 +109,9 @@ def set_up(path, log=print):
         return
     started = time.time()
     if not workspace_python(path).exists():
-        subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        # the Python this venv was made from (sys._base_executable, CPython's, not in typeshed)
+        base = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
     _borrow_packages(venv)
     (venv / ".installed").touch()  # the student Makefile's stamp: its packages are in place
     build = subprocess.run(["make", "-C", str(path), "install"], capture_output=True, text=True)
@@ -126,7 +121,7 @@ def set_up(path, log=print):
     log(f"set up {venv} with this checkout's packages and the workspace's own cs231n ({time.time() - started:.0f} s)")
 
 
-def _borrow_packages(venv):
+def _borrow_packages(venv: Path) -> None:
     """Give venv this checkout's packages (not its cs231n), console scripts and Jupyter data; its
     configuration (etc/) and kernel specs are copies, so that what the workspace changes there
     (its `make install` disables nbgrader's instructor extensions) stays in the workspace."""
@@ -151,7 +146,7 @@ def _borrow_packages(venv):
     _borrow_scripts(Path(sys.executable).parent, venv / "bin")
 
 
-def _borrow_scripts(source_bin, target_bin):
+def _borrow_scripts(source_bin: Path, target_bin: Path) -> None:
     """The checkout's console scripts (jupyter, pytest, ...) run by the workspace's Python."""
     for script in sorted(source_bin.iterdir()):
         target = target_bin / script.name
@@ -163,7 +158,7 @@ def _borrow_scripts(source_bin, target_bin):
             target.chmod(0o755)
 
 
-def open_lab(path):
+def open_lab(path: str | Path) -> None:
     """Replace this process with JupyterLab in the workspace (its own venv). Without CIFAR-10 in
     the workspace and no CS231N_DATASET, the notebooks use the offline digits."""
     path = Path(path)
@@ -179,7 +174,7 @@ def open_lab(path):
     os.execve(argv[0], argv, env)
 
 
-def main(path, lab=True):
+def main(path: str | Path, lab: bool = True) -> int:
     """The self-study command: make (or find) the workspace, then open it. Returns an exit code."""
     try:
         path, _ = make_workspace(path)

@@ -13,6 +13,7 @@ import pytest
 from course_fixtures import PLAIN_DOUBLE, grades_by_name, toy_course, write_toy_submission
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
+from autograder.budget import TimeBudget
 from autograder.results.evidence import NOT_ANSWERED, NOT_CHECKABLE
 from autograder.sandbox.bubblewrap import isolation_available
 
@@ -95,7 +96,7 @@ def graded(tmp_path_factory):
     for name, edit in STUDENTS.items():
         write_toy_submission(release, tmp / "subs" / name, solution=PLAIN_DOUBLE, edit=edit)
     assert not [c.error for c in collect(tmp / "subs", course) if c.error]
-    results, failures = grade_all(course, workers=2, progress=False, judge_timeout=5, cell_timeout=60)
+    results, failures = grade_all(course, workers=2, progress=False, budget=TimeBudget(judge_case=5, cell=60))
     assert failures == {}
     released = {c.metadata.nbgrader.grade_id: c for c in nbformat.read(release / "Toy.ipynb", as_version=4).cells
                 if "nbgrader" in c.metadata}
