@@ -24,11 +24,11 @@ except ImportError:  # an older pytest reads the `_nodeid` xdist writes
 SHARED_BATCH = ("test_hostile_evidence", "test_hostile_notebooks", "test_hostile_isolation", "test_causes",
                 "test_hand_grades", "test_inert_pages", "test_browser", "test_judge")
 
-# groups and files, longest first (measured: --durations of a whole run); the rest follow
-LONGEST_FIRST = ("student_release", "demo_class", "stubbed_run", "test_hostile_evidence", "jupyterhub",
-                 "test_notebooks", "gradescope", "grading_failures", "whose_failure", "self_study",
-                 "test_hostile_notebooks", "grading_scale", "hostile_metadata", "test_judge",
-                 "test_hostile_isolation", "test_inert_pages", "test_causes", "test_browser")
+# groups and files, longest first (measured with --durations, under load); the rest follow
+LONGEST_FIRST = ("grading_failures", "self_study", "jupyterhub", "student_release", "test_hostile_evidence",
+                 "demo_class", "gradescope", "whose_failure", "stubbed_run", "test_notebooks", "hostile_metadata",
+                 "test_hostile_notebooks", "grading_scale", "test_judge", "test_hostile_isolation", "test_causes",
+                 "test_inert_pages", "test_hand_grades", "test_browser")
 
 
 def _module(item):
@@ -54,13 +54,14 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    if not getattr(config.option, "loadgroup", False):  # only in the workers of `--dist loadgroup`
+        return
     for item in items:
         if _group(item) is None and _module(item) in SHARED_BATCH:
             item.add_marker(pytest.mark.xdist_group(_module(item)))
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(_group(item), rank.get(_module(item), len(rank))))  # stable
-    if NodeId is not None and getattr(config.option, "loadgroup", False):  # a loadgroup worker: `<id>@<group>`, as xdist meant
-        for item in items:
-            group = _group(item)
-            if group and "@" not in item.nodeid.rpartition("]")[2]:
-                item._id = NodeId.parse(f"{item.nodeid}@{group}")
+    for item in items:  # `<id>@<group>`, the id xdist's scheduler keeps on one worker
+        group = _group(item)
+        if NodeId is not None and group and "@" not in item.nodeid.rpartition("]")[2]:
+            item._id = NodeId.parse(f"{item.nodeid}@{group}")
