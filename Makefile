@@ -83,11 +83,12 @@ train-demo: install
 	$(PY) -m cs231n.demo
 
 # Tests and notebooks run on the offline digits data unless told otherwise (no network in CI);
-# pytest runs a process per core, so each uses one BLAS thread.
+# pytest runs a process per core, so each uses one BLAS thread; conftest.py hands the longest
+# groups out first, and the run ends with its ten slowest tests.
 test: install-dev
 	$(PY) -m mypy
 	CS231N_DATASET=$${CS231N_DATASET:-digits} OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
-	  $(PY) -m pytest -n $(JOBS) --dist loadgroup -q
+	  $(PY) -m pytest -n $(JOBS) --dist loadgroup -q --durations=10
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=assignments/a2 $(if $(filter 0,$(shell id -u)),--allow-root,)
