@@ -21,14 +21,14 @@ except ImportError:  # an older pytest reads the `_nodeid` xdist writes
     NodeId = None
 
 # files (by name, wherever they sit under tests/) whose tests share a module-scoped batch
-SHARED_BATCH = ("test_hostile_evidence", "test_hostile_notebooks", "test_hostile_isolation", "test_causes",
-                "test_hand_grades", "test_inert_pages", "test_browser", "test_judge")
+SHARED_BATCH = ("test_feedback_evidence", "test_notebook_kernels", "test_sandbox_in_a_batch", "test_causes",
+                "test_hand_grades", "test_pages_staff_open", "test_browser", "test_judge")
 
 # groups and files, longest first (measured with --durations, under load); the rest follow
-LONGEST_FIRST = ("grading_failures", "self_study", "jupyterhub", "student_release", "test_hostile_evidence",
+LONGEST_FIRST = ("grading_failures", "self_study", "jupyterhub", "student_release", "test_feedback_evidence",
                  "demo_class", "gradescope", "whose_failure", "stubbed_run", "test_notebooks", "hostile_metadata",
-                 "test_hostile_notebooks", "grading_scale", "test_judge", "test_hostile_isolation", "test_causes",
-                 "test_inert_pages", "test_hand_grades", "test_browser")
+                 "test_notebook_kernels", "grading_scale", "test_judge", "test_sandbox_in_a_batch", "test_causes",
+                 "test_pages_staff_open", "test_hand_grades", "test_browser")
 
 
 def _module(item):
