@@ -33,7 +33,10 @@ def stubbed_run(tmp_path_factory):
     env = {**os.environ, "STUBBED_RUN_REPORT": str(report),
            "PYTHONPATH": os.pathsep.join([str(tmp), str(ROOT / "tests")])}
     proc = subprocess.run(
+        # --confcutdir: not the instructor suite's root conftest.py, whose folder pytest would put first
+        # on sys.path, ahead of the stubbed copy
         [sys.executable, "-m", "pytest", "-q", "-p", "stubbed_run_plugin", "-p", "no:cacheprovider",
+         "--confcutdir", str(ROOT / "tests"),
          "-p", "no:randomly", "--hypothesis-seed=0", *tests],
         cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
     assert report.exists(), f"the stubbed run crashed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

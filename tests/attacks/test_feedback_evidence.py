@@ -24,6 +24,7 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
+from autograder.budget import TimeBudget
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.results.evidence import FAILED
 from autograder.sandbox.bubblewrap import isolation_available
@@ -144,7 +145,7 @@ def graded(tmp_path_factory):
     for name, hook in (("leaker", LEAK), ("swallow", SWALLOW), ("result-first", RESULT_FIRST)):
         _submission(subs / name, release, release / "cs231n", hook)
     assert not [c.error for c in collect(subs, course) if c.error]
-    kw = {"force": True, "progress": False, "judge_timeout": 10, "cell_timeout": 120}
+    kw = {"force": True, "progress": False, "budget": TimeBudget(judge_case=10, cell=120)}
     alone, failures = grade_all(course, students=["reference"], workers=1, **kw)
     assert failures == {}
     results, failures = grade_all(course, workers=2, **kw)

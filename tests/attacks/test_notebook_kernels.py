@@ -23,6 +23,7 @@ from course_fixtures import (HIDDEN_LINE, PLAIN_DOUBLE, grades_by_name, make_toy
                              write_toy_submission)
 from hostile_cells import DEAF_LOOP, FRAMES, error_flood, fork_bomb
 
+from autograder.budget import TimeBudget
 from autograder.config import ROOT, Course
 from autograder.notebooks.bounded_execute import MAX_CELL_OUTPUT_BYTES
 from autograder.notebooks.run import NBGRADER_MEMORY_MB
@@ -324,7 +325,7 @@ def graded(tmp_path_factory):
     for name, spec in students.items():
         write_toy_submission(release, subs / name, **spec)
     assert not [c.error for c in collect(subs, course) if c.error]
-    kw = {"force": True, "progress": False, "judge_timeout": 3, "cell_timeout": CELL_TIMEOUT}
+    kw = {"force": True, "progress": False, "budget": TimeBudget(judge_case=3, cell=CELL_TIMEOUT)}
     alone, alone_failures = grade_all(course, students=["honest"], workers=1, **kw)
     assert alone_failures == {}
     honest_digest = submission_digest(course.step_dir("submitted", "honest"))

@@ -25,6 +25,7 @@ from course_fixtures import grades_by_name, make_toy_source, write_toy_submissio
 from hostile_cells import DEAF_LOOP, fork_bomb
 from process_tree import pids_where, running, stat_fields
 
+from autograder.budget import TimeBudget
 from autograder.config import PACKAGE, ROOT, Course
 from autograder.sandbox import bubblewrap as sandbox
 from product_sandboxes import PYTHON, judge_run, package
@@ -240,7 +241,7 @@ def batch(tmp_path_factory):
     for folder, dirs, files in os.walk(course.root):
         for name in dirs + files:
             os.chmod(os.path.join(folder, name), 0o755 if name in dirs else 0o644)
-    kw = {"force": True, "progress": False, "judge_timeout": 5, "cell_timeout": CELL_TIMEOUT}
+    kw = {"force": True, "progress": False, "budget": TimeBudget(judge_case=5, cell=CELL_TIMEOUT)}
     alone, failures = grade_all(course, students=["honest"], workers=1, **kw)
     assert failures == {}
     watcher = Watcher()

@@ -405,7 +405,7 @@ def test_words_in_nbgraders_log_do_not_make_a_student_not_graded(tmp_path, monke
     assert not [c.error for c in collect(tmp_path / "subs", course) if c.error]
     job, = pending_jobs(course, ["ref1"], False, prepare(course), budget=TimeBudget(judge_case=5, cell=60))
 
-    def nbgrader_with_a_forged_tail(run, cwd, log_path, timeout, env):
+    def nbgrader_with_a_forged_tail(run, cwd, log_path, env, *, budget, notebooks):
         tail = "nbgrader autograde ran longer than 1 s: "
         Path(log_path).write_text("Copying ... -> ...\n" * 300 + tail + "y" * (4000 - len(tail)))
         return 0, False
