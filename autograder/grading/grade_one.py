@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 from pathlib import Path
 
@@ -51,6 +51,7 @@ class GradeJob:
     template_db: str
     source_root: str
     scratch_root: str
+    _: KW_ONLY  # the rest by name: a limit given in a path's place would be graded as nonsense
     dataset: str = "digits"
     course_root: str = ""
     digest: str = ""  # of the submission when the coordinator made the job

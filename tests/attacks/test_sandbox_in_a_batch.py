@@ -354,7 +354,8 @@ def test_a_notebook_budget_bounds_many_slow_cells(batch, tmp_path):
     write_toy_submission(batch.release, slow, cells=[f"import time\ntime.sleep(3)\nprint('slept {i}')" for i in range(8)])
     base, template_db, scratch = prepare(course)
     job = GradeJob("slow", course.assignment_id, str(slow), str(base), str(template_db), str(course.source_root),
-                   str(scratch), "digits", CELL_TIMEOUT, 5, str(course.root), notebook_budget=12)
+                   str(scratch), dataset="digits", course_root=str(course.root),
+                   budget=TimeBudget(cell=CELL_TIMEOUT, judge_case=5, notebook=12))
     result = grade_submission(job)
     assert result.timed_out == ["Toy"]
     nb = nbformat.read(Path(result.autograded_dir) / "Toy.ipynb", as_version=4)
@@ -409,8 +410,10 @@ def test_a_fork_bomb_does_not_stop_another_students_sandbox(tmp_path):
 
 
 WORKER = """import json, sys
+from autograder.budget import TimeBudget
 from autograder.grading.grade_one import GradeJob, grade_submission
-grade_submission(GradeJob(**json.loads(sys.argv[1])))
+job = json.loads(sys.argv[1])
+grade_submission(GradeJob(**{**job, "budget": TimeBudget.from_json(job["budget"])}))
 """
 
 
@@ -433,7 +436,8 @@ def test_killing_the_grading_worker_ends_everything_its_student_run_started(batc
     course = batch.course
     base, template_db, scratch = prepare(course)
     job = GradeJob("deaf", course.assignment_id, str(course.step_dir("submitted", "deaf")), str(base),
-                   str(template_db), str(course.source_root), str(scratch), "digits", 300, 5, str(course.root))
+                   str(template_db), str(course.source_root), str(scratch), dataset="digits",
+                   course_root=str(course.root), budget=TimeBudget(cell=300, judge_case=5))
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - the worker's, closed below
     worker = subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(asdict(job))], cwd=ROOT,
                               stdout=log, stderr=log)
