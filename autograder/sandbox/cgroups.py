@@ -5,7 +5,6 @@ together, its memory counters read, every process of it killed at the end.
     group = RunGroup(memory_mb=3072, pids=256)
     sandbox.sandboxed_popen(argv, box, group=group, ...)   # its processes join it before exec
     group.close()                                  # SIGKILL whatever is left, remove the cgroup
-
 docs/isolation.md, "Users and limits"."""
 from __future__ import annotations
 
