@@ -131,12 +131,7 @@ class Worker:
     def stop(self) -> None:
         if self.proc is not None:
             _sandbox.kill_tree(self.proc)
-            for stream in (self.proc.stdin, self.proc.stdout):
-                try:
-                    if stream is not None:
-                        stream.close()
-                except OSError:
-                    pass
+            _sandbox.close_pipes(self.proc)
 
     def _stderr_tail(self) -> str:
         try:

@@ -18,6 +18,7 @@ from typing import Any
 
 from autograder.budget import TimeBudget
 from autograder.config import ROOT, SECRET_ENV
+from autograder.sandbox.bubblewrap import close_pipes
 from autograder.sandbox.forked import die_with_parent, redirect_output, run_and_leave
 from autograder.errors import ZygoteFailed
 from autograder.notebooks.run import NbgraderRun, enter_run
@@ -106,12 +107,7 @@ class Zygote:
         if self.proc.poll() is None:
             self.proc.kill()  # its run child has a parent-death signal: it goes too
         self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
+        close_pipes(self.proc)
 
 
 _idle: list[Zygote] = []  # zygotes of this process not running anything

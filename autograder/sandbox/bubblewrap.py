@@ -322,6 +322,17 @@ def kill_tree(proc: subprocess.Popen[Any], wait: float = 5.0) -> None:
         log.warning("sandbox: process %s did not die after SIGKILL", proc.pid)
 
 
+def close_pipes(proc: subprocess.Popen[Any]) -> None:
+    """Close the parent's ends of proc's stdin and stdout pipes, ignoring errors (a process that
+    died may have left them broken)."""
+    for stream in (proc.stdin, proc.stdout):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+
+
 def end_user_processes(uid: int, wait: float = 5.0) -> int:
     """SIGKILL every process of the host user uid (a student run's), until none is left (dead
     ones waiting for their parent to collect them do not count). Returns how many were found at
