@@ -10,9 +10,8 @@ import csv
 import shutil
 
 import pytest
-from course_fixtures import write_toy_submission
+from course_fixtures import toy_course, write_server_config, write_toy_submission
 from test_browser import _require_browser, browser, page, serve  # noqa: F401
-from course_fixtures import write_server_config
 
 from autograder.budget import TimeBudget
 from autograder.config import Course
@@ -36,15 +35,11 @@ def graded(tmp_path_factory):
     """A course with one student's toy submission graded by grade_all (written answer waiting)."""
     from autograder.intake.collect import collect
     from autograder.grading.grade import grade_all
-    from autograder.release.build import build_release
-    from course_fixtures import make_toy_source
 
     if not isolation_available():
         pytest.skip("the sandbox needs bubblewrap (`apt-get install bubblewrap`)")
     tmp = tmp_path_factory.mktemp("hand")
-    course = Course(root=tmp / "course", db_url=f"sqlite:///{tmp / 'course' / 'gradebook.db'}",
-                    source_root=make_toy_source(tmp / "src"))
-    release = build_release(course)
+    course, release = toy_course(tmp)
     write_toy_submission(release, tmp / "subs" / STUDENT, edit=_answer)
     assert not [c.error for c in collect(tmp / "subs", course) if c.error]
     results, failures = grade_all(course, workers=1, force=True, progress=False, budget=TimeBudget(judge_case=3, cell=30))

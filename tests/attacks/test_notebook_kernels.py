@@ -19,12 +19,11 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
-from course_fixtures import (HIDDEN_LINE, PLAIN_DOUBLE, grades_by_name, make_toy_source,
-                             write_toy_submission)
+from course_fixtures import HIDDEN_LINE, PLAIN_DOUBLE, grades_by_name, toy_course, write_toy_submission
 from hostile_cells import DEAF_LOOP, FRAMES, error_flood, fork_bomb
 
 from autograder.budget import TimeBudget
-from autograder.config import ROOT, Course
+from autograder.config import ROOT
 from autograder.notebooks.bounded_execute import MAX_CELL_OUTPUT_BYTES
 from autograder.notebooks.run import NBGRADER_MEMORY_MB
 from autograder.sandbox.bubblewrap import isolation_available
@@ -293,14 +292,11 @@ def graded(tmp_path_factory):
     from autograder.intake.collect import collect
     from autograder.grading.grade import grade_all
     from autograder.grading.grade_one import submission_digest
-    from autograder.release.build import build_release
 
     if not isolation_available():
         pytest.skip("the sandbox needs bubblewrap (`apt-get install bubblewrap`)")
     tmp = tmp_path_factory.mktemp("hostile")
-    course = Course(root=tmp / "course", db_url=f"sqlite:///{tmp / 'course' / 'gradebook.db'}",
-                    source_root=make_toy_source(tmp / "src"))
-    release = build_release(course)
+    course, release = toy_course(tmp)
     subs = tmp / "subs"
     listener = Listener()
     reads, read_labels = _reads(course)

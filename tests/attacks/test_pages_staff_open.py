@@ -18,11 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from base64 import b64encode
 
 import pytest
-from course_fixtures import write_server_config, write_toy_submission
+from course_fixtures import toy_course, write_server_config, write_toy_submission
 from test_browser import _require_browser, browser, page, serve  # noqa: F401 (browser, page: fixtures)
 
 from autograder.budget import TimeBudget
-from autograder.config import ROOT, Course
 from autograder.sandbox.bubblewrap import isolation_available
 
 pytestmark = pytest.mark.slow
@@ -141,16 +140,12 @@ def graded(tmp_path_factory, listener):
     """The course with the hostile submission graded by grade_all."""
     from autograder.intake.collect import collect
     from autograder.grading.grade import grade_all
-    from autograder.release.build import build_release
-    from course_fixtures import make_toy_source
 
     _require_browser()
     if not isolation_available():
         pytest.skip("the sandbox needs bubblewrap (`apt-get install bubblewrap`)")
     tmp = tmp_path_factory.mktemp("inert")
-    course = Course(root=tmp / "course", db_url=f"sqlite:///{tmp / 'course' / 'gradebook.db'}",
-                    source_root=make_toy_source(tmp / "src"))
-    release = build_release(course)
+    course, release = toy_course(tmp)
     write_toy_submission(release, tmp / "subs" / STUDENT, cells=hostile_cells(listener.port),
                          edit=_edit(listener.port))
     assert not [c.error for c in collect(tmp / "subs", course) if c.error]

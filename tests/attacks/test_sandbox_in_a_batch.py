@@ -21,12 +21,12 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
-from course_fixtures import grades_by_name, make_toy_source, write_toy_submission
+from course_fixtures import grades_by_name, toy_course, write_toy_submission
 from hostile_cells import DEAF_LOOP, fork_bomb
 from process_tree import pids_where, running, stat_fields
 
 from autograder.budget import TimeBudget
-from autograder.config import PACKAGE, ROOT, Course
+from autograder.config import PACKAGE, ROOT
 from autograder.sandbox import bubblewrap as sandbox
 from product_sandboxes import PYTHON, judge_run, package
 from user_slots import slot
@@ -214,12 +214,9 @@ class Watcher:
 def batch(tmp_path_factory):
     from autograder.intake.collect import collect
     from autograder.grading.grade import grade_all
-    from autograder.release.build import build_release
 
     top = _world_readable_folder("/srv" if os.path.isdir("/srv") else "/tmp")
-    course = Course(root=top / "course", db_url=f"sqlite:///{top / 'course' / 'gradebook.db'}",
-                    source_root=make_toy_source(top / "src"))
-    release = build_release(course)
+    course, release = toy_course(top)
     subs = top / "subs"
     bait = HostBait(top)
     reads = [str(subs / "honest" / "cs231n" / "layers.py"),
