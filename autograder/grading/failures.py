@@ -82,6 +82,8 @@ def kernel_death_failure(deaths: Iterable[Death]) -> str | None:
     every one was the student's (a score: the notebook stopped where its kernel died)."""
     for death in deaths:
         host = death.hosts_doing()
+        if host and death.at_start:
+            return f"the kernel of {death.notebook}.ipynb failed on the grader's side: {host}: grade again"
         if host:
             return (f"the kernel of {death.notebook}.ipynb was killed from outside the student's limits ({host}): "
                     "grade again, with more memory free on the grading machine if the OOM killer did it")

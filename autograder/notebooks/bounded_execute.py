@@ -33,6 +33,9 @@ ERROR_PAST_CAPS = (100, 300, 3)  # past them: only a cell's first error is kept,
 RUN_FULL_BYTES = 1 << 20  # free space under which a kernel has filled the run's tmpfs
 
 
+_kernels_started = 0  # by this process: nbgrader's of one run (forked afresh for each)
+
+
 def _message_bytes(content: object) -> int:
     """What content takes in a notebook file at most: its JSON, every non-ASCII character escaped."""
     return len(json.dumps(content, default=str))
@@ -40,6 +43,14 @@ def _message_bytes(content: object) -> int:
 
 class CellOverrun(Exception):
     """A cell ran past its time; its kernel has been killed."""
+
+
+class KernelNotStarted(RuntimeError):
+    """The notebook's kernel did not start; death: whose failure that is (kernel_deaths.Death)."""
+
+    def __init__(self, message: str, death: kernel_deaths.Death) -> None:
+        super().__init__(message)
+        self.death = death
 
 
 def _error(ename: str, text: str) -> NotebookNode:
@@ -64,7 +75,14 @@ def bounded_context() -> zmq.asyncio.Context:
 
 
 class BoundedKernelManager(AsyncKernelManager):
-    """Every socket talking to the kernel refuses messages over MAX_MESSAGE_BYTES."""
+    """Every socket talking to the kernel refuses messages over MAX_MESSAGE_BYTES; launcher: the
+    process started for the kernel (the kernelspec's launcher), kept after a failed start."""
+
+    launcher: Any = None
+
+    async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
+        await super().start_kernel(**kwargs)
+        self.launcher = getattr(self.provisioner, "process", None)
 
     @default("context")
     def _bounded_context_default(self) -> zmq.asyncio.Context:
@@ -91,7 +109,8 @@ class BoundedExecute(Execute):
     error output, and the notebook's name is appended to overrun_report. After each cell, if
     the run's tmpfs (run_folder) has under RUN_FULL_BYTES free, the notebook's name is
     appended to full_report (once). A kernel that dies stops its notebook the same way, and
-    the death, with the counters that tell whose it is, goes to death_report."""
+    the death, with the counters that tell whose it is, goes to death_report; a kernel that does
+    not start ends the run when that is the grader's failure, else every code cell says so."""
 
     max_cell_output_bytes = Integer(MAX_CELL_OUTPUT_BYTES, config=True,
                                     help="Outputs kept per cell, errors included.")
@@ -121,17 +140,45 @@ class BoundedExecute(Execute):
         self._name = ((resources or {}).get("metadata") or {}).get("name", "notebook")
         spec = RunSpec.of_this_run()
         self._groups = (spec.group if spec else [], kernel_deaths.own_run_group())
-        nb, resources = super().preprocess(nb, resources, km)
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        except KernelNotStarted as error:
+            if error.death.hosts_doing():
+                raise  # the grader's: the student is not graded
+            self.log.error("%s", error)  # the student's: this notebook alone scores nothing
+            for cell in nb.cells:
+                if cell.cell_type == "code" and cell.source.strip():
+                    cell.outputs = [_error("NotRun", f"not run: {error.death.message()}")]
+            return nb, resources or {}
         info = nb.metadata.get("language_info")  # the kernel's word, kept uncounted: keep it small
         if info is not None and _message_bytes(info) > 4096:
             nb.metadata["language_info"] = {"name": "python"}
         return nb, resources
 
     async def async_start_new_kernel_client(self) -> Any:
-        kc = await super().async_start_new_kernel_client()
+        global _kernels_started
+        before, launcher = kernel_deaths.counters(*self._groups), getattr(self.km, "launcher", None)
+        try:
+            kc = await super().async_start_new_kernel_client()
+        except Exception as error:  # nbclient has dropped its kernel manager (self.km) by now
+            raise self._not_started(before, launcher, error) from error
+        _kernels_started += 1
         self._watches = [channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
                          for channel in (kc.shell_channel, kc.iopub_channel)]
         return kc
+
+    def _not_started(self, before: kernel_deaths.Counters, process: Any, error: Exception) -> KernelNotStarted:
+        """Record the kernel that did not start (a Death at_start); the error to raise, with the
+        exit status of its launcher (process) and the end of its log."""
+        launcher_exit = process.poll() if process is not None else None
+        death = kernel_deaths.Death.between(self._name, 0, before, kernel_deaths.counters(*self._groups),
+                                            launcher_exit, at_start=True, first_of_run=_kernels_started == 0)
+        if self.death_report:
+            kernel_deaths.record(self.death_report, death)
+        spec = RunSpec.of_this_run()
+        log = spec.log_tail(f"kernel-{process.pid}.log", 600).strip() if spec and process is not None else ""
+        return KernelNotStarted(f"the kernel of {self._name} did not start ({type(error).__name__}: {error}); its "
+                                f"launcher's exit status: {launcher_exit}; its log ends: {log or '(empty)'}", death)
 
     async def _async_cleanup_kernel(self) -> None:
         for watch in self._watches:

@@ -92,9 +92,11 @@ def _rose(before: int | None, after: int | None) -> bool:
 
 @dataclass(frozen=True)
 class Death:
-    """A kernel that died while a cell ran: where; whether the machine's, the run's OOM killer
-    acted meanwhile (counts; run_oom_kills None: no cgroup to ask); whether the run, or its
-    nbgrader, reached its own limit; how its launcher ended (None: running; < 0: by that signal)."""
+    """A kernel that died while a cell ran (or, at_start, before it answered at all): where;
+    whether the machine's, the run's OOM killer acted meanwhile (counts; run_oom_kills None: no
+    cgroup to ask); whether the run, or its nbgrader, reached its own limit; how its launcher
+    ended (None: running; < 0: by that signal); first_of_run: no kernel of the run had started
+    before, so none of the student's code had run yet."""
 
     notebook: str
     cell: int
@@ -103,19 +105,27 @@ class Death:
     run_at_limit: bool
     nbgrader_at_limit: bool = False
     launcher_exit: int | None = None
+    at_start: bool = False
+    first_of_run: bool = False
 
     @classmethod
     def between(cls, notebook: str, cell: int, before: Counters, after: Counters,
-                launcher_exit: int | None = None) -> Death:
+                launcher_exit: int | None = None, at_start: bool = False, first_of_run: bool = False) -> Death:
         """The death of a kernel in cell, from the Counters before it ran and after it died."""
         kills = (None if before.run_oom_kills is None or after.run_oom_kills is None  # the cgroup could not be read
                  else after.run_oom_kills - before.run_oom_kills)
         return cls(notebook, cell, after.host_oom_kills - before.host_oom_kills, kills,
                    _rose(before.run_failed, after.run_failed) or after.run_at_limit,
-                   _rose(before.nbgrader_failed, after.nbgrader_failed) or after.nbgrader_at_limit, launcher_exit)
+                   _rose(before.nbgrader_failed, after.nbgrader_failed) or after.nbgrader_at_limit, launcher_exit,
+                   at_start, first_of_run)
 
     def hosts_doing(self) -> str:
-        """Why this death is the grader's (the host's), or "" when it is the student's."""
+        """Why this death is the grader's (the host's), or "" when it is the student's. A kernel
+        that did not start when it was the run's first had run none of the student's code: the
+        grader's; a later one may have been stopped by an earlier kernel (they share a sandbox)."""
+        if self.at_start and self.first_of_run:
+            exit_ = "" if self.launcher_exit is None else f", its launcher's exit status {self.launcher_exit}"
+            return f"it did not start, before any of the student's code had run{exit_}"
         if self.launcher_exit is not None and self.launcher_exit < 0:  # out of the student's reach...
             if self.nbgrader_at_limit:  # ...unless their run's nbgrader reached its own limit
                 return ""
@@ -128,11 +138,14 @@ class Death:
         return ""
 
     def message(self) -> str:
-        """The error shown in the cell where the kernel died."""
+        """The error shown in the cell where the kernel died (or, at_start, in nbgrader's log)."""
         host = self.hosts_doing()
         if host:
             return f"the kernel was killed from outside: {host}; this notebook is graded again"
         limit = " after its run reached its own memory limit" if self.run_at_limit or self.nbgrader_at_limit else ""
+        if self.at_start:
+            return (f"the kernel died before it answered{limit} (an earlier notebook's kernel shares its sandbox "
+                    "and may have stopped it), so none of this notebook's cells ran")
         return (f"the kernel died while this cell ran{limit} (it ended itself, or was killed for "
                 "passing its own limits), so this cell and the cells after it did not run")
 

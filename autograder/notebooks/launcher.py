@@ -93,15 +93,8 @@ def _check_zygote_address(address: str, uid: int) -> None:
         raise PermissionError(f"{address} is not the socket of the run's user")
 
 
-def _zygote_log_tail(spec: RunSpec | None, size: int = 2000) -> str:
-    if spec is None:
-        return "(no log)"
-    try:
-        with open(os.path.join(spec.logs, "kernel-zygote.log"), "rb") as log:
-            log.seek(max(0, log.seek(0, os.SEEK_END) - size))
-            return log.read().decode(errors="replace")
-    except OSError:
-        return "(no log)"
+def _zygote_log_tail(spec: RunSpec | None) -> str:
+    return (spec.log_tail("kernel-zygote.log") if spec else "") or "(no log)"
 
 
 def launch(args: list[str]) -> int:

@@ -97,6 +97,15 @@ class RunSpec:
         """The spec SPEC_ENV names in this process's environment (None outside a run)."""
         return cls.load(os.environ[SPEC_ENV]) if os.environ.get(SPEC_ENV) else None
 
+    def log_tail(self, name: str, size: int = 2000) -> str:
+        """The last size bytes of the run's log `name` (in logs), as text; "" if it cannot be read."""
+        try:
+            with open(os.path.join(self.logs, name), "rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - size))
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
 
 @contextmanager
 def sandboxed_nbgrader(nbgrader_args: list[str], run_dir: str | Path, *, limits: Mapping[str, int] | None = None,

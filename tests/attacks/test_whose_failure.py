@@ -5,6 +5,8 @@
   failure: "not graded", and the next run grades the student in full;
 - a kernel that kills itself, or passes its own run's memory limit, is the student's: a score,
   the notebook graded on the cells that ran before;
+- a run's first kernel that does not start (before any of the student's code ran) is the
+  grader's; a later one, which an earlier kernel may have stopped, costs its notebook alone;
 - a notebook that cannot be read (not JSON, nested 100,000 deep, not a valid notebook) costs that
   notebook alone: the student's other notebook is graded in full.
 """
@@ -246,6 +248,55 @@ def test_a_grader_process_killed_by_a_signal_is_not_graded_and_the_next_run_grad
 
     results, failures = grade_all(course, workers=1, **KW)
     assert failures == {} and _full_marks(results["honest"]) and not_graded(course) == {}
+
+
+def test_a_first_kernel_that_does_not_start_is_not_graded_and_the_next_run_grades_it(tmp_path):
+    """The run's kernel zygote does not start within its time (a loaded machine; here a budget
+    of 1 s, less than its imports take), so the first notebook's kernel cannot start, before any
+    of the student's code ran. Before: stored as graded, the notebook 0 ("some notebooks could not be run").
+    Now: not graded, saying so, and the next run grades the student in full."""
+    _needs_sandbox()
+    course = _course(tmp_path)
+    _submit(course, tmp_path / "subs", "honest")
+    results, failures = grade_all(course, workers=1, progress=False,
+                                  budget=TimeBudget(judge_case=5, cell=120, kernel_zygote_start=1))
+    assert results == {} and list(failures) == ["honest"] and merged_digests(course) == {}
+    why = not_graded(course)["honest"].reason
+    assert "the kernel of Toy.ipynb failed on the grader's side: it did not start, before any of the " \
+           "student's code had run, its launcher's exit status 2" in why, not_graded(course)["honest"].log
+    results, failures = grade_all(course, workers=1, **KW)
+    assert failures == {} and _full_marks(results["honest"]) and not_graded(course) == {}
+
+
+ZYGOTE_KILL = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)  # the run's kernel zygote"
+
+
+def test_a_kernel_that_stops_the_next_kernels_start_costs_its_student_not_the_grader(tmp_path):
+    """The first notebook's kernel kills the run's kernel zygote (its parent, in its sandbox),
+    so the second notebook's kernel cannot start. That is the student's doing: graded, that
+    notebook alone scoring nothing (before: both), never "not graded" (a run the student could
+    make fail on every try)."""
+    _needs_sandbox()
+    course = _course(tmp_path, notebooks=("Toy", "Zeta"))
+    (tmp_path / "subs" / "saboteur").mkdir(parents=True)
+    for path in sorted(course.source.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        if path.stem == "Toy":  # graded first (by name)
+            nb.cells.append(new_code_cell(ZYGOTE_KILL))
+        nbformat.write(nb, tmp_path / "subs" / "saboteur" / path.name)
+    shutil.copytree(PACKAGE, tmp_path / "subs" / "saboteur" / "cs231n",
+                    ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
+    assert not [c.error for c in collect(tmp_path / "subs", course) if c.error]
+    results, failures = grade_all(course, workers=1, **KW)
+    assert failures == {} and not_graded(course) == {}, failures
+    assert set(merged_digests(course)) == {"saboteur"}
+    result = results["saboteur"]
+    assert result.kernel_died == ["Zeta"] and _full_marks(result, "Toy"), result.nbgrader_log
+    zeta = {g.name: g for nb in result.notebooks if nb.notebook == "Zeta" for g in nb.grades}
+    assert zeta and all(not g.auto_score for g in zeta.values()), zeta
+    autograded = nbformat.read(course.step_dir("autograded", "saboteur") / "Zeta.ipynb", as_version=4)
+    said = {o.evalue for c in autograded.cells if c.cell_type == "code" for o in c.outputs}
+    assert len(said) == 1 and "the kernel died before it answered" in said.pop()
 
 
 # --------------------------------------------------------------------------------------------
