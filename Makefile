@@ -9,7 +9,9 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP_USER := $(VENV)/.installed-user
 STAMP_DEV  := $(VENV)/.installed-dev
 EXT_SRC    := $(wildcard cs231n/*.pyx) setup.py pyproject.toml
-JOBS   ?= auto
+# test processes: one more than the cores, since a test often waits (kernels, servers, sleeping
+# cells); docs/DECISIONS.md has the measurement
+JOBS   ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 .PHONY: install install-dev install-torch build demo train-demo test test-fast lab bench bench-grading data clean help browser sandbox proxy \
         self-study grade-mine compare
@@ -83,12 +85,14 @@ train-demo: install
 	$(PY) -m cs231n.demo
 
 # Tests and notebooks run on the offline digits data unless told otherwise (no network in CI);
-# pytest runs a process per core, so each uses one BLAS thread; conftest.py hands the longest
-# groups out first, and the run ends with its ten slowest tests.
+# pytest runs JOBS processes, each with one BLAS thread; conftest.py hands the longest groups out
+# first, and the run ends with its ten slowest tests. mypy checks the types meanwhile: both must pass.
 test: install-dev
-	$(PY) -m mypy
+	@$(PY) -m mypy > $(VENV)/mypy.out 2>&1 & mypy=$$!; \
 	CS231N_DATASET=$${CS231N_DATASET:-digits} OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
-	  $(PY) -m pytest -n $(JOBS) --dist loadgroup -q --durations=10
+	  $(PY) -m pytest -n $(JOBS) --dist loadgroup -q --durations=10; tests=$$?; \
+	wait $$mypy; typed=$$?; cat $(VENV)/mypy.out; \
+	test $$tests = 0 && test $$typed = 0
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=assignments/a2 $(if $(filter 0,$(shell id -u)),--allow-root,)

@@ -6,7 +6,7 @@ which the student release ships.
   both workers and each worker graded every module-scoped batch itself.
 - A file whose tests read one module-scoped graded batch runs on one worker (an xdist group), so
   the batch is graded once, not once per worker.
-- The longest groups are handed out first, the many short tests last, so both workers finish
+- The longest groups are handed out first, the many short tests last, so the workers finish
   together (xdist's own order is by test count, which put hour-long groups of one test last).
 - nbgrader reads its migration head by running `alembic heads` for every new gradebook (seconds
   each, twice per course); each test process reads it once.
@@ -24,11 +24,13 @@ except ImportError:  # an older pytest reads the `_nodeid` xdist writes
 SHARED_BATCH = ("test_feedback_evidence", "test_notebook_kernels", "test_sandbox_in_a_batch", "test_causes",
                 "test_hand_grades", "test_pages_staff_open", "test_browser", "test_judge")
 
-# groups and files, longest first (measured with --durations, under load); the rest follow
-LONGEST_FIRST = ("grading_failures", "self_study", "jupyterhub", "student_release", "test_feedback_evidence",
-                 "demo_class", "gradescope", "whose_failure", "stubbed_run", "test_notebooks", "hostile_metadata",
-                 "test_notebook_kernels", "grading_scale", "test_judge", "test_sandbox_in_a_batch", "test_causes",
-                 "test_pages_staff_open", "test_hand_grades", "test_browser")
+# groups and files, longest first (each one's total, from a whole run's --junitxml on 3 workers);
+# the rest follow
+LONGEST_FIRST = ("whose_failure", "self_study", "gradescope", "grading_failures", "student_release", "grading_scale",
+                 "jupyterhub", "test_notebooks", "test_feedback_evidence", "test_notebook_kernels", "demo_class",
+                 "test_sandbox_in_a_batch", "test_secrets_on_command_lines", "test_torch_optional",
+                 "test_pages_staff_open", "test_task_isolation", "test_causes", "test_judge", "hostile_metadata",
+                 "test_student_runs", "stubbed_run", "test_hand_grades", "test_browser")
 
 
 def _module(item):
