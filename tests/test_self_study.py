@@ -173,7 +173,8 @@ def test_grade_mine_as_an_unprivileged_user_gives_the_reference_full_marks_and_a
     """The reference filled into a copy of the workspace (the package's task files and the source
     notebooks, as tests/course_fixtures.make_small_class makes a reference submission), graded by
     `grade-mine` as uid 65534 through the real pipeline: the judge and the notebooks in bubblewrap
-    as that user (self mode, rlimits), the feedback page written into the workspace."""
+    as that user (self mode, rlimits), the feedback page written into the workspace. It is also
+    the suite's run of every source notebook top to bottom with all its checks passing."""
     if os.geteuid() != 0:
         pytest.skip("switching to an unprivileged user needs root")
     if not shutil.which("setpriv"):
@@ -213,6 +214,10 @@ def test_grade_mine_as_an_unprivileged_user_gives_the_reference_full_marks_and_a
     assert page.stat().st_uid == NOBODY
     html = page.read_text()
     assert "conv_forward_naive" in html and f"<strong>{score:g}</strong>" in html
+    # every source notebook ran top to bottom, no cell raising, timing out or left unrun (the
+    # suite's one run of the real notebooks with their solutions: autograder.results.causes words)
+    for said in ("the first error was in", "ran out of time", "did not run", "its kernel died", "could not be read"):
+        assert said not in html, re.findall(rf"[^<>]*{said}[^<>]*", html)
     # it graded this workspace and nothing else: the checkout's course folder is as it was
     after = sorted(p.name for p in (ROOT / "course").iterdir()) if (ROOT / "course").is_dir() else None
     assert after == course_before
