@@ -138,7 +138,7 @@ class BoundedExecute(Execute):
         self._output_bytes, self._cut, self._kept = {}, set(), 0  # per cell; cells cut; the notebook's
         self._too_big = False
         self._name = ((resources or {}).get("metadata") or {}).get("name", "notebook")
-        spec = RunSpec.of_this_run()
+        self._spec = spec = RunSpec.of_this_run()
         self._groups = (spec.group if spec else [], kernel_deaths.own_run_group())
         try:
             nb, resources = super().preprocess(nb, resources, km)
@@ -175,7 +175,7 @@ class BoundedExecute(Execute):
                                             launcher_exit, at_start=True, first_of_run=_kernels_started == 0)
         if self.death_report:
             kernel_deaths.record(self.death_report, death)
-        spec = RunSpec.of_this_run()
+        spec = self._spec
         log = spec.log_tail(f"kernel-{process.pid}.log", 600).strip() if spec and process is not None else ""
         return KernelNotStarted(f"the kernel of {self._name} did not start ({type(error).__name__}: {error}); its "
                                 f"launcher's exit status: {launcher_exit}; its log ends: {log or '(empty)'}", death)

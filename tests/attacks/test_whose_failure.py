@@ -74,13 +74,14 @@ def _course(tmp, notebooks=("Toy",)):
     return course
 
 
-def _submit(course, folder, student, cells=(), broken=None):
-    """Collect a copy of the reference with code `cells` appended to every notebook; broken:
-    {notebook: bytes} written over those notebooks."""
+def _submit(course, folder, student, cells=(), broken=None, into=None):
+    """Collect a copy of the reference with code `cells` appended to every notebook (or to those
+    named in `into`); broken: {notebook: bytes} written over those notebooks."""
     (folder / student).mkdir(parents=True)
     for path in sorted(course.source.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        nb.cells.extend(new_code_cell(code) for code in cells)
+        if into is None or path.stem in into:
+            nb.cells.extend(new_code_cell(code) for code in cells)
         nbformat.write(nb, folder / student / path.name)
     for name, data in (broken or {}).items():
         (folder / student / f"{name}.ipynb").write_bytes(data)
@@ -278,15 +279,7 @@ def test_a_kernel_that_stops_the_next_kernels_start_costs_its_student_not_the_gr
     make fail on every try)."""
     _needs_sandbox()
     course = _course(tmp_path, notebooks=("Toy", "Zeta"))
-    (tmp_path / "subs" / "saboteur").mkdir(parents=True)
-    for path in sorted(course.source.glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        if path.stem == "Toy":  # graded first (by name)
-            nb.cells.append(new_code_cell(ZYGOTE_KILL))
-        nbformat.write(nb, tmp_path / "subs" / "saboteur" / path.name)
-    shutil.copytree(PACKAGE, tmp_path / "subs" / "saboteur" / "cs231n",
-                    ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
-    assert not [c.error for c in collect(tmp_path / "subs", course) if c.error]
+    _submit(course, tmp_path / "subs", "saboteur", cells=[ZYGOTE_KILL], into=("Toy",))  # Toy runs first (by name)
     results, failures = grade_all(course, workers=1, **KW)
     assert failures == {} and not_graded(course) == {}, failures
     assert set(merged_digests(course)) == {"saboteur"}
