@@ -29,7 +29,7 @@ def toy_notebook(readonly_helper=False, code_answer=False):
                                 "cs231n": {"points": 6, "extra_credit": 0}})
     nb.cells = [
         new_markdown_cell("# Toy assignment"),
-        new_code_cell("import sys\nprint('preloaded:', 'sklearn.datasets' in sys.modules)\n"
+        new_code_cell("import sys\nprint('preloaded:', 'numpy' in sys.modules, 'not used:', 'sklearn' in sys.modules)\n"
                       "import numpy as np\nfrom cs231n.layers import relu_forward\nfrom cs231n.checks import check_close\n"
                       "from cs231n.layer_utils import FAST_LAYERS\nprint('fast layers:', FAST_LAYERS)"),
         new_code_cell(f"def double(x):\n    ### BEGIN SOLUTION\n    {SOLUTION_LINE}\n    ### END SOLUTION",

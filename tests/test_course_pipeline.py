@@ -185,12 +185,13 @@ def test_graded_notebooks_run_with_the_compiled_fast_layers(demo):
 
 @pytest.mark.skipif(not isolation_available(), reason="the kernel zygote serves isolated runs (root)")
 def test_graded_kernels_come_from_the_runs_kernel_zygote(demo):
-    """A graded kernel starts with what every notebook imports already imported
-    (autograder/notebooks/kernel_zygote.py), instead of importing it again in every notebook."""
+    """A graded kernel starts with what the assignment imports already imported
+    (autograder/notebooks/kernel_zygote.py), instead of importing it again in every notebook:
+    the toy's numpy, and none of what only the real assignment uses (sklearn's digits)."""
     course, _, _ = demo
     nb = nbformat.read(course.step_dir("autograded", "reference") / "Toy.ipynb", as_version=4)
     printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
-    assert "preloaded: True" in printed
+    assert "preloaded: True not used: False" in printed
 
 
 def test_one_wrong_function_loses_exactly_its_points(demo):

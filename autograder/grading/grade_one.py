@@ -128,6 +128,7 @@ def run_nbgrader_autograde(job: GradeJob, private_root: str | Path) -> Autograde
     from autograder.notebooks import kernel_deaths
     from autograder.notebooks.run import NBGRADER_MEMORY_MB, preprocessor_args, sandboxed_nbgrader
     from autograder.notebooks.nbgrader_zygote import run_nbgrader
+    from autograder.notebooks.preload import modules_to_preload
 
     private_root = Path(private_root)
     db_url = f"sqlite:///{private_root / 'gradebook.db'}"
@@ -145,9 +146,11 @@ def run_nbgrader_autograde(job: GradeJob, private_root: str | Path) -> Autograde
     env.update(kernel_env)
     log, overruns, filled = run_dir / "nbgrader.log", run_dir / "timed-out.txt", run_dir / "filled.txt"
     died = run_dir / "deaths.txt"
-    notebooks = max(1, len(list((Path(job.source_root) / job.assignment_id).glob("*.ipynb"))))
+    sources = sorted((Path(job.source_root) / job.assignment_id).glob("*.ipynb"))
+    notebooks = max(1, len(sources))
     timeout = job.budget.nbgrader_run(notebooks)
-    with sandboxed_nbgrader(nbgrader_args, run_dir, env=kernel_env, budget=job.budget,
+    preload = modules_to_preload(sources, Path(job.base_package))
+    with sandboxed_nbgrader(nbgrader_args, run_dir, env=kernel_env, budget=job.budget, preload=preload,
                             overrun_report=overruns, full_report=filled, death_report=died) as run:
         returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, env=env, budget=job.budget,
                                              notebooks=notebooks)

@@ -1,8 +1,9 @@
-"""The kernel zygote: inside a student run's sandbox, a process that imported what every notebook
-imports (2 s per kernel saved) and forks one kernel per launcher's KernelRequest, answering with
-a KernelReply and the kernel's pidfd; when the launcher goes or the kernel ends, it kills all the
-kernel left. Runs by path in the sandbox (`python -I -S kernel_zygote.py SITE_PACKAGES SOCKET
-READY_FD`), beside forked.py: standard library only. docs/isolation.md, "Notebook kernels"."""
+"""The kernel zygote: inside a student run's sandbox, a process that imported what the assignment's
+notebooks import (autograder.notebooks.preload; 2 s per kernel saved) and forks one kernel per
+launcher's KernelRequest, answering with a KernelReply and the kernel's pidfd; when the launcher
+goes or the kernel ends, it kills all the kernel left. Runs by path in the sandbox
+(`python -I -S kernel_zygote.py SITE_PACKAGES SOCKET READY_FD MODULE...`), beside forked.py:
+standard library only. docs/isolation.md, "Notebook kernels"."""
 from __future__ import annotations
 
 import json
@@ -22,9 +23,6 @@ if __name__ == "__main__":  # run by path in the sandbox: forked.py lies next to
 else:
     from autograder.sandbox.forked import read_line, redirect_fds, run_and_leave
 
-PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "IPython", "numpy",
-           "scipy.signal", "scipy.special", "matplotlib", "matplotlib.pyplot",
-           "matplotlib_inline.backend_inline", "sklearn.datasets", "skimage.transform", "skimage.data")
 SOCKET_NAME = "kernel-zygote.sock"
 SOCKET_ENV = "CS231N_KERNEL_ZYGOTE"
 MAX_REQUEST = 1 << 20
@@ -139,11 +137,12 @@ def _from_outside(conn: socket.socket) -> bool:
     return pid == 0
 
 
-def serve(address: str, ready_fd: int) -> None:
-    """The zygote: import PRELOAD, then one kernel per connection, until the sandbox ends."""
+def serve(address: str, ready_fd: int, preload: Iterable[str]) -> None:
+    """The zygote: import the modules named in preload, then one kernel per connection, until the
+    sandbox ends."""
     import importlib
 
-    for name in PRELOAD:
+    for name in preload:
         try:
             importlib.import_module(name)
         except ImportError as error:  # a kernel imports it itself, or fails as it would anyway
@@ -192,4 +191,4 @@ def serve(address: str, ready_fd: int) -> None:
 
 if __name__ == "__main__":
     sys.path.append(sys.argv[1])  # the venv's site-packages (-S left it out)
-    serve(sys.argv[2], int(sys.argv[3]))
+    serve(sys.argv[2], int(sys.argv[3]), sys.argv[4:])

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 
 from autograder.budget import TimeBudget
 from autograder.notebooks import kernel_zygote
+from autograder.notebooks.preload import EVERY_MODULE
 from autograder.sandbox import bubblewrap as _sandbox
 from autograder.sandbox import forked
 
@@ -64,7 +65,8 @@ class RunSpec:
     """The run as the grader made it, for enter_run, the launchers and BoundedExecute: a JSON
     file of the grader's, named by SPEC_ENV. uid, gid: the run's user; limits: its sandbox's;
     env: variables the kernels get; shared: its shared folder (a tmpfs of its own if tmpfs);
-    group: the kernels' cgroup folders; logs: the kernels' logs; budget: its time limits."""
+    group: the kernels' cgroup folders; logs: the kernels' logs; budget: its time limits;
+    preload: the modules its kernel zygote imports (autograder.notebooks.preload)."""
 
     uid: int
     gid: int
@@ -75,6 +77,7 @@ class RunSpec:
     group: list[str]
     logs: str
     budget: TimeBudget = TimeBudget()
+    preload: tuple[str, ...] = EVERY_MODULE
 
     def to_json(self) -> dict[str, Any]:
         return {**{f.name: getattr(self, f.name) for f in fields(self)},
@@ -83,7 +86,8 @@ class RunSpec:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunSpec:
         return cls(**{**data, "limits": _sandbox.Limits(**data["limits"]),
-                      "budget": TimeBudget.from_json(data.get("budget", {}))})
+                      "budget": TimeBudget.from_json(data.get("budget", {})),
+                      "preload": tuple(data.get("preload", EVERY_MODULE))})
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1))
@@ -110,6 +114,7 @@ class RunSpec:
 @contextmanager
 def sandboxed_nbgrader(nbgrader_args: list[str], run_dir: str | Path, *, limits: Mapping[str, int] | None = None,
                        env: Mapping[str, str] | None = None, uid_slot: int | None = None, budget: TimeBudget = TimeBudget(),
+                       preload: Sequence[str] = EVERY_MODULE,
                        overrun_report: str | Path | None = None, full_report: str | Path | None = None,
                        death_report: str | Path | None = None) -> Iterator[NbgraderRun]:
     """Yields the NbgraderRun that runs `nbgrader *nbgrader_args` with every kernel sandboxed.
@@ -118,7 +123,8 @@ def sandboxed_nbgrader(nbgrader_args: list[str], run_dir: str | Path, *, limits:
     the run's tmpfs: what a kernel writes never reaches the grader's disk.
     limits: Limits fields overriding KERNEL_LIMITS. env: variables the kernels get (on top of a
     minimal PATH/HOME/LANG and ENV_PASSED). uid_slot: the run's user (sandbox.student_user).
-    budget: the time limits (cell, notebook, kernel_zygote_start). overrun_report: a
+    budget: the time limits (cell, notebook, kernel_zygote_start). preload: the modules the
+    run's kernel zygote imports before it forks a kernel. overrun_report: a
     file to which the names of notebooks that ran out of time are appended; full_report: one to
     which those whose kernel filled the run's tmpfs are (a student's own quota, not the host's);
     death_report: one to which each kernel death is appended (autograder.notebooks.kernel_deaths).
@@ -137,7 +143,7 @@ def sandboxed_nbgrader(nbgrader_args: list[str], run_dir: str | Path, *, limits:
     nbgrader_group = _sandbox.RunGroup(NBGRADER_MEMORY_MB, NBGRADER_PIDS)
     spec_file = run_dir / "kernel-sandbox.json"
     RunSpec(uid, gid, box_limits, dict(env or {}), shared, as_root, [str(f) for f in group.folders],
-            f"{shared}/logs", budget).save(spec_file)
+            f"{shared}/logs", budget, tuple(preload)).save(spec_file)
     # a lone KernelManager writes its connection file with mkstemp (so in TMPDIR: nbgrader's own
     # folder), and its ipc sockets at `ip`-N, a path relative to each process's folder unless given
     nbgrader_runtime = f"{shared}/{NBGRADER_RUNTIME}"
@@ -227,7 +233,7 @@ def enter_run(spec_file: str) -> dict[str, str]:
     zygote_log = os.open(os.path.join(spec.logs, "kernel-zygote.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(zygote_log, "ab") as log:  # 0600: the sandbox reaches it only through /proc/1/fd
         # before nbgrader starts any thread: the preexec_fn of sandboxed_popen is safe here
-        _sandbox.sandboxed_popen([*argv, str(ready_w)], box, group=_sandbox.RunGroup.attach(spec.group),
+        _sandbox.sandboxed_popen([*argv, str(ready_w), *spec.preload], box, group=_sandbox.RunGroup.attach(spec.group),
                                  env=_kernel_env(spec.env, "/tmp"), stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=log, pass_fds=(ready_w,))
     os.close(ready_w)

@@ -44,7 +44,7 @@ WAIT = f"import ctypes, time\nctypes.CDLL(None).prctl(15, b'{MARK}', 0, 0, 0)\nt
 SELF_KILL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
 OWN_LIMIT_MB = 2048  # the kernels' memory in the own-limit test: their run's cgroup holds 3072 MB
 # 300 MB in the kernel, then helpers of 300 MB each until the run passes its own limit; the
-# kernel (about 450 MB more: what the zygote preloaded) is the largest process of the run, and
+# kernel (those 300 MB and ipykernel, numpy: the toy's zygote preloads nothing more) is the largest process of the run, and
 # the OOM killer's choice
 OWN_LIMIT = '''import subprocess, sys
 import numpy as np
