@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pytest
 from course_fixtures import HIDDEN_LINE, make_toy_source
+from quick_cc import quick_cc_env
 from services import free_port, stop_group, wait_until
 
 from autograder.config import PACKAGE, ROOT
@@ -262,7 +263,8 @@ def test_a_course_round_trip_through_jupyterhub_and_the_exchange():
                         folder.chmod(0o755 if folder.is_dir() else 0o644)
                     as_user(student, ["cp", "-r", f"{src}/a2/.", str(home)], bin_dir=bin_dir)
                     # docs/jupyterhub.md step 4: the fast layers, built in place for the hub's kernel
-                    as_user(student, ["make", "-C", str(home), "hub-build"], bin_dir=bin_dir, timeout=900)
+                    as_user(student, ["make", "-C", str(home), "hub-build"], quick_cc_env(src / "cc"), bin_dir=bin_dir,
+                            timeout=900)
                     assert list((home / "cs231n").glob("fast_layers*.so")) and not (home / ".venv").exists()
                     # nbgrader's Validate, in the notebook's toolbar
                     page.goto(f"{url}/user/{student}/lab/tree/a2/Toy.ipynb")

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from quick_cc import quick_cc_env
 from as_user import NOBODY
 from services import free_port, stop_group, wait_until
 from test_jupyterhub import users_python
@@ -58,7 +59,7 @@ def workspace():
     folder = Path(tempfile.mkdtemp(prefix="cs231n-self-study-", dir="/tmp"))
     folder.chmod(0o755)
     PROJECT_CONFIG.update(before=_jupyter_config())
-    made = _cli("self-study", str(folder / "ws"), "--no-lab")
+    made = _cli("self-study", str(folder / "ws"), "--no-lab", env={**ENV, **quick_cc_env(folder / "cc")})
     assert made.returncode == 0, made.stdout + made.stderr
     yield folder / "ws"
     shutil.rmtree(folder, ignore_errors=True)

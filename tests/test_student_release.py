@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from quick_cc import quick_cc_env
 from services import free_port, stop_group, wait_until
 
 from autograder.config import PACKAGE, Course
@@ -37,9 +38,9 @@ def release(tmp_path_factory):
 
 def make(release, *args, timeout=900):
     """`make -C release *args`; its pip does not byte-compile every installed file (PIP_COMPILE=0:
-    a third of `make install`), Python compiles what is imported."""
+    a third of `make install`), Python compiles what is imported; the fast layers build at -O0."""
     return subprocess.run(["make", "-C", str(release), *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PIP_COMPILE": "0"})
+                          env={**os.environ, "PIP_COMPILE": "0", **quick_cc_env(release.parent / "cc")})
 
 
 def _run_all(folder):
