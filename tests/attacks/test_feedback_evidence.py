@@ -146,13 +146,11 @@ def graded(tmp_path_factory):
         _submission(subs / name, release, release / "cs231n", hook)
     assert not [c.error for c in collect(subs, course) if c.error]
     kw = {"force": True, "progress": False, "budget": TimeBudget(judge_case=10, cell=120)}
-    alone, failures = grade_all(course, students=["reference"], workers=1, **kw)
-    assert failures == {}
     results, failures = grade_all(course, workers=2, **kw)
     assert failures == {}
     write_feedback(course)
     export(course, tmp / "export")
-    return SimpleNamespace(course=course, alone=alone["reference"], results=results, export=tmp / "export")
+    return SimpleNamespace(course=course, results=results, export=tmp / "export")
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,11 +247,12 @@ def test_hooked_starters_score_exactly_the_plain_starter(graded, student):
             assert _grades(hooked)[name].message.startswith("not confirmed:"), name
 
 
-def test_the_reference_earns_every_cell_and_the_same_alone_and_in_the_batch(graded):
+def test_the_reference_earns_every_cell_every_case_and_every_recheck_in_the_batch(graded):
+    """Graded beside the hooked starters, on the same two workers: whatever they did in the
+    workers they shared costs the reference nothing (tests/attacks/test_notebook_kernels.py
+    compares a student alone and in a hostile batch on the toy)."""
     ref = graded.results["reference"]
-    assert ref.notebooks == graded.alone.notebooks
-    assert ref.functions == graded.alone.functions
-    assert ref.rechecks == graded.alone.rechecks
+    assert ref.functions and all(case.passed and case.points == case.max_points for case in ref.functions)
     auto = [g for g in _grades(ref).values() if g.score_before_check is not None]  # the test cells
     assert auto and all(g.auto_score == g.max_score and g.message == "passed" for g in auto)
     assert all(r.passed for r in ref.rechecks) and len(ref.rechecks) >= 4
