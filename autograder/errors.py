@@ -9,3 +9,8 @@ class JudgeError(RuntimeError):
 
 class ZygoteFailed(RuntimeError):
     """The nbgrader zygote itself died or stopped answering (not the run: that is a return code)."""
+
+
+# nbgrader's exit status when its run could not be set up (run.enter_run failed in the nbgrader
+# zygote's child), before any notebook ran; nbgrader itself exits 0 or 1 (sysexits' EX_TEMPFAIL)
+RUN_NOT_SET_UP = 75

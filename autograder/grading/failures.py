@@ -17,7 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder.errors import JudgeError, ZygoteFailed
+from autograder.errors import RUN_NOT_SET_UP, JudgeError, ZygoteFailed
 
 if TYPE_CHECKING:
     from autograder.notebooks.kernel_deaths import Death
@@ -75,6 +75,16 @@ def nbgrader_failure(returncode: int, timed_out: bool, scratch: str | Path) -> s
     if full:
         return f"disk full at {full} while nbgrader ran: free space on the course's disk, then grade again"
     return None
+
+
+def run_not_set_up(returncode: int, log: str) -> str | None:
+    """'why' when nbgrader's run could not be set up (exit status RUN_NOT_SET_UP: its tmpfs, its
+    folders), before any of the student's code ran."""
+    if returncode != RUN_NOT_SET_UP:
+        return None
+    last = next((line.strip() for line in reversed(log.splitlines()) if line.strip()), "(no log)")
+    return (f"the student's run could not be set up, before any of their code ran ({last[:300]}): "
+            "grade again")
 
 
 def kernel_death_failure(deaths: Iterable[Death]) -> str | None:

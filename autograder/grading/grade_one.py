@@ -22,7 +22,8 @@ from autograder.results.causes import note_stops
 from autograder.config import ROOT
 from autograder.budget import TimeBudget
 from autograder.results.evidence import confirm_with_functions, mark_set_aside, read_notebook_grades, recheck_names
-from autograder.grading.failures import kernel_death_failure, nbgrader_failure, nbgrader_killed, reason_for
+from autograder.grading.failures import (kernel_death_failure, nbgrader_failure, nbgrader_killed, reason_for,
+                                         run_not_set_up)
 from autograder.notebooks.inert import make_inert
 from autograder.sandbox.bubblewrap import isolation_mode, self_mode
 from autograder.notebooks.optional import set_aside_unrunnable
@@ -164,7 +165,8 @@ def run_nbgrader_autograde(job: GradeJob, private_root: str | Path) -> Autograde
                                 "for one student, holding what this student's notebooks sent it; the notebooks it "
                                 f"had not finished score 0\n{_tail(log)}", out_of_time, out_of_space, False, run.peak_bytes, deaths)
     return AutogradeOutcome(returncode == 0, _tail(log), out_of_time, out_of_space, False, run.peak_bytes, deaths,
-                            nbgrader_killed(returncode, run.out_of_memory, own_limit) or "")
+                            nbgrader_killed(returncode, run.out_of_memory, own_limit)
+                            or run_not_set_up(returncode, _tail(log)) or "")
 
 
 def grade_submission(job: GradeJob) -> GradeResult | NotGraded:

@@ -20,7 +20,7 @@ from autograder.budget import TimeBudget
 from autograder.config import ROOT, SECRET_ENV
 from autograder.sandbox.bubblewrap import close_pipes
 from autograder.sandbox.forked import die_with_parent, redirect_output, run_and_leave
-from autograder.errors import ZygoteFailed
+from autograder.errors import RUN_NOT_SET_UP, ZygoteFailed
 from autograder.notebooks.run import NbgraderRun, enter_run
 
 PRELOAD = ("nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "nbgrader.converters",
@@ -157,7 +157,13 @@ def _become_nbgrader(request: RunRequest) -> None:
 
     tempfile.tempdir = None  # TMPDIR changed: look again
     if request.run_spec:
-        os.environ.update(enter_run(request.run_spec))  # before nbgrader reads anything
+        try:
+            os.environ.update(enter_run(request.run_spec))  # before nbgrader reads anything
+        except Exception:  # noqa: BLE001 - no student code has run: the grader's failure
+            import traceback
+
+            traceback.print_exc()  # into the run's log
+            raise SystemExit(RUN_NOT_SET_UP) from None
     from nbgrader.apps.nbgraderapp import NbGraderApp
 
     sys.argv = ["nbgrader", *request.args]

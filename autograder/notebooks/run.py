@@ -232,12 +232,15 @@ def enter_run(spec_file: str) -> dict[str, str]:
     ready_r, ready_w = os.pipe()
     zygote_log = os.open(os.path.join(spec.logs, "kernel-zygote.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(zygote_log, "ab") as log:  # 0600: the sandbox reaches it only through /proc/1/fd
-        # before nbgrader starts any thread: the preexec_fn of sandboxed_popen is safe here
-        _sandbox.sandboxed_popen([*argv, str(ready_w), *spec.preload], box, group=_sandbox.RunGroup.attach(spec.group),
-                                 env=_kernel_env(spec.env, "/tmp"), stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=log, pass_fds=(ready_w,))
+        try:  # before nbgrader starts any thread: the preexec_fn of sandboxed_popen is safe here
+            _sandbox.sandboxed_popen([*argv, str(ready_w), *spec.preload], box, group=_sandbox.RunGroup.attach(spec.group),
+                                     env=_kernel_env(spec.env, "/tmp"), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=log, pass_fds=(ready_w,))
+        except (OSError, subprocess.SubprocessError) as error:  # as if it had not started in time: the
+            # first kernel cannot start, and the launcher quotes this log (autograder.notebooks.kernel_deaths)
+            log.write(f"the sandbox could not start the kernel zygote: {type(error).__name__}: {error}\n".encode())
     os.close(ready_w)
-    with os.fdopen(ready_r, "rb") as ready:
+    with os.fdopen(ready_r, "rb") as ready:  # at once at its end when the zygote never started
         ok = bool(select.select([ready], [], [], spec.budget.kernel_zygote_start)[0]) and ready.read(1) == b"1"
     os.fchown(zygote_dir, os.geteuid(), os.getegid())  # ...then no process of the sandbox may rename it
     os.fchmod(zygote_dir, 0o755)
