@@ -26,11 +26,11 @@ SHARED_BATCH = ("test_feedback_evidence", "test_notebook_kernels", "test_sandbox
 
 # groups and files, longest first (each one's total, from a whole run's --junitxml on 3 workers);
 # the rest follow
-LONGEST_FIRST = ("whose_failure", "self_study", "gradescope", "grading_failures", "student_release", "grading_scale",
-                 "jupyterhub", "test_notebooks", "test_feedback_evidence", "test_notebook_kernels", "demo_class",
-                 "test_sandbox_in_a_batch", "test_secrets_on_command_lines", "test_torch_optional",
-                 "test_pages_staff_open", "test_task_isolation", "test_causes", "test_judge", "hostile_metadata",
-                 "test_student_runs", "stubbed_run", "test_hand_grades", "test_browser")
+LONGEST_FIRST = ("whose_failure", "gradescope", "self_study", "grading_failures", "grading_scale", "jupyterhub",
+                 "student_release", "demo_class", "test_torch_optional", "test_sandbox_in_a_batch",
+                 "test_feedback_evidence", "test_notebook_kernels", "stubbed_run", "test_notebooks",
+                 "test_secrets_on_command_lines", "test_pages_staff_open", "test_task_isolation", "test_student_runs",
+                 "hostile_metadata", "test_judge", "test_causes", "test_hand_grades", "test_browser")
 
 
 def _module(item):
