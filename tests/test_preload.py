@@ -56,3 +56,23 @@ def test_every_module_a_zygote_may_preload_is_installed():
 
     for name in (*ALWAYS, *WHEN_USED):
         assert importlib.util.find_spec(name) is not None, name
+
+
+def test_a_submission_s_imports_choose_nothing_the_zygote_imports(tmp_path):
+    """The jobs of a run carry the list made once from the instructor's source: a submission
+    whose notebook imports sklearn, matplotlib and a module of its own does not reach it."""
+    import nbformat
+
+    from autograder.grading.grade import pending_jobs, prepare
+    from autograder.intake.collect import collect
+    from course_fixtures import toy_course, write_toy_submission
+
+    course, release = toy_course(tmp_path)
+    write_toy_submission(release, tmp_path / "subs" / "greedy",
+                         cells=["import sklearn.datasets, matplotlib.pyplot\nimport cs231n.mine"])
+    (tmp_path / "subs" / "greedy" / "cs231n" / "mine.py").write_text("import skimage.data\n")
+    assert not [c.error for c in collect(tmp_path / "subs", course) if c.error]
+    submitted = nbformat.read(course.step_dir("submitted", "greedy") / "Toy.ipynb", as_version=4)
+    assert any("sklearn" in cell.source for cell in submitted.cells if cell.cell_type == "code")
+    jobs = pending_jobs(course, None, False, prepare(course))
+    assert [job.preload for job in jobs] == [(*ALWAYS, "numpy")]

@@ -21,6 +21,7 @@ from autograder.grading.failures import reason_for
 from autograder.sandbox.forked import die_with_parent
 from autograder.grading.grade_one import GradeJob, grade_submission, submission_digest
 from autograder.grading.lock import course_lock
+from autograder.notebooks.preload import modules_to_preload
 from autograder.release.stubs import strip_package
 from autograder.results.records import GradeResult, NotGraded
 from autograder.results.store import merge_result, merged_digests, record_not_graded
@@ -203,6 +204,7 @@ def pending_jobs(course: Course, students: list[str] | None, force: bool, prepar
         raise ValueError(f"no submission collected for {unknown}; collected: {available}")
     done = {} if force else merged_digests(course)
     base, template_db, scratch = map(str, prepared)
+    preload = modules_to_preload(sorted(course.source.glob("*.ipynb")), Path(base))  # the source's, once per run
     jobs = []
     for sid in students or available:
         submitted = course.step_dir("submitted", sid)
@@ -210,7 +212,7 @@ def pending_jobs(course: Course, students: list[str] | None, force: bool, prepar
         if done.get(sid) != digest:
             jobs.append(GradeJob(sid, course.assignment_id, str(submitted), base, template_db,
                                  str(course.source_root), scratch, dataset=dataset, course_root=str(course.root),
-                                 digest=digest, budget=budget))
+                                 digest=digest, budget=budget, preload=preload))
     return jobs
 
 

@@ -27,6 +27,7 @@ from autograder.grading.failures import (kernel_death_failure, nbgrader_failure,
 from autograder.notebooks.inert import make_inert
 from autograder.sandbox.bubblewrap import isolation_mode, self_mode
 from autograder.notebooks.optional import set_aside_unrunnable
+from autograder.notebooks.preload import EVERY_MODULE
 from autograder.notebooks.unreadable import set_aside_unreadable
 from autograder.results.records import FunctionCase, GradeResult, MemoryPeaks, NotGraded, Recheck, Seconds
 
@@ -57,6 +58,7 @@ class GradeJob:
     course_root: str = ""
     digest: str = ""  # of the submission when the coordinator made the job
     budget: TimeBudget = TimeBudget()
+    preload: tuple[str, ...] = EVERY_MODULE  # what the run's kernel zygote imports (notebooks.preload)
 
 
 
@@ -129,7 +131,6 @@ def run_nbgrader_autograde(job: GradeJob, private_root: str | Path) -> Autograde
     from autograder.notebooks import kernel_deaths
     from autograder.notebooks.run import NBGRADER_MEMORY_MB, preprocessor_args, sandboxed_nbgrader
     from autograder.notebooks.nbgrader_zygote import run_nbgrader
-    from autograder.notebooks.preload import modules_to_preload
 
     private_root = Path(private_root)
     db_url = f"sqlite:///{private_root / 'gradebook.db'}"
@@ -147,11 +148,9 @@ def run_nbgrader_autograde(job: GradeJob, private_root: str | Path) -> Autograde
     env.update(kernel_env)
     log, overruns, filled = run_dir / "nbgrader.log", run_dir / "timed-out.txt", run_dir / "filled.txt"
     died = run_dir / "deaths.txt"
-    sources = sorted((Path(job.source_root) / job.assignment_id).glob("*.ipynb"))
-    notebooks = max(1, len(sources))
+    notebooks = max(1, len(list((Path(job.source_root) / job.assignment_id).glob("*.ipynb"))))
     timeout = job.budget.nbgrader_run(notebooks)
-    preload = modules_to_preload(sources, Path(job.base_package))
-    with sandboxed_nbgrader(nbgrader_args, run_dir, env=kernel_env, budget=job.budget, preload=preload,
+    with sandboxed_nbgrader(nbgrader_args, run_dir, env=kernel_env, budget=job.budget, preload=job.preload,
                             overrun_report=overruns, full_report=filled, death_report=died) as run:
         returncode, timed_out = run_nbgrader(run, cwd=ROOT, log_path=log, env=env, budget=job.budget,
                                              notebooks=notebooks)

@@ -38,7 +38,8 @@ def imported_modules(notebooks: Iterable[Path], package: Path) -> set[str]:
         if name in found and (name in called or not calls):
             continue
         found.add(name)
-        called.update([name] if calls else [])
+        if calls:
+            called.add(name)
         source = _package_file(name, package)
         if source is not None:
             module = name if source.name != "__init__.py" else name + ".__init__"
